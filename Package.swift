@@ -1,0 +1,24 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "evt",
+    products: [
+        .executable(name: "evt", targets: ["evt"]),
+    ],
+    targets: [
+        // Debian's C libraries, seen through module maps only. `pkgConfig` is left out for
+        // hiredis: its .pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM warns about on every build.
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        // Endpoint grammar, NDJSON codec, the backend adapter layer and one file per command.
+        .target(name: "EvtCore", dependencies: ["CHiredis", "CRdKafka"]),
+        // Wiring only: parse, dispatch, map errors to stderr and an exit status.
+        .executableTarget(name: "evt", dependencies: ["EvtCore"]),
+        // Real servers for the tests: redis-server children, an in-process mock Kafka cluster
+        // with fault injection, and a runner for the built `evt` binary.
+        .target(name: "EvtTestSupport", dependencies: ["EvtCore", "CRdKafka"], path: "Tests/EvtTestSupport"),
+        .testTarget(name: "EvtCoreTests", dependencies: ["EvtCore"]),
+        .testTarget(name: "EvtEndToEndTests", dependencies: ["EvtTestSupport", "evt"]),
+    ]
+)

@@ -1,0 +1,138 @@
+/// The result of parsing one command's arguments against its `CommandSpec`.
+public struct ParsedArguments: Sendable {
+    public let spec: CommandSpec
+    public private(set) var operands: [String] = []
+    private var given: [String: [String]] = [:]
+
+    init(spec: CommandSpec) { self.spec = spec }
+
+    public func flag(_ long: String) -> Bool { given[long] != nil }
+    /// The value of a single-valued option, if it was given.
+    public func value(_ long: String) -> String? { given[long]?.last }
+    /// Every value of a repeatable option, in command-line order.
+    public func values(_ long: String) -> [String] { given[long] ?? [] }
+
+    mutating func record(_ option: OptionSpec, _ value: String?) throws {
+        let spelled = "--\(option.long)"
+        switch option.kind {
+        case .flag:
+            given[option.long] = [""]
+        case .repeated:
+            given[option.long, default: []].append(value!)
+        case .value:
+            if let previous = given[option.long]?.last, previous != value! {
+                throw EvtError.usage("\(spelled) was given twice (\(previous) and \(value!)); give it once.",
+                             usage: spec.usageLine)
+            }
+            given[option.long] = [value!]
+        }
+    }
+
+    mutating func appendOperand(_ word: String) { operands.append(word) }
+}
+
+/// Hand-rolled parsing, as kcat and swift-driver do it: options before or after operands,
+/// `--opt value` and `--opt=value`, clustered short flags, `--` ends options, and a word of
+/// the form `-DIGITS` is always a value or operand (`replay-from-offset topic:x -3`).
+public enum ArgumentParser {
+    public static func parse(_ arguments: [String], for spec: CommandSpec) throws -> ParsedArguments {
+        var result = ParsedArguments(spec: spec)
+        var index = 0
+        var optionsEnded = false
+        func nextValue(for option: OptionSpec, spelled: String) throws -> String {
+            guard index + 1 < arguments.count else {
+                throw EvtError.usage("\(spelled) needs a value (\(option.metavar ?? "VALUE")).", usage: spec.usageLine)
+            }
+            index += 1
+            return arguments[index]
+        }
+        while index < arguments.count {
+            let word = arguments[index]
+            if optionsEnded || !isOption(word) {
+                result.appendOperand(word)
+            } else if word == "--" {
+                optionsEnded = true
+            } else if word.hasPrefix("--") {
+                let body = word.dropFirst(2)
+                let name: Substring
+                let inlineValue: String?
+                if let equals = body.firstIndex(of: "=") {
+                    name = body[..<equals]
+                    inlineValue = String(body[body.index(after: equals)...])
+                } else {
+                    name = body
+                    inlineValue = nil
+                }
+                guard let option = spec.option(named: String(name)) else {
+                    throw unknownOption("--\(name)", in: spec)
+                }
+                if option.takesValue {
+                    let value = try inlineValue ?? nextValue(for: option, spelled: "--\(name)")
+                    try result.record(option, value)
+                } else {
+                    if inlineValue != nil {
+                        throw EvtError.usage("--\(name) takes no value.", usage: spec.usageLine)
+                    }
+                    try result.record(option, nil)
+                }
+            } else {
+                // A cluster of short options: -fv, -n5, -n 5, -Xkey=value.
+                var rest = Substring(word.dropFirst())
+                while let letter = rest.first {
+                    rest = rest.dropFirst()
+                    guard let option = spec.options.first(where: { $0.short == letter }) else {
+                        throw unknownOption("-\(letter)", in: spec)
+                    }
+                    if option.takesValue {
+                        let value = rest.isEmpty ? try nextValue(for: option, spelled: "-\(letter)") : String(rest)
+                        try result.record(option, value)
+                        break
+                    }
+                    try result.record(option, nil)
+                }
+            }
+            index += 1
+        }
+        return result
+    }
+
+    /// `-` (stdin) and `-DIGITS` are operands or values, never options.
+    static func isOption(_ word: String) -> Bool {
+        guard word.hasPrefix("-"), word != "-" else { return false }
+        let body = word.dropFirst()
+        return !body.allSatisfy(\.isNumber)
+    }
+
+    static func unknownOption(_ spelled: String, in spec: CommandSpec) -> EvtError {
+        var message = "unknown option \(spelled) for evt \(spec.name)."
+        let candidates = spec.options.map { "--\($0.long)" }
+        if let guess = closest(to: spelled.hasPrefix("--") ? spelled : "-\(spelled)", among: candidates) {
+            message += " Did you mean \(guess)?"
+        }
+        message += " See: evt help \(spec.name)"
+        return .usage(message, usage: spec.usageLine)
+    }
+
+    /// The candidate with the smallest edit distance, if it is close enough to be a typo.
+    public static func closest(to word: String, among candidates: [String]) -> String? {
+        let scored = candidates.map { ($0, editDistance(word, $0)) }
+        guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }
+        let prefixMatch = candidates.first { $0.hasPrefix(word) && word.count >= 3 }
+        if let prefixMatch { return prefixMatch }
+        return best.1 <= max(2, word.count / 3) ? best.0 : nil
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8), b = Array(b.utf8)
+        var previous = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1,
+                                 previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return a.isEmpty ? b.count : previous[b.count]
+    }
+}

@@ -1,0 +1,35 @@
+/// The exit statuses of the contract (CONTRACT.md, "Exit status").
+public enum ExitStatus: Int32, Sendable {
+    case success = 0
+    /// Failure at run time: not delivered, server error, lost connection.
+    case failure = 1
+    /// Unknown command or option, bad endpoint, unsupported feature.
+    case usage = 2
+    /// Bad input data.
+    case badInput = 3
+    case interrupted = 130
+    case terminated = 143
+}
+
+/// The one error type every command throws. `message` says what went wrong and what to do;
+/// it never contains a password (endpoints print themselves redacted).
+public struct EvtError: Error, CustomStringConvertible, Sendable {
+    public var status: ExitStatus
+    public var message: String
+    /// For usage errors: the usage line of the command that was being parsed.
+    public var usage: String?
+
+    public init(_ status: ExitStatus, _ message: String, usage: String? = nil) {
+        self.status = status
+        self.message = message
+        self.usage = usage
+    }
+
+    public static func usage(_ message: String, usage: String? = nil) -> EvtError {
+        EvtError(.usage, message, usage: usage)
+    }
+    public static func failure(_ message: String) -> EvtError { EvtError(.failure, message) }
+    public static func badInput(_ message: String) -> EvtError { EvtError(.badInput, message) }
+
+    public var description: String { message }
+}

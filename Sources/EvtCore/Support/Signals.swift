@@ -1,0 +1,53 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// SIGINT/SIGTERM only set a flag and wake any poll(2) through a pipe; loops notice, stop
+/// cleanly (acknowledge nothing unwritten, flush producers) and return.
+/// SIGPIPE is ignored: a closed stdout shows up as EPIPE, which is a clean stop.
+public enum Signals {
+    /// 0 while running, else the number of the signal that asked us to stop.
+    static let received = Atomic<Int32>(0)
+    /// [read end, write end]; the read end is polled by blocking loops.
+    nonisolated(unsafe) static var wakePipe: (Int32, Int32) = (-1, -1)
+
+    public static var stopRequested: Bool { received.load(ordering: .relaxed) != 0 }
+    public static var stopSignal: Int32 { received.load(ordering: .relaxed) }
+    /// File descriptor that becomes readable once a stop signal arrived.
+    public static var wakeFD: Int32 { wakePipe.0 }
+
+    /// Installs the handlers. Without SA_RESTART, so a blocking read(2) of stdin returns EINTR.
+    public static func install() {
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) == 0 {
+            for fd in fds {
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            }
+            wakePipe = (fds[0], fds[1])
+        }
+        signal(SIGPIPE, SIG_IGN)
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = onStopSignal
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(SIGINT, &action, nil)
+        sigaction(SIGTERM, &action, nil)
+    }
+
+    /// The exit status a clean stop after the received signal has (130 / 143), if any.
+    public static var exitStatusAfterSignal: ExitStatus? {
+        switch stopSignal {
+        case SIGINT: return .interrupted
+        case SIGTERM: return .terminated
+        default: return nil
+        }
+    }
+}
+
+private func onStopSignal(_ signal: Int32) {
+    Signals.received.store(signal, ordering: .relaxed)
+    var byte: UInt8 = 1
+    _ = write(Signals.wakePipe.1, &byte, 1)
+}
