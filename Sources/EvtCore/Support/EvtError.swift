@@ -1,14 +1,18 @@
-/// The exit statuses of the contract (CONTRACT.md, "Exit status").
-public enum ExitStatus: Int32, Sendable {
-    case success = 0
+/// The exit statuses of the contract (CONTRACT.md, "Exit status"); `sandbox --run` passes on
+/// its command's status, whatever it is.
+public struct ExitStatus: RawRepresentable, Equatable, Sendable {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    public static let success = ExitStatus(rawValue: 0)
     /// Failure at run time: not delivered, server error, lost connection.
-    case failure = 1
+    public static let failure = ExitStatus(rawValue: 1)
     /// Unknown command or option, bad endpoint, unsupported feature.
-    case usage = 2
+    public static let usage = ExitStatus(rawValue: 2)
     /// Bad input data.
-    case badInput = 3
-    case interrupted = 130
-    case terminated = 143
+    public static let badInput = ExitStatus(rawValue: 3)
+    public static let interrupted = ExitStatus(rawValue: 130)
+    public static let terminated = ExitStatus(rawValue: 143)
 }
 
 /// The one error type every command throws. `message` says what went wrong and what to do;

@@ -1,0 +1,61 @@
+/// What became of each input line sent to a target: acknowledged, failed (with the server's
+/// reason), or unconfirmed (sent, but the connection died before the answer).
+final class DeliveryTally {
+    private(set) var delivered = 0
+    private(set) var failedLines: [(line: Int, reason: Int)] = []
+    private(set) var unconfirmedLines: [Int] = []
+    private var reasons: [String] = []
+    private var reasonIndex: [String: Int] = [:]
+
+    var allDelivered: Bool { failedLines.isEmpty && unconfirmedLines.isEmpty }
+
+    func delivered(count: Int = 1) { delivered += count }
+
+    func failed(line: Int, reason: String) {
+        let index: Int
+        if let known = reasonIndex[reason] {
+            index = known
+        } else {
+            index = reasons.count
+            reasons.append(reason)
+            reasonIndex[reason] = index
+        }
+        failedLines.append((line, index))
+    }
+
+    func unconfirmed(line: Int) { unconfirmedLines.append(line) }
+
+    /// stderr lines: which lines were not delivered (grouped by reason) and which are unconfirmed.
+    func summary(sent: Int) -> [String] {
+        var messages: [String] = []
+        if !failedLines.isEmpty {
+            messages.append("\(failedLines.count) of \(sent) events not delivered:")
+            for (index, reason) in reasons.enumerated() {
+                let lines = failedLines.filter { $0.reason == index }.map(\.line)
+                messages.append("  \(DeliveryTally.describe(lines)): \(reason)")
+            }
+        }
+        if !unconfirmedLines.isEmpty {
+            messages.append("\(unconfirmedLines.count) of \(sent) events unconfirmed (sent, but the connection was lost before the answer; they may be stored): \(DeliveryTally.describe(unconfirmedLines))")
+        }
+        return messages
+    }
+
+    /// `line 7`, `lines 17-19, 25`.
+    static func describe(_ lines: [Int]) -> String {
+        let sorted = lines.sorted()
+        var ranges: [String] = []
+        var index = 0
+        while index < sorted.count {
+            let start = sorted[index]
+            var end = start
+            while index + 1 < sorted.count && sorted[index + 1] <= end + 1 {
+                index += 1
+                end = sorted[index]
+            }
+            ranges.append(start == end ? "\(start)" : "\(start)-\(end)")
+            index += 1
+        }
+        return (sorted.count == 1 ? "line " : "lines ") + ranges.joined(separator: ", ")
+    }
+}

@@ -1,0 +1,99 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import CRdKafka
+import Synchronization
+
+/// Builds librdkafka configurations: evt's defaults first, then the user's `-F` file and
+/// `-X` properties, which librdkafka itself validates (as kcat does).
+enum KafkaConfig {
+    /// Shows librdkafka's own log lines (`-v`); otherwise only its errors, once per kind.
+    nonisolated(unsafe) static var verbose = false
+    static let reportedErrors = Mutex<Set<Int32>>([])
+
+    static func make(_ properties: [(String, String)]) throws -> OpaquePointer {
+        let conf = rd_kafka_conf_new()!
+        for (key, value) in properties {
+            var errorText = [CChar](repeating: 0, count: 512)
+            if rd_kafka_conf_set(conf, key, value, &errorText, errorText.count) != RD_KAFKA_CONF_OK {
+                rd_kafka_conf_destroy(conf)
+                let shown = key.contains("password") || key.contains("secret") ? "***" : value
+                throw EvtError.usage("Kafka property \(key)=\(shown) was refused: \(text(errorText)).")
+            }
+        }
+        rd_kafka_conf_set_log_cb(conf, kafkaLog)
+        rd_kafka_conf_set_error_cb(conf, kafkaError)
+        return conf
+    }
+
+    /// Creates the client; librdkafka takes the conf only on success.
+    static func client(_ type: rd_kafka_type_t, _ conf: OpaquePointer) throws -> OpaquePointer {
+        var errorText = [CChar](repeating: 0, count: 512)
+        guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw EvtError.usage("cannot create the Kafka client: \(text(errorText)).")
+        }
+        return handle
+    }
+
+    static func text(_ chars: [CChar]) -> String {
+        String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func errorText(_ err: rd_kafka_resp_err_t) -> String {
+        String(cString: rd_kafka_err2str(err))
+    }
+
+    /// Reads a `-F` properties file: KEY=VALUE lines, `#` comments, blank lines.
+    static func properties(fromFile path: String) throws -> [(String, String)] {
+        guard let contents = readWholeFile(path) else {
+            throw EvtError.usage("cannot read the properties file \(path): \(String(cString: strerror(errno))).")
+        }
+        var result: [(String, String)] = []
+        for (number, rawLine) in contents.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmingWhitespace()
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let equals = line.firstIndex(of: "=") else {
+                throw EvtError.usage("\(path):\(number + 1): expected KEY=VALUE.")
+            }
+            result.append((String(line[..<equals]).trimmingWhitespace(),
+                           String(line[line.index(after: equals)...]).trimmingWhitespace()))
+        }
+        return result
+    }
+
+    /// `-X key=value` words.
+    static func properties(fromArguments words: [String]) throws -> [(String, String)] {
+        try words.map { word in
+            guard let equals = word.firstIndex(of: "="), equals != word.startIndex else {
+                throw EvtError.usage("-X \(word): expected KEY=VALUE, as in kcat (e.g. -X linger.ms=10).")
+            }
+            return (String(word[..<equals]), String(word[word.index(after: equals)...]))
+        }
+    }
+}
+
+private func kafkaLog(_ rk: OpaquePointer?, _ level: Int32, _ facility: UnsafePointer<CChar>?, _ message: UnsafePointer<CChar>?) {
+    guard KafkaConfig.verbose, let message else { return }
+    Diagnostics.print("kafka: \(facility.map { String(cString: $0) } ?? ""): \(String(cString: message))")
+}
+
+private func kafkaError(_ rk: OpaquePointer?, _ err: Int32, _ reason: UnsafePointer<CChar>?, _ opaque: UnsafeMutableRawPointer?) {
+    let fatal = err == RD_KAFKA_RESP_ERR__FATAL.rawValue
+    let first = KafkaConfig.reportedErrors.withLock { $0.insert(err).inserted }
+    guard fatal || first || KafkaConfig.verbose else { return }
+    Diagnostics.print("kafka: \(reason.map { String(cString: $0) } ?? "error \(err)")")
+}
+
+extension StringProtocol {
+    func trimmingWhitespace() -> String {
+        let text = String(self)
+        guard let first = text.firstIndex(where: { !$0.isWhitespace }) else { return "" }
+        let last = text.lastIndex(where: { !$0.isWhitespace })!
+        return String(text[first...last])
+    }
+}
+
+extension KafkaConfig {
+    static var libraryVersion: String { String(cString: rd_kafka_version_str()) }
+}

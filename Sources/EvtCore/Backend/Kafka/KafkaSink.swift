@@ -1,0 +1,160 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import CRdKafka
+
+/// Publishes to a Kafka topic with the idempotent producer and acks=all. Each message carries
+/// its input line number in its opaque pointer; the delivery-report callback files the line
+/// under delivered, failed or unconfirmed. Shape after kcat: produce, poll now and then,
+/// poll a little when the queue is full, flush at the end.
+final class KafkaSink: EventSink {
+    let tally = DeliveryTally()
+    private let producer: OpaquePointer
+    private let topicHandle: OpaquePointer
+    private let topic: String
+    private let partition: Int32
+    private let timeoutMs: Int
+    /// `-H NAME=VALUE`, as bytes once rather than per event.
+    private let fixedHeaders: [(name: [UInt8], value: [UInt8])]
+    private var sinceLastPoll = 0
+
+    init(brokers: String, topic: String, partition: Int32?, options: SinkOptions) throws {
+        var properties: [(String, String)] = [
+            ("bootstrap.servers", brokers),
+            ("client.id", "evt"),
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("message.timeout.ms", String(options.timeoutMs)),
+            // Bounded memory however long the input (librdkafka's default is 1 GiB).
+            ("queue.buffering.max.kbytes", "16384"),
+            ("queue.buffering.max.messages", "100000"),
+            ("linger.ms", "5"),
+        ]
+        let user = Dictionary(options.kafkaProperties, uniquingKeysWith: { $1 })
+        if let acks = user["acks"], acks != "all", acks != "-1" {
+            Diagnostics.print("warning: -X acks=\(acks) weakens delivery: an acknowledged event may still be lost if a broker fails. Honoured as asked.")
+            if user["enable.idempotence"] == nil { properties.append(("enable.idempotence", "false")) }
+        }
+        if user["enable.idempotence"] == "false" {
+            Diagnostics.print("warning: -X enable.idempotence=false weakens delivery: retries may duplicate or reorder events. Honoured as asked.")
+        }
+        properties += options.kafkaProperties
+        let conf = try KafkaConfig.make(properties)
+        rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReport)
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(tally).toOpaque())
+        producer = try KafkaConfig.client(RD_KAFKA_PRODUCER, conf)
+        guard let topicHandle = rd_kafka_topic_new(producer, topic, nil) else {
+            rd_kafka_destroy(producer)
+            throw EvtError.failure("cannot use topic \(topic): \(KafkaConfig.errorText(rd_kafka_last_error())).")
+        }
+        self.topicHandle = topicHandle
+        self.topic = topic
+        self.partition = partition ?? RD_KAFKA_PARTITION_UA
+        self.timeoutMs = options.timeoutMs
+        self.fixedHeaders = options.headers.map { (Array($0.0.utf8), Array($0.1.utf8)) }
+    }
+
+    deinit {
+        rd_kafka_topic_destroy(topicHandle)
+        rd_kafka_destroy(producer)
+    }
+
+    func send(_ event: borrowing OutgoingEvent) throws {
+        let headers = makeHeaders(event.headers)
+        let partition = self.partition != RD_KAFKA_PARTITION_UA ? self.partition : (event.partition ?? RD_KAFKA_PARTITION_UA)
+        let opaque = UnsafeMutableRawPointer(bitPattern: event.line)
+        while true {
+            let err = evt_produce(producer, topicHandle, partition,
+                                  event.valueIsNull ? nil : event.value.baseAddress,
+                                  event.valueIsNull ? 0 : event.value.count,
+                                  event.key?.baseAddress, event.key?.count ?? 0,
+                                  headers, event.timestamp ?? 0, opaque)
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR { break }
+            if err == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+                // The local queue is bounded: wait for deliveries to make room.
+                rd_kafka_poll(producer, 100)
+                if let fatal = fatalError() { throw EvtError.failure(fatal) }
+                continue
+            }
+            if let headers { rd_kafka_headers_destroy(headers) }
+            tally.failed(line: event.line, reason: reason(for: err, size: event.value.count))
+            if let fatal = fatalError() { throw EvtError.failure(fatal) }
+            return
+        }
+        sinceLastPoll += 1
+        if sinceLastPoll >= 1000 {
+            sinceLastPoll = 0
+            rd_kafka_poll(producer, 0)
+        }
+    }
+
+    private func makeHeaders(_ eventHeaders: EventHeaders?) -> OpaquePointer? {
+        let count = fixedHeaders.count + (eventHeaders?.entries.count ?? 0)
+        guard count > 0 else { return nil }
+        let headers = rd_kafka_headers_new(count)!
+        for (name, value) in fixedHeaders {
+            name.withUnsafeBytes { name in
+                value.withUnsafeBytes { value in
+                    _ = rd_kafka_header_add(headers, name.baseAddress?.assumingMemoryBound(to: CChar.self), name.count,
+                                            value.baseAddress, value.count)
+                }
+            }
+        }
+        if let eventHeaders {
+            eventHeaders.bytes.withUnsafeBytes { bytes in
+                for entry in eventHeaders.entries {
+                    let name = (bytes.baseAddress! + entry.name.lowerBound).assumingMemoryBound(to: CChar.self)
+                    let value = entry.value.map { bytes.baseAddress! + $0.lowerBound }
+                    _ = rd_kafka_header_add(headers, name, entry.name.count, value, entry.value?.count ?? 0)
+                }
+            }
+        }
+        return headers
+    }
+
+    private func reason(for err: rd_kafka_resp_err_t, size: Int) -> String {
+        if err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE {
+            return "\(KafkaConfig.errorText(err)) (\(size) bytes is over message.max.bytes; raise it with -X message.max.bytes=N, up to what the topic's max.message.bytes allows)"
+        }
+        return KafkaConfig.errorText(err)
+    }
+
+    private func fatalError() -> String? {
+        var text = [CChar](repeating: 0, count: 512)
+        let err = rd_kafka_fatal_error(producer, &text, text.count)
+        guard err != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        return "the Kafka producer hit a fatal error: \(KafkaConfig.text(text))"
+    }
+
+    func finish() {
+        // Every queued message gets a delivery report by message.timeout.ms at the latest.
+        let deadline = monotonicMilliseconds() + timeoutMs + 10_000
+        while rd_kafka_outq_len(producer) > 0 && monotonicMilliseconds() < deadline {
+            rd_kafka_poll(producer, 100)
+        }
+        rd_kafka_poll(producer, 0)
+    }
+}
+
+private func kafkaDeliveryReport(_ rk: OpaquePointer?, _ message: UnsafePointer<rd_kafka_message_t>?,
+                                 _ opaque: UnsafeMutableRawPointer?) {
+    guard let message, let opaque else { return }
+    let tally = Unmanaged<DeliveryTally>.fromOpaque(opaque).takeUnretainedValue()
+    let line = Int(bitPattern: message.pointee._private)
+    let err = message.pointee.err
+    if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+        tally.delivered()
+    } else if rd_kafka_message_status(message) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED {
+        tally.unconfirmed(line: line)
+    } else if err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE {
+        tally.failed(line: line, reason: "\(KafkaConfig.errorText(err)) (raise the limit with -X message.max.bytes=N and the topic's max.message.bytes)")
+    } else {
+        tally.failed(line: line, reason: KafkaConfig.errorText(err))
+    }
+}
+
+func monotonicMilliseconds() -> Int {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
+}

@@ -1,0 +1,192 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import CRdKafka
+
+/// `tail` on Kafka: for every partition (or the one named), the last N records before the
+/// end as of the start (kcat's `-o -N`), then with `-f` everything new. Partitions are
+/// assigned directly (no group, nothing committed) and read in batches from one queue.
+final class KafkaTailSource: EventSource {
+    private let consumer: OpaquePointer
+    private let topic: String
+    private let quotedTopic: [UInt8]
+    private let partition: Int32?
+
+    init(brokers: String, topic: String, partition: Int32?, options: SourceOptions) throws {
+        let properties: [(String, String)] = [
+            ("bootstrap.servers", brokers),
+            ("client.id", "evt"),
+            // A group id gives librdkafka its consumer queue; assign() never joins or commits.
+            ("group.id", "evt-tail"),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("enable.partition.eof", "false"),
+            // Prefetch is bounded (librdkafka's default is 64 MiB per consumer)…
+            ("queued.max.messages.kbytes", "16384"),
+            // …but deep enough that the fetcher never waits for us to drain a small queue.
+            ("queued.min.messages", "1000000"),
+            ("fetch.wait.max.ms", "100"),
+        ] + options.kafkaProperties
+        let conf = try KafkaConfig.make(properties)
+        consumer = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
+        self.topic = topic
+        self.quotedTopic = OutputWriter.quoted(topic)
+        self.partition = partition
+    }
+
+    deinit {
+        rd_kafka_consumer_close(consumer)
+        rd_kafka_destroy(consumer)
+    }
+
+    private func partitions() throws -> [Int32] {
+        if let partition { return [partition] }
+        guard let topicHandle = rd_kafka_topic_new(consumer, topic, nil) else {
+            throw EvtError.failure("cannot use topic \(topic): \(KafkaConfig.errorText(rd_kafka_last_error())).")
+        }
+        defer { rd_kafka_topic_destroy(topicHandle) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(consumer, 0, topicHandle, &metadata, 10_000)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw EvtError.failure("cannot read the partitions of topic \(topic): \(KafkaConfig.errorText(err)). Is a Kafka broker reachable (EVT_KAFKA_BROKERS, kafka://HOST:PORT/…)?")
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt == 1 else { return [] }
+        let topicMetadata = metadata.pointee.topics[0]
+        if topicMetadata.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw EvtError.failure("topic \(topic): \(KafkaConfig.errorText(topicMetadata.err)).")
+        }
+        return (0..<Int(topicMetadata.partition_cnt)).map { topicMetadata.partitions[$0].id }
+    }
+
+    func tail(count: Int, follow: Bool, output: OutputWriter) throws {
+        // Where each partition starts, and (without -f) the end offset it stops before.
+        var endOffsets: [Int32: Int64] = [:]
+        let assignment = rd_kafka_topic_partition_list_new(4)!
+        defer { rd_kafka_topic_partition_list_destroy(assignment) }
+        for partition in try partitions() {
+            var low: Int64 = 0
+            var high: Int64 = 0
+            let err = rd_kafka_query_watermark_offsets(consumer, topic, partition, &low, &high, 10_000)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw EvtError.failure("cannot read the offsets of \(topic)/\(partition): \(KafkaConfig.errorText(err)).")
+            }
+            let start = max(low, high - Int64(count))
+            if !follow && start >= high { continue }
+            endOffsets[partition] = high
+            rd_kafka_topic_partition_list_add(assignment, topic, partition).pointee.offset = start
+        }
+        guard assignment.pointee.cnt > 0 else { return }
+        let err = rd_kafka_assign(consumer, assignment)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw EvtError.failure("cannot read topic \(topic): \(KafkaConfig.errorText(err)).")
+        }
+        let queue = rd_kafka_queue_get_consumer(consumer)!
+        defer { rd_kafka_queue_destroy(queue) }
+        var batch = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: 4096)
+        var unfinished = follow ? Set<Int32>() : Set(endOffsets.keys)
+        while follow || !unfinished.isEmpty {
+            if Signals.stopRequested { break }
+            let received = batch.withUnsafeMutableBufferPointer {
+                rd_kafka_consume_batch_queue(queue, 100, $0.baseAddress, $0.count)
+            }
+            if received <= 0 {
+                if follow && OutputWriter.stdoutIsClosed() { throw StdoutClosed() }
+                if !follow { unfinished = try stillUnfinished(unfinished, endOffsets) }
+                continue
+            }
+            var failure: EvtError?
+            for index in 0..<received {
+                let message = batch[index]!
+                defer { rd_kafka_message_destroy(message) }
+                if failure != nil { continue }
+                let record = message.pointee
+                if record.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    if record.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
+                    failure = EvtError.failure("reading \(topic)/\(record.partition): \(KafkaConfig.errorText(record.err)).")
+                    continue
+                }
+                write(message, to: output)
+                if !follow, let end = endOffsets[record.partition], record.offset >= end - 1 {
+                    unfinished.remove(record.partition)
+                }
+                try output.flushIfFull()
+            }
+            if let failure { throw failure }
+            try output.flush()
+        }
+        try output.flush()
+    }
+
+    /// Partitions whose position has not reached their end offset (a transaction marker or a
+    /// compacted tail can keep the last offset from ever being delivered).
+    private func stillUnfinished(_ unfinished: Set<Int32>, _ endOffsets: [Int32: Int64]) throws -> Set<Int32> {
+        let list = rd_kafka_topic_partition_list_new(Int32(unfinished.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for partition in unfinished { rd_kafka_topic_partition_list_add(list, topic, partition) }
+        guard rd_kafka_position(consumer, list) == RD_KAFKA_RESP_ERR_NO_ERROR else { return unfinished }
+        var remaining = unfinished
+        for index in 0..<Int(list.pointee.cnt) {
+            let element = list.pointee.elems[index]
+            if element.offset >= 0, let end = endOffsets[element.partition], element.offset >= end {
+                remaining.remove(element.partition)
+            }
+        }
+        return remaining
+    }
+
+    private func write(_ message: UnsafeMutablePointer<rd_kafka_message_t>, to output: OutputWriter) {
+        let record = message.pointee
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(message, &timestampType)
+        let key = record.key.map { UnsafeRawBufferPointer(start: $0, count: record.key_len) }
+        let value = record.payload.map { UnsafeRawBufferPointer(start: $0, count: record.len) }
+        output.beginKafkaRecord(quotedTopic: quotedTopic, partition: record.partition, offset: record.offset,
+                                timestamp: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp,
+                                key: key)
+        var headers: OpaquePointer?
+        if rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
+            writeHeaders(headers, to: output)
+        }
+        output.endKafkaRecord(value: value)
+    }
+
+    /// `"headers":{"a":"1","b":["2","3"]}`: a name that occurs more than once maps to an
+    /// array of its values in order.
+    private func writeHeaders(_ headers: OpaquePointer, to output: OutputWriter) {
+        let count = rd_kafka_header_cnt(headers)
+        guard count > 0 else { return }
+        func header(_ index: Int) -> (name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?) {
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            _ = rd_kafka_header_get_all(headers, index, &name, &value, &size)
+            let nameBytes = UnsafeRawBufferPointer(start: name, count: name.map { strlen($0) } ?? 0)
+            return (nameBytes, value.map { UnsafeRawBufferPointer(start: $0, count: size) })
+        }
+        output.appendLiteral(",\"headers\":{")
+        var firstMember = true
+        for index in 0..<count {
+            let current = header(index)
+            // Skip names already written as part of an earlier array.
+            if (0..<index).contains(where: { header($0).name.elementsEqual(current.name) }) { continue }
+            if !firstMember { output.buffer.append(UInt8(ascii: ",")) }
+            firstMember = false
+            JSONOutput.appendStringOrB64(current.name, to: &output.buffer)
+            output.buffer.append(UInt8(ascii: ":"))
+            let repeats = (index + 1..<count).filter { header($0).name.elementsEqual(current.name) }
+            if repeats.isEmpty {
+                JSONOutput.appendStringOrB64(current.value, to: &output.buffer)
+            } else {
+                output.buffer.append(UInt8(ascii: "["))
+                JSONOutput.appendStringOrB64(current.value, to: &output.buffer)
+                for other in repeats {
+                    output.buffer.append(UInt8(ascii: ","))
+                    JSONOutput.appendStringOrB64(header(other).value, to: &output.buffer)
+                }
+                output.buffer.append(UInt8(ascii: "]"))
+            }
+        }
+        output.buffer.append(UInt8(ascii: "}"))
+    }
+}

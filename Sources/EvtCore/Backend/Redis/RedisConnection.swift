@@ -1,0 +1,197 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import CHiredis
+
+/// The connection died: what was sent since the last reply may or may not have been applied.
+struct RedisConnectionLost: Error {
+    let reason: String
+}
+
+/// A reply as hiredis parsed it, valid only inside the closure that received it.
+/// Lets hot loops (XRANGE pages, pipelined XADD replies) read replies without copying them.
+struct RedisReplyView {
+    enum Kind { case string, array, integer, null, status, error }
+    fileprivate let raw: UnsafeMutablePointer<redisReply>
+
+    var kind: Kind {
+        switch raw.pointee.type {
+        case REDIS_REPLY_STRING: return .string
+        case REDIS_REPLY_ARRAY: return .array
+        case REDIS_REPLY_INTEGER: return .integer
+        case REDIS_REPLY_STATUS: return .status
+        case REDIS_REPLY_ERROR: return .error
+        default: return .null
+        }
+    }
+    var bytes: UnsafeRawBufferPointer {
+        guard let str = raw.pointee.str else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: str, count: raw.pointee.len)
+    }
+    var text: String { String(decoding: bytes, as: UTF8.self) }
+    var integer: Int { Int(raw.pointee.integer) }
+    var count: Int { kind == .array ? raw.pointee.elements : 0 }
+    subscript(index: Int) -> RedisReplyView { RedisReplyView(raw: raw.pointee.element[index]!) }
+}
+
+/// A reply copied into Swift values, for control commands off the hot path.
+indirect enum RedisValue: Equatable {
+    case string([UInt8]), status(String), error(String), integer(Int), array([RedisValue]), null
+
+    init(_ view: RedisReplyView) {
+        switch view.kind {
+        case .string: self = .string(Array(view.bytes))
+        case .status: self = .status(view.text)
+        case .error: self = .error(view.text)
+        case .integer: self = .integer(view.integer)
+        case .null: self = .null
+        case .array: self = .array((0..<view.count).map { RedisValue(view[$0]) })
+        }
+    }
+
+    var text: String? {
+        switch self {
+        case .string(let bytes): return String(decoding: bytes, as: UTF8.self)
+        case .status(let text): return text
+        default: return nil
+        }
+    }
+}
+
+/// One Redis connection through hiredis: hiredis connects and parses replies; evt builds the
+/// RESP itself (RespCommandBuffer) and drives the non-blocking socket with its own poll(2),
+/// which also watches the signal wake-up pipe — a blocking hiredis read retries on EINTR and
+/// would never notice SIGINT (SWIFT-C-NOTES).
+final class RedisConnection {
+    let address: RedisServerAddress
+    private var context: UnsafeMutablePointer<redisContext>
+    var outgoing = RespCommandBuffer()
+
+    init(_ address: RedisServerAddress, connectTimeoutMs: Int = 5000) throws {
+        self.address = address
+        let timeout = timeval(tv_sec: connectTimeoutMs / 1000, tv_usec: (connectTimeoutMs % 1000) * 1000)
+        guard let context = redisConnectWithTimeout(address.host, Int32(address.port), timeout) else {
+            throw EvtError.failure("cannot connect to \(address.description): out of memory.")
+        }
+        if context.pointee.err != 0 {
+            let reason = RedisConnection.errorText(context)
+            redisFree(context)
+            throw EvtError.failure("cannot connect to \(address.description): \(reason). Is redis-server running there? (set EVT_REDIS_URL or use a redis:// endpoint)")
+        }
+        self.context = context
+        let fd = context.pointee.fd
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        var one: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        // hiredis' own blocking I/O is never used; its REDIS_BLOCK flag would only matter there.
+        context.pointee.flags &= ~Int32(REDIS_BLOCK)
+        try handshake()
+    }
+
+    deinit { redisFree(context) }
+
+    private func handshake() throws {
+        if let password = address.password {
+            let reply = try call(address.user.map { ["AUTH", $0, password] } ?? ["AUTH", password])
+            if case .error(let message) = reply {
+                // The server's message never contains the password.
+                throw EvtError.failure("\(address.description) refused the password: \(message). Check the endpoint, EVT_REDIS_PASSWORD or REDISCLI_AUTH.")
+            }
+        }
+        if address.database != 0 {
+            if case .error(let message) = try call(["SELECT", String(address.database)]) {
+                throw EvtError.failure("\(address.description): cannot select database \(address.database): \(message)")
+            }
+        }
+    }
+
+    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { bytes in
+            String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    var fd: Int32 { context.pointee.fd }
+
+    /// Sends every command in `outgoing`, waiting for the socket as needed.
+    func flushWrites() throws {
+        defer { outgoing.removeAll() }
+        try outgoing.bytes.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+                if written >= 0 { offset += written; continue }
+                switch errno {
+                case EINTR: continue
+                case EAGAIN:
+                    var pollFD = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&pollFD, 1, 1000)
+                default:
+                    throw RedisConnectionLost(reason: String(cString: strerror(errno)))
+                }
+            }
+        }
+    }
+
+    /// What `waitForReply` saw besides a reply.
+    enum Wait { case reply, timedOut, stopRequested }
+
+    /// Hands the next reply to `body`. `waitMs` < 0 waits until a reply, a stop signal, or
+    /// (with `watchStdout`) a closed stdout (throws StdoutClosed); 0 only takes what is buffered.
+    @discardableResult
+    func nextReply(waitMs: Int32, watchStdout: Bool = false,
+                   _ body: (RedisReplyView) throws -> Void) throws -> Wait {
+        while true {
+            var reply: UnsafeMutableRawPointer?
+            if redisGetReplyFromReader(context, &reply) != REDIS_OK {
+                throw RedisConnectionLost(reason: "protocol error: \(RedisConnection.errorText(context))")
+            }
+            if let reply {
+                let typed = reply.assumingMemoryBound(to: redisReply.self)
+                defer { freeReplyObject(reply) }
+                try body(RedisReplyView(raw: typed))
+                return .reply
+            }
+            if waitMs == 0 && !socketReadable(waitMs: 0) { return .timedOut }
+            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: Signals.wakeFD, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: 1, events: 0, revents: 0)]
+            let ready = poll(&fds, watchStdout ? 3 : 2, waitMs)
+            if ready < 0 && errno != EINTR { throw RedisConnectionLost(reason: String(cString: strerror(errno))) }
+            if Signals.stopRequested { return .stopRequested }
+            if watchStdout && fds[2].revents != 0 { throw StdoutClosed() }
+            if fds[0].revents != 0 {
+                if redisBufferRead(context) != REDIS_OK {
+                    throw RedisConnectionLost(reason: RedisConnection.errorText(context))
+                }
+            } else if ready == 0 && waitMs >= 0 {
+                return .timedOut
+            }
+        }
+    }
+
+    private func socketReadable(waitMs: Int32) -> Bool {
+        var pollFD = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&pollFD, 1, waitMs) > 0
+    }
+
+    /// One command, one reply: for set-up and control, never per event.
+    func call(_ words: [String]) throws -> RedisValue {
+        outgoing.command(words)
+        try flushWrites()
+        var value = RedisValue.null
+        while true {
+            let wait = try nextReply(waitMs: 10_000) { value = RedisValue($0) }
+            switch wait {
+            case .reply: return value
+            case .stopRequested: throw RedisConnectionLost(reason: "stopped by a signal")
+            case .timedOut: throw RedisConnectionLost(reason: "no answer to \(words[0]) within 10 s")
+            }
+        }
+    }
+}
+
+extension RedisConnection {
+    static var libraryVersion: String { "\(HIREDIS_MAJOR).\(HIREDIS_MINOR).\(HIREDIS_PATCH)" }
+}

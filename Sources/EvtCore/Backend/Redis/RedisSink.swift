@@ -1,0 +1,174 @@
+/// Writes events to a Redis stream (XADD), list (LPUSH) or channel (PUBLISH), pipelined:
+/// commands are built into one buffer and written in large batches, replies are read as
+/// they arrive, and each reply is matched to its input line in FIFO order.
+final class RedisSink: EventSink {
+    let tally = DeliveryTally()
+    private let connection: RedisConnection
+    private let kind: RedisKind
+    private let name: [UInt8]
+    private let maxlen: [UInt8]?
+    private let requireSubscribers: Bool
+    private let timeoutMs: Int
+    /// Lines whose command was sent (or is in `connection.outgoing`) and not yet answered.
+    private var inFlight = LineQueue()
+    /// Unescaped field names and values of the current stream entry.
+    private var scratch: [UInt8] = []
+    private var fieldRanges: [Range<Int>] = []
+
+    private static let batchBytes = 256 << 10
+    private static let maxInFlight = 16_384
+
+    init(server: RedisServerAddress, kind: RedisKind, name: String, options: SinkOptions) throws {
+        connection = try RedisConnection(server)
+        self.kind = kind
+        self.name = Array(name.utf8)
+        self.maxlen = options.maxlen.map { Array(String($0).utf8) }
+        self.requireSubscribers = options.requireSubscribers
+        self.timeoutMs = options.timeoutMs
+    }
+
+    func send(_ event: borrowing OutgoingEvent) throws {
+        switch kind {
+        case .stream: appendXADD(event)
+        case .list: appendCommand("LPUSH", event.value)
+        case .channel: appendCommand("PUBLISH", event.value)
+        }
+        inFlight.append(event.line)
+        do {
+            if connection.outgoing.bytes.count >= RedisSink.batchBytes {
+                try connection.flushWrites()
+                try readReplies(waitMs: 0)
+            }
+            while inFlight.count > RedisSink.maxInFlight {
+                try readReplies(waitMs: 1000)
+            }
+        } catch let lost as RedisConnectionLost {
+            connectionLost(lost)
+            throw EvtError.failure("lost the connection to \(connection.address.description) (\(lost.reason)); stopped reading input after line \(event.line).")
+        }
+    }
+
+    func finish() {
+        do {
+            try connection.flushWrites()
+            let deadline = monotonicMilliseconds() + timeoutMs
+            while inFlight.count > 0 {
+                let left = deadline - monotonicMilliseconds()
+                if left <= 0 {
+                    connectionLost(RedisConnectionLost(reason: "no answer within the timeout"))
+                    return
+                }
+                try readReplies(waitMs: Int32(min(left, 1000)))
+            }
+        } catch let lost as RedisConnectionLost {
+            connectionLost(lost)
+        } catch {
+            connectionLost(RedisConnectionLost(reason: "\(error)"))
+        }
+    }
+
+    /// Everything sent but unanswered may or may not have been applied.
+    private func connectionLost(_ lost: RedisConnectionLost) {
+        Diagnostics.print("lost the connection to \(connection.address.description): \(lost.reason)")
+        while let line = inFlight.popFirst() { tally.unconfirmed(line: line) }
+        connection.outgoing.removeAll()
+    }
+
+    private func readReplies(waitMs: Int32) throws {
+        var wait = waitMs
+        while inFlight.count > 0 {
+            let result = try connection.nextReply(waitMs: wait) { reply in
+                let line = inFlight.popFirst()!
+                switch reply.kind {
+                case .error:
+                    tally.failed(line: line, reason: "\(reply.text) (\(kind.rawValue) \(String(decoding: name, as: UTF8.self)))")
+                case .integer where kind == .channel && requireSubscribers && reply.integer == 0:
+                    tally.failed(line: line, reason: "no subscriber was listening (--require-subscribers)")
+                default:
+                    tally.delivered()
+                }
+            }
+            if result != .reply { return }
+            wait = 0
+        }
+    }
+
+    private func appendCommand(_ command: String, _ value: UnsafeRawBufferPointer) {
+        connection.outgoing.beginCommand(arguments: 3)
+        connection.outgoing.argument(command)
+        connection.outgoing.argument(name)
+        connection.outgoing.argument(value)
+    }
+
+    /// An object becomes the entry's fields (string values unescaped, others as JSON text);
+    /// anything else one field named `value` holding the exact bytes.
+    private func appendXADD(_ event: borrowing OutgoingEvent) {
+        scratch.removeAll(keepingCapacity: true)
+        fieldRanges.removeAll(keepingCapacity: true)
+        if event.valueKind == .object {
+            JSON.forEachMember(ofObject: event.value) { keyRange, valueRange, valueKind in
+                let start = scratch.count
+                JSON.appendUnescaped(stringLiteral: UnsafeRawBufferPointer(rebasing: event.value[keyRange]), to: &scratch)
+                fieldRanges.append(start..<scratch.count)
+                let valueStart = scratch.count
+                let valueBytes = UnsafeRawBufferPointer(rebasing: event.value[valueRange])
+                if valueKind == .string {
+                    JSON.appendUnescaped(stringLiteral: valueBytes, to: &scratch)
+                } else {
+                    scratch.append(contentsOf: valueBytes)
+                }
+                fieldRanges.append(valueStart..<scratch.count)
+            }
+        }
+        let trim = maxlen.map { _ in 3 } ?? 0
+        if fieldRanges.isEmpty {
+            connection.outgoing.beginCommand(arguments: 5 + trim)
+            appendXADDHead()
+            connection.outgoing.argument("value")
+            connection.outgoing.argument(event.value)
+            return
+        }
+        connection.outgoing.beginCommand(arguments: 3 + trim + fieldRanges.count)
+        appendXADDHead()
+        scratch.withUnsafeBytes { bytes in
+            for range in fieldRanges {
+                connection.outgoing.argument(UnsafeRawBufferPointer(rebasing: bytes[range]))
+            }
+        }
+    }
+
+    private func appendXADDHead() {
+        connection.outgoing.argument("XADD")
+        connection.outgoing.argument(name)
+        if let maxlen {
+            connection.outgoing.argument("MAXLEN")
+            connection.outgoing.argument("~")
+            connection.outgoing.argument(maxlen)
+        }
+        connection.outgoing.argument("*")
+    }
+}
+
+/// A FIFO of line numbers that reuses its storage.
+struct LineQueue {
+    private var storage: [Int] = []
+    private var head = 0
+
+    var count: Int { storage.count - head }
+
+    mutating func append(_ line: Int) { storage.append(line) }
+
+    mutating func popFirst() -> Int? {
+        guard head < storage.count else { return nil }
+        let line = storage[head]
+        head += 1
+        if head == storage.count {
+            storage.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 65_536 && head * 2 >= storage.count {
+            storage.removeFirst(head)
+            head = 0
+        }
+        return line
+    }
+}

@@ -1,0 +1,208 @@
+/// `tail` on Redis: a stream (XREVRANGE/XRANGE pages, then XREAD BLOCK), a list (LRANGE,
+/// never removing anything) or a channel (SUBSCRIBE / PSUBSCRIBE, follow only).
+final class RedisTailSource: EventSource {
+    private let connection: RedisConnection
+    private let kind: RedisKind
+    private let name: String
+    private let quotedName: [UInt8]
+
+    init(server: RedisServerAddress, kind: RedisKind, name: String) throws {
+        connection = try RedisConnection(server)
+        self.kind = kind
+        self.name = name
+        self.quotedName = OutputWriter.quoted(name)
+    }
+
+    func tail(count: Int, follow: Bool, output: OutputWriter) throws {
+        do {
+            switch kind {
+            case .stream: try tailStream(count: count, follow: follow, output: output)
+            case .list: try tailList(count: count, output: output)
+            case .channel: try followChannel(output: output)
+            }
+        } catch let lost as RedisConnectionLost where kind == .channel {
+            throw EvtError.failure(
+                "\(connection.address.description) closed the subscription to \(name) (\(lost.reason)). "
+                + "Messages published meanwhile were lost: Redis disconnects a subscriber that falls behind "
+                + "(client-output-buffer-limit pubsub) or when it restarts.")
+        } catch let lost as RedisConnectionLost {
+            throw EvtError.failure("lost the connection to \(connection.address.description): \(lost.reason).")
+        }
+    }
+
+    /// Sends one command and hands its reply to `body`; a Redis error becomes an EvtError.
+    private func request(_ words: [String], _ body: (RedisReplyView) throws -> Void) throws {
+        connection.outgoing.command(words)
+        try connection.flushWrites()
+        var serverError: String?
+        let wait = try connection.nextReply(waitMs: -1) { reply in
+            if reply.kind == .error { serverError = reply.text } else { try body(reply) }
+        }
+        if wait == .stopRequested { throw Stop() }
+        if let serverError {
+            throw EvtError.failure("\(words[0]) on \(kind.rawValue) \(name) failed: \(serverError)")
+        }
+    }
+
+    private struct Stop: Error {}
+
+    // MARK: Streams
+
+    /// Writes the entries of an XRANGE/XREVRANGE page (`reversed` for XREVRANGE) and returns
+    /// the id of the newest one written.
+    private func writeEntries(_ entries: RedisReplyView, reversed: Bool, output: OutputWriter) throws -> [UInt8]? {
+        var newest: [UInt8]?
+        let count = entries.count
+        for position in 0..<count {
+            let entry = entries[reversed ? count - 1 - position : position]
+            let id = entry[0].bytes
+            output.beginStreamEntry(quotedName: quotedName, id: id)
+            let fields = entry[1]
+            var index = 0
+            while index + 1 < fields.count {
+                output.appendStreamField(fields[index].bytes, fields[index + 1].bytes, first: index == 0)
+                index += 2
+            }
+            output.endStreamEntry()
+            try output.flushIfFull()
+            if position == count - 1 { newest = Array(id) }
+        }
+        return newest
+    }
+
+    private func tailStream(count: Int, follow: Bool, output: OutputWriter) throws {
+        var lastID: [UInt8]?
+        do {
+            if count > 0 {
+                if count <= RedisStreamPages.pageSize {
+                    try request(["XREVRANGE", name, "+", "-", "COUNT", String(count)]) {
+                        lastID = try writeEntries($0, reversed: true, output: output)
+                    }
+                } else {
+                    lastID = try pageStream(lastEntries: count, output: output)
+                }
+                try output.flush()
+            }
+            guard follow else { return }
+            var after = lastID.map { String(decoding: $0, as: UTF8.self) } ?? (count > 0 ? "0-0" : "$")
+            while true {
+                connection.outgoing.command(["XREAD", "COUNT", "1000", "BLOCK", "0", "STREAMS", name, after])
+                try connection.flushWrites()
+                var serverError: String?
+                let wait = try connection.nextReply(waitMs: -1, watchStdout: true) { reply in
+                    if reply.kind == .error { serverError = reply.text; return }
+                    guard reply.kind == .array, reply.count > 0 else { return }
+                    if let newest = try writeEntries(reply[0][1], reversed: false, output: output) {
+                        after = String(decoding: newest, as: UTF8.self)
+                    }
+                }
+                if wait == .stopRequested { return }
+                if let serverError { throw EvtError.failure("XREAD on stream \(name) failed: \(serverError)") }
+                try output.flush()
+            }
+        } catch is Stop {
+            return
+        }
+    }
+
+    /// The last `count` entries, oldest first, one page at a time: find where they start by
+    /// walking back (ids only matter), then read forward.
+    private func pageStream(lastEntries count: Int, output: OutputWriter) throws -> [UInt8]? {
+        var length = 0
+        try request(["XLEN", name]) { length = $0.integer }
+        var start = "-"
+        if count < length {
+            var remaining = count
+            var before = "+"
+            while remaining > 0 {
+                let page = min(remaining, RedisStreamPages.pageSize)
+                try request(["XREVRANGE", name, before, "-", "COUNT", String(page)]) { reply in
+                    remaining -= reply.count
+                    if reply.count == 0 { remaining = 0; return }
+                    let oldest = String(decoding: reply[reply.count - 1][0].bytes, as: UTF8.self)
+                    before = "(" + oldest
+                    start = oldest
+                }
+            }
+        }
+        var newest: [UInt8]?
+        var from = start
+        var left = count
+        while left > 0 {
+            var got = 0
+            try request(["XRANGE", name, from, "+", "COUNT", String(min(left, RedisStreamPages.pageSize))]) { reply in
+                got = reply.count
+                if let id = try writeEntries(reply, reversed: false, output: output) { newest = id }
+            }
+            if got == 0 { break }
+            left -= got
+            from = "(" + String(decoding: newest!, as: UTF8.self)
+        }
+        return newest
+    }
+
+    // MARK: Lists
+
+    /// publish LPUSHes, so the newest items are at the head (index 0). The last N are indexes
+    /// N-1…0, printed oldest first, a page at a time.
+    private func tailList(count: Int, output: OutputWriter) throws {
+        do {
+            var length = 0
+            try request(["LLEN", name]) { length = $0.integer }
+            var high = min(count, length) - 1
+            while high >= 0 {
+                let low = max(0, high - RedisStreamPages.pageSize + 1)
+                try request(["LRANGE", name, String(low), String(high)]) { reply in
+                    for index in stride(from: reply.count - 1, through: 0, by: -1) {
+                        output.appendSimpleRecord(kind: .list, quotedName: quotedName, value: reply[index].bytes)
+                        try output.flushIfFull()
+                    }
+                }
+                high = low - 1
+            }
+            try output.flush()
+        } catch is Stop {
+            return
+        }
+    }
+
+    // MARK: Channels
+
+    private func followChannel(output: OutputWriter) throws {
+        let byPattern = name.contains { "*?[".contains($0) }
+        connection.outgoing.command([byPattern ? "PSUBSCRIBE" : "SUBSCRIBE", name])
+        try connection.flushWrites()
+        while true {
+            var pending: Bool
+            let wait = try connection.nextReply(waitMs: -1, watchStdout: true) { reply in
+                try writeMessage(reply, output: output)
+            }
+            if wait == .stopRequested { break }
+            // Drain what already arrived before flushing: one write per burst, not per message.
+            repeat {
+                pending = try connection.nextReply(waitMs: 0) { try writeMessage($0, output: output) } == .reply
+            } while pending
+            try output.flush()
+        }
+        try output.flush()
+    }
+
+    private func writeMessage(_ reply: RedisReplyView, output: OutputWriter) throws {
+        guard reply.kind == .array, reply.count >= 3 else {
+            if reply.kind == .error { throw EvtError.failure("SUBSCRIBE \(name) failed: \(reply.text)") }
+            return
+        }
+        let type = reply[0].bytes
+        if type.elementsEqual("message".utf8) {
+            output.appendSimpleRecord(kind: .channel, name: reply[1].bytes, value: reply[2].bytes)
+        } else if type.elementsEqual("pmessage".utf8), reply.count >= 4 {
+            output.appendSimpleRecord(kind: .channel, name: reply[2].bytes, pattern: reply[1].bytes,
+                                      value: reply[3].bytes)
+        }
+        try output.flushIfFull()
+    }
+}
+
+enum RedisStreamPages {
+    static let pageSize = 10_000
+}

@@ -1,0 +1,105 @@
+/// The records of CONTRACT.md ("Records: the NDJSON that evt writes"), appended to the
+/// output buffer field by field — no intermediate objects, no re-serialisation of payloads.
+extension OutputWriter {
+    @inline(__always)
+    func appendLiteral(_ text: StaticString) {
+        buffer.append(contentsOf: UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// `{"list":"jobs","value":…}` and `{"channel":"news","pattern":"n*","value":…}`.
+    /// `quotedName` is the JSON string literal of the name, built once per source.
+    func appendSimpleRecord(kind: RedisKind, quotedName: [UInt8], value: UnsafeRawBufferPointer) {
+        appendRecordHead(kind)
+        buffer.append(contentsOf: quotedName)
+        appendSimpleTail(pattern: nil, value: value)
+    }
+
+    /// The same, quoting a name that differs from record to record (pattern subscriptions).
+    func appendSimpleRecord(kind: RedisKind, name: UnsafeRawBufferPointer, pattern: UnsafeRawBufferPointer? = nil,
+                            value: UnsafeRawBufferPointer) {
+        appendRecordHead(kind)
+        JSONOutput.appendStringOrB64(name, to: &buffer)
+        appendSimpleTail(pattern: pattern, value: value)
+    }
+
+    private func appendRecordHead(_ kind: RedisKind) {
+        switch kind {
+        case .list: appendLiteral("{\"list\":")
+        case .channel: appendLiteral("{\"channel\":")
+        case .stream: appendLiteral("{\"stream\":")
+        }
+    }
+
+    private func appendSimpleTail(pattern: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer) {
+        if let pattern {
+            appendLiteral(",\"pattern\":")
+            JSONOutput.appendQuoted(pattern, to: &buffer)
+        }
+        buffer.append(UInt8(ascii: ","))
+        JSONOutput.appendPayload(value, name: .value, to: &buffer)
+        appendLiteral("}\n")
+    }
+
+    /// `{"stream":"orders","id":"…","value":{` — then `appendStreamField` per field, then
+    /// `endStreamEntry`.
+    func beginStreamEntry(quotedName: [UInt8], id: UnsafeRawBufferPointer) {
+        appendLiteral("{\"stream\":")
+        buffer.append(contentsOf: quotedName)
+        appendLiteral(",\"id\":\"")
+        buffer.append(contentsOf: id)   // ids are digits and a dash: nothing to escape
+        appendLiteral("\",\"value\":{")
+    }
+
+    func appendStreamField(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer?, first: Bool) {
+        if !first { buffer.append(UInt8(ascii: ",")) }
+        if JSON.isValidUTF8(name) {
+            JSONOutput.appendQuoted(name, to: &buffer)
+        } else {
+            // A JSON object key must be a string: keep the bytes recoverable as base64.
+            appendLiteral("\"b64:")
+            Base64.append(name, to: &buffer)
+            buffer.append(UInt8(ascii: "\""))
+        }
+        buffer.append(UInt8(ascii: ":"))
+        JSONOutput.appendStringOrB64(value, to: &buffer)
+    }
+
+    func endStreamEntry(deliveries: Int? = nil) {
+        buffer.append(UInt8(ascii: "}"))
+        if let deliveries {
+            appendLiteral(",\"deliveries\":")
+            JSONOutput.appendDecimal(deliveries, to: &buffer)
+        }
+        appendLiteral("}\n")
+    }
+
+    /// `{"topic":"orders","partition":0,"offset":42,"timestamp":…,"key":…,` — then headers
+    /// (optional) and `endKafkaRecord(value:)`.
+    func beginKafkaRecord(quotedTopic: [UInt8], partition: Int32, offset: Int64, timestamp: Int64?,
+                          key: UnsafeRawBufferPointer?) {
+        appendLiteral("{\"topic\":")
+        buffer.append(contentsOf: quotedTopic)
+        appendLiteral(",\"partition\":")
+        JSONOutput.appendDecimal(Int(partition), to: &buffer)
+        appendLiteral(",\"offset\":")
+        JSONOutput.appendDecimal(Int(offset), to: &buffer)
+        appendLiteral(",\"timestamp\":")
+        if let timestamp { JSONOutput.appendDecimal(Int(timestamp), to: &buffer) } else { appendLiteral("null") }
+        buffer.append(UInt8(ascii: ","))
+        JSONOutput.appendPayload(key, name: .key, to: &buffer)
+    }
+
+    func endKafkaRecord(value: UnsafeRawBufferPointer?) {
+        buffer.append(UInt8(ascii: ","))
+        JSONOutput.appendPayload(value, name: .value, to: &buffer)
+        appendLiteral("}\n")
+    }
+
+    /// The JSON string literal of a source name, built once.
+    static func quoted(_ name: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var name = name
+        name.withUTF8 { JSONOutput.appendQuoted(UnsafeRawBufferPointer($0), to: &out) }
+        return out
+    }
+}

@@ -1,0 +1,220 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `evt publish TARGET [FILE...]`: NDJSON lines in, events out, exit 0 only when every event
+/// was acknowledged. Lines are numbered across the inputs in order, as if concatenated.
+public enum PublishCommand {
+    public static func run(_ arguments: ParsedArguments, environment: [String: String]) throws -> ExitStatus {
+        let spec = arguments.spec
+        guard let targetText = arguments.operands.first else {
+            throw EvtError.usage("publish needs a TARGET, e.g. topic:orders or stream:orders.", usage: spec.usageLine)
+        }
+        let target = try Endpoint.parse(targetText, environment: environment)
+        var options = SinkOptions()
+        options.timeoutMs = try arguments.value("timeout").map { try DurationParser.milliseconds($0, option: "--timeout") } ?? 30_000
+        options.requireSubscribers = arguments.flag("require-subscribers")
+        options.headers = try arguments.values("header").map { word in
+            guard let equals = word.firstIndex(of: "="), equals != word.startIndex else {
+                throw EvtError.usage("-H \(word): expected NAME=VALUE.", usage: spec.usageLine)
+            }
+            return (String(word[..<equals]), String(word[word.index(after: equals)...]))
+        }
+        if let maxlen = arguments.value("maxlen") {
+            guard let number = Int(maxlen), number >= 0 else {
+                throw EvtError.usage("--maxlen \(maxlen): expected a number of entries.", usage: spec.usageLine)
+            }
+            options.maxlen = number
+        }
+        let mode: InputDecoder.Mode = arguments.flag("raw") ? .raw : arguments.flag("envelope") ? .envelope : .json
+        if arguments.flag("raw") && arguments.flag("envelope") {
+            throw EvtError.usage("--raw and --envelope contradict each other: an envelope must be JSON.", usage: spec.usageLine)
+        }
+        if arguments.flag("raw") && arguments.value("key") != nil {
+            throw EvtError.usage("--key reads the key from the JSON value, which --raw does not check; drop one of them.", usage: spec.usageLine)
+        }
+        let skipBadLines: Bool
+        switch arguments.value("on-error") ?? "fail" {
+        case "fail": skipBadLines = false
+        case "skip": skipBadLines = true
+        case let other: throw EvtError.usage("--on-error \(other): expected fail or skip.", usage: spec.usageLine)
+        }
+
+        var pinnedPartition: Int32?
+        switch target {
+        case .redis(_, let kind, _):
+            for (option, given) in [("--key", arguments.value("key") != nil), ("-H/--header", !options.headers.isEmpty),
+                                    ("--partition", arguments.value("partition") != nil)] where given {
+                throw EvtError.usage("\(option) is for Kafka targets; \(target.description) has no keys, headers or partitions.", usage: spec.usageLine)
+            }
+            if kind != .stream && options.maxlen != nil {
+                throw EvtError.usage("--maxlen trims streams; \(target.description) is a \(kind.rawValue).", usage: spec.usageLine)
+            }
+            if kind != .channel && options.requireSubscribers {
+                throw EvtError.usage("--require-subscribers is for channels; \(target.description) is a \(kind.rawValue).", usage: spec.usageLine)
+            }
+        case .kafka(_, _, let endpointPartition):
+            if options.maxlen != nil {
+                throw EvtError.usage("--maxlen trims Redis streams; Kafka topics are trimmed by their retention settings.", usage: spec.usageLine)
+            }
+            if options.requireSubscribers {
+                throw EvtError.usage("--require-subscribers is for Redis channels; Kafka keeps every record.", usage: spec.usageLine)
+            }
+            pinnedPartition = endpointPartition
+            if let text = arguments.value("partition") {
+                guard let number = Int32(text), number >= 0 else {
+                    throw EvtError.usage("--partition \(text): expected a partition number (0 or more).", usage: spec.usageLine)
+                }
+                if let endpointPartition, endpointPartition != number {
+                    throw EvtError.usage("the endpoint names partition \(endpointPartition) but --partition says \(number); give one.", usage: spec.usageLine)
+                }
+                pinnedPartition = number
+            }
+            options.kafkaProperties = try kafkaProperties(arguments)
+        }
+
+        let inputs = try InputFiles(paths: Array(arguments.operands.dropFirst()))
+        let deadLetters = try arguments.value("dead-letter").map { try DeadLetterFile(path: $0) }
+        KafkaConfig.verbose = arguments.flag("verbose")
+
+        let pinnedTarget: Endpoint
+        if case .kafka(let brokers, let topic, _) = target {
+            pinnedTarget = .kafka(brokers: brokers, topic: topic, partition: pinnedPartition)
+        } else {
+            pinnedTarget = target
+        }
+        let sink = try Backends.sink(for: pinnedTarget, options: options)
+        let decoder = InputDecoder(mode: mode, keyPath: arguments.value("key"))
+
+        var sent = 0
+        var badLines = 0
+        var runFailure: EvtError?
+        var linesBefore = 0
+        reading: for input in inputs.files {
+            let reader = LineReader(fd: input.fd)
+            var fileLine = 0
+            while true {
+                let next: (bytes: UnsafeRawBufferPointer, number: Int)?
+                do {
+                    next = try reader.next()
+                } catch let tooLong as LineTooLong {
+                    badLines += 1
+                    Diagnostics.print("line \(linesBefore + tooLong.line)\(InputFiles.place(input.path, tooLong.line)): longer than \(tooLong.limit >> 20) MiB; stopped reading there. Every line before it is delivered.")
+                    break reading
+                } catch {
+                    // Whatever was read before still gets delivered below.
+                    runFailure = EvtError.failure("cannot read \(input.path ?? "stdin"): \(error)")
+                    break reading
+                }
+                guard let (bytes, number) = next else { break }
+                fileLine = number
+                let lineNumber = linesBefore + number
+                var line = bytes
+                if line.last == UInt8(ascii: "\r") { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
+                if line.isEmpty { continue }
+                do {
+                    try decoder.decode(line, number: lineNumber) { event in
+                        sent += 1
+                        try sink.send(event)
+                    }
+                } catch let bad as BadLine {
+                    badLines += 1
+                    let column = bad.column.map { " at column \($0)" } ?? ""
+                    Diagnostics.print("line \(lineNumber)\(InputFiles.place(input.path, number)): \(bad.reason)\(column)")
+                    deadLetters?.append(line: lineNumber, error: bad.reason, input: line)
+                    if !skipBadLines {
+                        Diagnostics.print("stopped at line \(lineNumber); every line before it is delivered. Fix it, or use --on-error skip to go on past bad lines.")
+                        break reading
+                    }
+                } catch {
+                    runFailure = error as? EvtError ?? EvtError.failure("\(error)")
+                    break reading
+                }
+                if Signals.stopRequested { break reading }
+            }
+            linesBefore += fileLine
+        }
+        sink.finish()
+        if let runFailure { Diagnostics.print(runFailure.message) }
+        for message in sink.tally.summary(sent: sent) { Diagnostics.print(message) }
+        if let deadLetters, badLines > 0 {
+            Diagnostics.print("\(badLines) bad line\(badLines == 1 ? "" : "s") written to \(deadLetters.path)")
+        }
+        if runFailure != nil || !sink.tally.allDelivered { return .failure }
+        if badLines > 0 { return .badInput }
+        return Signals.exitStatusAfterSignal ?? .success
+    }
+
+    static func kafkaProperties(_ arguments: ParsedArguments) throws -> [(String, String)] {
+        var properties: [(String, String)] = []
+        if let file = arguments.value("property-file") {
+            properties += try KafkaConfig.properties(fromFile: file)
+        }
+        properties += try KafkaConfig.properties(fromArguments: arguments.values("property"))
+        return properties
+    }
+}
+
+/// The FILE operands in order (`-` or none: stdin), all opened before anything is sent.
+struct InputFiles {
+    let files: [(fd: Int32, path: String?)]
+
+    init(paths: [String]) throws {
+        files = try (paths.isEmpty ? ["-"] : paths).map { path in
+            if path == "-" { return (0, nil) }
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw EvtError.usage("cannot open \(path): \(String(cString: strerror(errno))).")
+            }
+            return (fd, path)
+        }
+    }
+
+    /// ` (FILE line N)` for a named file; nothing for stdin, where the line number says it all.
+    static func place(_ path: String?, _ line: Int) -> String {
+        path.map { " (\($0) line \(line))" } ?? ""
+    }
+}
+
+/// `--dead-letter FILE`: one `{"line":N,"error":"…","input":"…"}` per bad line, appended.
+final class DeadLetterFile {
+    let path: String
+    private let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw EvtError.usage("cannot open the dead-letter file \(path): \(String(cString: strerror(errno))).")
+        }
+    }
+
+    deinit { close(fd) }
+
+    func append(line: Int, error: String, input: UnsafeRawBufferPointer) {
+        var record: [UInt8] = Array("{\"line\":\(line),\"error\":".utf8)
+        var error = error
+        error.withUTF8 { JSONOutput.appendQuoted(UnsafeRawBufferPointer($0), to: &record) }
+        if JSON.isValidUTF8(input) {
+            record += Array(",\"input\":".utf8)
+            JSONOutput.appendQuoted(input, to: &record)
+        } else {
+            record += Array(",\"input_b64\":\"".utf8)
+            Base64.append(input, to: &record)
+            record.append(UInt8(ascii: "\""))
+        }
+        record += Array("}\n".utf8)
+        record.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    Diagnostics.print("cannot write to \(path): \(String(cString: strerror(errno)))")
+                    return
+                }
+                offset += written
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+/// `evt tail SOURCE [-n N] [-f]`: the last N events, oldest first, then (with -f) new ones.
+public enum TailCommand {
+    public static func run(_ arguments: ParsedArguments, environment: [String: String]) throws -> ExitStatus {
+        let spec = arguments.spec
+        guard arguments.operands.count == 1 else {
+            throw EvtError.usage(arguments.operands.isEmpty
+                                 ? "tail needs a SOURCE, e.g. topic:orders or stream:orders."
+                                 : "tail reads one SOURCE; got \(arguments.operands.count).", usage: spec.usageLine)
+        }
+        let source = try Endpoint.parse(arguments.operands[0], environment: environment)
+        var count = 10
+        if let text = arguments.value("lines") {
+            guard let number = Int(text), number >= 0 else {
+                throw EvtError.usage("-n \(text): expected a number of events (0 or more).", usage: spec.usageLine)
+            }
+            count = number
+        }
+        let follow = arguments.flag("follow")
+        if case .redis(_, let kind, _) = source {
+            if kind == .channel && !follow {
+                throw EvtError.usage("a channel keeps no history: use evt tail \(arguments.operands[0]) -f to print messages as they arrive.", usage: spec.usageLine)
+            }
+            if kind == .list && follow {
+                throw EvtError.usage("tail -f on a list would have to pop items; use evt subscribe to consume a list as a queue.", usage: spec.usageLine)
+            }
+        }
+        var options = SourceOptions()
+        if source.isKafka { options.kafkaProperties = try PublishCommand.kafkaProperties(arguments) }
+        KafkaConfig.verbose = arguments.flag("verbose")
+        let reader = try Backends.source(for: source, options: options)
+        let output = OutputWriter()
+        do {
+            try reader.tail(count: count, follow: follow, output: output)
+            try output.flush()
+        } catch is StdoutClosed {
+            return .success
+        }
+        return Signals.exitStatusAfterSignal ?? .success
+    }
+}

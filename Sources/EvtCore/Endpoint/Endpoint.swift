@@ -1,0 +1,210 @@
+/// Where a Redis server is; `description` never shows the password.
+public struct RedisServerAddress: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var database: Int
+    public var user: String?
+    public var password: String?
+
+    public var description: String {
+        let host = self.host.contains(":") ? "[\(self.host)]" : self.host
+        return "redis://\(host):\(port)" + (database == 0 ? "" : "/\(database)")
+    }
+}
+
+/// The three Redis data types evt reads and writes.
+public enum RedisKind: String, Sendable, CaseIterable {
+    case stream, list, channel
+}
+
+/// One address grammar for every command (CONTRACT.md, "Endpoints").
+public enum Endpoint: Sendable, Equatable {
+    case redis(RedisServerAddress, RedisKind, name: String)
+    case kafka(brokers: String, topic: String, partition: Int32?)
+
+    public static let defaultRedisURL = "redis://127.0.0.1:6379"
+    public static let defaultKafkaBrokers = "127.0.0.1:9092"
+
+    /// `stream orders on redis://127.0.0.1:6379` — for messages; no password.
+    public var description: String {
+        switch self {
+        case .redis(let server, let kind, let name):
+            return "\(kind.rawValue) \(name) on \(server.description)"
+        case .kafka(let brokers, let topic, let partition):
+            return "topic \(topic)" + (partition.map { " partition \($0)" } ?? "") + " on \(brokers)"
+        }
+    }
+
+    public var isKafka: Bool { if case .kafka = self { true } else { false } }
+
+    /// Parses an endpoint. Short forms take their server from the environment; a password
+    /// written in the endpoint beats EVT_REDIS_PASSWORD / REDISCLI_AUTH.
+    public static func parse(_ text: String, environment: [String: String]) throws -> Endpoint {
+        func bad(_ why: String) -> EvtError {
+            EvtError.usage("bad endpoint \(redactingPassword(text)): \(why)")
+        }
+        if text.hasPrefix("rediss://") {
+            throw EvtError.usage("""
+                TLS endpoints (rediss://) are not available: evt is built on Debian's hiredis 0.14, \
+                which has no TLS. Reach the server through a TLS tunnel (e.g. stunnel) and use redis://.
+                """)
+        }
+        if text.hasPrefix("redis://") {
+            let (server, path) = try parseRedisServer(text, environment: environment, bad: bad)
+            let parts = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2, let kind = RedisKind(rawValue: String(parts[0])), !parts[1].isEmpty else {
+                throw bad("expected redis://HOST[:PORT][/DB]/stream|list|channel/NAME")
+            }
+            return .redis(server, kind, name: try percentDecoded(String(parts[1]), bad: bad))
+        }
+        if text.hasPrefix("kafka://") {
+            let rest = text.dropFirst("kafka://".count)
+            guard let slash = rest.firstIndex(of: "/") else {
+                throw bad("expected kafka://HOST[:PORT][,HOST[:PORT]...]/TOPIC[/PARTITION]")
+            }
+            let brokers = try rest[..<slash].split(separator: ",", omittingEmptySubsequences: false).map {
+                broker throws -> String in
+                guard !broker.isEmpty else { throw bad("empty broker address") }
+                return broker.contains(":") && !broker.hasSuffix("]") ? String(broker) : "\(broker):9092"
+            }.joined(separator: ",")
+            let (topic, partition) = try topicAndPartition(String(rest[rest.index(after: slash)...]), bad: bad)
+            return .kafka(brokers: brokers, topic: topic, partition: partition)
+        }
+        guard let colon = text.firstIndex(of: ":") else {
+            throw bad("expected stream:NAME, list:NAME, channel:NAME, topic:NAME[/PARTITION], redis://… or kafka://…")
+        }
+        let scheme = String(text[..<colon])
+        let name = String(text[text.index(after: colon)...])
+        if scheme == "topic" {
+            let (topic, partition) = try topicAndPartition(name, bad: bad)
+            let brokers = environment["EVT_KAFKA_BROKERS"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultKafkaBrokers
+            return .kafka(brokers: brokers, topic: topic, partition: partition)
+        }
+        guard let kind = RedisKind(rawValue: scheme) else {
+            let guess = ArgumentParser.closest(to: scheme, among: ["stream", "list", "channel", "topic"])
+            throw bad("unknown kind \(scheme)" + (guess.map { " (did you mean \($0):?)" } ?? "")
+                      + "; use stream:, list:, channel:, topic:, redis:// or kafka://")
+        }
+        guard !name.isEmpty else { throw bad("the \(scheme) name is empty") }
+        let base = environment["EVT_REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultRedisURL
+        if base.hasPrefix("rediss://") {
+            throw EvtError.usage("EVT_REDIS_URL uses TLS (rediss://), which Debian's hiredis 0.14 does not have.")
+        }
+        guard base.hasPrefix("redis://") else {
+            throw EvtError.usage("EVT_REDIS_URL must look like redis://[[USER:]PASSWORD@]HOST[:PORT][/DB], not \(redactingPassword(base)).")
+        }
+        let (server, path) = try parseRedisServer(base, environment: environment) { why in
+            EvtError.usage("bad EVT_REDIS_URL \(redactingPassword(base)): \(why)")
+        }
+        guard path.isEmpty else {
+            throw EvtError.usage("EVT_REDIS_URL names a server only (redis://HOST[:PORT][/DB]), not \(redactingPassword(base)).")
+        }
+        return .redis(server, kind, name: name)
+    }
+
+    /// Splits `redis://[[USER:]PASSWORD@]HOST[:PORT][/DB][/rest]` into the server and `rest`.
+    static func parseRedisServer(_ text: String, environment: [String: String],
+                                 bad: (String) -> EvtError) throws -> (RedisServerAddress, String) {
+        var rest = Substring(text.dropFirst("redis://".count))
+        var user: String?
+        var password: String?
+        if let at = rest.lastIndex(of: "@"), !rest[..<at].contains("/") {
+            let userinfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = userinfo.firstIndex(of: ":") {
+                let name = String(userinfo[..<colon])
+                user = name.isEmpty ? nil : try percentDecoded(name, bad: bad)
+                password = try percentDecoded(String(userinfo[userinfo.index(after: colon)...]), bad: bad)
+            } else {
+                password = try percentDecoded(String(userinfo), bad: bad)   // a single word is the password, as in redis-cli
+            }
+        }
+        let hostEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+        var hostPort = rest[..<hostEnd]
+        var path = rest[hostEnd...].drop { $0 == "/" }
+        var host: String
+        var port = 6379
+        if hostPort.hasPrefix("[") {
+            guard let close = hostPort.firstIndex(of: "]") else { throw bad("unclosed [ in the host") }
+            host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
+            hostPort = hostPort[hostPort.index(after: close)...]
+            if hostPort.hasPrefix(":") { port = try parsePort(hostPort.dropFirst(), bad: bad) }
+        } else if let colon = hostPort.firstIndex(of: ":") {
+            host = String(hostPort[..<colon])
+            port = try parsePort(hostPort[hostPort.index(after: colon)...], bad: bad)
+        } else {
+            host = String(hostPort)
+        }
+        if host.isEmpty { host = "127.0.0.1" }
+        var database = 0
+        let firstSegment = path.prefix { $0 != "/" }
+        if !firstSegment.isEmpty, firstSegment.allSatisfy(\.isASCII), let number = Int(firstSegment) {
+            guard number >= 0 else { throw bad("the database number must be 0 or more") }
+            database = number
+            path = path.dropFirst(firstSegment.count).drop { $0 == "/" }
+        }
+        if password == nil {
+            password = [environment["EVT_REDIS_PASSWORD"], environment["REDISCLI_AUTH"]]
+                .compactMap { $0 }.first { !$0.isEmpty }
+        }
+        return (RedisServerAddress(host: host, port: port, database: database, user: user, password: password),
+                String(path))
+    }
+
+    static func parsePort(_ text: Substring, bad: (String) -> EvtError) throws -> Int {
+        guard let port = Int(text), (1...65535).contains(port) else {
+            throw bad("the port must be a number from 1 to 65535, not \(text)")
+        }
+        return port
+    }
+
+    /// `NAME[/PARTITION]`, with Kafka's rules for topic names.
+    static func topicAndPartition(_ text: String, bad: (String) -> EvtError) throws -> (String, Int32?) {
+        var topic = Substring(text)
+        var partition: Int32?
+        if let slash = text.lastIndex(of: "/") {
+            let tail = text[text.index(after: slash)...]
+            guard let number = Int32(tail), number >= 0 else {
+                throw bad("the partition after / must be a number (0 or more), not \(tail)")
+            }
+            partition = number
+            topic = text[..<slash]
+        }
+        guard !topic.isEmpty else { throw bad("the topic name is empty") }
+        // A topic name starting with ^ is a regular expression (librdkafka's convention).
+        let legal = topic.hasPrefix("^") || topic.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+        guard legal, topic.count <= 249 else {
+            throw bad("a Kafka topic name has at most 249 of the characters a-z A-Z 0-9 . _ -")
+        }
+        return (String(topic), partition)
+    }
+
+    static func percentDecoded(_ text: String, bad: (String) -> EvtError) throws -> String {
+        guard text.contains("%") else { return text }
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8).makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next(), let low = iterator.next(),
+                      let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else {
+                    throw bad("a % must be followed by two hex digits")
+                }
+                bytes.append(value)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The text with any `user:password@` / `password@` of a URL replaced by `***@`.
+    public static func redactingPassword(_ text: String) -> String {
+        guard let colon = text.firstIndex(of: ":"), text[colon...].hasPrefix("://") else { return text }
+        let schemeEnd = text.index(colon, offsetBy: 3)
+        let rest = text[schemeEnd...]
+        guard let at = rest.lastIndex(of: "@"), !rest[..<at].contains("/") else { return text }
+        let userinfo = rest[..<at]
+        let user = userinfo.firstIndex(of: ":").map { String(userinfo[..<$0]) + ":" } ?? ""
+        return String(text[..<schemeEnd]) + user + "***" + String(rest[at...])
+    }
+}
