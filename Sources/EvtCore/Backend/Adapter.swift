@@ -46,6 +46,12 @@ struct OutgoingEvent {
     var timestamp: Int64?
 }
 
+/// Thrown by `EventSink.send` when it did not even try to send the event: the target
+/// became unavailable, so reading further input would only queue more failures.
+struct SinkStopped: Error {
+    let reason: String
+}
+
 /// A target that events are written to.
 protocol EventSink: AnyObject {
     /// Queues one event; may wait while the server catches up. A per-event failure is recorded

@@ -6,6 +6,9 @@ final class DeliveryTally {
     private(set) var unconfirmedLines: [Int] = []
     private var reasons: [String] = []
     private var reasonIndex: [String: Int] = [:]
+    /// Set when the target stopped answering within the timeout: reading more input is
+    /// pointless, every further event would wait out the timeout too.
+    var targetUnavailable: String?
 
     var allDelivered: Bool { failedLines.isEmpty && unconfirmedLines.isEmpty }
 

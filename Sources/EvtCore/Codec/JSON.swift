@@ -345,6 +345,14 @@ private struct Validator {
         let start = index
         index += 1
         while index < bytes.count {
+            // Fast path: skip eight plain ASCII bytes at a time (no quote, backslash, control
+            // character or non-ASCII byte among them).
+            while index + 8 <= bytes.count {
+                let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                if Validator.hasSpecialByte(word) { break }
+                index += 8
+            }
+            guard index < bytes.count else { break }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") { index += 1; return }
             if byte == UInt8(ascii: "\\") {
@@ -401,6 +409,19 @@ private struct Validator {
 
     @inline(__always)
     func isDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 10 }
+
+    /// Whether any byte of `word` is < 0x20, '"', '\\' or >= 0x80 (SWAR: each test sets a
+    /// byte's high bit when it matches).
+    @inline(__always)
+    static func hasSpecialByte(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZero(_ value: UInt64) -> UInt64 { (value &- ones) & ~value & highs }
+        let control = (word &- 0x2020_2020_2020_2020) & ~word & highs
+        let quote = hasZero(word ^ 0x2222_2222_2222_2222)
+        let backslash = hasZero(word ^ 0x5C5C_5C5C_5C5C_5C5C)
+        return (control | quote | backslash | (word & highs)) != 0
+    }
 
     mutating func literal(_ word: StaticString) throws(JSONSyntaxError) {
         let length = word.utf8CodeUnitCount

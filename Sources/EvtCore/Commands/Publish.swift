@@ -115,7 +115,12 @@ public enum PublishCommand {
                 do {
                     try decoder.decode(line, number: lineNumber) { event in
                         sent += 1
-                        try sink.send(event)
+                        do {
+                            try sink.send(event)
+                        } catch let stopped as SinkStopped {
+                            sent -= 1
+                            throw stopped
+                        }
                     }
                 } catch let bad as BadLine {
                     badLines += 1
@@ -126,6 +131,9 @@ public enum PublishCommand {
                         Diagnostics.print("stopped at line \(lineNumber); every line before it is delivered. Fix it, or use --on-error skip to go on past bad lines.")
                         break reading
                     }
+                } catch let stopped as SinkStopped {
+                    runFailure = EvtError.failure("\(stopped.reason); stopped reading input at line \(lineNumber): it and every line after it were not sent.")
+                    break reading
                 } catch {
                     runFailure = error as? EvtError ?? EvtError.failure("\(error)")
                     break reading

@@ -60,6 +60,7 @@ final class KafkaSink: EventSink {
     }
 
     func send(_ event: borrowing OutgoingEvent) throws {
+        if let reason = tally.targetUnavailable { throw SinkStopped(reason: reason) }
         let headers = makeHeaders(event.headers)
         let partition = self.partition != RD_KAFKA_PARTITION_UA ? self.partition : (event.partition ?? RD_KAFKA_PARTITION_UA)
         let opaque = UnsafeMutableRawPointer(bitPattern: event.line)
@@ -74,6 +75,10 @@ final class KafkaSink: EventSink {
                 // The local queue is bounded: wait for deliveries to make room.
                 rd_kafka_poll(producer, 100)
                 if let fatal = fatalError() { throw EvtError.failure(fatal) }
+                if let reason = tally.targetUnavailable {
+                    if let headers { rd_kafka_headers_destroy(headers) }
+                    throw SinkStopped(reason: reason)
+                }
                 continue
             }
             if let headers { rd_kafka_headers_destroy(headers) }
@@ -139,17 +144,24 @@ final class KafkaSink: EventSink {
 private func kafkaDeliveryReport(_ rk: OpaquePointer?, _ message: UnsafePointer<rd_kafka_message_t>?,
                                  _ opaque: UnsafeMutableRawPointer?) {
     guard let message, let opaque else { return }
-    let tally = Unmanaged<DeliveryTally>.fromOpaque(opaque).takeUnretainedValue()
-    let line = Int(bitPattern: message.pointee._private)
-    let err = message.pointee.err
-    if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-        tally.delivered()
-    } else if rd_kafka_message_status(message) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED {
-        tally.unconfirmed(line: line)
-    } else if err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE {
-        tally.failed(line: line, reason: "\(KafkaConfig.errorText(err)) (raise the limit with -X message.max.bytes=N and the topic's max.message.bytes)")
-    } else {
-        tally.failed(line: line, reason: KafkaConfig.errorText(err))
+    // The producer's opaque is the sink's tally, alive as long as the producer: no retain.
+    Unmanaged<DeliveryTally>.fromOpaque(opaque)._withUnsafeGuaranteedRef { tally in
+        let line = Int(bitPattern: message.pointee._private)
+        let err = message.pointee.err
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            tally.delivered()
+            return
+        }
+        if err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT {
+            tally.targetUnavailable = "Kafka did not acknowledge events within --timeout"
+        }
+        if rd_kafka_message_status(message) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED {
+            tally.unconfirmed(line: line)
+        } else if err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE {
+            tally.failed(line: line, reason: "\(KafkaConfig.errorText(err)) (raise the limit with -X message.max.bytes=N and the topic's max.message.bytes)")
+        } else {
+            tally.failed(line: line, reason: KafkaConfig.errorText(err))
+        }
     }
 }
 
