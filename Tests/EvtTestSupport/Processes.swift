@@ -1,0 +1,139 @@
+import Foundation
+@testable import EvtCore
+
+/// What a finished process left behind.
+public struct ProcessResult: Sendable {
+    public let status: Int32
+    public let stdout: Data
+    public let stderr: String
+
+    public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+    public var stdoutLines: [String] { stdoutText.split(separator: "\n").map(String.init) }
+}
+
+/// A temporary directory for one test, removed when the value goes away.
+public final class Scratch: @unchecked Sendable {
+    public let path: String
+
+    public init() {
+        path = NSTemporaryDirectory() + "evt-test-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    public func file(_ name: String) -> String { path + "/" + name }
+
+    @discardableResult
+    public func write(_ name: String, _ data: Data) -> String {
+        let target = file(name)
+        FileManager.default.createFile(atPath: target, contents: data)
+        return target
+    }
+}
+
+/// Runs a program with posix_spawn (a clean signal mask, see SWIFT-C-NOTES), stdin from a
+/// file, stdout and stderr to files, and kills it if it outlives `timeout`.
+public func runProcess(_ arguments: [String], stdin: Data = Data(), environment: [String: String]? = nil,
+                       timeout: Double = 60) throws -> ProcessResult {
+    let running = try RunningProcess(arguments, stdinData: stdin, environment: environment)
+    return running.wait(timeout: timeout)
+}
+
+/// A started process whose stdin the test can feed bit by bit (for faults mid-publish).
+public final class RunningProcess: @unchecked Sendable {
+    let child: ChildProcess
+    let scratch = Scratch()
+    private var stdinWriter: FileHandle?
+
+    public var pid: Int32 { child.pid }
+
+    /// With `stdinData` nil, stdin is a pipe: `write(_:)` feeds it, `closeStdin()` ends it.
+    public init(_ arguments: [String], stdinData: Data? = nil, environment: [String: String]? = nil) throws {
+        let stdinFD: Int32
+        if let stdinData {
+            let path = scratch.write("stdin", stdinData)
+            stdinFD = open(path, O_RDONLY)
+        } else {
+            var fds: [Int32] = [0, 0]
+            _ = pipe(&fds)
+            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+            stdinFD = fds[0]
+            stdinWriter = FileHandle(fileDescriptor: fds[1], closeOnDealloc: true)
+        }
+        let out = open(scratch.file("stdout"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let err = open(scratch.file("stderr"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        defer { close(stdinFD); close(out); close(err) }
+        child = try ChildProcess.spawn(arguments, environment: environment, stdin: stdinFD, stdout: out, stderr: err)
+    }
+
+    public func write(_ data: Data) { try? stdinWriter?.write(contentsOf: data) }
+    public func closeStdin() { try? stdinWriter?.close(); stdinWriter = nil }
+    public func signal(_ number: Int32) { child.send(number) }
+    public func hasExited() -> Bool { child.tryWait() != nil }
+
+    public var stderrSoFar: String {
+        (try? String(contentsOfFile: scratch.file("stderr"), encoding: .utf8)) ?? ""
+    }
+
+    /// Waits for the exit; past `timeout` seconds kills it and reports status -9.
+    public func wait(timeout: Double = 60) -> ProcessResult {
+        closeStdin()
+        let deadline = Date().addingTimeInterval(timeout)
+        var status: Int32? = child.tryWait()
+        while status == nil {
+            if Date() > deadline {
+                child.send(SIGKILL)
+                _ = child.wait()
+                status = -9
+                break
+            }
+            usleep(10_000)
+            status = child.tryWait()
+        }
+        let stdout = (try? Data(contentsOf: URL(fileURLWithPath: scratch.file("stdout")))) ?? Data()
+        return ProcessResult(status: status!, stdout: stdout, stderr: stderrSoFar)
+    }
+}
+
+/// The `evt` binary under test: $EVT_BIN, or the one built beside the test bundle.
+public enum Evt {
+    public static let binary: String = {
+        if let path = ProcessInfo.processInfo.environment["EVT_BIN"] { return path }
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return executable.deletingLastPathComponent().appendingPathComponent("evt").path
+    }()
+
+    /// The environment evt runs with: ours, less anything EVT_ that could leak in, plus `extra`.
+    public static func environment(_ extra: [String: String]) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("EVT_") && $0.key != "REDISCLI_AUTH"
+        }
+        for (key, value) in extra { environment[key] = value }
+        return environment
+    }
+
+    public static func run(_ arguments: [String], stdin: Data = Data(), environment: [String: String] = [:],
+                           timeout: Double = 60) throws -> ProcessResult {
+        try runProcess([binary] + arguments, stdin: stdin, environment: Evt.environment(environment), timeout: timeout)
+    }
+
+    public static func run(_ arguments: [String], stdin: String, environment: [String: String] = [:],
+                           timeout: Double = 60) throws -> ProcessResult {
+        try run(arguments, stdin: Data(stdin.utf8), environment: environment, timeout: timeout)
+    }
+
+    public static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> RunningProcess {
+        try RunningProcess([binary] + arguments, stdinData: nil, environment: Evt.environment(environment))
+    }
+}
+
+/// Deterministic NDJSON: `count` lines of about 200 bytes, keyed by `user.id` (`keys` distinct),
+/// each with its own sequence number `n` (1-based, = its line number).
+public func sampleLines(_ count: Int, keys: Int = 50) -> [String] {
+    (1...count).map { n in
+        #"{"n":\#(n),"user":{"id":"u\#(n % keys)","name":"user \#(n % keys)"},"type":"order.created","amount":\#(n % 997).5,"note":"\#(String(repeating: "x", count: 90))"}"#
+    }
+}
+
+public func ndjson(_ lines: [String]) -> Data { Data((lines.joined(separator: "\n") + "\n").utf8) }

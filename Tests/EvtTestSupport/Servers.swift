@@ -1,0 +1,108 @@
+import Foundation
+@testable import EvtCore
+
+/// A real redis-server on a free 127.0.0.1 port, in its own directory, stopped on deinit.
+public final class RedisServer: @unchecked Sendable {
+    public let port: Int
+    public let scratch = Scratch()
+    private var child: ChildProcess?
+    private let persistent: Bool
+
+    public var url: String { "redis://127.0.0.1:\(port)" }
+
+    /// `persistent`: appendonly with fsync always, so a restart keeps every acknowledged write.
+    public init(persistent: Bool = false) throws {
+        self.persistent = persistent
+        port = try freeLoopbackPort()
+        try start()
+    }
+
+    public func start() throws {
+        var arguments = ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "",
+                         "--dir", scratch.path, "--logfile", scratch.file("redis.log"), "--daemonize", "no"]
+        arguments += persistent ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]
+        child = try ChildProcess.spawn(arguments)
+        for _ in 0..<200 {
+            if (try? cli(["PING"]))?.contains("PONG") == true { return }
+            usleep(25_000)
+        }
+        throw EvtError.failure("redis-server did not start on port \(port)")
+    }
+
+    /// SIGTERM and wait.
+    public func stop() {
+        child?.send(SIGTERM)
+        _ = child?.wait()
+        child = nil
+    }
+
+    /// SIGKILL and wait: the server dies without a word.
+    public func kill() {
+        child?.send(SIGKILL)
+        _ = child?.wait()
+        child = nil
+    }
+
+    deinit { stop() }
+
+    /// `redis-cli -p PORT ARGS…`'s stdout (raw replies, one per line).
+    @discardableResult
+    public func cli(_ arguments: [String]) throws -> String {
+        try runProcess(["redis-cli", "-p", String(port), "--raw"] + arguments, timeout: 20).stdoutText
+    }
+
+    /// XRANGE as [(id, [field, value, …])], read with redis-cli (no --raw: quoted strings).
+    public func streamEntries(_ key: String) throws -> [(id: String, fields: [String])] {
+        let output = try runProcess(["redis-cli", "-p", String(port), "--json", "XRANGE", key, "-", "+"], timeout: 60)
+        if output.status == 0, let parsed = try? JSONSerialization.jsonObject(with: output.stdout) as? [[Any]] {
+            return parsed.map { ($0[0] as! String, ($0[1] as? [String]) ?? []) }
+        }
+        // redis-cli 7.0 has no --json: walk --raw output with XLEN-sized pages instead.
+        return try rawStreamEntries(key)
+    }
+
+    private func rawStreamEntries(_ key: String) throws -> [(id: String, fields: [String])] {
+        // Each entry via a small Lua script that returns "id\tf\tv..." lines, unambiguous for our data.
+        let script = "local r = redis.call('XRANGE', KEYS[1], '-', '+') local out = {} for i, e in ipairs(r) do out[i] = e[1] .. '\\t' .. table.concat(e[2], '\\t') end return out"
+        let text = try cli(["EVAL", script, "1", key])
+        return text.split(separator: "\n", omittingEmptySubsequences: true).map { line in
+            let parts = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            return (parts[0], Array(parts.dropFirst()))
+        }
+    }
+}
+
+/// librdkafka's mock cluster, in this test process, reached by evt and kcat over TCP.
+public func mockCluster(brokers: Int = 1, topics: [(String, Int)] = []) throws -> KafkaMockCluster {
+    let cluster = try KafkaMockCluster(brokers: brokers)
+    for (name, partitions) in topics { try cluster.createTopic(name, partitions: partitions) }
+    return cluster
+}
+
+/// One record as kcat -J shows it.
+public struct KafkaRecord: Sendable {
+    public let partition: Int
+    public let offset: Int
+    public let key: String?
+    public let payload: String?
+    public let headers: [(String, String)]
+}
+
+/// Everything in a topic, read by kcat (a peer client, not evt).
+public func kcatConsume(brokers: String, topic: String) throws -> [KafkaRecord] {
+    let result = try runProcess(["kcat", "-b", brokers, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q",
+                                 "-X", "queued.min.messages=1000000"], timeout: 120)
+    return result.stdoutLines.compactMap { line in
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+        var headers: [(String, String)] = []
+        if let list = object["headers"] as? [Any] {
+            var index = 0
+            while index + 1 < list.count {
+                headers.append((list[index] as? String ?? "", list[index + 1] as? String ?? ""))
+                index += 2
+            }
+        }
+        return KafkaRecord(partition: object["partition"] as? Int ?? -1, offset: object["offset"] as? Int ?? -1,
+                           key: object["key"] as? String, payload: object["payload"] as? String, headers: headers)
+    }
+}
