@@ -48,8 +48,12 @@ public final class RunningProcess: @unchecked Sendable {
 
     public var pid: Int32 { child.pid }
 
+    /// Feeding a child that already exited must fail the write (EPIPE), not kill the test run.
+    private static let ignoreBrokenPipes: Void = { _ = Glibc.signal(SIGPIPE, SIG_IGN) }()
+
     /// With `stdinData` nil, stdin is a pipe: `write(_:)` feeds it, `closeStdin()` ends it.
     public init(_ arguments: [String], stdinData: Data? = nil, environment: [String: String]? = nil) throws {
+        _ = RunningProcess.ignoreBrokenPipes
         let stdinFD: Int32
         if let stdinData {
             let path = scratch.write("stdin", stdinData)
@@ -71,6 +75,8 @@ public final class RunningProcess: @unchecked Sendable {
     public func closeStdin() { try? stdinWriter?.close(); stdinWriter = nil }
     public func signal(_ number: Int32) { child.send(number) }
     public func hasExited() -> Bool { child.tryWait() != nil }
+
+    public var scratchStdout: String { scratch.file("stdout") }
 
     public var stderrSoFar: String {
         (try? String(contentsOfFile: scratch.file("stderr"), encoding: .utf8)) ?? ""

@@ -3,7 +3,7 @@ import Foundation
 
 /// A real redis-server on a free 127.0.0.1 port, in its own directory, stopped on deinit.
 public final class RedisServer: @unchecked Sendable {
-    public let port: Int
+    public private(set) var port = 0
     public let scratch = Scratch()
     private var child: ChildProcess?
     private let persistent: Bool
@@ -13,20 +13,38 @@ public final class RedisServer: @unchecked Sendable {
     /// `persistent`: appendonly with fsync always, so a restart keeps every acknowledged write.
     public init(persistent: Bool = false) throws {
         self.persistent = persistent
-        port = try freeLoopbackPort()
-        try start()
+        // Parallel tests (and the mock clusters) also take free ports: if another process
+        // grabbed ours between the probe and redis-server's bind, try another.
+        var lastError: Error?
+        for _ in 0..<5 {
+            port = try freeLoopbackPort()
+            do { try start(); return } catch { lastError = error }
+        }
+        throw lastError!
     }
 
+    /// Starts (or restarts, on the same port and data directory) the server.
     public func start() throws {
         var arguments = ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "",
                          "--dir", scratch.path, "--logfile", scratch.file("redis.log"), "--daemonize", "no"]
         arguments += persistent ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]
-        child = try ChildProcess.spawn(arguments)
-        for _ in 0..<200 {
+        // stdio on /dev/null: a server that outlives a crashed test run must not hold the
+        // runner's stdout open (swift test would wait for its EOF forever).
+        let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { close(devNull) }
+        let child = try ChildProcess.spawn(arguments, stdin: devNull, stdout: devNull, stderr: devNull)
+        self.child = child
+        for _ in 0..<400 {
             if (try? cli(["PING"]))?.contains("PONG") == true { return }
+            if let status = child.tryWait() {
+                self.child = nil
+                let log = (try? String(contentsOfFile: scratch.file("redis.log"), encoding: .utf8)) ?? ""
+                throw EvtError.failure("redis-server exited with \(status) on port \(port): \(log.suffix(300))")
+            }
             usleep(25_000)
         }
-        throw EvtError.failure("redis-server did not start on port \(port)")
+        stop()
+        throw EvtError.failure("redis-server did not answer PING on port \(port) within 10 s")
     }
 
     /// SIGTERM and wait.

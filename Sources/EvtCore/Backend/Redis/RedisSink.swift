@@ -43,7 +43,7 @@ final class RedisSink: EventSink {
                 try readReplies(waitMs: 1000)
             }
         } catch let lost as RedisConnectionLost {
-            connectionLost(lost)
+            connectionLost(lost, announce: false)   // the error below says it
             throw EvtError.failure("lost the connection to \(connection.address.description) (\(lost.reason)); stopped reading input after line \(event.line).")
         }
     }
@@ -68,8 +68,8 @@ final class RedisSink: EventSink {
     }
 
     /// Everything sent but unanswered may or may not have been applied.
-    private func connectionLost(_ lost: RedisConnectionLost) {
-        Diagnostics.print("lost the connection to \(connection.address.description): \(lost.reason)")
+    private func connectionLost(_ lost: RedisConnectionLost, announce: Bool = true) {
+        if announce { Diagnostics.print("lost the connection to \(connection.address.description): \(lost.reason)") }
         while let line = inFlight.popFirst() { tally.unconfirmed(line: line) }
         connection.outgoing.removeAll()
     }

@@ -1,0 +1,125 @@
+import Foundation
+import Testing
+import EvtTestSupport
+
+@Suite("publish to Redis")
+struct PublishRedisTests {
+    @Test("10 000 lines become stream entries whose fields are the objects' members, checked with redis-cli XRANGE")
+    func streamFields() throws {
+        let redis = try RedisServer()
+        let lines = sampleLines(10_000)
+        let result = try Evt.run(["publish", "stream:orders"], stdin: ndjson(lines), environment: ["EVT_REDIS_URL": redis.url])
+        #expect(result.status == 0, "\(result.stderr)")
+        let entries = try redis.streamEntries("orders")
+        #expect(entries.count == 10_000)
+        for (index, entry) in entries.enumerated() {
+            let n = index + 1
+            #expect(entry.fields == ["n", "\(n)", "user", #"{"id":"u\#(n % 50)","name":"user \#(n % 50)"}"#,
+                                     "type", "order.created", "amount", "\(n % 997).5", "note", String(repeating: "x", count: 90)])
+        }
+    }
+
+    @Test("a line that is not an object becomes one field named value; escapes are decoded; --maxlen trims")
+    func nonObjectsAndEscapes() throws {
+        let redis = try RedisServer()
+        let input = "[1,2]\n\"text\"\n{\"a\\nb\":\"tab\\there \\u00e9\"}\n"
+        let result = try Evt.run(["publish", "\(redis.url)/stream/misc"], stdin: input)
+        #expect(result.status == 0, "\(result.stderr)")
+        let entries = try redis.streamEntries("misc")
+        #expect(entries.map(\.fields) == [["value", "[1,2]"], ["value", "\"text\""], ["a\nb", "tab\there é"]])
+
+        let trimmed = try Evt.run(["publish", "stream:capped", "--maxlen", "10"], stdin: ndjson(sampleLines(2000)),
+                                  environment: ["EVT_REDIS_URL": redis.url])
+        #expect(trimmed.status == 0)
+        let length = Int(try redis.cli(["XLEN", "capped"]).trimmingCharacters(in: .whitespacesAndNewlines))!
+        #expect(length < 2000 && length >= 10)
+    }
+
+    @Test("a list gets LPUSH, so the first line is at the tail (FIFO for BRPOP readers)")
+    func listOrder() throws {
+        let redis = try RedisServer()
+        let result = try Evt.run(["publish", "list:jobs"], stdin: "{\"job\":1}\n{\"job\":2}\n\n{\"job\":3}\r\n",
+                                 environment: ["EVT_REDIS_URL": redis.url])
+        #expect(result.status == 0)
+        #expect(try redis.cli(["LRANGE", "jobs", "0", "-1"]) == "{\"job\":3}\n{\"job\":2}\n{\"job\":1}\n")
+    }
+
+    @Test("a channel message reaches a redis-cli subscriber; with --require-subscribers and none, exit 1")
+    func channel() throws {
+        let redis = try RedisServer()
+        let subscriber = try RunningProcess(["redis-cli", "-p", String(redis.port), "SUBSCRIBE", "news"], stdinData: Data())
+        defer { subscriber.signal(SIGTERM); _ = subscriber.wait(timeout: 5) }
+        for _ in 0..<100 where !(try redis.cli(["PUBSUB", "NUMSUB", "news"])).contains("\n1") { usleep(20_000) }
+        let result = try Evt.run(["publish", "channel:news", "--require-subscribers"], stdin: "{\"headline\":\"hi\"}\n",
+                                 environment: ["EVT_REDIS_URL": redis.url])
+        #expect(result.status == 0, "\(result.stderr)")
+        usleep(200_000)
+        subscriber.signal(SIGTERM)
+        #expect(subscriber.wait(timeout: 5).stdoutText.contains("{\"headline\":\"hi\"}"))
+
+        let nobody = try Evt.run(["publish", "channel:empty", "--require-subscribers"], stdin: "1\n2\n",
+                                 environment: ["EVT_REDIS_URL": redis.url])
+        #expect(nobody.status == 1)
+        #expect(reportedLines(in: nobody.stderr, marker: "not delivered") == [1, 2], "\(nobody.stderr)")
+    }
+
+    @Test("a bad line at 5 001 exits 3, lines 1-5000 are in the stream and nothing after")
+    func badLine() throws {
+        let redis = try RedisServer()
+        var lines = sampleLines(10_000)
+        lines[5000] = #"{"n":5001,}"#
+        let result = try Evt.run(["publish", "stream:s"], stdin: ndjson(lines), environment: ["EVT_REDIS_URL": redis.url])
+        #expect(result.status == 3)
+        #expect(result.stderr.contains("line 5001"), "\(result.stderr)")
+        #expect(try redis.streamEntries("s").map { Int($0.fields[1])! } == Array(1...5000))
+    }
+
+    @Test("a Redis error reply (WRONGTYPE) is not delivered: exit 1 naming the lines")
+    func serverErrorReply() throws {
+        let redis = try RedisServer()
+        try redis.cli(["SET", "taken", "x"])
+        let result = try Evt.run(["publish", "stream:taken"], stdin: "1\n2\n", environment: ["EVT_REDIS_URL": redis.url])
+        #expect(result.status == 1)
+        #expect(reportedLines(in: result.stderr, marker: "not delivered") == [1, 2])
+        #expect(result.stderr.contains("WRONGTYPE"))
+    }
+
+    @Test("redis-server killed mid-publish: exit 1, lost lines named, every delivered line in the stream exactly once")
+    func serverKilled() throws {
+        let redis = try RedisServer(persistent: true)
+        let lines = sampleLines(200_000)
+        let evt = try Evt.start(["publish", "stream:s"], environment: ["EVT_REDIS_URL": redis.url])
+        evt.write(ndjson(Array(lines[0..<20_000])))
+        for _ in 0..<200 {
+            if (Int(try redis.cli(["XLEN", "s"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 1000 { break }
+            usleep(10_000)
+        }
+        redis.kill()
+        // Keep feeding until evt notices and stops reading.
+        // (wait() closes stdin, so the feeder must be done first.)
+        let fed = DispatchSemaphore(value: 0)
+        let feeder = Thread {
+            var offset = 20_000
+            while offset < lines.count && !evt.hasExited() {
+                evt.write(ndjson(Array(lines[offset..<min(offset + 5_000, lines.count)])))
+                offset += 5_000
+            }
+            fed.signal()
+        }
+        feeder.start()
+        fed.wait()
+        let result = evt.wait(timeout: 60)
+        #expect(result.status == 1, "\(result.stderr)")
+        let notDelivered = reportedLines(in: result.stderr, marker: "not delivered")
+        let unconfirmed = reportedLines(in: result.stderr, marker: "unconfirmed")
+        let stopLine = result.stderr.firstMatch(of: /after line (\d+)/).map { Int($0.1)! }
+        #expect(stopLine != nil, "\(result.stderr)")
+        #expect(!unconfirmed.union(notDelivered).isEmpty)
+
+        try redis.start()   // appendonly + fsync always: every acknowledged XADD is back
+        let stored = try redis.streamEntries("s").map { Int($0.fields[1])! }
+        #expect(stored.count == Set(stored).count, "no line stored twice")
+        let delivered = Set(1...max(stopLine ?? 1, 1)).subtracting(notDelivered).subtracting(unconfirmed)
+        #expect(delivered.isSubset(of: Set(stored)), "every line reported delivered is stored")
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+import EvtTestSupport
+
+@Suite("usage errors and the sandbox")
+struct UsageAndSandboxTests {
+    @Test("usage errors exit 2 with a message that says what to do", arguments: [
+        (["pubish", "topic:t"], "Did you mean publish?"),
+        (["publish", "topic:t", "--kee", "a"], "Did you mean --key?"),
+        (["publish", "rediss://h:1/stream/s"], "TLS"),
+        (["publish", "stream:s", "--key", "a"], "--key is for Kafka"),
+        (["publish", "topic:t", "--maxlen", "5"], "--maxlen"),
+        (["publish", "topic:t", "--timeout", "5"], "5s"),
+        (["tail", "channel:c"], "-f"),
+        (["tail", "list:l", "-f"], "subscribe"),
+        (["tail"], "SOURCE"),
+    ])
+    func usageErrors(arguments: [String], hint: String) throws {
+        let result = try Evt.run(arguments)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains(hint), "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test("a password is never printed, whether the endpoint is bad or the server is unreachable")
+    func passwordNeverPrinted() throws {
+        let bad = try Evt.run(["publish", "redis://bob:hunter2@127.0.0.1:1/queue/x"])
+        #expect(bad.status == 2)
+        let unreachable = try Evt.run(["publish", "redis://bob:hunter2@127.0.0.1:1/stream/x"], stdin: "1\n")
+        #expect(unreachable.status == 1)
+        let viaEnvironment = try Evt.run(["tail", "stream:x"], environment: ["EVT_REDIS_URL": "redis://:hunter2@127.0.0.1:1"])
+        #expect(viaEnvironment.status == 1)
+        for result in [bad, unreachable, viaEnvironment] {
+            #expect(!result.stderr.contains("hunter2") && !result.stdoutText.contains("hunter2"), "\(result.stderr)")
+        }
+    }
+
+    @Test("evt help, evt CMD --help and --version print on stdout and exit 0")
+    func help() throws {
+        let overview = try Evt.run(["help"])
+        #expect(overview.status == 0 && overview.stdoutText.contains("publish"))
+        let publish = try Evt.run(["publish", "--help"])
+        #expect(publish.status == 0 && publish.stdoutText.contains("--dead-letter"))
+        #expect(try Evt.run(["--version"]).stdoutText.hasPrefix("evt "))
+    }
+
+    @Test("sandbox --run runs the command against fresh brokers with evt on PATH and exits with its status")
+    func sandboxRun() throws {
+        let result = try Evt.run(["sandbox", "--topic", "demo:2", "--run",
+                                  #"echo '{"a":1}' | evt publish topic:demo && evt tail topic:demo -n 1 && echo '{"b":2}' | evt publish stream:s && evt tail stream:s"#],
+                                 timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdoutLines.count == 2)
+        #expect(result.stdoutLines[0].hasPrefix(#"{"topic":"demo","partition":"#) && result.stdoutLines[0].hasSuffix(#""value":{"a":1}}"#))
+        #expect(result.stdoutLines[1].contains(#""value":{"b":"2"}"#))
+        #expect(try Evt.run(["sandbox", "--run", "exit 7"]).status == 7)
+    }
+
+    @Test("sandbox without --run prints export lines, runs until SIGTERM (143), then its redis-server is gone")
+    func sandboxServes() throws {
+        let sandbox = try RunningProcess([Evt.binary, "sandbox"], stdinData: Data())
+        var exports = ""
+        for _ in 0..<100 {
+            exports = (try? String(contentsOfFile: sandbox.scratchStdout, encoding: .utf8)) ?? ""
+            if exports.contains("EVT_REDIS_URL") && exports.contains("EVT_KAFKA_BROKERS") { break }
+            usleep(50_000)
+        }
+        #expect(exports.contains("export EVT_KAFKA_BROKERS=127.0.0.1:"))
+        let url = exports.split(separator: "\n").first { $0.contains("EVT_REDIS_URL") }!.split(separator: "=")[1]
+        let port = String(url.split(separator: ":").last!)
+        #expect(try runProcess(["redis-cli", "-p", port, "PING"]).stdoutText == "PONG\n")
+        sandbox.signal(SIGTERM)
+        #expect(sandbox.wait(timeout: 15).status == 143)
+        #expect(try runProcess(["redis-cli", "-p", port, "PING"]).status != 0)
+    }
+}
