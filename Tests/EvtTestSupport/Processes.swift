@@ -1,5 +1,5 @@
 import Foundation
-@testable import EvtCore
+import EvtCore
 
 /// What a finished process left behind.
 public struct ProcessResult: Sendable {

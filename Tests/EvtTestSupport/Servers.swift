@@ -1,5 +1,5 @@
 import Foundation
-@testable import EvtCore
+import EvtCore
 
 /// A real redis-server on a free 127.0.0.1 port, in its own directory, stopped on deinit.
 public final class RedisServer: @unchecked Sendable {

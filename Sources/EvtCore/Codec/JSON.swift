@@ -17,6 +17,13 @@ enum JSON {
 
     /// Checks that `bytes` hold exactly one JSON value, with optional whitespace around it.
     static func validate(_ bytes: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> JSONKind {
+        if let kind = QuickCheck.kind(of: bytes) { return kind }
+        return try validateNamingError(bytes)
+    }
+
+    /// The recursive scanner: slower than QuickCheck, but it says where and why a line is
+    /// not JSON (and accepts nesting deeper than QuickCheck's 64 levels).
+    static func validateNamingError(_ bytes: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> JSONKind {
         var scanner = Validator(bytes: bytes)
         scanner.skipWhitespace()
         guard scanner.index < bytes.count else {
@@ -233,6 +240,190 @@ enum JSON {
     }
 }
 
+/// The hot path of validation: one loop, no recursion and no error text. It returns the
+/// kind of a valid value and nil for anything else (including nesting deeper than 64);
+/// `JSON.validate` then runs the Validator to accept the deep case or name the error.
+/// Both must accept exactly the same lines up to 64 levels; the codec tests check that.
+enum QuickCheck {
+    static func kind(of bytes: UnsafeRawBufferPointer) -> JSONKind? {
+        let count = bytes.count
+        guard let base = bytes.baseAddress else { return nil }
+        @inline(__always) func at(_ index: Int) -> UInt8 { base.load(fromByteOffset: index, as: UInt8.self) }
+        var i = 0
+        @inline(__always) func skipWhitespace() {
+            while i < count {
+                let byte = at(i)
+                guard byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { return }
+                i &+= 1
+            }
+        }
+        skipWhitespace()
+        guard i < count else { return nil }
+        let kind: JSONKind
+        switch at(i) {
+        case UInt8(ascii: "{"): kind = .object
+        case UInt8(ascii: "["): kind = .array
+        case UInt8(ascii: "\""): kind = .string
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): kind = .bool
+        case UInt8(ascii: "n"): kind = .null
+        default: kind = .number
+        }
+        var objects: UInt64 = 0   // bit d: the container at depth d+1 is an object
+        var depth = 0
+        value: while true {
+            guard i < count else { return nil }
+            switch at(i) {
+            case UInt8(ascii: "{"):
+                guard depth < 64 else { return nil }
+                objects |= 1 &<< UInt64(depth)
+                depth &+= 1
+                i &+= 1
+                skipWhitespace()
+                if i < count && at(i) == UInt8(ascii: "}") {
+                    depth &-= 1
+                    i &+= 1
+                    break
+                }
+                i = member(bytes, i)
+                if i < 0 { return nil }
+                skipWhitespace()
+                continue value
+            case UInt8(ascii: "["):
+                guard depth < 64 else { return nil }
+                objects &= ~(1 &<< UInt64(depth))
+                depth &+= 1
+                i &+= 1
+                skipWhitespace()
+                if i < count && at(i) == UInt8(ascii: "]") {
+                    depth &-= 1
+                    i &+= 1
+                    break
+                }
+                continue value
+            case UInt8(ascii: "\""):
+                i = string(bytes, i)
+            case UInt8(ascii: "t"):
+                i = literal(bytes, i, "true")
+            case UInt8(ascii: "f"):
+                i = literal(bytes, i, "false")
+            case UInt8(ascii: "n"):
+                i = literal(bytes, i, "null")
+            default:
+                i = number(bytes, i)
+            }
+            if i < 0 { return nil }
+            // After a value: close containers, or a comma and the next value.
+            while true {
+                skipWhitespace()
+                if depth == 0 { return i == count ? kind : nil }
+                guard i < count else { return nil }
+                let byte = at(i)
+                let inObject = objects & (1 &<< UInt64(depth &- 1)) != 0
+                if byte == UInt8(ascii: ",") {
+                    i &+= 1
+                    skipWhitespace()
+                    if inObject {
+                        i = member(bytes, i)
+                        if i < 0 { return nil }
+                        skipWhitespace()
+                    }
+                    continue value
+                }
+                guard byte == (inObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) else { return nil }
+                depth &-= 1
+                i &+= 1
+            }
+        }
+    }
+
+    /// `"key"` and `:`; the index after the colon, or -1.
+    @inline(__always)
+    static func member(_ bytes: UnsafeRawBufferPointer, _ start: Int) -> Int {
+        guard start < bytes.count, bytes[start] == UInt8(ascii: "\"") else { return -1 }
+        var i = string(bytes, start)
+        if i < 0 { return -1 }
+        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0A || bytes[i] == 0x0D { i &+= 1 }
+        guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return -1 }
+        return i &+ 1
+    }
+
+    /// The index after the string that opens at `start`, or -1.
+    @inline(__always)
+    static func string(_ bytes: UnsafeRawBufferPointer, _ start: Int) -> Int {
+        let count = bytes.count
+        var i = start &+ 1
+        while true {
+            while i &+ 8 <= count {
+                let special = Validator.specialBytes(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                if special != 0 {
+                    i &+= special.trailingZeroBitCount &>> 3
+                    break
+                }
+                i &+= 8
+            }
+            guard i < count else { return -1 }
+            let byte = bytes[i]
+            if byte == UInt8(ascii: "\"") { return i &+ 1 }
+            if byte == UInt8(ascii: "\\") {
+                guard i &+ 1 < count else { return -1 }
+                switch bytes[i &+ 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                     UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    i &+= 2
+                case UInt8(ascii: "u"):
+                    guard i &+ 6 <= count, JSON.hexValue(bytes[i &+ 2]) != nil, JSON.hexValue(bytes[i &+ 3]) != nil,
+                          JSON.hexValue(bytes[i &+ 4]) != nil, JSON.hexValue(bytes[i &+ 5]) != nil else { return -1 }
+                    i &+= 6
+                default:
+                    return -1
+                }
+            } else if byte < 0x20 {
+                return -1
+            } else if byte < 0x80 {
+                i &+= 1
+            } else {
+                guard let length = JSON.utf8SequenceLength(bytes, at: i) else { return -1 }
+                i &+= length
+            }
+        }
+    }
+
+    /// The index after the number that starts at `start`, or -1.
+    @inline(__always)
+    static func number(_ bytes: UnsafeRawBufferPointer, _ start: Int) -> Int {
+        let count = bytes.count
+        @inline(__always) func digit(_ i: Int) -> Bool { i < count && bytes[i] &- UInt8(ascii: "0") < 10 }
+        var i = start
+        if bytes[i] == UInt8(ascii: "-") { i &+= 1 }
+        guard digit(i) else { return -1 }
+        if bytes[i] == UInt8(ascii: "0") {
+            i &+= 1
+        } else {
+            while digit(i) { i &+= 1 }
+        }
+        if i < count && bytes[i] == UInt8(ascii: ".") {
+            i &+= 1
+            guard digit(i) else { return -1 }
+            while digit(i) { i &+= 1 }
+        }
+        if i < count && bytes[i] | 0x20 == UInt8(ascii: "e") {
+            i &+= 1
+            if i < count && (bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-")) { i &+= 1 }
+            guard digit(i) else { return -1 }
+            while digit(i) { i &+= 1 }
+        }
+        return i
+    }
+
+    @inline(__always)
+    static func literal(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ word: StaticString) -> Int {
+        let length = word.utf8CodeUnitCount
+        guard start &+ length <= bytes.count else { return -1 }
+        for k in 0..<length where bytes[start &+ k] != word.utf8Start[k] { return -1 }
+        return start &+ length
+    }
+}
+
 /// Validating recursive-descent scanner; recursion is bounded by `JSON.maxDepth`.
 private struct Validator {
     let bytes: UnsafeRawBufferPointer
@@ -343,42 +534,47 @@ private struct Validator {
 
     mutating func string() throws(JSONSyntaxError) {
         let start = index
-        index += 1
-        while index < bytes.count {
-            // Fast path: skip eight plain ASCII bytes at a time (no quote, backslash, control
-            // character or non-ASCII byte among them).
-            while index + 8 <= bytes.count {
-                let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-                if Validator.hasSpecialByte(word) { break }
-                index += 8
+        let count = bytes.count
+        var i = index &+ 1   // a local: the hot loop keeps it in a register
+        defer { index = i }
+        while true {
+            // Eight bytes at a time, straight to the first quote, backslash, control or
+            // non-ASCII byte: most strings end within one or two words.
+            while i &+ 8 <= count {
+                let special = Validator.specialBytes(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                if special != 0 {
+                    i &+= special.trailingZeroBitCount &>> 3
+                    break
+                }
+                i &+= 8
             }
-            guard index < bytes.count else { break }
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") { index += 1; return }
+            guard i < count else { break }
+            let byte = bytes[i]
+            if byte == UInt8(ascii: "\"") { i &+= 1; return }
             if byte == UInt8(ascii: "\\") {
-                guard index + 1 < bytes.count else { break }
-                switch bytes[index + 1] {
+                guard i &+ 1 < count else { break }
+                switch bytes[i &+ 1] {
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
                      UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                    index += 2
+                    i &+= 2
                 case UInt8(ascii: "u"):
-                    guard index + 6 <= bytes.count,
-                          (2..<6).allSatisfy({ JSON.hexValue(bytes[index + $0]) != nil }) else {
-                        throw fail("\\u must be followed by four hex digits")
+                    guard i &+ 6 <= count,
+                          (2..<6).allSatisfy({ JSON.hexValue(bytes[i &+ $0]) != nil }) else {
+                        throw fail("\\u must be followed by four hex digits", at: i)
                     }
-                    index += 6
+                    i &+= 6
                 default:
-                    throw fail("invalid escape \\\(Character(Unicode.Scalar(bytes[index + 1]))) in a string")
+                    throw fail("invalid escape \\\(Character(Unicode.Scalar(bytes[i &+ 1]))) in a string", at: i)
                 }
             } else if byte < 0x20 {
-                throw fail("\(Validator.describe(byte)) inside a string must be escaped")
+                throw fail("\(Validator.describe(byte)) inside a string must be escaped", at: i)
             } else if byte < 0x80 {
-                index += 1
+                i &+= 1   // only in the last seven bytes of the line
             } else {
-                guard let length = JSON.utf8SequenceLength(bytes, at: index) else {
-                    throw fail("invalid UTF-8 in a string")
+                guard let length = JSON.utf8SequenceLength(bytes, at: i) else {
+                    throw fail("invalid UTF-8 in a string", at: i)
                 }
-                index += length
+                i &+= length
             }
         }
         throw fail("unterminated string (opened at column \(start + 1))", at: start)
@@ -410,17 +606,18 @@ private struct Validator {
     @inline(__always)
     func isDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 10 }
 
-    /// Whether any byte of `word` is < 0x20, '"', '\\' or >= 0x80 (SWAR: each test sets a
-    /// byte's high bit when it matches).
+    /// A mask with the high bit set in each byte of `word` that is < 0x20, '"', '\\' or
+    /// >= 0x80 (SWAR). Bytes above the first match may be flagged falsely (borrows carry
+    /// upwards), but the lowest set bit marks the first special byte exactly.
     @inline(__always)
-    static func hasSpecialByte(_ word: UInt64) -> Bool {
+    static func specialBytes(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
-        func hasZero(_ value: UInt64) -> UInt64 { (value &- ones) & ~value & highs }
+        func zeroBytes(_ value: UInt64) -> UInt64 { (value &- ones) & ~value & highs }
         let control = (word &- 0x2020_2020_2020_2020) & ~word & highs
-        let quote = hasZero(word ^ 0x2222_2222_2222_2222)
-        let backslash = hasZero(word ^ 0x5C5C_5C5C_5C5C_5C5C)
-        return (control | quote | backslash | (word & highs)) != 0
+        let quote = zeroBytes(word ^ 0x2222_2222_2222_2222)
+        let backslash = zeroBytes(word ^ 0x5C5C_5C5C_5C5C_5C5C)
+        return control | quote | backslash | (word & highs)
     }
 
     mutating func literal(_ word: StaticString) throws(JSONSyntaxError) {

@@ -64,7 +64,7 @@ final class SandboxRedis {
 }
 
 /// A port the kernel just handed out on 127.0.0.1 (the socket is closed again).
-func freeLoopbackPort() throws -> Int {
+public func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw EvtError.failure("cannot create a socket: \(String(cString: strerror(errno))).") }
     defer { close(fd) }
