@@ -74,6 +74,31 @@ struct PublishRedisTests {
         #expect(try redis.streamEntries("s").map { Int($0.fields[1])! } == Array(1...5000))
     }
 
+    @Test("--dead-letter to an endpoint: bad lines become events there, with their line numbers; a DLQ that refuses them means exit 1")
+    func deadLetterEndpoint() throws {
+        let redis = try RedisServer()
+        var input = Data("{\"a\":1}\nnot json\n{\"b\":2}\n".utf8)
+        input += Data([0x22, 0xFF, 0x22, 0x0A])   // a JSON string holding a byte that is not UTF-8
+        let result = try Evt.run(["publish", "stream:s", "--on-error", "skip", "--dead-letter", "list:dlq"],
+                                 stdin: input, environment: ["EVT_REDIS_URL": redis.url])
+        #expect(result.status == 3, "\(result.stderr)")
+        #expect(result.stderr.contains("2 bad lines sent to list:dlq"), "\(result.stderr)")
+        #expect(try redis.streamEntries("s").map(\.fields) == [["a", "1"], ["b", "2"]])
+        let kept = try redis.cli(["LRANGE", "dlq", "0", "-1"]).split(separator: "\n").reversed().map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+        #expect(kept.map { $0["line"] as? Int } == [2, 4])
+        #expect(kept[0]["input"] as? String == "not json")
+        #expect(kept[1]["input_b64"] as? String == Data([0x22, 0xFF, 0x22]).base64EncodedString())
+
+        try redis.cli(["SET", "taken", "x"])
+        let refused = try Evt.run(["publish", "stream:s", "--on-error", "skip", "--dead-letter", "list:taken"],
+                                  stdin: "{}\nbad\n", environment: ["EVT_REDIS_URL": redis.url])
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(refused.stderr.contains("did not take every bad line"), "\(refused.stderr)")
+        #expect(reportedLines(in: refused.stderr, marker: "not delivered") == [2], "\(refused.stderr)")
+    }
+
     @Test("a Redis error reply (WRONGTYPE) is not delivered: exit 1 naming the lines")
     func serverErrorReply() throws {
         let redis = try RedisServer()

@@ -74,7 +74,9 @@ public enum PublishCommand {
         }
 
         let inputs = try InputFiles(paths: Array(arguments.operands.dropFirst()))
-        let deadLetters = try arguments.value("dead-letter").map { try DeadLetterFile(path: $0) }
+        let deadLetters = try arguments.value("dead-letter").map {
+            try DeadLetters(destination: $0, environment: environment, options: options)
+        }
         KafkaConfig.verbose = arguments.flag("verbose")
 
         let pinnedTarget: Endpoint
@@ -145,10 +147,11 @@ public enum PublishCommand {
         sink.finish()
         if let runFailure { Diagnostics.print(runFailure.message) }
         for message in sink.tally.summary(sent: sent) { Diagnostics.print(message) }
+        var deadLettersKept = true
         if let deadLetters, badLines > 0 {
-            Diagnostics.print("\(badLines) bad line\(badLines == 1 ? "" : "s") written to \(deadLetters.path)")
+            deadLettersKept = deadLetters.finish(badLines: badLines)
         }
-        if runFailure != nil || !sink.tally.allDelivered { return .failure }
+        if runFailure != nil || !sink.tally.allDelivered || !deadLettersKept { return .failure }
         if badLines > 0 { return .badInput }
         return Signals.exitStatusAfterSignal ?? .success
     }
@@ -184,23 +187,39 @@ struct InputFiles {
     }
 }
 
-/// `--dead-letter FILE`: one `{"line":N,"error":"…","input":"…"}` per bad line, appended.
-final class DeadLetterFile {
-    let path: String
+/// `--dead-letter DEST`: one `{"line":N,"error":"…","input":"…"}` per bad line (`input_b64`
+/// when the line is not UTF-8). DEST is an evt endpoint, where each becomes an event with the
+/// same delivery rules as the input, or else a file path, appended to.
+final class DeadLetters {
+    let destination: String
     private let fd: Int32
+    private let sink: EventSink?
+    private var sent = 0
+    private var record: [UInt8] = []
 
-    init(path: String) throws {
-        self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+    init(destination: String, environment: [String: String], options: SinkOptions) throws {
+        self.destination = destination
+        if Endpoint.looksLikeEndpoint(destination) {
+            var deadLetterOptions = SinkOptions()
+            deadLetterOptions.timeoutMs = options.timeoutMs
+            deadLetterOptions.kafkaProperties = options.kafkaProperties
+            sink = try Backends.sink(for: try Endpoint.parse(destination, environment: environment),
+                                     options: deadLetterOptions)
+            fd = -1
+            return
+        }
+        sink = nil
+        fd = open(destination, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw EvtError.usage("cannot open the dead-letter file \(path): \(String(cString: strerror(errno))).")
+            throw EvtError.usage("cannot open the dead-letter file \(destination): \(String(cString: strerror(errno))).")
         }
     }
 
-    deinit { close(fd) }
+    deinit { if fd >= 0 { close(fd) } }
 
     func append(line: Int, error: String, input: UnsafeRawBufferPointer) {
-        var record: [UInt8] = Array("{\"line\":\(line),\"error\":".utf8)
+        record.removeAll(keepingCapacity: true)
+        record += Array("{\"line\":\(line),\"error\":".utf8)
         var error = error
         error.withUTF8 { JSONOutput.appendQuoted(UnsafeRawBufferPointer($0), to: &record) }
         if JSON.isValidUTF8(input) {
@@ -211,18 +230,49 @@ final class DeadLetterFile {
             Base64.append(input, to: &record)
             record.append(UInt8(ascii: "\""))
         }
-        record += Array("}\n".utf8)
+        record.append(UInt8(ascii: "}"))
+        if let sink {
+            sent += 1
+            record.withUnsafeBytes { bytes in
+                let event = OutgoingEvent(line: line, value: bytes, valueKind: .object)
+                do {
+                    try sink.send(event)
+                } catch {
+                    sink.tally.failed(line: line, reason: "\(error)")
+                }
+            }
+            return
+        }
+        record.append(UInt8(ascii: "\n"))
         record.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
                 let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
-                    Diagnostics.print("cannot write to \(path): \(String(cString: strerror(errno)))")
+                    Diagnostics.print("cannot write to \(destination): \(String(cString: strerror(errno)))")
                     return
                 }
                 offset += written
             }
         }
+    }
+
+    /// Waits for the dead-letter target's acknowledgements and reports; false when some bad
+    /// line was not kept.
+    func finish(badLines: Int) -> Bool {
+        let plural = badLines == 1 ? "" : "s"
+        guard let sink else {
+            Diagnostics.print("\(badLines) bad line\(plural) written to \(destination)")
+            return true
+        }
+        sink.finish()
+        if sink.tally.allDelivered {
+            Diagnostics.print("\(badLines) bad line\(plural) sent to \(Endpoint.redactingPassword(destination))")
+            return true
+        }
+        Diagnostics.print("the dead-letter target \(Endpoint.redactingPassword(destination)) did not take every bad line (numbered by input line):")
+        for message in sink.tally.summary(sent: sent) { Diagnostics.print(message) }
+        return false
     }
 }

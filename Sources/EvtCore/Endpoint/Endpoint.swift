@@ -37,6 +37,12 @@ public enum Endpoint: Sendable, Equatable {
 
     public var isKafka: Bool { if case .kafka = self { true } else { false } }
 
+    /// Whether `text` is meant as an endpoint (a scheme or a short-form prefix), as opposed
+    /// to, say, a file name: options such as --dead-letter take either.
+    static func looksLikeEndpoint(_ text: String) -> Bool {
+        ["redis://", "rediss://", "kafka://", "stream:", "list:", "channel:", "topic:"].contains { text.hasPrefix($0) }
+    }
+
     /// Parses an endpoint. Short forms take their server from the environment; a password
     /// written in the endpoint beats EVT_REDIS_PASSWORD / REDISCLI_AUTH.
     public static func parse(_ text: String, environment: [String: String]) throws -> Endpoint {
