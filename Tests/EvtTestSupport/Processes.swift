@@ -27,7 +27,7 @@ public final class Scratch: @unchecked Sendable {
     @discardableResult
     public func write(_ name: String, _ data: Data) -> String {
         let target = file(name)
-        FileManager.default.createFile(atPath: target, contents: data)
+        _ = FileManager.default.createFile(atPath: target, contents: data)
         return target
     }
 }

@@ -70,6 +70,50 @@ protocol EventSource: AnyObject {
     func tail(count: Int, follow: Bool, output: OutputWriter) throws
 }
 
+/// Records received but not yet handed over: NDJSON in `writer.buffer` (never flushed by a
+/// consumer), and where each record ends, so `--exec` can take them one by one.
+final class RecordBatch {
+    let writer = OutputWriter()
+    private(set) var ends: [Int] = []
+
+    var count: Int { ends.count }
+    func recordEnded() { ends.append(writer.buffer.count) }
+    func range(of index: Int) -> Range<Int> { (index == 0 ? 0 : ends[index - 1])..<ends[index] }
+    func removeAll() {
+        writer.buffer.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+    }
+}
+
+/// A source read with acknowledgements (`subscribe`, `claim-pending`): records are received
+/// into a batch, handed over (stdout flushed, or `--exec` succeeded), and only then
+/// acknowledged — a record that was not handed over stays pending / uncommitted.
+protocol EventConsumer: AnyObject {
+    /// Appends up to `limit` records to `batch`, waiting up to `waitMs` for the first (-1:
+    /// until one comes, a stop signal, or a closed stdout — StdoutClosed). Returns how many
+    /// arrived; 0 when none came in time or a stop was requested.
+    func receive(limit: Int, waitMs: Int, into batch: RecordBatch) throws -> Int
+    /// Acknowledges these records of the last `receive` (indexes in ascending order).
+    func acknowledge(_ indexes: [Int]) throws
+    /// Gives back the records of the last `receive` that were not acknowledged, where the
+    /// source needs it (a list pushes them back); then leaves cleanly.
+    func close() throws
+}
+
+/// What `subscribe` asks of a consumer.
+struct ConsumerOptions {
+    var group: String?
+    var consumer: String?
+    var from: Position?
+    var createGroup = false
+    var processingList: String?
+    /// nil: decide from the name (`*`, `?`, `[` make a channel name a pattern).
+    var pattern: Bool?
+    /// How long to keep retrying a lost connection before giving up.
+    var retryForMs = 60_000
+    var kafkaProperties: [(String, String)] = []
+}
+
 /// What publish knows about the target beyond its address.
 struct SinkOptions {
     var kafkaProperties: [(String, String)] = []
@@ -90,6 +134,22 @@ enum Backends {
             return try RedisSink(server: server, kind: kind, name: name, options: options)
         case .kafka(let brokers, let topic, let partition):
             return try KafkaSink(brokers: brokers, topic: topic, partition: partition, options: options)
+        }
+    }
+
+    /// One consumer for all SOURCEs (`subscribe` checked they are of one kind on one server).
+    static func consumer(for endpoints: [Endpoint], options: ConsumerOptions) throws -> EventConsumer {
+        switch endpoints[0] {
+        case .redis(let server, let kind, _):
+            let names = endpoints.compactMap { endpoint -> String? in
+                if case .redis(_, _, let name) = endpoint { return name } else { return nil }
+            }
+            return try RedisConsumer(server: server, kind: kind, names: names, options: options)
+        case .kafka(let brokers, _, let partition):
+            let topics = endpoints.compactMap { endpoint -> String? in
+                if case .kafka(_, let topic, _) = endpoint { return topic } else { return nil }
+            }
+            return try KafkaConsumer(brokers: brokers, topics: topics, partition: partition, options: options)
         }
     }
 

@@ -51,6 +51,52 @@ public enum CommandTable {
         ],
         notes: "Events are printed oldest first, one JSON object per line.")
 
+    static let from = OptionSpec(
+        "from", .value("POSITION"),
+        "Where a new reader or group starts: beginning, end (default), an offset or id, -N, @TIME.")
+
+    public static let subscribe = CommandSpec(
+        name: "subscribe",
+        summary: "Consume events as NDJSON, acknowledging each only after it was handed over.",
+        operands: [OperandSpec("SOURCE", repeating: true, completion: .endpoint)],
+        options: [
+            OptionSpec("group", short: "g", .value("GROUP"),
+                       "Read as a member of a consumer group (stream: XREADGROUP + XACK; topic: committed offsets)."),
+            OptionSpec("consumer", .value("NAME"), "The group member's name (default evt-HOSTNAME)."),
+            from,
+            OptionSpec("create", "Create the --group if it does not exist (at --from)."),
+            OptionSpec("count", short: "c", .value("N"), "Stop after N events; exactly N are acknowledged."),
+            OptionSpec("exec", .value("COMMAND"),
+                       "Run COMMAND with sh -c per event, the record on its stdin; acknowledge when it exits 0."),
+            OptionSpec("on-exec-error", .value("fail|continue"),
+                       "When --exec fails: stop and exit 1 (fail, the default) or go on (continue); the event stays pending.",
+                       completion: .choices(["fail", "continue"])),
+            OptionSpec("idle-exit", .value("DURATION"), "Exit 0 when nothing arrived for DURATION."),
+            OptionSpec("processing", .value("LIST"),
+                       "List: move each item into LIST (LMOVE) and remove it once handed over: at least once."),
+            OptionSpec("pattern", "Channel: subscribe by pattern (PSUBSCRIBE) whatever the name."),
+            OptionSpec("no-pattern", "Channel: subscribe to the name as written, even with * ? or [."),
+            OptionSpec("ack-batch", .value("N"),
+                       "Hand over and acknowledge at most N events at a time (default 1000)."),
+            OptionSpec("retry-for", .value("DURATION"),
+                       "Redis: keep reconnecting a lost connection this long before exit 1 (default 60s)."),
+            kafkaProperty, kafkaPropertyFile, verbose,
+        ],
+        notes: """
+        Records are written to stdout and flushed before they are acknowledged; with | head,         what the pipe held but head never printed was acknowledged: use -c N for an exact count.
+        """)
+
+    public static let groupCreate = CommandSpec(
+        name: "group-create",
+        summary: "Create a consumer group on a stream or topic, starting at a position.",
+        operands: [OperandSpec("SOURCE", completion: .endpoint), OperandSpec("GROUP")],
+        options: [
+            from,
+            OptionSpec("reset", "Move an existing group to --from (XGROUP SETID; Kafka: commit new offsets)."),
+            kafkaProperty, kafkaPropertyFile, verbose,
+        ],
+        notes: "An existing group is left as it is (exit 0, with a note on stderr) unless --reset.")
+
     public static let sandbox = CommandSpec(
         name: "sandbox",
         summary: "Run throwaway local brokers: a redis-server and a mock Kafka cluster.",
@@ -73,7 +119,7 @@ public enum CommandTable {
         operands: [OperandSpec("COMMAND", optional: true, completion: .choices(all.map(\.name)))],
         options: [])
 
-    private static let all: [CommandSpec] = [publish, tail, sandbox]
+    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, sandbox]
 
     /// The commands in the order help lists them (help itself last).
     public static var commands: [CommandSpec] { all + [help] }

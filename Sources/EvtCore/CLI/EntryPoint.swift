@@ -42,7 +42,9 @@ public enum EvtMain {
             let status: ExitStatus
             switch command.name {
             case "publish": status = try PublishCommand.run(arguments, environment: environment)
+            case "subscribe": status = try SubscribeCommand.run(arguments, environment: environment)
             case "tail": status = try TailCommand.run(arguments, environment: environment)
+            case "group-create": status = try GroupCreateCommand.run(arguments, environment: environment)
             case "sandbox": status = try SandboxCommand.run(arguments, environment: environment)
             default: return report(unknownCommand(first))
             }

@@ -36,6 +36,12 @@ public enum Signals {
         sigaction(SIGTERM, &action, nil)
     }
 
+    /// Waits `milliseconds`, or less if a stop signal arrives.
+    static func sleep(milliseconds: Int) {
+        var wake = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
+        _ = poll(&wake, 1, Int32(clamping: milliseconds))
+    }
+
     /// The exit status a clean stop after the received signal has (130 / 143), if any.
     public static var exitStatusAfterSignal: ExitStatus? {
         switch stopSignal {

@@ -106,7 +106,7 @@ final class KafkaTailSource: EventSource {
                     failure = EvtError.failure("reading \(topic)/\(record.partition): \(KafkaConfig.errorText(record.err)).")
                     continue
                 }
-                write(message, to: output)
+                output.appendKafkaRecord(message, quotedTopic: quotedTopic)
                 if !follow, let end = endOffsets[record.partition], record.offset >= end - 1 {
                     unfinished.remove(record.partition)
                 }
@@ -133,60 +133,5 @@ final class KafkaTailSource: EventSource {
             }
         }
         return remaining
-    }
-
-    private func write(_ message: UnsafeMutablePointer<rd_kafka_message_t>, to output: OutputWriter) {
-        let record = message.pointee
-        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-        let timestamp = rd_kafka_message_timestamp(message, &timestampType)
-        let key = record.key.map { UnsafeRawBufferPointer(start: $0, count: record.key_len) }
-        let value = record.payload.map { UnsafeRawBufferPointer(start: $0, count: record.len) }
-        output.beginKafkaRecord(quotedTopic: quotedTopic, partition: record.partition, offset: record.offset,
-                                timestamp: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp,
-                                key: key)
-        var headers: OpaquePointer?
-        if rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
-            writeHeaders(headers, to: output)
-        }
-        output.endKafkaRecord(value: value)
-    }
-
-    /// `"headers":{"a":"1","b":["2","3"]}`: a name that occurs more than once maps to an
-    /// array of its values in order.
-    private func writeHeaders(_ headers: OpaquePointer, to output: OutputWriter) {
-        let count = rd_kafka_header_cnt(headers)
-        guard count > 0 else { return }
-        func header(_ index: Int) -> (name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?) {
-            var name: UnsafePointer<CChar>?
-            var value: UnsafeRawPointer?
-            var size = 0
-            _ = rd_kafka_header_get_all(headers, index, &name, &value, &size)
-            let nameBytes = UnsafeRawBufferPointer(start: name, count: name.map { strlen($0) } ?? 0)
-            return (nameBytes, value.map { UnsafeRawBufferPointer(start: $0, count: size) })
-        }
-        output.appendLiteral(",\"headers\":{")
-        var firstMember = true
-        for index in 0..<count {
-            let current = header(index)
-            // Skip names already written as part of an earlier array.
-            if (0..<index).contains(where: { header($0).name.elementsEqual(current.name) }) { continue }
-            if !firstMember { output.buffer.append(UInt8(ascii: ",")) }
-            firstMember = false
-            JSONOutput.appendStringOrB64(current.name, to: &output.buffer)
-            output.buffer.append(UInt8(ascii: ":"))
-            let repeats = (index + 1..<count).filter { header($0).name.elementsEqual(current.name) }
-            if repeats.isEmpty {
-                JSONOutput.appendStringOrB64(current.value, to: &output.buffer)
-            } else {
-                output.buffer.append(UInt8(ascii: "["))
-                JSONOutput.appendStringOrB64(current.value, to: &output.buffer)
-                for other in repeats {
-                    output.buffer.append(UInt8(ascii: ","))
-                    JSONOutput.appendStringOrB64(header(other).value, to: &output.buffer)
-                }
-                output.buffer.append(UInt8(ascii: "]"))
-            }
-        }
-        output.buffer.append(UInt8(ascii: "}"))
     }
 }

@@ -49,6 +49,14 @@ indirect enum RedisValue: Equatable {
         }
     }
 
+    var bytes: [UInt8]? {
+        switch self {
+        case .string(let bytes): return bytes
+        case .status(let text): return Array(text.utf8)
+        default: return nil
+        }
+    }
+
     var text: String? {
         switch self {
         case .string(let bytes): return String(decoding: bytes, as: UTF8.self)

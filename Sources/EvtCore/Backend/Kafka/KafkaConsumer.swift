@@ -1,0 +1,267 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import CRdKafka
+
+/// `subscribe` on Kafka.
+/// - Without a group: every partition of the topics (or the one named) assigned directly at
+///   `--from` (default end); nothing is committed.
+/// - With a group: a balanced consumer group (rd_kafka_subscribe). Offsets are stored only
+///   for records handed over (enable.auto.offset.store=false) and committed from the stored
+///   ones — periodically, on a rebalance before partitions are given up, and on close, when
+///   librdkafka also leaves the group so the others take over at once.
+final class KafkaConsumer: EventConsumer {
+    private let consumer: OpaquePointer
+    private let queue: OpaquePointer
+    private let grouped: Bool
+    private var quotedTopics: [String: [UInt8]] = [:]
+    private var messages = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: 4096)
+    /// The last receive's records: their topic, partition and offset.
+    private var received: [(topic: String, partition: Int32, offset: Int64)] = []
+    /// Per partition, the next offset to commit is blocked after a record that was not
+    /// acknowledged (an --exec failure): committing a later offset would skip it.
+    private var blocked: Set<String> = []
+
+    init(brokers: String, topics: [String], partition: Int32?, options: ConsumerOptions) throws {
+        grouped = options.group != nil
+        var properties: [(String, String)] = [
+            ("bootstrap.servers", brokers),
+            ("client.id", "evt"),
+            ("group.id", options.group ?? "evt-subscribe"),
+            ("enable.partition.eof", "false"),
+            ("queued.max.messages.kbytes", "16384"),
+            ("fetch.wait.max.ms", "100"),
+            ("enable.auto.offset.store", "false"),
+        ]
+        if grouped {
+            let reset: String
+            switch options.from ?? .end {
+            case .beginning: reset = "earliest"
+            case .end: reset = "latest"
+            default:
+                throw EvtError.usage("subscribe --group starts a new group at beginning or end; for another position create it first with evt group-create SOURCE GROUP --from POSITION.")
+            }
+            properties += [("enable.auto.commit", "true"), ("auto.commit.interval.ms", "1000"),
+                           ("auto.offset.reset", reset)]
+        } else {
+            properties += [("enable.auto.commit", "false")]
+        }
+        properties += options.kafkaProperties
+        let conf = try KafkaConfig.make(properties)
+        consumer = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
+        rd_kafka_poll_set_consumer(consumer)
+        queue = rd_kafka_queue_get_consumer(consumer)!
+        if grouped {
+            guard partition == nil else {
+                rd_kafka_queue_destroy(queue)
+                rd_kafka_destroy(consumer)
+                throw EvtError.usage("a group shares whole topics among its members; drop the /PARTITION or the --group.")
+            }
+            let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
+            let err = rd_kafka_subscribe(consumer, list)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw EvtError.failure("cannot subscribe to \(topics.joined(separator: ", ")): \(KafkaConfig.errorText(err)).")
+            }
+        } else {
+            try assign(topics: topics, partition: partition, from: options.from ?? .end)
+        }
+    }
+
+    deinit {
+        rd_kafka_queue_destroy(queue)
+        rd_kafka_destroy(consumer)
+    }
+
+    private func assign(topics: [String], partition: Int32?, from: Position) throws {
+        let assignment = rd_kafka_topic_partition_list_new(8)!
+        defer { rd_kafka_topic_partition_list_destroy(assignment) }
+        for topic in topics {
+            if topic.hasPrefix("^") {
+                throw EvtError.usage("a topic pattern (\(topic)) is followed through a group: add --group NAME.")
+            }
+            let partitions = try partition.map { [$0] } ?? KafkaOffsets.partitions(of: topic, client: consumer)
+            let offsets = try KafkaOffsets.resolve(from, topic: topic, partitions: partitions, client: consumer)
+            for (partition, offset) in zip(partitions, offsets) {
+                rd_kafka_topic_partition_list_add(assignment, topic, partition).pointee.offset = offset
+            }
+        }
+        let err = rd_kafka_assign(consumer, assignment)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw EvtError.failure("cannot read \(topics.joined(separator: ", ")): \(KafkaConfig.errorText(err)).")
+        }
+    }
+
+    private var assigned = false
+
+    private func hasAssignment() -> Bool {
+        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        guard rd_kafka_assignment(consumer, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return false }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        return list.pointee.cnt > 0
+    }
+
+    func receive(limit: Int, waitMs: Int, into batch: RecordBatch) throws -> Int {
+        received.removeAll(keepingCapacity: true)
+        var deadline = waitMs < 0 ? Int.max : monotonicMilliseconds() + waitMs
+        while true {
+            if Signals.stopRequested { return 0 }
+            let slice = min(waitMs < 0 ? 100 : max(0, deadline - monotonicMilliseconds()), 100)
+            let count = messages.withUnsafeMutableBufferPointer {
+                rd_kafka_consume_batch_queue(queue, Int32(slice), $0.baseAddress, min($0.count, limit))
+            }
+            if count > 0 { return try take(count, into: batch) }
+            if waitMs < 0 && OutputWriter.stdoutIsClosed() { throw StdoutClosed() }
+            if grouped && !assigned {
+                // Joining takes seconds (about 3 on the mock cluster): --idle-exit counts
+                // from the moment partitions are ours.
+                assigned = hasAssignment()
+                if !assigned && waitMs >= 0 { deadline = monotonicMilliseconds() + waitMs }
+            }
+            if monotonicMilliseconds() >= deadline { return 0 }
+        }
+    }
+
+    private func take(_ count: Int, into batch: RecordBatch) throws -> Int {
+        var failure: EvtError?
+        var written = 0
+        for index in 0..<count {
+            let message = messages[index]!
+            defer { rd_kafka_message_destroy(message) }
+            if failure != nil { continue }
+            let record = message.pointee
+            if record.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                if record.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
+                let fatal = record.err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || record.err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
+                    || record.err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
+                let topic = record.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
+                if fatal {
+                    failure = EvtError.failure("reading \(topic): \(KafkaConfig.errorText(record.err)).")
+                } else {
+                    Diagnostics.print("kafka: \(topic)/\(record.partition): \(KafkaConfig.errorText(record.err)); retrying.")
+                }
+                continue
+            }
+            let topic = String(cString: rd_kafka_topic_name(record.rkt))
+            let quoted = quotedTopics[topic] ?? {
+                let quoted = OutputWriter.quoted(topic)
+                quotedTopics[topic] = quoted
+                return quoted
+            }()
+            batch.writer.appendKafkaRecord(message, quotedTopic: quoted)
+            batch.recordEnded()
+            received.append((topic, record.partition, record.offset))
+            written += 1
+        }
+        if let failure { throw failure }
+        return written
+    }
+
+    /// Stores the offset after each acknowledged record; the auto-commit commits stored
+    /// offsets only. After a record that was not acknowledged, its partition stores nothing
+    /// more this run (it will be read again after a restart).
+    func acknowledge(_ indexes: [Int]) throws {
+        guard grouped, !indexes.isEmpty else { return }
+        var acknowledged = Set(indexes)
+        var highest: [String: (topic: String, partition: Int32, offset: Int64)] = [:]
+        for (index, record) in received.enumerated() {
+            let key = "\(record.partition)/\(record.topic)"
+            if blocked.contains(key) { continue }
+            if !acknowledged.contains(index) {
+                blocked.insert(key)
+                continue
+            }
+            highest[key] = record
+        }
+        acknowledged.removeAll()
+        guard !highest.isEmpty else { return }
+        let list = rd_kafka_topic_partition_list_new(Int32(highest.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for record in highest.values {
+            rd_kafka_topic_partition_list_add(list, record.topic, record.partition).pointee.offset = record.offset + 1
+        }
+        let err = rd_kafka_offsets_store(consumer, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            // A partition revoked meanwhile: its new owner reads these records again.
+            Diagnostics.print("kafka: could not store offsets: \(KafkaConfig.errorText(err))")
+        }
+    }
+
+    func close() throws {
+        // Commits the stored offsets and leaves the group (others get the partitions now).
+        let err = rd_kafka_consumer_close(consumer)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR && grouped {
+            throw EvtError.failure("leaving the consumer group failed: \(KafkaConfig.errorText(err)); records handed over since the last commit will be read again.")
+        }
+    }
+}
+
+/// Partitions and positions, shared by subscribe, group-create (and replays).
+enum KafkaOffsets {
+    static func partitions(of topic: String, client: OpaquePointer) throws -> [Int32] {
+        guard let topicHandle = rd_kafka_topic_new(client, topic, nil) else {
+            throw EvtError.failure("cannot use topic \(topic): \(KafkaConfig.errorText(rd_kafka_last_error())).")
+        }
+        defer { rd_kafka_topic_destroy(topicHandle) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(client, 0, topicHandle, &metadata, 10_000)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw EvtError.failure("cannot read the partitions of topic \(topic): \(KafkaConfig.errorText(err)). Is a Kafka broker reachable (EVT_KAFKA_BROKERS, kafka://HOST:PORT/…)?")
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt == 1 else { return [] }
+        let topicMetadata = metadata.pointee.topics[0]
+        if topicMetadata.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw EvtError.failure("topic \(topic): \(KafkaConfig.errorText(topicMetadata.err)).")
+        }
+        return (0..<Int(topicMetadata.partition_cnt)).map { topicMetadata.partitions[$0].id }.sorted()
+    }
+
+    static func watermarks(_ topic: String, _ partition: Int32, client: OpaquePointer) throws -> (low: Int64, high: Int64) {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let err = rd_kafka_query_watermark_offsets(client, topic, partition, &low, &high, 10_000)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw EvtError.failure("cannot read the offsets of \(topic)/\(partition): \(KafkaConfig.errorText(err)).")
+        }
+        return (low, high)
+    }
+
+    /// The offset each partition starts at for `position`.
+    static func resolve(_ position: Position, topic: String, partitions: [Int32], client: OpaquePointer) throws -> [Int64] {
+        switch position {
+        case .time(let milliseconds):
+            let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            for partition in partitions {
+                rd_kafka_topic_partition_list_add(list, topic, partition).pointee.offset = milliseconds
+            }
+            let err = rd_kafka_offsets_for_times(client, list, 10_000)
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw EvtError.failure("cannot look up @\(milliseconds) in \(topic): \(KafkaConfig.errorText(err)).")
+            }
+            return try partitions.indices.map { index in
+                let element = list.pointee.elems[index]
+                if element.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    throw EvtError.failure("cannot look up @\(milliseconds) in \(topic)/\(element.partition): \(KafkaConfig.errorText(element.err)).")
+                }
+                // -1: no record at or after that time: start at the end.
+                return element.offset >= 0 ? element.offset : try watermarks(topic, element.partition, client: client).high
+            }
+        case .streamID:
+            throw EvtError.usage("a stream id is not a Kafka position; give an offset, beginning, end, -N or @TIME.")
+        default:
+            return try partitions.map { partition in
+                let (low, high) = try watermarks(topic, partition, client: client)
+                switch position {
+                case .beginning: return low
+                case .end: return high
+                case .offset(let offset): return min(max(offset, low), high)
+                case .fromEnd(let count): return max(low, high - count)
+                default: return high
+                }
+            }
+        }
+    }
+}

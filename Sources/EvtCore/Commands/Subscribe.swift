@@ -1,0 +1,183 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `evt subscribe SOURCE...`: receive a batch, hand it over (stdout flushed, or `--exec` per
+/// record), and only then acknowledge it. `-c N` acknowledges exactly N.
+public enum SubscribeCommand {
+    public static func run(_ arguments: ParsedArguments, environment: [String: String]) throws -> ExitStatus {
+        let spec = arguments.spec
+        guard !arguments.operands.isEmpty else {
+            throw EvtError.usage("subscribe needs a SOURCE, e.g. stream:orders --group billing, or channel:news.", usage: spec.usageLine)
+        }
+        let sources = try arguments.operands.map { try Endpoint.parse($0, environment: environment) }
+        var options = ConsumerOptions()
+        options.group = arguments.value("group")
+        options.consumer = arguments.value("consumer")
+        options.from = try arguments.value("from").map { try Position.parse($0, option: "--from") }
+        options.createGroup = arguments.flag("create")
+        options.processingList = arguments.value("processing")
+        if arguments.flag("pattern") { options.pattern = true }
+        if arguments.flag("no-pattern") { options.pattern = false }
+        if arguments.flag("pattern") && arguments.flag("no-pattern") {
+            throw EvtError.usage("--pattern and --no-pattern contradict each other.", usage: spec.usageLine)
+        }
+        options.retryForMs = try arguments.value("retry-for").map { try DurationParser.milliseconds($0, option: "--retry-for") } ?? 60_000
+        options.kafkaProperties = try PublishCommand.kafkaProperties(arguments)
+        let count = try arguments.value("count").map { text -> Int in
+            guard let number = Int(text), number > 0 else {
+                throw EvtError.usage("-c \(text): expected a number of events (1 or more).", usage: spec.usageLine)
+            }
+            return number
+        }
+        let batchSize = try arguments.value("ack-batch").map { text -> Int in
+            guard let number = Int(text), number > 0 else {
+                throw EvtError.usage("--ack-batch \(text): expected a number of events (1 or more).", usage: spec.usageLine)
+            }
+            return number
+        } ?? 1000
+        let idleExitMs = try arguments.value("idle-exit").map { try DurationParser.milliseconds($0, option: "--idle-exit") }
+        let command = arguments.value("exec")
+        let continueOnExecError: Bool
+        switch arguments.value("on-exec-error") ?? "fail" {
+        case "fail": continueOnExecError = false
+        case "continue": continueOnExecError = true
+        case let other: throw EvtError.usage("--on-exec-error \(other): expected fail or continue.", usage: spec.usageLine)
+        }
+        if arguments.value("on-exec-error") != nil && command == nil {
+            throw EvtError.usage("--on-exec-error applies to --exec.", usage: spec.usageLine)
+        }
+        try checkCombination(sources, options, spec: spec)
+        if options.group != nil && options.consumer == nil {
+            options.consumer = "evt-\(hostName())"
+            if case .redis = sources[0] { Diagnostics.print("consuming as \(options.consumer!) (--consumer)") }
+        }
+        KafkaConfig.verbose = arguments.flag("verbose")
+
+        let consumer = try Backends.consumer(for: sources, options: options)
+        let batch = RecordBatch()
+        var remaining = count ?? Int.max
+        var failure: EvtError?
+        var idleSince = monotonicMilliseconds()
+        consuming: while remaining > 0 && !Signals.stopRequested {
+            let waitMs = idleExitMs.map { max(0, idleSince + $0 - monotonicMilliseconds()) } ?? -1
+            let received: Int
+            do {
+                received = try consumer.receive(limit: min(batchSize, remaining), waitMs: waitMs, into: batch)
+            } catch is StdoutClosed {
+                break consuming
+            }
+            if received == 0 {
+                if let idleExitMs, monotonicMilliseconds() - idleSince >= idleExitMs { break }
+                continue
+            }
+            idleSince = monotonicMilliseconds()
+            remaining -= received
+            guard let command else {
+                do {
+                    try batch.writer.flush()
+                } catch is StdoutClosed {
+                    break consuming   // nothing of this batch is acknowledged
+                }
+                try consumer.acknowledge(Array(0..<received))
+                batch.removeAll()
+                continue
+            }
+            var handled: [Int] = []
+            for index in 0..<received {
+                let status = try runExec(command, record: batch.writer.buffer[batch.range(of: index)])
+                if status == 0 {
+                    handled.append(index)
+                    continue
+                }
+                let record = String(decoding: batch.writer.buffer[batch.range(of: index)].dropLast(), as: UTF8.self)
+                Diagnostics.print("--exec exited with \(status) for \(record.prefix(200)); not acknowledged, it stays pending.")
+                if !continueOnExecError {
+                    failure = EvtError.failure("stopped after a failed --exec (use --on-exec-error continue to go on).")
+                    break
+                }
+                failure = failure ?? EvtError.failure("some events were not handled by --exec and stay pending (see above).")
+            }
+            try consumer.acknowledge(handled)
+            batch.removeAll()
+            if failure != nil && !continueOnExecError { break }
+        }
+        try consumer.close()
+        if let failure { throw failure }
+        return Signals.exitStatusAfterSignal ?? .success
+    }
+
+    /// Several sources must be of one kind on one server; options must fit the kind.
+    static func checkCombination(_ sources: [Endpoint], _ options: ConsumerOptions, spec: CommandSpec) throws {
+        let first = sources[0]
+        for source in sources.dropFirst() {
+            switch (first, source) {
+            case (.redis(let a, .channel, _), .redis(let b, .channel, _)) where a == b: continue
+            case (.kafka(let a, _, nil), .kafka(let b, _, nil)) where a == b: continue
+            default:
+                throw EvtError.usage("several SOURCEs must be channels on one Redis server or topics on one Kafka cluster; run one subscribe per stream or list.", usage: spec.usageLine)
+            }
+        }
+        if case .redis(_, let kind, _) = first {
+            if options.group != nil && kind != .stream {
+                throw EvtError.usage("--group is for streams and topics; a \(kind.rawValue) has no consumer groups.", usage: spec.usageLine)
+            }
+            if options.processingList != nil && kind != .list {
+                throw EvtError.usage("--processing is for lists.", usage: spec.usageLine)
+            }
+            if options.pattern != nil && kind != .channel {
+                throw EvtError.usage("--pattern and --no-pattern are for channels.", usage: spec.usageLine)
+            }
+            if options.from != nil && kind != .stream {
+                throw EvtError.usage("--from is for streams and topics: a \(kind.rawValue) has no positions.", usage: spec.usageLine)
+            }
+        } else {
+            if options.processingList != nil || options.pattern != nil {
+                throw EvtError.usage("--processing is for Redis lists and --pattern for channels.", usage: spec.usageLine)
+            }
+        }
+        if options.createGroup && options.group == nil {
+            throw EvtError.usage("--create makes the --group; give one.", usage: spec.usageLine)
+        }
+        if options.consumer != nil && options.group == nil {
+            throw EvtError.usage("--consumer names a member of a --group; give one.", usage: spec.usageLine)
+        }
+    }
+
+    /// Runs `sh -c COMMAND` with the record on its stdin; its exit status.
+    static func runExec(_ command: String, record: ArraySlice<UInt8>) throws -> Int32 {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else {
+            throw EvtError.failure("cannot run --exec: \(String(cString: strerror(errno)))")
+        }
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(["/bin/sh", "-c", command], stdin: fds[0])
+        } catch {
+            close(fds[0])
+            close(fds[1])
+            throw error
+        }
+        close(fds[0])
+        record.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(fds[1], bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    break   // the command does not read its stdin: fine
+                }
+                offset += written
+            }
+        }
+        close(fds[1])
+        return child.wait()
+    }
+
+    static func hostName() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        guard gethostname(&name, name.count) == 0 else { return "localhost" }
+        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
