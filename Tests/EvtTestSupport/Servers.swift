@@ -61,7 +61,18 @@ public final class RedisServer: @unchecked Sendable {
         child = nil
     }
 
-    deinit { stop() }
+    /// SIGSTOP: the server keeps its connections but answers nothing.
+    public func pause() throws {
+        guard let child else { throw EvtError.failure("redis-server is not running") }
+        child.send(SIGSTOP)
+    }
+
+    public func resume() { child?.send(SIGCONT) }
+
+    deinit {
+        resume()
+        stop()
+    }
 
     /// `redis-cli -p PORT ARGS…`'s stdout (raw replies, one per line).
     @discardableResult

@@ -57,6 +57,8 @@ protocol EventSink: AnyObject {
     /// Queues one event; may wait while the server catches up. A per-event failure is recorded
     /// in `tally`; throws only when nothing more can be sent (connection lost for good).
     func send(_ event: borrowing OutgoingEvent) throws
+    /// The input has nothing more for now: send what is buffered (without waiting for answers).
+    func inputStalled() throws
     /// Waits until every queued event was acknowledged or failed, within the timeout.
     func finish()
     /// What became of every event sent so far.

@@ -10,7 +10,11 @@ final class DeliveryTally {
     /// pointless, every further event would wait out the timeout too.
     var targetUnavailable: String?
 
-    var allDelivered: Bool { failedLines.isEmpty && unconfirmedLines.isEmpty }
+    /// True only when every one of the `sent` events was acknowledged: an event with no
+    /// report at all (a sink that gave up waiting) counts against it too.
+    func allDelivered(sent: Int) -> Bool {
+        failedLines.isEmpty && unconfirmedLines.isEmpty && delivered == sent
+    }
 
     func delivered(count: Int = 1) { delivered += count }
 
@@ -37,6 +41,10 @@ final class DeliveryTally {
                 let lines = failedLines.filter { $0.reason == index }.map(\.line)
                 messages.append("  \(DeliveryTally.describe(lines)): \(reason)")
             }
+        }
+        let unreported = sent - delivered - failedLines.count - unconfirmedLines.count
+        if unreported > 0 {
+            messages.append("\(unreported) of \(sent) events got no answer before evt stopped waiting: they may or may not be stored.")
         }
         if !unconfirmedLines.isEmpty {
             messages.append("\(unconfirmedLines.count) of \(sent) events unconfirmed (sent, but the connection was lost before the answer; they may be stored): \(DeliveryTally.describe(unconfirmedLines))")

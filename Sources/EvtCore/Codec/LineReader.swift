@@ -29,6 +29,10 @@ final class LineReader {
 
     private static let blockSize = 1 << 20
 
+    /// Called before a read that would wait for more input (a pipe with nothing in it), so a
+    /// sink can send what it holds instead of sitting on it while input trickles.
+    var whenInputStalls: (() throws -> Void)?
+
     init(fd: Int32, maxLineLength: Int = 64 << 20) {
         self.fd = fd
         self.maxLineLength = maxLineLength
@@ -86,6 +90,10 @@ final class LineReader {
 
     /// Reads more; false when a stop signal interrupted it (treated as end of input).
     private func fill() throws -> Bool {
+        if let whenInputStalls {
+            var input = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&input, 1, 0) == 0 { try whenInputStalls() }
+        }
         while true {
             let count = read(fd, buffer + end, capacity - end)
             if count > 0 { end += count; return true }

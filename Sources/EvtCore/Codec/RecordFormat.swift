@@ -52,16 +52,21 @@ extension OutputWriter {
 
     func appendStreamField(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer?, first: Bool) {
         if !first { buffer.append(UInt8(ascii: ",")) }
+        appendMemberName(name)
+        buffer.append(UInt8(ascii: ":"))
+        JSONOutput.appendStringOrB64(value, to: &buffer)
+    }
+
+    /// A stream field or Kafka header name as an object key. A JSON key must be a string,
+    /// so a name that is not UTF-8 is written as "b64:BASE64" (documented in evt(1)).
+    func appendMemberName(_ name: UnsafeRawBufferPointer) {
         if JSON.isValidUTF8(name) {
             JSONOutput.appendQuoted(name, to: &buffer)
         } else {
-            // A JSON object key must be a string: keep the bytes recoverable as base64.
             appendLiteral("\"b64:")
             Base64.append(name, to: &buffer)
             buffer.append(UInt8(ascii: "\""))
         }
-        buffer.append(UInt8(ascii: ":"))
-        JSONOutput.appendStringOrB64(value, to: &buffer)
     }
 
     func endStreamEntry(deliveries: Int? = nil) {

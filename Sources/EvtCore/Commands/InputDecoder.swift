@@ -28,7 +28,8 @@ final class InputDecoder {
             try body(OutgoingEvent(line: number, value: line, valueKind: nil))
         case .json:
             let kind = try validate(line)
-            guard let keyPath, let found = JSON.find(path: keyPath, in: line) else {
+            // A missing path or a JSON null there: no key (null is how records show "no key").
+            guard let keyPath, let found = JSON.find(path: keyPath, in: line), found.kind != .null else {
                 try body(OutgoingEvent(line: number, value: line, valueKind: kind))
                 return
             }
@@ -188,6 +189,12 @@ final class InputDecoder {
         JSON.forEachMember(ofObject: object) { nameRange, valueRange, valueKind in
             name.removeAll(keepingCapacity: true)
             JSON.appendUnescaped(stringLiteral: UnsafeRawBufferPointer(rebasing: object[nameRange]), to: &name)
+            // "b64:…": a name that is not UTF-8, as tail writes it.
+            if name.starts(with: Array("b64:".utf8)),
+               let decoded = name.dropFirst(4).withUnsafeBytes({ Base64.decode($0) }),
+               !decoded.withUnsafeBytes({ JSON.isValidUTF8($0) }) {
+                name = decoded
+            }
             let valueText = UnsafeRawBufferPointer(rebasing: object[valueRange])
             name.withUnsafeBytes { nameBytes in
                 if valueKind == .array {

@@ -13,6 +13,9 @@ public enum PublishCommand {
         let target = try Endpoint.parse(targetText, environment: environment)
         var options = SinkOptions()
         options.timeoutMs = try arguments.value("timeout").map { try DurationParser.milliseconds($0, option: "--timeout") } ?? 30_000
+        guard options.timeoutMs > 0 else {
+            throw EvtError.usage("--timeout must be more than 0 (librdkafka reads 0 as \"wait forever\").", usage: spec.usageLine)
+        }
         options.requireSubscribers = arguments.flag("require-subscribers")
         options.headers = try arguments.values("header").map { word in
             guard let equals = word.firstIndex(of: "="), equals != word.startIndex else {
@@ -94,6 +97,7 @@ public enum PublishCommand {
         var linesBefore = 0
         reading: for input in inputs.files {
             let reader = LineReader(fd: input.fd)
+            reader.whenInputStalls = { try sink.inputStalled() }
             var fileLine = 0
             while true {
                 let next: (bytes: UnsafeRawBufferPointer, number: Int)?
@@ -143,6 +147,7 @@ public enum PublishCommand {
                 if Signals.stopRequested { break reading }
             }
             linesBefore += fileLine
+            if Signals.stopRequested { break reading }
         }
         sink.finish()
         if let runFailure { Diagnostics.print(runFailure.message) }
@@ -151,7 +156,7 @@ public enum PublishCommand {
         if let deadLetters, badLines > 0 {
             deadLettersKept = deadLetters.finish(badLines: badLines)
         }
-        if runFailure != nil || !sink.tally.allDelivered || !deadLettersKept { return .failure }
+        if runFailure != nil || !sink.tally.allDelivered(sent: sent) || !deadLettersKept { return .failure }
         if badLines > 0 { return .badInput }
         return Signals.exitStatusAfterSignal ?? .success
     }
@@ -267,7 +272,7 @@ final class DeadLetters {
             return true
         }
         sink.finish()
-        if sink.tally.allDelivered {
+        if sink.tally.allDelivered(sent: sent) {
             Diagnostics.print("\(badLines) bad line\(plural) sent to \(Endpoint.redactingPassword(destination))")
             return true
         }

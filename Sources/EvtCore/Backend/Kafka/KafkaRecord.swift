@@ -43,7 +43,7 @@ extension OutputWriter {
             if (0..<index).contains(where: { header($0).name.elementsEqual(current.name) }) { continue }
             if !firstMember { buffer.append(UInt8(ascii: ",")) }
             firstMember = false
-            JSONOutput.appendStringOrB64(current.name, to: &buffer)
+            appendMemberName(current.name)
             buffer.append(UInt8(ascii: ":"))
             let repeats = (index + 1..<count).filter { header($0).name.elementsEqual(current.name) }
             if repeats.isEmpty {

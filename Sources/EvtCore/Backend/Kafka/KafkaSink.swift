@@ -93,6 +93,9 @@ final class KafkaSink: EventSink {
         }
     }
 
+    /// librdkafka sends on its own (linger.ms); just serve delivery reports.
+    func inputStalled() throws { rd_kafka_poll(producer, 0) }
+
     private func makeHeaders(_ eventHeaders: EventHeaders?) -> OpaquePointer? {
         let count = fixedHeaders.count + (eventHeaders?.entries.count ?? 0)
         guard count > 0 else { return nil }
@@ -132,10 +135,19 @@ final class KafkaSink: EventSink {
     }
 
     func finish() {
-        // Every queued message gets a delivery report by message.timeout.ms at the latest.
-        let deadline = monotonicMilliseconds() + timeoutMs + 10_000
+        // Every queued message gets a delivery report by message.timeout.ms at the latest…
+        let deadline = monotonicMilliseconds() + timeoutMs + 3000
         while rd_kafka_outq_len(producer) > 0 && monotonicMilliseconds() < deadline {
             rd_kafka_poll(producer, 100)
+        }
+        // …unless -X set it higher (or to 0, "forever"): purge what is left, so each of those
+        // gets a report too (queued: not delivered; in flight: unconfirmed).
+        if rd_kafka_outq_len(producer) > 0 {
+            _ = rd_kafka_purge(producer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+            let purgeDeadline = monotonicMilliseconds() + 2000
+            while rd_kafka_outq_len(producer) > 0 && monotonicMilliseconds() < purgeDeadline {
+                rd_kafka_poll(producer, 100)
+            }
         }
         rd_kafka_poll(producer, 0)
     }

@@ -148,7 +148,9 @@ final class RedisConnection {
     /// Hands the next reply to `body`. `waitMs` < 0 waits until a reply, a stop signal, or
     /// (with `watchStdout`) a closed stdout (throws StdoutClosed); 0 only takes what is buffered.
     @discardableResult
-    func nextReply(waitMs: Int32, watchStdout: Bool = false,
+    /// `stopOnSignal` false: keep waiting through a stop signal (a producer still collecting
+    /// the answers to what it sent).
+    func nextReply(waitMs: Int32, watchStdout: Bool = false, stopOnSignal: Bool = true,
                    _ body: (RedisReplyView) throws -> Void) throws -> Wait {
         while true {
             var reply: UnsafeMutableRawPointer?
@@ -165,9 +167,10 @@ final class RedisConnection {
             var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: Signals.wakeFD, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: 1, events: 0, revents: 0)]
+            if !stopOnSignal { fds[1].fd = -1 }   // poll ignores it: no spinning on the wake pipe
             let ready = poll(&fds, watchStdout ? 3 : 2, waitMs)
             if ready < 0 && errno != EINTR { throw RedisConnectionLost(reason: String(cString: strerror(errno))) }
-            if Signals.stopRequested { return .stopRequested }
+            if stopOnSignal && Signals.stopRequested { return .stopRequested }
             if watchStdout && fds[2].revents != 0 { throw StdoutClosed() }
             if fds[0].revents != 0 {
                 if redisBufferRead(context) != REDIS_OK {

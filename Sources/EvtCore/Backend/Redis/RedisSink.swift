@@ -11,12 +11,16 @@ final class RedisSink: EventSink {
     private let timeoutMs: Int
     /// Lines whose command was sent (or is in `connection.outgoing`) and not yet answered.
     private var inFlight = LineQueue()
+    /// How many of the newest `inFlight` commands are still in `connection.outgoing`.
+    private var unsent = 0
+    private var flushing = false
     /// Unescaped field names and values of the current stream entry.
     private var scratch: [UInt8] = []
     private var fieldRanges: [Range<Int>] = []
 
     private static let batchBytes = 256 << 10
     private static let maxInFlight = 16_384
+    static let graceAfterSignalMs = 5000
 
     init(server: RedisServerAddress, kind: RedisKind, name: String, options: SinkOptions) throws {
         connection = try RedisConnection(server)
@@ -34,13 +38,20 @@ final class RedisSink: EventSink {
         case .channel: appendCommand("PUBLISH", event.value)
         }
         inFlight.append(event.line)
+        unsent += 1
         do {
             if connection.outgoing.bytes.count >= RedisSink.batchBytes {
-                try connection.flushWrites()
-                try readReplies(waitMs: 0)
+                try flush()
+                _ = try readReplies(waitMs: 0)
             }
-            while inFlight.count > RedisSink.maxInFlight {
-                try readReplies(waitMs: 1000)
+            // Bounded: wait for answers, but never longer than --timeout without one.
+            var lastAnswer = monotonicMilliseconds()
+            while inFlight.count > RedisSink.maxInFlight && !Signals.stopRequested {
+                if try readReplies(waitMs: 1000) > 0 {
+                    lastAnswer = monotonicMilliseconds()
+                } else if monotonicMilliseconds() - lastAnswer >= timeoutMs {
+                    throw RedisConnectionLost(reason: "no answer within --timeout (\(timeoutMs / 1000)s)")
+                }
             }
         } catch let lost as RedisConnectionLost {
             connectionLost(lost, announce: false)   // the error below says it
@@ -48,17 +59,43 @@ final class RedisSink: EventSink {
         }
     }
 
+    func inputStalled() throws {
+        guard unsent > 0 else { return }
+        do {
+            try flush()
+            _ = try readReplies(waitMs: 0)
+        } catch let lost as RedisConnectionLost {
+            connectionLost(lost, announce: false)
+            throw EvtError.failure("lost the connection to \(connection.address.description) (\(lost.reason)).")
+        }
+    }
+
+    /// Writes the queued commands; a failure part-way leaves unknown which reached the server.
+    private func flush() throws {
+        flushing = true
+        try connection.flushWrites()
+        flushing = false
+        unsent = 0
+    }
+
     func finish() {
         do {
-            try connection.flushWrites()
-            let deadline = monotonicMilliseconds() + timeoutMs
+            try flush()
+            var deadline = monotonicMilliseconds() + timeoutMs
+            var graceGiven = false
             while inFlight.count > 0 {
+                if Signals.stopRequested && !graceGiven {
+                    // Stopped by a signal: answers get a few more seconds, not the whole timeout.
+                    graceGiven = true
+                    deadline = min(deadline, monotonicMilliseconds() + RedisSink.graceAfterSignalMs)
+                }
                 let left = deadline - monotonicMilliseconds()
                 if left <= 0 {
-                    connectionLost(RedisConnectionLost(reason: "no answer within the timeout"))
+                    let waited = graceGiven ? "\(RedisSink.graceAfterSignalMs / 1000)s of the stop signal" : "--timeout (\(timeoutMs / 1000)s)"
+                    connectionLost(RedisConnectionLost(reason: "no answer within \(waited)"))
                     return
                 }
-                try readReplies(waitMs: Int32(min(left, 1000)))
+                _ = try readReplies(waitMs: Int32(min(left, 1000)))
             }
         } catch let lost as RedisConnectionLost {
             connectionLost(lost)
@@ -67,17 +104,30 @@ final class RedisSink: EventSink {
         }
     }
 
-    /// Everything sent but unanswered may or may not have been applied.
+    /// Commands written but unanswered may or may not have been applied (unconfirmed); the
+    /// newest `unsent` were never written (not delivered) — unless the write itself failed.
     private func connectionLost(_ lost: RedisConnectionLost, announce: Bool = true) {
         if announce { Diagnostics.print("lost the connection to \(connection.address.description): \(lost.reason)") }
-        while let line = inFlight.popFirst() { tally.unconfirmed(line: line) }
+        let neverWritten = flushing ? 0 : unsent
+        let written = inFlight.count - neverWritten
+        for index in 0..<inFlight.count {
+            let line = inFlight.popFirst()!
+            if index < written {
+                tally.unconfirmed(line: line)
+            } else {
+                tally.failed(line: line, reason: "not sent: the connection was lost first")
+            }
+        }
         connection.outgoing.removeAll()
+        unsent = 0
     }
 
-    private func readReplies(waitMs: Int32) throws {
+    /// Reads the answers that arrive within `waitMs`; how many.
+    private func readReplies(waitMs: Int32) throws -> Int {
         var wait = waitMs
+        var count = 0
         while inFlight.count > 0 {
-            let result = try connection.nextReply(waitMs: wait) { reply in
+            let result = try connection.nextReply(waitMs: wait, stopOnSignal: false) { reply in
                 let line = inFlight.popFirst()!
                 switch reply.kind {
                 case .error:
@@ -88,9 +138,11 @@ final class RedisSink: EventSink {
                     tally.delivered()
                 }
             }
-            if result != .reply { return }
+            if result != .reply { return count }
+            count += 1
             wait = 0
         }
+        return count
     }
 
     private func appendCommand(_ command: String, _ value: UnsafeRawBufferPointer) {

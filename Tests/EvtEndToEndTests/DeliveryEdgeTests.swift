@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+import EvtCore
+import EvtTestSupport
+
+/// Delivery corner cases: a stalled server, a producer told to wait forever, trickling input,
+/// and byte-exact header names.
+@Suite("delivery corner cases")
+struct DeliveryEdgeTests {
+    @Test("Kafka: -X message.timeout.ms=0 (wait forever) still ends with exit 1 and every line named")
+    func kafkaNeverAnswers() throws {
+        let port = try freeLoopbackPort()   // nothing listens there
+        let result = try Evt.run(["publish", "kafka://127.0.0.1:\(port)/t", "--timeout", "1s", "-X", "message.timeout.ms=0"],
+                                 stdin: "1\n2\n3\n", timeout: 60)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(reportedLines(in: result.stderr, marker: "not delivered")
+                    .union(reportedLines(in: result.stderr, marker: "unconfirmed")) == [1, 2, 3], "\(result.stderr)")
+        let zero = try Evt.run(["publish", "topic:t", "--timeout", "0s"], stdin: "1\n")
+        #expect(zero.status == 2 && zero.stderr.contains("--timeout"))
+    }
+
+    @Test("Redis: a server that stops answering (SIGSTOP) ends publish with exit 1 within --timeout; unsent lines are not delivered, written ones unconfirmed")
+    func redisStalls() throws {
+        let redis = try RedisServer()
+        try redis.pause()
+        defer { redis.resume() }
+        let started = Date()
+        let result = try Evt.run(["publish", "stream:s", "--timeout", "2s"], stdin: ndjson(sampleLines(40_000)),
+                                 environment: ["EVT_REDIS_URL": redis.url], timeout: 60)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(Date().timeIntervalSince(started) < 20)
+        let unconfirmed = reportedLines(in: result.stderr, marker: "unconfirmed")
+        let notSent = reportedLines(in: result.stderr, marker: "not delivered")
+        #expect(!unconfirmed.isEmpty && unconfirmed.isDisjoint(with: notSent), "\(result.stderr)")
+        #expect(unconfirmed.max()! < (notSent.min() ?? Int.max), "written lines come before unwritten ones")
+    }
+
+    @Test("Redis: a line is stored while the input is still open (no waiting for a full batch)")
+    func redisTrickle() throws {
+        let redis = try RedisServer()
+        let evt = try Evt.start(["publish", "stream:trickle"], environment: ["EVT_REDIS_URL": redis.url])
+        evt.write(Data("{\"a\":1}\n".utf8))
+        var length = 0
+        for _ in 0..<100 where length == 0 {
+            usleep(20_000)
+            length = Int(try redis.cli(["XLEN", "trickle"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        }
+        #expect(length == 1, "the first line reached Redis before input ended")
+        let result = evt.wait(timeout: 20)
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+
+    @Test("Kafka: a header name that is not UTF-8 shows as \"b64:…\" and goes back as the same bytes")
+    func binaryHeaderName() throws {
+        let cluster = try mockCluster(topics: [("h", 1), ("copy", 1)])
+        let environment = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers]
+        let published = try Evt.run(["publish", "topic:h", "--envelope"], stdin: #"{"value":1,"headers":{"b64:/w==":"v","n":"x"}}"# + "\n",
+                                    environment: environment)
+        #expect(published.status == 0, "\(published.stderr)")
+        let tailed = try Evt.run(["tail", "topic:h"], environment: environment)
+        #expect(tailed.stdoutText.contains(#""headers":{"b64:/w==":"v","n":"x"}"#), "\(tailed.stdoutText)")
+        #expect((try? JSONSerialization.jsonObject(with: tailed.stdout)) != nil, "valid JSON")
+        let copied = try Evt.run(["publish", "topic:copy", "--envelope"], stdin: tailed.stdout, environment: environment)
+        #expect(copied.status == 0)
+        let raw = try runProcess(["kcat", "-C", "-b", cluster.bootstrapServers, "-t", "copy", "-e", "-q", "-f", "%h"], timeout: 30)
+        #expect(Array(raw.stdout) == [0xFF, 0x3D, 0x76, 0x2C, 0x6E, 0x3D, 0x78])   // \xff=v,n=x
+    }
+}
