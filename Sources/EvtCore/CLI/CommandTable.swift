@@ -109,8 +109,9 @@ public enum CommandTable {
                        "Create a topic with that many partitions (repeatable; others get 4 on first use)."),
         ],
         notes: """
-        Without --run, prints export lines for the shell and runs until SIGINT or SIGTERM: \
-        eval "$(evt sandbox &)" is not enough, use: evt sandbox > env.sh & . ./env.sh
+        Without --run, prints export lines for the shell and runs until SIGINT or SIGTERM. \
+        To use them in an interactive shell: env=$(mktemp); evt sandbox > "$env" & \
+        until [ -s "$env" ]; do sleep 0.1; done; . "$env"
         """)
 
     public static let help = CommandSpec(

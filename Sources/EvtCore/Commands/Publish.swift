@@ -73,8 +73,9 @@ public enum PublishCommand {
                 }
                 pinnedPartition = number
             }
-            options.kafkaProperties = try kafkaProperties(arguments)
         }
+        // Also for a Redis target: a Kafka --dead-letter destination uses them.
+        options.kafkaProperties = try kafkaProperties(arguments)
 
         let inputs = try InputFiles(paths: Array(arguments.operands.dropFirst()))
         let deadLetters = try arguments.value("dead-letter").map {
@@ -167,6 +168,10 @@ public enum PublishCommand {
             properties += try KafkaConfig.properties(fromFile: file)
         }
         properties += try KafkaConfig.properties(fromArguments: arguments.values("property"))
+        // The endpoint names the brokers; a second, silent source of them would be a trap.
+        if let (key, _) = properties.first(where: { $0.0 == "bootstrap.servers" || $0.0 == "metadata.broker.list" }) {
+            throw EvtError.usage("\(key) comes from the endpoint (kafka://HOST:PORT/TOPIC) or EVT_KAFKA_BROKERS, not from -X/-F.")
+        }
         return properties
     }
 }

@@ -41,7 +41,19 @@ public enum SandboxCommand {
                 childEnvironment["PATH"] = directory + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
             }
             let child = try ChildProcess.spawn(["/bin/sh", "-c", command], environment: childEnvironment)
-            return ExitStatus(rawValue: child.wait())
+            // A SIGINT from the terminal reaches the command too; a SIGTERM sent to evt alone
+            // is passed on, so the command ends and the brokers are torn down after it.
+            var wake = pollfd(fd: Signals.wakeFD, events: Int16(POLLIN), revents: 0)
+            var forwarded = false
+            while true {
+                if let status = child.tryWait() { return ExitStatus(rawValue: status) }
+                if Signals.stopRequested && !forwarded {
+                    forwarded = true
+                    child.send(Signals.stopSignal)
+                    wake.fd = -1
+                }
+                _ = poll(&wake, 1, 50)
+            }
         }
 
         let output = OutputWriter()
@@ -54,7 +66,7 @@ public enum SandboxCommand {
         while !Signals.stopRequested {
             _ = poll(&wake, 1, 1000)
             if let status = redis.exitStatus() {
-                throw EvtError.failure("the sandbox's redis-server exited unexpectedly (status \(status)); see \(directory.path)/redis.log.")
+                throw EvtError.failure("the sandbox's redis-server exited unexpectedly (status \(status)). Its log said: \(SandboxRedis.logTail(directory.path))")
             }
         }
         return Signals.exitStatusAfterSignal ?? .success

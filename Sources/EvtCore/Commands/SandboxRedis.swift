@@ -46,7 +46,14 @@ final class SandboxRedis {
                 lastError = "redis-server did not answer on port \(port) within 5 s"
             }
         }
-        throw EvtError.failure("cannot start redis-server: \(lastError); see \(directory)/redis.log.")
+        throw EvtError.failure("cannot start redis-server: \(lastError). Its log said: \(SandboxRedis.logTail(directory))")
+    }
+
+    /// The end of redis.log, quoted in errors: the directory is gone by the time anyone reads them.
+    static func logTail(_ directory: String) -> String {
+        guard let log = readWholeFile("\(directory)/redis.log") else { return "(no log)" }
+        let lines = log.split(separator: "\n").suffix(3).joined(separator: " | ")
+        return lines.isEmpty ? "(empty log)" : lines
     }
 
     func exitStatus() -> Int32? { child.tryWait() }
