@@ -66,11 +66,7 @@ public enum CommandTable {
             from,
             OptionSpec("create", "Create the --group if it does not exist (at --from)."),
             OptionSpec("count", short: "c", .value("N"), "Stop after N events; exactly N are acknowledged."),
-            OptionSpec("exec", .value("COMMAND"),
-                       "Run COMMAND with sh -c per event, the record on its stdin; acknowledge when it exits 0."),
-            OptionSpec("on-exec-error", .value("fail|continue"),
-                       "When --exec fails: stop and exit 1 (fail, the default) or go on (continue); the event stays pending.",
-                       completion: .choices(["fail", "continue"])),
+            exec, onExecError,
             OptionSpec("idle-exit", .value("DURATION"), "Exit 0 when nothing arrived for DURATION."),
             OptionSpec("processing", .value("LIST"),
                        "List: move each item into LIST (LMOVE) and remove it once handed over: at least once."),
@@ -85,6 +81,35 @@ public enum CommandTable {
         notes: """
         Records are written to stdout and flushed before they are acknowledged; with | head,         what the pipe held but head never printed was acknowledged: use -c N for an exact count.
         """)
+
+    static let exec = OptionSpec(
+        "exec", .value("COMMAND"),
+        "Run COMMAND with sh -c per event, the record on its stdin; acknowledge when it exits 0.")
+    static let onExecError = OptionSpec(
+        "on-exec-error", .value("fail|continue"),
+        "When --exec fails: stop and exit 1 (fail, the default) or go on (continue); the event stays pending.",
+        completion: .choices(["fail", "continue"]))
+
+    public static let claimPending = CommandSpec(
+        name: "claim-pending",
+        summary: "Take over a stream group's entries left unacknowledged too long, and hand them over.",
+        operands: [OperandSpec("SOURCE", completion: .endpoint), OperandSpec("GROUP")],
+        options: [
+            OptionSpec("min-idle", .value("DURATION"), "Claim entries unacknowledged for at least DURATION (required)."),
+            OptionSpec("consumer", .value("NAME"), "Claim as NAME (default evt-HOSTNAME-PID)."),
+            OptionSpec("count", short: "c", .value("N"), "Claim at most N entries."),
+            exec, onExecError,
+            OptionSpec("no-ack", "Only take ownership: print the entries, acknowledge nothing."),
+            OptionSpec("max-deliveries", .value("N"),
+                       "Entries delivered N times or more go to --dead-letter instead of stdout."),
+            OptionSpec("dead-letter", .value("DEST"),
+                       "Endpoint for those entries (e.g. stream:orders-dlq); XACKed once DEST took them.",
+                       completion: .endpoint),
+            OptionSpec("dry-run", "Show what would be claimed (id, consumer, idle_ms, deliveries); change nothing."),
+            OptionSpec("ack-batch", .value("N"), "Claim and acknowledge N entries at a time (default 100)."),
+            kafkaProperty, kafkaPropertyFile, verbose,
+        ],
+        notes: "Each entry is printed with \"deliveries\":N and XACKed after stdout was flushed or --exec exited 0.")
 
     public static let groupCreate = CommandSpec(
         name: "group-create",
@@ -120,7 +145,7 @@ public enum CommandTable {
         operands: [OperandSpec("COMMAND", optional: true, completion: .choices(all.map(\.name)))],
         options: [])
 
-    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, sandbox]
+    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, claimPending, sandbox]
 
     /// The commands in the order help lists them (help itself last).
     public static var commands: [CommandSpec] { all + [help] }

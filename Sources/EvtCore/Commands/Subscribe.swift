@@ -38,15 +38,7 @@ public enum SubscribeCommand {
         } ?? 1000
         let idleExitMs = try arguments.value("idle-exit").map { try DurationParser.milliseconds($0, option: "--idle-exit") }
         let command = arguments.value("exec")
-        let continueOnExecError: Bool
-        switch arguments.value("on-exec-error") ?? "fail" {
-        case "fail": continueOnExecError = false
-        case "continue": continueOnExecError = true
-        case let other: throw EvtError.usage("--on-exec-error \(other): expected fail or continue.", usage: spec.usageLine)
-        }
-        if arguments.value("on-exec-error") != nil && command == nil {
-            throw EvtError.usage("--on-exec-error applies to --exec.", usage: spec.usageLine)
-        }
+        let continueOnExecError = try execErrorMode(arguments, spec: spec)
         try checkCombination(sources, options, spec: spec)
         if options.group != nil && options.consumer == nil {
             options.consumer = "evt-\(hostName())"
@@ -105,6 +97,18 @@ public enum SubscribeCommand {
         try consumer.close()
         if let failure { throw failure }
         return Signals.exitStatusAfterSignal ?? .success
+    }
+
+    /// `--on-exec-error fail|continue`: true for continue.
+    static func execErrorMode(_ arguments: ParsedArguments, spec: CommandSpec) throws -> Bool {
+        if arguments.value("on-exec-error") != nil && arguments.value("exec") == nil {
+            throw EvtError.usage("--on-exec-error applies to --exec.", usage: spec.usageLine)
+        }
+        switch arguments.value("on-exec-error") ?? "fail" {
+        case "fail": return false
+        case "continue": return true
+        case let other: throw EvtError.usage("--on-exec-error \(other): expected fail or continue.", usage: spec.usageLine)
+        }
     }
 
     /// Several sources must be of one kind on one server; options must fit the kind.

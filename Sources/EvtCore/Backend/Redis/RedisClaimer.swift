@@ -1,0 +1,101 @@
+/// `claim-pending` on a Redis stream group: XAUTOCLAIM pages from 0-0 until the cursor comes
+/// back to 0-0, delivery counts from XPENDING, XACK after the hand-over.
+final class RedisClaimer {
+    struct Entry {
+        let id: String
+        /// Field names and values, alternating.
+        let fields: [[UInt8]]
+        let deliveries: Int
+    }
+
+    private let connection: RedisConnection
+    let stream: String
+    let group: String
+    let consumer: String
+    private let minIdleMs: Int
+    private var cursor = "0-0"
+    private(set) var finished = false
+
+    init(server: RedisServerAddress, stream: String, group: String, consumer: String, minIdleMs: Int) throws {
+        connection = try RedisConnection(server)
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self.minIdleMs = minIdleMs
+        guard case .array = try connection.call(["XINFO", "STREAM", stream]) else {
+            throw EvtError.failure("stream \(stream) does not exist on \(server.description).")
+        }
+    }
+
+    private func failure(_ command: String, _ message: String) -> EvtError {
+        if message.hasPrefix("NOGROUP") {
+            return EvtError.failure("stream \(stream) has no group \(group) (\(message)).")
+        }
+        return EvtError.failure("\(command) on stream \(stream) failed: \(message)")
+    }
+
+    /// The next page of entries idle for at least --min-idle, now owned by `consumer`, and the
+    /// ids of pending entries that were deleted from the stream meanwhile.
+    func claim(limit: Int) throws -> (entries: [Entry], deleted: [String]) {
+        guard !finished else { return ([], []) }
+        let reply = try connection.call(["XAUTOCLAIM", stream, group, consumer, String(minIdleMs), cursor,
+                                         "COUNT", String(limit)])
+        if case .error(let message) = reply { throw failure("XAUTOCLAIM", message) }
+        guard case .array(let parts) = reply, parts.count >= 2, let next = parts[0].text,
+              case .array(let claimed) = parts[1] else {
+            throw EvtError.failure("XAUTOCLAIM on stream \(stream) gave an unexpected answer.")
+        }
+        cursor = next
+        if next == "0-0" { finished = true }
+        var deleted: [String] = []
+        if parts.count >= 3, case .array(let ids) = parts[2] { deleted = ids.compactMap(\.text) }
+        var rows: [(id: String, fields: [[UInt8]])] = []
+        for item in claimed {
+            guard case .array(let entry) = item, let id = entry.first?.text else { continue }
+            guard entry.count >= 2, case .array(let fields) = entry[1] else {
+                deleted.append(id)   // Redis < 7 reports a deleted entry with nil fields
+                continue
+            }
+            rows.append((id, fields.map { $0.bytes ?? [] }))
+        }
+        guard let first = rows.first?.id, let last = rows.last?.id else { return ([], deleted) }
+        let counts = try deliveryCounts(first: first, last: last, count: rows.count)
+        return (rows.map { Entry(id: $0.id, fields: $0.fields, deliveries: counts[$0.id] ?? 1) }, deleted)
+    }
+
+    private func deliveryCounts(first: String, last: String, count: Int) throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        let reply = try connection.call(["XPENDING", stream, group, first, last, String(max(count, 1) * 2), consumer])
+        if case .error(let message) = reply { throw failure("XPENDING", message) }
+        guard case .array(let rows) = reply else { return counts }
+        for row in rows {
+            if case .array(let fields) = row, fields.count >= 4, let id = fields[0].text, case .integer(let n) = fields[3] {
+                counts[id] = n
+            }
+        }
+        return counts
+    }
+
+    /// XACK; how many were still pending.
+    @discardableResult
+    func acknowledge(_ ids: [String]) throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        let reply = try connection.call(["XACK", stream, group] + ids)
+        if case .error(let message) = reply { throw failure("XACK", message) }
+        if case .integer(let count) = reply { return count }
+        return 0
+    }
+
+    /// `--dry-run`: XPENDING with IDLE, a page at a time: (id, consumer, idle ms, deliveries).
+    func pending(after: String?, limit: Int) throws -> [(id: String, consumer: String, idleMs: Int, deliveries: Int)] {
+        let start = after.map { "(" + $0 } ?? "-"
+        let reply = try connection.call(["XPENDING", stream, group, "IDLE", String(minIdleMs), start, "+", String(limit)])
+        if case .error(let message) = reply { throw failure("XPENDING", message) }
+        guard case .array(let rows) = reply else { return [] }
+        return rows.compactMap { row in
+            guard case .array(let fields) = row, fields.count >= 4, let id = fields[0].text, let owner = fields[1].text,
+                  case .integer(let idle) = fields[2], case .integer(let deliveries) = fields[3] else { return nil }
+            return (id, owner, idle, deliveries)
+        }
+    }
+}

@@ -1,0 +1,160 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `evt claim-pending SOURCE GROUP --min-idle DURATION`: take over a stream group's entries
+/// that sat unacknowledged too long (a consumer crashed or hangs), hand each over (stdout, or
+/// `--exec`) with its delivery count, then XACK it. Entries delivered `--max-deliveries`
+/// times or more go to `--dead-letter` instead, and are XACKed once it took them.
+public enum ClaimPendingCommand {
+    public static func run(_ arguments: ParsedArguments, environment: [String: String]) throws -> ExitStatus {
+        let spec = arguments.spec
+        guard arguments.operands.count == 2 else {
+            throw EvtError.usage("claim-pending needs a SOURCE and a GROUP, e.g. evt claim-pending stream:orders billing --min-idle 5m.", usage: spec.usageLine)
+        }
+        let source = try Endpoint.parse(arguments.operands[0], environment: environment)
+        let group = arguments.operands[1]
+        guard case .redis(let server, let kind, let stream) = source, kind == .stream else {
+            let hint = source.isKafka
+                ? "Kafka keeps no per-message pending state: a group resumes from its committed offsets (see evt group-create --reset)."
+                : "a list with subscribe --processing keeps its unfinished items in the processing list; move them back with LMOVE."
+            throw EvtError.usage("pending entries exist only for Redis stream groups; \(hint)", usage: spec.usageLine)
+        }
+        guard let minIdleText = arguments.value("min-idle") else {
+            throw EvtError.usage("claim-pending needs --min-idle DURATION: how long an entry must have sat unacknowledged (e.g. 5m).", usage: spec.usageLine)
+        }
+        let minIdleMs = try DurationParser.milliseconds(minIdleText, option: "--min-idle")
+        let count = try positiveNumber(arguments, "count", spec: spec)
+        let batchSize = try positiveNumber(arguments, "ack-batch", spec: spec) ?? 100
+        let maxDeliveries = try positiveNumber(arguments, "max-deliveries", spec: spec)
+        let deadLetterText = arguments.value("dead-letter")
+        if (maxDeliveries == nil) != (deadLetterText == nil) {
+            throw EvtError.usage("--max-deliveries and --dead-letter go together: entries delivered N times go to DEST.", usage: spec.usageLine)
+        }
+        let command = arguments.value("exec")
+        let continueOnExecError = try SubscribeCommand.execErrorMode(arguments, spec: spec)
+        let noAck = arguments.flag("no-ack")
+        let consumer = arguments.value("consumer") ?? "evt-\(SubscribeCommand.hostName())-\(getpid())"
+        if arguments.value("consumer") == nil { Diagnostics.print("claiming as \(consumer) (--consumer)") }
+
+        var deadLetters: EventSink?
+        if let deadLetterText {
+            var options = SinkOptions()
+            options.kafkaProperties = try PublishCommand.kafkaProperties(arguments)
+            deadLetters = try Backends.sink(for: try Endpoint.parse(deadLetterText, environment: environment), options: options)
+        }
+        let claimer = try RedisClaimer(server: server, stream: stream, group: group, consumer: consumer, minIdleMs: minIdleMs)
+        let output = OutputWriter()
+        let scratch = OutputWriter()   // one record at a time, for --exec and the dead-letter target
+        let quotedName = OutputWriter.quoted(stream)
+
+        if arguments.flag("dry-run") {
+            var after: String?
+            var shown = 0
+            while !Signals.stopRequested {
+                let page = try claimer.pending(after: after, limit: min(1000, (count ?? Int.max) - shown))
+                for row in page {
+                    output.appendLiteral("{\"stream\":")
+                    output.buffer += quotedName
+                    output.buffer += Array(",\"id\":\"\(row.id)\",\"consumer\":".utf8)
+                    output.buffer += OutputWriter.quoted(row.consumer)
+                    output.buffer += Array(",\"idle_ms\":\(row.idleMs),\"deliveries\":\(row.deliveries)}\n".utf8)
+                }
+                shown += page.count
+                do { try output.flush() } catch is StdoutClosed { break }
+                guard page.count == 1000, shown < (count ?? Int.max) else { break }
+                after = page.last!.id
+            }
+            return Signals.exitStatusAfterSignal ?? .success
+        }
+
+        var claimed = 0
+        var deletedTotal = 0
+        var deadLettered = 0
+        var failure: EvtError?
+        var dlqLine = 0
+        claiming: while !claimer.finished && claimed < (count ?? Int.max) && !Signals.stopRequested {
+            let (entries, deleted) = try claimer.claim(limit: min(batchSize, (count ?? Int.max) - claimed))
+            if !deleted.isEmpty {
+                deletedTotal += deleted.count
+                Diagnostics.print("\(deleted.count) pending entr\(deleted.count == 1 ? "y was" : "ies were") deleted from the stream before delivery (XAUTOCLAIM dropped them from the pending list): \(deleted.joined(separator: " "))")
+            }
+            claimed += entries.count
+            var handed: [String] = []
+            // Too many deliveries: to the dead-letter target, acknowledged once it took them.
+            var lettered: [Int: String] = [:]
+            for entry in entries {
+                if let maxDeliveries, entry.deliveries >= maxDeliveries, let deadLetters {
+                    dlqLine += 1
+                    lettered[dlqLine] = entry.id
+                    scratch.buffer.removeAll(keepingCapacity: true)
+                    append(entry, quotedName: quotedName, to: scratch)
+                    try scratch.buffer.dropLast().withUnsafeBytes { bytes in   // the record without "\n"
+                        try deadLetters.send(OutgoingEvent(line: dlqLine, value: bytes, valueKind: .object))
+                    }
+                    continue
+                }
+                guard let command else {
+                    append(entry, quotedName: quotedName, to: output)
+                    handed.append(entry.id)
+                    continue
+                }
+                scratch.buffer.removeAll(keepingCapacity: true)
+                append(entry, quotedName: quotedName, to: scratch)
+                let status = try SubscribeCommand.runExec(command, record: scratch.buffer[...])
+                if status == 0 { handed.append(entry.id); continue }
+                Diagnostics.print("--exec exited with \(status) for entry \(entry.id); not acknowledged, it stays pending.")
+                failure = EvtError.failure("some claimed entries were not handled by --exec and stay pending (see above).")
+                if !continueOnExecError { break }
+            }
+            do {
+                try output.flush()
+            } catch is StdoutClosed {
+                break claiming   // not written: not acknowledged (they stay ours, pending)
+            }
+            if !noAck { try claimer.acknowledge(handed) }
+            if let deadLetters, !lettered.isEmpty {
+                deadLetters.finish()
+                let refused = Set(deadLetters.tally.failedLines.map(\.line) + deadLetters.tally.unconfirmedLines)
+                let taken = lettered.filter { !refused.contains($0.key) }
+                deadLettered += taken.count
+                if !noAck { try claimer.acknowledge(Array(taken.values)) }
+                if !refused.isEmpty {
+                    failure = EvtError.failure("\(refused.count) entr\(refused.count == 1 ? "y" : "ies") could not be written to the dead-letter target \(Endpoint.redactingPassword(deadLetterText!)) and stay pending.")
+                    for message in deadLetters.tally.summary(sent: dlqLine) { Diagnostics.print(message) }
+                    break claiming
+                }
+            }
+            if failure != nil && !continueOnExecError { break }
+        }
+        var summary = "claimed \(claimed) entr\(claimed == 1 ? "y" : "ies")"
+        if deadLettered > 0 { summary += ", \(deadLettered) sent to \(Endpoint.redactingPassword(deadLetterText!))" }
+        if deletedTotal > 0 { summary += ", \(deletedTotal) deleted before delivery" }
+        Diagnostics.print(summary + (noAck ? " (not acknowledged: --no-ack)" : ""))
+        if let failure { throw failure }
+        return Signals.exitStatusAfterSignal ?? .success
+    }
+
+    private static func append(_ entry: RedisClaimer.Entry, quotedName: [UInt8], to output: OutputWriter) {
+        Array(entry.id.utf8).withUnsafeBytes { output.beginStreamEntry(quotedName: quotedName, id: $0) }
+        var index = 0
+        while index + 1 < entry.fields.count {
+            entry.fields[index].withUnsafeBytes { name in
+                entry.fields[index + 1].withUnsafeBytes { value in
+                    output.appendStreamField(name, value, first: index == 0)
+                }
+            }
+            index += 2
+        }
+        output.endStreamEntry(deliveries: entry.deliveries)
+    }
+
+    private static func positiveNumber(_ arguments: ParsedArguments, _ name: String, spec: CommandSpec) throws -> Int? {
+        try arguments.value(name).map { text in
+            guard let number = Int(text), number > 0 else {
+                throw EvtError.usage("--\(name) \(text): expected a number (1 or more).", usage: spec.usageLine)
+            }
+            return number
+        }
+    }
+}
