@@ -108,6 +108,9 @@ public enum PublishCommand {
                     badLines += 1
                     Diagnostics.print("line \(linesBefore + tooLong.line)\(InputFiles.place(input.path, tooLong.line)): longer than \(tooLong.limit >> 20) MiB; stopped reading there. Every line before it is delivered.")
                     break reading
+                } catch let sinkFailure as EvtError {
+                    runFailure = sinkFailure   // the sink gave up while the input paused
+                    break reading
                 } catch {
                     // Whatever was read before still gets delivered below.
                     runFailure = EvtError.failure("cannot read \(input.path ?? "stdin"): \(error)")

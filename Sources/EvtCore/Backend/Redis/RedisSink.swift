@@ -13,6 +13,7 @@ final class RedisSink: EventSink {
     private var inFlight = LineQueue()
     /// How many of the newest `inFlight` commands are still in `connection.outgoing`.
     private var unsent = 0
+    private var lastLine = 0
     private var flushing = false
     /// Unescaped field names and values of the current stream entry.
     private var scratch: [UInt8] = []
@@ -38,6 +39,7 @@ final class RedisSink: EventSink {
         case .channel: appendCommand("PUBLISH", event.value)
         }
         inFlight.append(event.line)
+        lastLine = event.line
         unsent += 1
         do {
             if connection.outgoing.bytes.count >= RedisSink.batchBytes {
@@ -66,7 +68,7 @@ final class RedisSink: EventSink {
             _ = try readReplies(waitMs: 0)
         } catch let lost as RedisConnectionLost {
             connectionLost(lost, announce: false)
-            throw EvtError.failure("lost the connection to \(connection.address.description) (\(lost.reason)).")
+            throw EvtError.failure("lost the connection to \(connection.address.description) (\(lost.reason)); stopped reading input after line \(lastLine).")
         }
     }
 
