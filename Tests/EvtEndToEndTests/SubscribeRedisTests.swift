@@ -1,0 +1,219 @@
+import Foundation
+import Testing
+import EvtTestSupport
+
+/// subscribe, group-create and claim-pending on a real redis-server, checked with redis-cli.
+@Suite("subscribe and claim-pending on Redis")
+struct SubscribeRedisTests {
+    static func records(_ result: ProcessResult) -> [[String: Any]] {
+        result.stdoutLines.map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+
+    /// The `value` field of stream records published from `seq`.
+    static func values(_ result: ProcessResult) -> [Int] {
+        records(result).map { Int((($0["value"] as! [String: Any])["value"] as! String))! }
+    }
+
+    static func pendingCount(_ redis: RedisServer, _ stream: String, _ group: String) throws -> Int {
+        Int(try redis.cli(["XPENDING", stream, group]).split(separator: "\n").first ?? "0") ?? -1
+    }
+
+    static func seq(_ range: ClosedRange<Int>) -> String { range.map(String.init).joined(separator: "\n") + "\n" }
+
+    @Test("-c 5 acknowledges exactly 5; the same consumer's next run continues with the 6th")
+    func exactCount() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "stream:s"], stdin: Self.seq(1...20), environment: env)
+        let first = try Evt.run(["subscribe", "stream:s", "--group", "g", "--create", "--from", "beginning", "-c", "5"], environment: env)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(Self.values(first) == [1, 2, 3, 4, 5])
+        #expect(try Self.pendingCount(redis, "s", "g") == 0)
+        let second = try Evt.run(["subscribe", "stream:s", "--group", "g", "-c", "5"], environment: env)
+        #expect(Self.values(second) == [6, 7, 8, 9, 10])
+        #expect(try Self.pendingCount(redis, "s", "g") == 0)
+        #expect(first.stderr.contains("consuming as evt-"), "the default consumer name is announced")
+    }
+
+    @Test("after a crash the consumer first re-reads its own pending entries, with their delivery counts")
+    func ownPendingFirst() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "stream:s"], stdin: Self.seq(1...6), environment: env)
+        _ = try Evt.run(["group-create", "stream:s", "g", "--from", "beginning"], environment: env)
+        // A consumer that read three entries and died before acknowledging them.
+        try redis.cli(["XREADGROUP", "GROUP", "g", "w1", "COUNT", "3", "STREAMS", "s", ">"])
+        let result = try Evt.run(["subscribe", "stream:s", "--group", "g", "--consumer", "w1", "-c", "5"], environment: env)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(Self.values(result) == [1, 2, 3, 4, 5])
+        #expect(Self.records(result).map { $0["deliveries"] as? Int } == [2, 2, 2, nil, nil])
+        #expect(try Self.pendingCount(redis, "s", "g") == 0)
+    }
+
+    @Test("--exec that fails leaves the entry pending and exits 1; --on-exec-error continue goes on")
+    func execFailure() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "stream:s"], stdin: Self.seq(1...4), environment: env)
+        let failed = try Evt.run(["subscribe", "stream:s", "--group", "g", "--create", "--from", "beginning", "-c", "1",
+                                  "--exec", "cat > /dev/null; exit 1"], environment: env)
+        #expect(failed.status == 1)
+        #expect(failed.stderr.contains("stays pending"), "\(failed.stderr)")
+        #expect(try Self.pendingCount(redis, "s", "g") == 1)
+
+        let marker = redis.scratch.file("handled")
+        let onward = try Evt.run(["subscribe", "stream:s", "--group", "g", "-c", "4", "--on-exec-error", "continue",
+                                  "--exec", "v=$(jq -r .value.value); echo $v >> \(marker); [ $v != 3 ]"], environment: env)
+        #expect(onward.status == 1, "a failed --exec is still a failure at the end")
+        #expect(try String(contentsOfFile: marker, encoding: .utf8) == "1\n2\n3\n4\n")
+        let pending = try redis.cli(["XPENDING", "s", "g", "-", "+", "10"])
+        #expect(try Self.pendingCount(redis, "s", "g") == 1, "only the entry whose --exec failed: \(pending)")
+    }
+
+    @Test("subscribe | head -n 3 exits promptly, and nothing is left pending")
+    func headStops() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "stream:s"], stdin: Self.seq(1...5), environment: env)
+        let started = Date()
+        let result = try runProcess(["sh", "-c", "\(Evt.binary) subscribe stream:s --group g --create --from beginning | head -n 3"],
+                                    environment: Evt.environment(env), timeout: 20)
+        #expect(Date().timeIntervalSince(started) < 5, "evt noticed the closed pipe while waiting for more")
+        #expect(result.stdoutLines.count == 3)
+        // All 5 went into the pipe in one flush before head exited: written, so acknowledged.
+        #expect(try Self.pendingCount(redis, "s", "g") == 0)
+    }
+
+    @Test("a redis-server restart mid-subscribe loses nothing: evt reconnects and every entry arrives")
+    func serverRestart() throws {
+        let redis = try RedisServer(persistent: true)
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "stream:s"], stdin: Self.seq(1...100), environment: env)
+        let consumer = try Evt.start(["subscribe", "stream:s", "--group", "g", "--create", "--from", "beginning",
+                                      "--idle-exit", "4s", "--retry-for", "20s"], environment: env)
+        usleep(500_000)
+        redis.stop()
+        usleep(300_000)
+        try redis.start()
+        _ = try Evt.run(["publish", "stream:s"], stdin: Self.seq(101...200), environment: env)
+        let result = consumer.wait(timeout: 40)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("reconnected"), "\(result.stderr)")
+        #expect(Set(Self.values(result)) == Set(1...200))
+        #expect(try Self.pendingCount(redis, "s", "g") == 0)
+    }
+
+    @Test("group-create at each kind of position, checked by what subscribe reads")
+    func groupCreatePositions() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        for n in 1...6 {
+            try redis.cli(["XADD", "s", "\(1_000_000 + n * 1000)-0", "value", String(n)])
+        }
+        func read(_ group: String) throws -> [Int] {
+            Self.values(try Evt.run(["subscribe", "stream:s", "--group", group, "--idle-exit", "300ms"], environment: env))
+        }
+        let cases: [(String, [Int])] = [("beginning", [1, 2, 3, 4, 5, 6]), ("end", []),
+                                         ("1004000-0", [4, 5, 6]), ("@1005000", [5, 6]),
+                                         ("@1970-01-01T00:16:43Z", [3, 4, 5, 6])]
+        for (index, (position, expected)) in cases.enumerated() {
+            let created = try Evt.run(["group-create", "stream:s", "g\(index)", "--from", position], environment: env)
+            #expect(created.status == 0, "\(position): \(created.stderr)")
+            #expect(try read("g\(index)") == expected, "--from \(position)")
+        }
+        let again = try Evt.run(["group-create", "stream:s", "g0", "--from", "end"], environment: env)
+        #expect(again.status == 0 && again.stderr.contains("already exists"))
+        _ = try Evt.run(["group-create", "stream:s", "g0", "--from", "1006000-0", "--reset"], environment: env)
+        #expect(try read("g0") == [6])
+        let bad = try Evt.run(["group-create", "list:l", "g"], environment: env)
+        #expect(bad.status == 2)
+    }
+
+    @Test("lists: BRPOP reads in publish order; --processing keeps what was not handed over and delivers it first next time")
+    func lists() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "list:q"], stdin: Self.seq(1...6), environment: env)
+        let plain = try Evt.run(["subscribe", "list:q", "-c", "2"], environment: env)
+        #expect(plain.stdoutText == "{\"list\":\"q\",\"value\":1}\n{\"list\":\"q\",\"value\":2}\n")
+        let failing = try Evt.run(["subscribe", "list:q", "--processing", "q-work", "-c", "2", "--exec", "exit 1"], environment: env)
+        #expect(failing.status == 1)
+        #expect(try redis.cli(["LRANGE", "q-work", "0", "-1"]) == "4\n3\n", "both moved, neither removed")
+        let resumed = try Evt.run(["subscribe", "list:q", "--processing", "q-work", "-c", "4"], environment: env)
+        #expect(resumed.stdoutLines.map { $0.replacingOccurrences(of: "{\"list\":\"q\",\"value\":", with: "") } == ["3}", "4}", "5}", "6}"])
+        #expect(try redis.cli(["LLEN", "q-work"]) == "0\n")
+        #expect(try redis.cli(["LLEN", "q"]) == "0\n")
+    }
+
+    @Test("channels: several names in one command, and patterns with their pattern in the record")
+    func channels() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        let both = try Evt.start(["subscribe", "channel:a", "channel:b", "-c", "2"], environment: env)
+        let pattern = try Evt.start(["subscribe", "channel:news.*", "-c", "1"], environment: env)
+        for _ in 0..<100 {
+            let subscribers = try redis.cli(["PUBSUB", "NUMSUB", "a", "b"])
+            if subscribers == "a\n1\nb\n1\n", try redis.cli(["PUBSUB", "NUMPAT"]) == "1\n" { break }
+            usleep(20_000)
+        }
+        try redis.cli(["PUBLISH", "a", "1"])
+        try redis.cli(["PUBLISH", "b", "hello"])
+        try redis.cli(["PUBLISH", "news.eu", "{\"x\":1}"])
+        #expect(both.wait(timeout: 10).stdoutText == "{\"channel\":\"a\",\"value\":1}\n{\"channel\":\"b\",\"value\":\"hello\"}\n")
+        #expect(pattern.wait(timeout: 10).stdoutText == "{\"channel\":\"news.eu\",\"pattern\":\"news.*\",\"value\":{\"x\":1}}\n")
+    }
+
+    @Test("a consumer killed with SIGKILL: claim-pending returns exactly its unacknowledged entries, delivery count 2")
+    func claimAfterCrash() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "stream:s"], stdin: Self.seq(1...10), environment: env)
+        // Acknowledges 1-3, then takes a batch of 4 and hangs in --exec on the first of them.
+        _ = try Evt.run(["subscribe", "stream:s", "--group", "g", "--create", "--from", "beginning", "--consumer", "victim", "-c", "3"], environment: env)
+        let victim = try Evt.start(["subscribe", "stream:s", "--group", "g", "--consumer", "victim", "--ack-batch", "4",
+                                    "--exec", "sleep 30"], environment: env)
+        for _ in 0..<200 where try Self.pendingCount(redis, "s", "g") < 4 { usleep(20_000) }
+        victim.signal(SIGKILL)
+        _ = victim.wait(timeout: 5)
+        usleep(150_000)
+
+        let dry = try Evt.run(["claim-pending", "stream:s", "g", "--min-idle", "100ms", "--dry-run"], environment: env)
+        #expect(dry.stdoutLines.count == 4, "\(dry.stdoutText)")
+        #expect(Self.records(dry).allSatisfy { $0["consumer"] as? String == "victim" && $0["deliveries"] as? Int == 1 })
+        #expect(try Self.pendingCount(redis, "s", "g") == 4, "--dry-run changes nothing")
+
+        let claimed = try Evt.run(["claim-pending", "stream:s", "g", "--min-idle", "100ms"], environment: env)
+        #expect(claimed.status == 0, "\(claimed.stderr)")
+        #expect(Self.values(claimed) == [4, 5, 6, 7])
+        #expect(Self.records(claimed).allSatisfy { $0["deliveries"] as? Int == 2 })
+        #expect(claimed.stderr.contains("claiming as evt-"))
+        #expect(try Self.pendingCount(redis, "s", "g") == 0)
+    }
+
+    @Test("--max-deliveries sends worn-out entries to the dead-letter target, acknowledged only once it took them")
+    func deadLetter() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "stream:s"], stdin: Self.seq(1...3), environment: env)
+        _ = try Evt.run(["group-create", "stream:s", "g", "--from", "beginning"], environment: env)
+        try redis.cli(["XREADGROUP", "GROUP", "g", "w", "COUNT", "3", "STREAMS", "s", ">"])
+        try redis.cli(["SET", "taken", "x"])
+        usleep(150_000)
+        // The target refuses (WRONGTYPE): nothing is acknowledged, exit 1.
+        let refused = try Evt.run(["claim-pending", "stream:s", "g", "--min-idle", "100ms", "--max-deliveries", "2",
+                                   "--dead-letter", "list:taken"], environment: env)
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(try Self.pendingCount(redis, "s", "g") == 3)
+        usleep(150_000)
+        let sent = try Evt.run(["claim-pending", "stream:s", "g", "--min-idle", "100ms", "--max-deliveries", "3",
+                                "--dead-letter", "stream:dlq"], environment: env)
+        #expect(sent.status == 0, "\(sent.stderr)")
+        #expect(sent.stdoutText.isEmpty, "dead-lettered entries are not printed")
+        #expect(try Self.pendingCount(redis, "s", "g") == 0)
+        let letters = try redis.streamEntries("dlq")
+        #expect(letters.count == 3)
+        #expect(letters.allSatisfy { $0.fields.contains("deliveries") && $0.fields.contains("3") }, "\(letters)")
+        let kafka = try Evt.run(["claim-pending", "topic:t", "g", "--min-idle", "1s"], environment: env)
+        #expect(kafka.status == 2 && kafka.stderr.contains("only for Redis stream groups"))
+    }
+}
