@@ -12,13 +12,16 @@ let package = Package(
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         // Endpoint grammar, NDJSON codec, the backend adapter layer and one file per command.
-        .target(name: "EvtCore", dependencies: ["CHiredis", "CRdKafka"]),
+        // Records are appended field by field to buffers owned by classes; dynamic exclusivity
+        // checks on each of those accesses cost ~10% of a stream read (measured with perf).
+        .target(name: "EvtCore", dependencies: ["CHiredis", "CRdKafka"],
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         // Wiring only: parse, dispatch, map errors to stderr and an exit status.
         .executableTarget(name: "evt", dependencies: ["EvtCore"]),
         // Real servers for the tests: redis-server children, an in-process mock Kafka cluster
         // with fault injection, and a runner for the built `evt` binary.
         .target(name: "EvtTestSupport", dependencies: ["EvtCore", "CRdKafka"], path: "Tests/EvtTestSupport"),
         .testTarget(name: "EvtCoreTests", dependencies: ["EvtCore"]),
-        .testTarget(name: "EvtEndToEndTests", dependencies: ["EvtTestSupport", "evt"]),
+        .testTarget(name: "EvtEndToEndTests", dependencies: ["EvtTestSupport", "evt"], exclude: ["Fixtures"]),
     ]
 )

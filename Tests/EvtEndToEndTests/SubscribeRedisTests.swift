@@ -145,6 +145,27 @@ struct SubscribeRedisTests {
         #expect(try redis.cli(["LLEN", "q"]) == "0\n")
     }
 
+    @Test("a plain list: an item whose --exec failed goes back to the queue (at its far end), nothing is lost")
+    func listExecFailure() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "list:q"], stdin: Self.seq(1...3), environment: env)
+        let result = try Evt.run(["subscribe", "list:q", "-c", "3", "--on-exec-error", "continue",
+                                  "--exec", "[ \"$(jq .value)\" != 2 ]"], environment: env)
+        #expect(result.status == 1)
+        #expect(try redis.cli(["LRANGE", "q", "0", "-1"]) == "2\n", "the failed item is back")
+    }
+
+    @Test("-c N limits a channel subscription too, even when a burst arrives at once")
+    func channelCount() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        let subscriber = try Evt.start(["subscribe", "channel:burst", "-c", "2"], environment: env)
+        for _ in 0..<100 where try redis.cli(["PUBSUB", "NUMSUB", "burst"]) != "burst\n1\n" { usleep(20_000) }
+        try redis.cli(["EVAL", "for i = 1, 5 do redis.call('PUBLISH', 'burst', i) end", "0"])
+        #expect(subscriber.wait(timeout: 10).stdoutLines.count == 2)
+    }
+
     @Test("channels: several names in one command, and patterns with their pattern in the record")
     func channels() throws {
         let redis = try RedisServer()

@@ -79,7 +79,8 @@ public enum CommandTable {
             kafkaProperty, kafkaPropertyFile, verbose,
         ],
         notes: """
-        Records are written to stdout and flushed before they are acknowledged; with | head,         what the pipe held but head never printed was acknowledged: use -c N for an exact count.
+        Records are written to stdout and flushed before they are acknowledged; with | head, \
+        what the pipe held but head never printed was acknowledged: use -c N for an exact count.
         """)
 
     static let exec = OptionSpec(

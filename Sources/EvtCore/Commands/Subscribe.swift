@@ -47,6 +47,17 @@ public enum SubscribeCommand {
         KafkaConfig.verbose = arguments.flag("verbose")
 
         let consumer = try Backends.consumer(for: sources, options: options)
+        do {
+            return try consume(consumer, count: count, batchSize: batchSize, idleExitMs: idleExitMs,
+                               command: command, continueOnExecError: continueOnExecError)
+        } catch {
+            try? consumer.close()   // acknowledgements in flight, list items back: even on failure
+            throw error
+        }
+    }
+
+    private static func consume(_ consumer: EventConsumer, count: Int?, batchSize: Int, idleExitMs: Int?,
+                                command: String?, continueOnExecError: Bool) throws -> ExitStatus {
         let batch = RecordBatch()
         var remaining = count ?? Int.max
         var failure: EvtError?

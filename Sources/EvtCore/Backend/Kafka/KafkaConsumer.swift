@@ -26,7 +26,8 @@ final class KafkaConsumer: EventConsumer {
         grouped = options.group != nil
         var properties: [(String, String)] = [
             ("bootstrap.servers", brokers),
-            ("client.id", "evt"),
+            // The member's name as group tools show it (--consumer, default evt-HOSTNAME).
+            ("client.id", options.consumer ?? "evt"),
             ("group.id", options.group ?? "evt-subscribe"),
             ("enable.partition.eof", "false"),
             ("queued.max.messages.kbytes", "16384"),

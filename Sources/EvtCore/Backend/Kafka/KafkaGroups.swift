@@ -35,6 +35,7 @@ enum KafkaGroups {
                 return err
             }
         }
+        if Signals.stopRequested { throw EvtError.failure("stopped before the offsets of group \(group) were committed; nothing changed.") }
         throw EvtError.failure("could not join group \(group) to commit its offsets within 30 s.")
     }
 

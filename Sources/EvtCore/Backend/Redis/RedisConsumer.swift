@@ -42,6 +42,8 @@ final class RedisConsumer: EventConsumer {
     /// XACK / LREM commands sent whose replies have not been read, with their ids for a resend.
     private var acksInFlight: [[String]] = []
     private var subscribed = false
+    /// CLIENT ID of the connection, to unblock a BRPOP from outside when stopping.
+    private var clientID: Int?
 
     init(server: RedisServerAddress, kind: RedisKind, names: [String], options: ConsumerOptions) throws {
         self.server = server
@@ -61,6 +63,7 @@ final class RedisConsumer: EventConsumer {
             throw EvtError.usage("--from -N is for Kafka partitions and replays; for a stream give beginning, end, an id or @TIME.")
         }
         connection = try RedisConnection(server)
+        if kind == .list, case .integer(let id) = try connection.call(["CLIENT", "ID"]) { clientID = id }
         if kind == .stream, let group {
             try ensureGroup(group)
         }
@@ -102,6 +105,9 @@ final class RedisConsumer: EventConsumer {
     // MARK: Receiving
 
     func receive(limit: Int, waitMs: Int, into batch: RecordBatch) throws -> Int {
+        // A plain list item whose --exec failed goes back to the producing end: it is tried
+        // again after the rest of the queue, not at once in a loop.
+        if kind == .list && options.processingList == nil { pushBackUnacknowledged(toConsumingEnd: false) }
         tokenBytes.removeAll(keepingCapacity: true)
         tokenStarts.removeAll(keepingCapacity: true)
         tokenStarts.append(0)
@@ -111,7 +117,7 @@ final class RedisConsumer: EventConsumer {
                 switch kind {
                 case .stream: return try receiveStream(limit: limit, waitMs: waitMs, into: batch)
                 case .list: return try receiveList(limit: limit, waitMs: waitMs, into: batch)
-                case .channel: return try receiveChannel(waitMs: waitMs, into: batch)
+                case .channel: return try receiveChannel(limit: limit, waitMs: waitMs, into: batch)
                 }
             } catch let lost as RedisConnectionLost {
                 if kind == .channel {
@@ -128,7 +134,7 @@ final class RedisConsumer: EventConsumer {
         while !acksInFlight.isEmpty {
             var problem: String?
             let command = acksInFlight[0]
-            let wait = try connection.nextReply(waitMs: 10_000) { reply in
+            let wait = try connection.nextReply(waitMs: 10_000, stopOnSignal: false) { reply in
                 if reply.kind == .error { problem = reply.text }
                 if command[0] == "XACK", reply.kind == .integer, reply.integer < command.count - 3 {
                     problem = "\(command.count - 3 - reply.integer) of \(command.count - 3) entries were no longer pending (claimed by another consumer?)"
@@ -314,7 +320,7 @@ final class RedisConsumer: EventConsumer {
         try send(blocking)
         var first: [UInt8]?
         var failure: String?
-        let wait = try connection.nextReply(waitMs: -1, watchStdout: true) { reply in
+        func take(_ reply: RedisReplyView) {
             switch reply.kind {
             case .error: failure = reply.text
             case .array where reply.count == 2: first = Array(reply[1].bytes)   // BRPOP: [list, value]
@@ -322,10 +328,24 @@ final class RedisConsumer: EventConsumer {
             default: break
             }
         }
+        var wait: RedisConnection.Wait
+        do {
+            wait = try connection.nextReply(waitMs: -1, watchStdout: true, take)
+        } catch is StdoutClosed {
+            wait = .stopRequested
+        }
         if wait == .stopRequested {
-            // The blocked pop may still deliver: the connection is dropped so nothing is popped
-            // behind our back (a popped reply never read would be lost).
-            connection = try RedisConnection(server)
+            // Stopping while the pop is blocked: CLIENT UNBLOCK it from a second connection and
+            // read its answer, so an item popped at that very moment is kept (pushed back on
+            // close), not lost.
+            if let clientID {
+                let other = try RedisConnection(server)
+                _ = try other.call(["CLIENT", "UNBLOCK", String(clientID)])
+                _ = try connection.nextReply(waitMs: 5000, stopOnSignal: false, take)
+            } else {
+                connection = try RedisConnection(server)
+            }
+            if let first { first.withUnsafeBytes { appendListRecord($0, into: batch) } }
             return 0
         }
         if let failure { throw serverError(blocking[0], failure) }
@@ -361,7 +381,7 @@ final class RedisConsumer: EventConsumer {
         addToken(value)
     }
 
-    private func receiveChannel(waitMs: Int, into batch: RecordBatch) throws -> Int {
+    private func receiveChannel(limit: Int, waitMs: Int, into batch: RecordBatch) throws -> Int {
         if !subscribed {
             let byPattern = options.pattern ?? names.contains { $0.contains { "*?[".contains($0) } }
             connection.outgoing.command([byPattern ? "PSUBSCRIBE" : "SUBSCRIBE"] + names)
@@ -395,7 +415,7 @@ final class RedisConsumer: EventConsumer {
             if wait != .reply { return count }
         }
         // Take what already arrived: one hand-over per burst.
-        while count < 4096, try connection.nextReply(waitMs: 0, take) == .reply {}
+        while count < limit, try connection.nextReply(waitMs: 0, take) == .reply {}
         return count
     }
 
@@ -451,25 +471,26 @@ final class RedisConsumer: EventConsumer {
         }
     }
 
+    /// Plain list: items popped but not handed over go back — on close to the consuming end,
+    /// oldest last so it is popped first (at most once, but not carelessly).
+    private func pushBackUnacknowledged(toConsumingEnd: Bool) {
+        let unsent = acknowledged.indices.filter { !acknowledged[$0] }
+        guard !unsent.isEmpty else { return }
+        connection.outgoing.beginCommand(arguments: 2 + unsent.count)
+        connection.outgoing.argument(toConsumingEnd ? "RPUSH" : "LPUSH")
+        connection.outgoing.argument(Array(names[0].utf8))
+        for index in toConsumingEnd ? unsent.reversed() : unsent {
+            Array(tokenBytes[tokenStarts[index]..<tokenStarts[index + 1]]).withUnsafeBytes {
+                connection.outgoing.argument($0)
+            }
+        }
+        acksInFlight.append(["PUSH"])
+        for index in unsent { acknowledged[index] = true }
+    }
+
     func close() throws {
         do {
-            if kind == .list && options.processingList == nil {
-                // At most once, but not carelessly: what was popped and not handed over goes
-                // back to the consuming end, oldest last so it is popped first.
-                let unsent = acknowledged.indices.filter { !acknowledged[$0] }
-                if !unsent.isEmpty {
-                    connection.outgoing.beginCommand(arguments: 2 + unsent.count)
-                    connection.outgoing.argument("RPUSH")
-                    connection.outgoing.argument(Array(names[0].utf8))
-                    for index in unsent.reversed() {
-                        Array(tokenBytes[tokenStarts[index]..<tokenStarts[index + 1]]).withUnsafeBytes {
-                            connection.outgoing.argument($0)
-                        }
-                    }
-                    acksInFlight.append(["RPUSH"])
-                    acknowledged = acknowledged.map { _ in true }
-                }
-            }
+            if kind == .list && options.processingList == nil { pushBackUnacknowledged(toConsumingEnd: true) }
             try connection.flushWrites()
             try readAcknowledgementReplies()
         } catch let lost as RedisConnectionLost {
