@@ -86,10 +86,8 @@ struct SubscribeKafkaTests {
         // started at the beginning and 15 records of about 2 partitions were handed over.
         let plainRest = Set(records(secondRuns[1].stdoutLines, topic: "t").map(\.at))
         #expect(handed[1].isDisjoint(with: plainRest), "nothing handed over is read again")
-        withKnownIssue("the group's next run applies its default --from end to the partitions the group has not committed yet: their records are skipped for good (KafkaConsumer.swift:38-45: auto.offset.reset per partition)") {
-            #expect(plainRest == all.subtracting(handed[1]),
-                    "without --from the group's next run gets the 25 others too; skipped: \(all.subtracting(handed[1]).subtracting(plainRest).sorted())")
-        }
+        #expect(plainRest == all.subtracting(handed[1]),
+                "without --from the group's next run gets the 25 others too; skipped: \(all.subtracting(handed[1]).subtracting(plainRest).sorted())")
     }
 
     @Test("--exec failing: status 1, the failed record and the rest of its partition are not committed and come again; handled ones do not")
@@ -325,10 +323,8 @@ struct SubscribeKafkaTests {
         #expect(!linesSoFar(member.scratchStdout).isEmpty, "the member is reading")
 
         let result = try Evt.run(["group-create", "topic:t", "busy", "--reset", "--from", "end"], environment: environment, timeout: 60)
-        withKnownIssue("group-create cannot see members without ListGroups (the mock has none) and then joins the live group itself to commit (KafkaGroups.swift:52-57, 86-89): exit 0, the group moved under its member") {
-            #expect(result.status == 1, "\(result.stderr)")
-            #expect(result.stderr.contains("active member"), "\(result.stderr)")
-        }
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("active member"), "\(result.stderr)")
         member.signal(SIGTERM)
         #expect(member.wait(timeout: 20).status == 143)
     }
@@ -352,9 +348,7 @@ struct SubscribeKafkaTests {
             #expect(result.stdout.isEmpty)
         }
         let onePartition = try Evt.run(["subscribe", "topic:t/2", "--group", "g"] + groupTimeouts, environment: environment, timeout: 20)
-        withKnownIssue("subscribe topic:t/2 --group g crashes (SIGSEGV, 139): KafkaConsumer.init destroys the queue and client, then throws, and deinit destroys them again (KafkaConsumer.swift:56-58, 73-74)") {
-            #expect(onePartition.status == 2, "\(onePartition.stderr.prefix(300))")
-        }
+        #expect(onePartition.status == 2, "\(onePartition.stderr.prefix(300))")
     }
 }
 

@@ -22,8 +22,15 @@ final class KafkaConsumer: EventConsumer {
     /// acknowledged (an --exec failure): committing a later offset would skip it.
     private var blocked: Set<String> = []
 
+    /// Where a group starts on partitions it has no committed offset for (the rebalance
+    /// callback's opaque; alive as long as the consumer).
+    private let groupStart: GroupStart
+
     init(brokers: String, topics: [String], partition: Int32?, options: ConsumerOptions) throws {
         grouped = options.group != nil
+        if grouped && partition != nil {
+            throw EvtError.usage("a group shares whole topics among its members; drop the /PARTITION or the --group.")
+        }
         var properties: [(String, String)] = [
             ("bootstrap.servers", brokers),
             // The member's name as group tools show it (--consumer, default evt-HOSTNAME).
@@ -48,16 +55,16 @@ final class KafkaConsumer: EventConsumer {
             properties += [("enable.auto.commit", "false")]
         }
         properties += options.kafkaProperties
+        groupStart = GroupStart(atBeginning: options.from == .beginning)
         let conf = try KafkaConfig.make(properties)
+        if grouped {
+            rd_kafka_conf_set_rebalance_cb(conf, kafkaRebalance)
+            rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(groupStart).toOpaque())
+        }
         consumer = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
         rd_kafka_poll_set_consumer(consumer)
         queue = rd_kafka_queue_get_consumer(consumer)!
         if grouped {
-            guard partition == nil else {
-                rd_kafka_queue_destroy(queue)
-                rd_kafka_destroy(consumer)
-                throw EvtError.usage("a group shares whole topics among its members; drop the /PARTITION or the --group.")
-            }
             let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
             defer { rd_kafka_topic_partition_list_destroy(list) }
             for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
@@ -196,6 +203,44 @@ final class KafkaConsumer: EventConsumer {
             throw EvtError.failure("leaving the consumer group failed: \(KafkaConfig.errorText(err)); records handed over since the last commit will be read again.")
         }
     }
+}
+
+final class GroupStart {
+    let atBeginning: Bool
+    init(atBeginning: Bool) { self.atBeginning = atBeginning }
+}
+
+/// Rebalances of a `subscribe --group`. On assignment, a partition the group has no committed
+/// offset for gets its --from position committed at once: the group then has a position
+/// everywhere, so a later run continues there instead of applying its own --from (Kafka's
+/// auto.offset.reset works per partition and would skip records). On revocation, the
+/// offsets of records handed over are committed before the partitions go to another member.
+private func kafkaRebalance(_ rk: OpaquePointer?, _ err: rd_kafka_resp_err_t,
+                            _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+                            _ opaque: UnsafeMutableRawPointer?) {
+    guard let rk, let partitions else { return }
+    guard err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS else {
+        _ = rd_kafka_commit(rk, nil, 0)
+        _ = rd_kafka_assign(rk, nil)
+        return
+    }
+    let atBeginning = opaque.map { Unmanaged<GroupStart>.fromOpaque($0).takeUnretainedValue().atBeginning } ?? false
+    let starts = rd_kafka_topic_partition_list_new(partitions.pointee.cnt)!
+    defer { rd_kafka_topic_partition_list_destroy(starts) }
+    if rd_kafka_committed(rk, partitions, 10_000) == RD_KAFKA_RESP_ERR_NO_ERROR {
+        for index in 0..<Int(partitions.pointee.cnt) where partitions.pointee.elems[index].offset < 0 {
+            let element = partitions.pointee.elems[index]
+            var low: Int64 = 0
+            var high: Int64 = 0
+            guard rd_kafka_query_watermark_offsets(rk, element.topic, element.partition, &low, &high, 10_000)
+                    == RD_KAFKA_RESP_ERR_NO_ERROR else { continue }   // auto.offset.reset decides
+            let start = atBeginning ? low : high
+            partitions.pointee.elems[index].offset = start
+            rd_kafka_topic_partition_list_add(starts, element.topic, element.partition).pointee.offset = start
+        }
+    }
+    _ = rd_kafka_assign(rk, partitions)
+    if starts.pointee.cnt > 0 { _ = rd_kafka_commit(rk, starts, 0) }
 }
 
 /// Partitions and positions, shared by subscribe, group-create (and replays).

@@ -8,7 +8,7 @@ internal import CRdKafka
 enum KafkaGroups {
     /// Joins `group` (it has no other members), waits for the assignment, commits `list`.
     private static func commitAsMember(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>, group: String,
-                                       brokers: String, topic: String,
+                                       brokers: String, topic: String, allPartitions: Int32,
                                        properties: [(String, String)]) throws -> rd_kafka_resp_err_t {
         let conf = try KafkaConfig.make([
             ("bootstrap.servers", brokers), ("client.id", "evt"), ("group.id", group),
@@ -31,6 +31,11 @@ enum KafkaGroups {
             let count = assignment.pointee.cnt
             rd_kafka_topic_partition_list_destroy(assignment)
             if count > 0 {
+                // Alone in the group, we get every partition; fewer means other members
+                // (a broker without ListGroups, like the mock, hid them from the check).
+                guard count >= allPartitions else {
+                    throw EvtError.failure("group \(group) has other active members (this join got \(count) of \(allPartitions) partitions); stop its consumers first.")
+                }
                 err = rd_kafka_commit(member, list, 0)
                 return err
             }
@@ -86,7 +91,9 @@ enum KafkaGroups {
         if err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID {
             // Some brokers (librdkafka's mock among them) take commits for a group that has
             // had members only from a member: join it alone, then commit as that member.
-            err = try commitAsMember(list, group: group, brokers: brokers, topic: topic, properties: properties)
+            let allPartitions = Int32(try KafkaOffsets.partitions(of: topic, client: client).count)
+            err = try commitAsMember(list, group: group, brokers: brokers, topic: topic, allPartitions: allPartitions,
+                                     properties: properties)
         }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw EvtError.failure("cannot commit offsets for group \(group) on \(topic): \(KafkaConfig.errorText(err)).")
