@@ -28,3 +28,11 @@ with open(f"{work}/stream.ndjson", "w") as nd, open(f"{work}/stream.resp", "w", 
         for k, v in fields.items():
             args += [k, v]
         rp.write(resp(args))
+
+# Pub/sub: the same small JSON messages as PUBLISH commands, plus one last message so a
+# `redis-cli SUBSCRIBE | head` subscriber writes once more after head exits, and ends.
+channel_messages = stream_lines
+with open(f"{work}/channel.resp", "w", newline="") as rp:
+    for i in range(channel_messages + 1):
+        rp.write(resp(["PUBLISH", "bench", json.dumps({"n": i, "type": "tick", "price": i % 997 + 0.25},
+                                                      separators=(",", ":"))]))

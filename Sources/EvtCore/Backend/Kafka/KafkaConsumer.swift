@@ -39,6 +39,9 @@ final class KafkaConsumer: EventConsumer {
             ("enable.partition.eof", "false"),
             ("queued.max.messages.kbytes", "16384"),
             ("fetch.wait.max.ms", "100"),
+            // One fetch response is buffered whole: librdkafka's 50 MiB default would be most
+            // of evt's memory. 8 MiB keeps the pipe full and RSS flat.
+            ("fetch.max.bytes", "8388608"),
             ("enable.auto.offset.store", "false"),
         ]
         if grouped {

@@ -26,6 +26,9 @@ final class KafkaTailSource: EventSource {
             // …but deep enough that the fetcher never waits for us to drain a small queue.
             ("queued.min.messages", "1000000"),
             ("fetch.wait.max.ms", "100"),
+            // One fetch response is buffered whole: librdkafka's 50 MiB default would be most
+            // of evt's memory. 8 MiB keeps the pipe full and RSS flat.
+            ("fetch.max.bytes", "8388608"),
         ] + options.kafkaProperties
         let conf = try KafkaConfig.make(properties)
         consumer = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
