@@ -73,4 +73,23 @@ struct UsageAndSandboxTests {
         #expect(sandbox.wait(timeout: 15).status == 143)
         #expect(try runProcess(["redis-cli", "-p", port, "PING"]).status != 0)
     }
+
+    @Test("README's first command runs end to end: its --run script succeeds and prints what README says")
+    func readmeQuickStart() throws {
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
+        let command = try #require(readme.split(separator: "\n").first { $0.hasPrefix("apt-get update && ") })
+        let sandbox = try #require(command.range(of: "evt sandbox "))
+        // "… evt sandbox --topic orders:4 --run '…'": the same words, with the evt under test.
+        let words = String(command[sandbox.upperBound...])
+        let run = try #require(words.range(of: "--run '"))
+        let topics = words[..<run.lowerBound].split(separator: " ").map(String.init)
+        let script = String(words[run.upperBound...].dropLast())   // the closing quote
+        let result = try Evt.run(["sandbox"] + topics + ["--run", script], timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdoutLines
+        #expect(lines.count == 11, "8 topic records (2 per partition), then 3 stream entries: \(result.stdoutText)")
+        #expect(lines.prefix(8).allSatisfy { $0.hasPrefix(#"{"partition":"#) })
+        #expect(lines.suffix(3).allSatisfy { $0.hasPrefix(#"{"stream":"orders","id":"#) })
+    }
 }
