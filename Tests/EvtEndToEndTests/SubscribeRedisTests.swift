@@ -82,6 +82,15 @@ struct SubscribeRedisTests {
         #expect(result.stdoutLines.count == 3)
         // All 5 went into the pipe in one flush before head exited: written, so acknowledged.
         #expect(try Self.pendingCount(redis, "s", "g") == 0)
+
+        // A list blocked in BRPOP when head goes: evt stops (no spinning), loses nothing.
+        _ = try Evt.run(["publish", "list:q"], stdin: "1\n2\n", environment: env)
+        let listStarted = Date()
+        let list = try runProcess(["sh", "-c", "\(Evt.binary) subscribe list:q --ack-batch 1 | head -n 1"],
+                                  environment: Evt.environment(env), timeout: 20)
+        #expect(Date().timeIntervalSince(listStarted) < 5)
+        #expect(list.stdoutText == "{\"list\":\"q\",\"value\":1}\n")
+        #expect(try redis.cli(["LRANGE", "q", "0", "-1"]).split(separator: "\n").count <= 1, "nothing beyond what the pipe took")
     }
 
     @Test("a redis-server restart mid-subscribe loses nothing: evt reconnects and every entry arrives")
@@ -234,6 +243,18 @@ struct SubscribeRedisTests {
         let letters = try redis.streamEntries("dlq")
         #expect(letters.count == 3)
         #expect(letters.allSatisfy { $0.fields.contains("deliveries") && $0.fields.contains("3") }, "\(letters)")
+        // A file works as the destination too (CONTRACT: an endpoint or else a file path).
+        _ = try Evt.run(["publish", "stream:s"], stdin: "4\n", environment: env)
+        try redis.cli(["XREADGROUP", "GROUP", "g", "w", "COUNT", "1", "STREAMS", "s", ">"])
+        usleep(150_000)
+        let file = redis.scratch.file("dlq.ndjson")
+        let toFile = try Evt.run(["claim-pending", "stream:s", "g", "--min-idle", "100ms", "--max-deliveries", "2",
+                                  "--dead-letter", file], environment: env)
+        #expect(toFile.status == 0, "\(toFile.stderr)")
+        let kept = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(kept.hasPrefix(#"{"stream":"s","id":""#) && kept.contains(#""value":{"value":"4"},"deliveries":2}"#), "\(kept)")
+        #expect(try Self.pendingCount(redis, "s", "g") == 0)
+
         let kafka = try Evt.run(["claim-pending", "topic:t", "g", "--min-idle", "1s"], environment: env)
         #expect(kafka.status == 2 && kafka.stderr.contains("only for Redis stream groups"))
     }

@@ -139,6 +139,13 @@ enum Backends {
         }
     }
 
+    /// DEST of an option that takes "an endpoint or, if it is not one, a file" (--dead-letter).
+    static func sink(forDestination destination: String, environment: [String: String],
+                     options: SinkOptions) throws -> EventSink {
+        guard Endpoint.looksLikeEndpoint(destination) else { return try FileSink(path: destination) }
+        return try sink(for: try Endpoint.parse(destination, environment: environment), options: options)
+    }
+
     /// One consumer for all SOURCEs (`subscribe` checked they are of one kind on one server).
     static func consumer(for endpoints: [Endpoint], options: ConsumerOptions) throws -> EventConsumer {
         switch endpoints[0] {

@@ -104,7 +104,7 @@ public enum CommandTable {
             OptionSpec("max-deliveries", .value("N"),
                        "Entries delivered N times or more go to --dead-letter instead of stdout."),
             OptionSpec("dead-letter", .value("DEST"),
-                       "Endpoint for those entries (e.g. stream:orders-dlq); XACKed once DEST took them.",
+                       "Where those entries go: an endpoint (stream:orders-dlq) or a file; XACKed once DEST took them.",
                        completion: .endpoint),
             OptionSpec("dry-run", "Show what would be claimed (id, consumer, idle_ms, deliveries); change nothing."),
             OptionSpec("ack-batch", .value("N"), "Claim and acknowledge N entries at a time (default 100)."),

@@ -15,9 +15,14 @@ public enum ClaimPendingCommand {
         let source = try Endpoint.parse(arguments.operands[0], environment: environment)
         let group = arguments.operands[1]
         guard case .redis(let server, let kind, let stream) = source, kind == .stream else {
-            let hint = source.isKafka
-                ? "Kafka keeps no per-message pending state: a group resumes from its committed offsets (see evt group-create --reset)."
-                : "a list with subscribe --processing keeps its unfinished items in the processing list; move them back with LMOVE."
+            let hint: String
+            if source.isKafka {
+                hint = "Kafka keeps no per-message pending state: a group resumes from its committed offsets (see evt group-create --reset)."
+            } else if case .redis(_, .channel, _) = source {
+                hint = "pub/sub keeps nothing: a message nobody received is gone."
+            } else {
+                hint = "a list read with subscribe --processing keeps its unfinished items in the processing list; move them back with LMOVE."
+            }
             throw EvtError.usage("pending entries exist only for Redis stream groups; \(hint)", usage: spec.usageLine)
         }
         guard let minIdleText = arguments.value("min-idle") else {
@@ -35,13 +40,16 @@ public enum ClaimPendingCommand {
         let continueOnExecError = try SubscribeCommand.execErrorMode(arguments, spec: spec)
         let noAck = arguments.flag("no-ack")
         let consumer = arguments.value("consumer") ?? "evt-\(SubscribeCommand.hostName())-\(getpid())"
-        if arguments.value("consumer") == nil { Diagnostics.print("claiming as \(consumer) (--consumer)") }
+        if arguments.value("consumer") == nil && !arguments.flag("dry-run") {
+            Diagnostics.print("claiming as \(consumer) (--consumer)")
+        }
+        KafkaConfig.verbose = arguments.flag("verbose")
 
         var deadLetters: EventSink?
         if let deadLetterText {
             var options = SinkOptions()
             options.kafkaProperties = try PublishCommand.kafkaProperties(arguments)
-            deadLetters = try Backends.sink(for: try Endpoint.parse(deadLetterText, environment: environment), options: options)
+            deadLetters = try Backends.sink(forDestination: deadLetterText, environment: environment, options: options)
         }
         let claimer = try RedisClaimer(server: server, stream: stream, group: group, consumer: consumer, minIdleMs: minIdleMs)
         let output = OutputWriter()
@@ -84,6 +92,7 @@ public enum ClaimPendingCommand {
             // Too many deliveries: to the dead-letter target, acknowledged once it took them.
             var lettered: [Int: String] = [:]
             for entry in entries {
+                if Signals.stopRequested { break }   // the rest stays pending, ours
                 if let maxDeliveries, entry.deliveries >= maxDeliveries, let deadLetters {
                     dlqLine += 1
                     lettered[dlqLine] = entry.id
@@ -115,15 +124,15 @@ public enum ClaimPendingCommand {
             if !noAck { try claimer.acknowledge(handed) }
             if let deadLetters, !lettered.isEmpty {
                 deadLetters.finish()
-                let refused = Set(deadLetters.tally.failedLines.map(\.line) + deadLetters.tally.unconfirmedLines)
-                let taken = lettered.filter { !refused.contains($0.key) }
-                deadLettered += taken.count
-                if !noAck { try claimer.acknowledge(Array(taken.values)) }
-                if !refused.isEmpty {
-                    failure = EvtError.failure("\(refused.count) entr\(refused.count == 1 ? "y" : "ies") could not be written to the dead-letter target \(Endpoint.redactingPassword(deadLetterText!)) and stay pending.")
+                // Earlier batches were all taken (else the loop stopped), so the tally speaks
+                // for this batch: all taken, or none acknowledged.
+                guard deadLetters.tally.allDelivered(sent: dlqLine) else {
+                    failure = EvtError.failure("the dead-letter destination \(Endpoint.redactingPassword(deadLetterText!)) did not take every entry; none of this batch's \(lettered.count) was acknowledged, they stay pending.")
                     for message in deadLetters.tally.summary(sent: dlqLine) { Diagnostics.print(message) }
                     break claiming
                 }
+                deadLettered += lettered.count
+                if !noAck { try claimer.acknowledge(Array(lettered.values)) }
             }
             if failure != nil && !continueOnExecError { break }
         }

@@ -205,30 +205,17 @@ struct InputFiles {
 /// same delivery rules as the input, or else a file path, appended to.
 final class DeadLetters {
     let destination: String
-    private let fd: Int32
-    private let sink: EventSink?
+    private let sink: EventSink
     private var sent = 0
     private var record: [UInt8] = []
 
     init(destination: String, environment: [String: String], options: SinkOptions) throws {
-        self.destination = destination
-        if Endpoint.looksLikeEndpoint(destination) {
-            var deadLetterOptions = SinkOptions()
-            deadLetterOptions.timeoutMs = options.timeoutMs
-            deadLetterOptions.kafkaProperties = options.kafkaProperties
-            sink = try Backends.sink(for: try Endpoint.parse(destination, environment: environment),
-                                     options: deadLetterOptions)
-            fd = -1
-            return
-        }
-        sink = nil
-        fd = open(destination, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw EvtError.usage("cannot open the dead-letter file \(destination): \(String(cString: strerror(errno))).")
-        }
+        self.destination = Endpoint.redactingPassword(destination)
+        var deadLetterOptions = SinkOptions()
+        deadLetterOptions.timeoutMs = options.timeoutMs
+        deadLetterOptions.kafkaProperties = options.kafkaProperties
+        sink = try Backends.sink(forDestination: destination, environment: environment, options: deadLetterOptions)
     }
-
-    deinit { if fd >= 0 { close(fd) } }
 
     func append(line: Int, error: String, input: UnsafeRawBufferPointer) {
         record.removeAll(keepingCapacity: true)
@@ -244,29 +231,12 @@ final class DeadLetters {
             record.append(UInt8(ascii: "\""))
         }
         record.append(UInt8(ascii: "}"))
-        if let sink {
-            sent += 1
-            record.withUnsafeBytes { bytes in
-                let event = OutgoingEvent(line: line, value: bytes, valueKind: .object)
-                do {
-                    try sink.send(event)
-                } catch {
-                    sink.tally.failed(line: line, reason: "\(error)")
-                }
-            }
-            return
-        }
-        record.append(UInt8(ascii: "\n"))
+        sent += 1
         record.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    Diagnostics.print("cannot write to \(destination): \(String(cString: strerror(errno)))")
-                    return
-                }
-                offset += written
+            do {
+                try sink.send(OutgoingEvent(line: line, value: bytes, valueKind: .object))
+            } catch {
+                sink.tally.failed(line: line, reason: "\(error)")
             }
         }
     }
@@ -274,17 +244,13 @@ final class DeadLetters {
     /// Waits for the dead-letter target's acknowledgements and reports; false when some bad
     /// line was not kept.
     func finish(badLines: Int) -> Bool {
-        let plural = badLines == 1 ? "" : "s"
-        guard let sink else {
-            Diagnostics.print("\(badLines) bad line\(plural) written to \(destination)")
-            return true
-        }
         sink.finish()
+        let plural = badLines == 1 ? "" : "s"
         if sink.tally.allDelivered(sent: sent) {
-            Diagnostics.print("\(badLines) bad line\(plural) sent to \(Endpoint.redactingPassword(destination))")
+            Diagnostics.print("\(badLines) bad line\(plural) kept in \(destination)")
             return true
         }
-        Diagnostics.print("the dead-letter target \(Endpoint.redactingPassword(destination)) did not take every bad line (numbered by input line):")
+        Diagnostics.print("the dead-letter destination \(destination) did not take every bad line (numbered by input line):")
         for message in sink.tally.summary(sent: sent) { Diagnostics.print(message) }
         return false
     }

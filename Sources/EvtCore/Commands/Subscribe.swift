@@ -88,6 +88,7 @@ public enum SubscribeCommand {
             }
             var handled: [Int] = []
             for index in 0..<received {
+                if Signals.stopRequested { break }   // the rest stays pending
                 let status = try runExec(command, record: batch.writer.buffer[batch.range(of: index)])
                 if status == 0 {
                     handled.append(index)

@@ -188,17 +188,15 @@ final class RedisConnection {
     }
 
     /// One command, one reply: for set-up and control, never per event.
+    /// A stop signal does not cut it short (the answer is at most 10 s away): callers check
+    /// for the stop between commands, so a command sent is never left half-known.
     func call(_ words: [String]) throws -> RedisValue {
         outgoing.command(words)
         try flushWrites()
         var value = RedisValue.null
-        while true {
-            let wait = try nextReply(waitMs: 10_000) { value = RedisValue($0) }
-            switch wait {
-            case .reply: return value
-            case .stopRequested: throw RedisConnectionLost(reason: "stopped by a signal")
-            case .timedOut: throw RedisConnectionLost(reason: "no answer to \(words[0]) within 10 s")
-            }
+        switch try nextReply(waitMs: 10_000, stopOnSignal: false, { value = RedisValue($0) }) {
+        case .reply: return value
+        case .stopRequested, .timedOut: throw RedisConnectionLost(reason: "no answer to \(words[0]) within 10 s")
         }
     }
 }

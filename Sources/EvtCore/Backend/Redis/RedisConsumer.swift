@@ -329,10 +329,12 @@ final class RedisConsumer: EventConsumer {
             }
         }
         var wait: RedisConnection.Wait
+        var stdoutClosed = false
         do {
             wait = try connection.nextReply(waitMs: -1, watchStdout: true, take)
         } catch is StdoutClosed {
             wait = .stopRequested
+            stdoutClosed = true
         }
         if wait == .stopRequested {
             // Stopping while the pop is blocked: CLIENT UNBLOCK it from a second connection and
@@ -345,7 +347,9 @@ final class RedisConsumer: EventConsumer {
             } else {
                 connection = try RedisConnection(server)
             }
+            // Kept as not handed over: close() pushes it back.
             if let first { first.withUnsafeBytes { appendListRecord($0, into: batch) } }
+            if stdoutClosed { throw StdoutClosed() }
             return 0
         }
         if let failure { throw serverError(blocking[0], failure) }
@@ -508,7 +512,9 @@ final class RedisConsumer: EventConsumer {
         var delay = 100
         while true {
             if Signals.stopRequested { throw EvtError.failure("stopped while reconnecting to \(server.description).") }
-            if let fresh = try? RedisConnection(server, connectTimeoutMs: 1000) {
+            // A restarted server answers -LOADING until its data is back: not ready yet.
+            if let fresh = try? RedisConnection(server, connectTimeoutMs: 1000),
+               let pong = try? fresh.call(["PING"]), pong.text == "PONG" {
                 connection = fresh
                 break
             }

@@ -1,0 +1,134 @@
+# bash completion for evt                                    -*- shell-script -*-
+# Install: copy to /usr/share/bash-completion/completions/evt (or source it).
+# The option lists mirror evt's option tables; a test checks that they agree.
+
+_evt_endpoints='stream: list: channel: topic: redis:// kafka://'
+
+_evt()
+{
+    local cur prev words cword
+    if declare -F _init_completion >/dev/null 2>&1; then
+        _init_completion -n : || return
+    else
+        COMPREPLY=()
+        cur=${COMP_WORDS[COMP_CWORD]}
+        prev=${COMP_WORDS[COMP_CWORD-1]}
+        words=("${COMP_WORDS[@]}")
+        cword=$COMP_CWORD
+    fi
+
+    local commands='publish subscribe tail group-create claim-pending sandbox help'
+    if ((cword == 1)); then
+        COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
+        return
+    fi
+
+    local command=${words[1]} options='' takes_value=''
+    case $command in
+        publish)
+            options='--key -H --header --partition --maxlen --envelope --raw --on-error
+                     --dead-letter --require-subscribers --timeout -X --property
+                     -F --property-file -v --verbose -h --help'
+            takes_value='--key -H --header --partition --maxlen --on-error --dead-letter
+                         --timeout -X --property -F --property-file'
+            ;;
+        subscribe)
+            options='-g --group --consumer --from --create -c --count --exec --on-exec-error
+                     --idle-exit --processing --pattern --no-pattern --ack-batch --retry-for
+                     -X --property -F --property-file -v --verbose -h --help'
+            takes_value='-g --group --consumer --from -c --count --exec --on-exec-error
+                         --idle-exit --processing --ack-batch --retry-for
+                         -X --property -F --property-file'
+            ;;
+        tail)
+            options='-n --lines -f --follow -X --property -F --property-file -v --verbose -h --help'
+            takes_value='-n --lines -X --property -F --property-file'
+            ;;
+        group-create)
+            options='--from --reset -X --property -F --property-file -v --verbose -h --help'
+            takes_value='--from -X --property -F --property-file'
+            ;;
+        claim-pending)
+            options='--min-idle --consumer -c --count --exec --on-exec-error --no-ack
+                     --max-deliveries --dead-letter --dry-run --ack-batch
+                     -X --property -F --property-file -v --verbose -h --help'
+            takes_value='--min-idle --consumer -c --count --exec --on-exec-error
+                         --max-deliveries --dead-letter --ack-batch
+                         -X --property -F --property-file'
+            ;;
+        sandbox)
+            options='--run --brokers --topic -h --help'
+            takes_value='--run --brokers --topic'
+            ;;
+        help)
+            ((cword == 2)) && COMPREPLY=($(compgen -W "${commands% help}" -- "$cur"))
+            return
+            ;;
+        *) return ;;
+    esac
+    takes_value=" ${takes_value//$'\n'/ } "
+
+    # The value of an option: the word after --opt, after --opt= (bash splits the word
+    # at '='), or --opt=VALUE as one word when '=' does not break words.
+    local option='' value=$cur prefix=''
+    if [[ $cur == --*=* ]]; then
+        option=${cur%%=*} value=${cur#*=} prefix=$option=
+    elif [[ $prev == = && $cword -ge 3 && ${words[cword-2]} == --* ]]; then
+        option=${words[cword-2]}
+    elif [[ $cur == = && $prev == --* ]]; then
+        option=$prev value=''
+    elif [[ $takes_value == *" $prev "* ]]; then
+        option=$prev
+    fi
+    if [[ -n $option ]]; then
+        local choices=''
+        case $option in
+            --on-error) choices='fail skip' ;;
+            --on-exec-error) choices='fail continue' ;;
+            --from) choices='beginning end' ;;
+            --dead-letter)
+                if [[ $command == claim-pending ]]; then
+                    # An endpoint only; publish's may also be a file.
+                    choices=$_evt_endpoints
+                    compopt -o nospace 2>/dev/null
+                else
+                    COMPREPLY=($(compgen -f -- "$value"))
+                fi
+                ;;
+            -F|--property-file) COMPREPLY=($(compgen -f -- "$value")) ;;
+        esac
+        [[ -n $choices ]] && COMPREPLY=($(compgen -W "$choices" -- "$value"))
+        [[ -n $prefix ]] && COMPREPLY=("${COMPREPLY[@]/#/$prefix}")
+        return
+    fi
+
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "$options" -- "$cur"))
+        return
+    fi
+
+    # Operands: count those before the cursor (option values are not operands).
+    local i operands=0 only_operands=''
+    for ((i = 2; i < cword; i++)); do
+        if [[ -z $only_operands ]]; then
+            [[ ${words[i]} == -- ]] && { only_operands=1; continue; }
+            [[ ${words[i]} == -* || ${words[i]} == = || ${words[i-1]} == = ]] && continue
+            [[ $takes_value == *" ${words[i-1]} "* ]] && continue
+        fi
+        ((operands++))
+    done
+    case $command:$operands in
+        publish:0 | tail:0 | group-create:0 | claim-pending:0 | subscribe:*)
+            # An endpoint: publish's TARGET, the SOURCE of tail, group-create and
+            # claim-pending, every SOURCE of subscribe.
+            COMPREPLY=($(compgen -W "$_evt_endpoints" -- "$cur"))
+            compopt -o nospace 2>/dev/null
+            ;;
+        publish:*)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            ;;
+    esac
+    # The GROUP of group-create and claim-pending (their second operand) is a free
+    # name: nothing to offer.
+}
+complete -F _evt evt

@@ -1,0 +1,135 @@
+# fish completion for evt. Install: copy to ~/.config/fish/completions/evt.fish
+# The option lists mirror evt's option tables; a test checks that they agree.
+
+set -l commands publish subscribe tail group-create claim-pending sandbox help
+
+function __evt_operands
+    # Prints how many operands precede the cursor, not counting option values; fails
+    # when the cursor is at the value of an option given as a separate word.
+    set -l words (commandline -opc)
+    set -e words[1]   # evt
+    set -e words[1]   # the command
+    set -l skip 0
+    set -l only_operands 0
+    set -l count 0
+    for word in $words
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        if test $only_operands = 1
+            set count (math $count + 1)
+            continue
+        end
+        switch $word
+            case --
+                set only_operands 1
+            case '--*=*'
+            case --key --header --partition --maxlen --on-error --dead-letter --timeout \
+                --property --property-file --lines --run --brokers --topic \
+                --group --consumer --from --count --exec --on-exec-error --idle-exit \
+                --processing --ack-batch --retry-for --min-idle --max-deliveries \
+                -H -X -F -n -g -c
+                set skip 1
+            case '-*'
+            case '*'
+                set count (math $count + 1)
+        end
+    end
+    echo $count
+    test $skip = 0
+end
+
+function __evt_needs_endpoint
+    # True while the command line has a command but no endpoint operand yet.
+    set -l count (__evt_operands); or return 1
+    test $count = 0
+end
+
+function __evt_at_operand
+    # True unless the cursor is at an option's value.
+    __evt_operands >/dev/null
+end
+
+complete -c evt -f
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -l help -d 'Show help and exit'
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -l version -d 'Show the version and exit'
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -a publish -d 'Send NDJSON lines to a topic, stream, list or channel'
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -a subscribe -d 'Consume events, acknowledging each once handed over'
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -a tail -d 'Print the last events of a topic, stream, list or channel'
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -a group-create -d 'Create a consumer group on a stream or topic'
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -a claim-pending -d 'Take over stream entries left unacknowledged too long'
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -a sandbox -d 'Run throwaway local brokers'
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -a help -d 'Show help for evt or one command'
+complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail group-create claim-pending sandbox"
+
+# Endpoints: the first operand of publish, tail, group-create and claim-pending, every
+# operand of subscribe. The second operand of group-create and claim-pending, GROUP, is a
+# free name.
+set -l endpoints stream: list: channel: topic: redis:// kafka://
+for kind in $endpoints
+    complete -c evt -n "__fish_seen_subcommand_from publish tail group-create claim-pending; and __evt_needs_endpoint" -a $kind
+    complete -c evt -n "__fish_seen_subcommand_from subscribe; and __evt_at_operand" -a $kind
+end
+# publish reads FILE operands after the target.
+complete -c evt -n "__fish_seen_subcommand_from publish; and not __evt_needs_endpoint" -F
+
+set -l publish "__fish_seen_subcommand_from publish"
+complete -c evt -n $publish -l key -r -d 'Kafka: record key from this JSON path'
+complete -c evt -n $publish -s H -l header -r -d 'Kafka: add a header (NAME=VALUE)'
+complete -c evt -n $publish -l partition -r -d 'Kafka: send every record to partition N'
+complete -c evt -n $publish -l maxlen -r -d 'Stream: trim to about N entries'
+complete -c evt -n $publish -l envelope -d "Read records in evt's output shape"
+complete -c evt -n $publish -l raw -d 'Send each line as it is, unchecked'
+complete -c evt -n $publish -l on-error -x -a 'fail skip' -d 'What a bad line does'
+complete -c evt -n $publish -l dead-letter -r -F -d 'Append bad lines to FILE'
+complete -c evt -n $publish -l require-subscribers -d 'Channel: no subscriber means not delivered'
+complete -c evt -n $publish -l timeout -x -d 'How long to wait for acknowledgements'
+
+set -l subscribe "__fish_seen_subcommand_from subscribe"
+complete -c evt -n $subscribe -s g -l group -x -d 'Read as a member of a consumer group'
+complete -c evt -n $subscribe -l consumer -x -d 'Stream group member name (default evt-HOSTNAME)'
+complete -c evt -n $subscribe -l create -d 'Create the group if it does not exist'
+complete -c evt -n $subscribe -s c -l count -x -d 'Stop after N events'
+complete -c evt -n $subscribe -l exec -x -d 'Run COMMAND per event, the record on its stdin'
+complete -c evt -n $subscribe -l on-exec-error -x -a 'fail continue' -d 'What a failed --exec does'
+complete -c evt -n $subscribe -l idle-exit -x -d 'Exit 0 when nothing arrived for DURATION'
+complete -c evt -n $subscribe -l processing -x -d 'List: keep items in LIST until handed over'
+complete -c evt -n $subscribe -l pattern -d 'Channel: subscribe by pattern'
+complete -c evt -n $subscribe -l no-pattern -d 'Channel: subscribe to the name as written'
+complete -c evt -n $subscribe -l ack-batch -x -d 'Hand over at most N events at a time'
+complete -c evt -n $subscribe -l retry-for -x -d 'How long to reconnect a lost Redis connection'
+
+set -l tail "__fish_seen_subcommand_from tail"
+complete -c evt -n $tail -s n -l lines -x -d 'Show the last N events'
+complete -c evt -n $tail -s f -l follow -d 'Keep printing new events'
+
+set -l group_create "__fish_seen_subcommand_from group-create"
+complete -c evt -n $group_create -l reset -d 'Move an existing group to --from'
+
+set -l claim_pending "__fish_seen_subcommand_from claim-pending"
+complete -c evt -n $claim_pending -l min-idle -x -d 'Claim entries unacknowledged for at least DURATION'
+complete -c evt -n $claim_pending -l consumer -x -d 'Claim as NAME (default evt-HOSTNAME-PID)'
+complete -c evt -n $claim_pending -s c -l count -x -d 'Claim at most N entries'
+complete -c evt -n $claim_pending -l exec -x -d 'Run COMMAND per entry, the record on its stdin'
+complete -c evt -n $claim_pending -l on-exec-error -x -a 'fail continue' -d 'What a failed --exec does'
+complete -c evt -n $claim_pending -l no-ack -d 'Only take ownership: acknowledge nothing'
+complete -c evt -n $claim_pending -l max-deliveries -x -d 'Entries delivered N times or more go to --dead-letter'
+complete -c evt -n $claim_pending -l dead-letter -x -a "$endpoints" -d 'Endpoint for entries delivered too often'
+complete -c evt -n $claim_pending -l dry-run -d 'Show what would be claimed; change nothing'
+complete -c evt -n $claim_pending -l ack-batch -x -d 'Claim and acknowledge N entries at a time'
+
+set -l positioned "__fish_seen_subcommand_from subscribe group-create"
+complete -c evt -n $positioned -l from -x -a 'beginning end' -d 'Where a new reader or group starts'
+
+set -l kafka "__fish_seen_subcommand_from publish subscribe tail group-create claim-pending"
+complete -c evt -n $kafka -s X -l property -x -d 'Set a librdkafka property (KEY=VALUE)'
+complete -c evt -n $kafka -s F -l property-file -r -F -d 'Read librdkafka properties from FILE'
+complete -c evt -n $kafka -s v -l verbose -d "Show the Kafka client's log lines"
+
+set -l sandbox "__fish_seen_subcommand_from sandbox"
+complete -c evt -n $sandbox -l run -x -d 'Run COMMAND against the sandbox'
+complete -c evt -n $sandbox -l brokers -x -d 'Number of mock Kafka brokers'
+complete -c evt -n $sandbox -l topic -x -d 'Create a topic (NAME:PARTITIONS)'
+
+complete -c evt -n "__fish_seen_subcommand_from $commands" -s h -l help -d 'Show help and exit'
