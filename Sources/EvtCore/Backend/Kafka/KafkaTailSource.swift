@@ -42,38 +42,13 @@ final class KafkaTailSource: EventSource {
         rd_kafka_destroy(consumer)
     }
 
-    private func partitions() throws -> [Int32] {
-        if let partition { return [partition] }
-        guard let topicHandle = rd_kafka_topic_new(consumer, topic, nil) else {
-            throw EvtError.failure("cannot use topic \(topic): \(KafkaConfig.errorText(rd_kafka_last_error())).")
-        }
-        defer { rd_kafka_topic_destroy(topicHandle) }
-        var metadata: UnsafePointer<rd_kafka_metadata>?
-        let err = rd_kafka_metadata(consumer, 0, topicHandle, &metadata, 10_000)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-            throw EvtError.failure("cannot read the partitions of topic \(topic): \(KafkaConfig.errorText(err)). Is a Kafka broker reachable (EVT_KAFKA_BROKERS, kafka://HOST:PORT/…)?")
-        }
-        defer { rd_kafka_metadata_destroy(metadata) }
-        guard metadata.pointee.topic_cnt == 1 else { return [] }
-        let topicMetadata = metadata.pointee.topics[0]
-        if topicMetadata.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            throw EvtError.failure("topic \(topic): \(KafkaConfig.errorText(topicMetadata.err)).")
-        }
-        return (0..<Int(topicMetadata.partition_cnt)).map { topicMetadata.partitions[$0].id }
-    }
-
     func tail(count: Int, follow: Bool, output: OutputWriter) throws {
         // Where each partition starts, and (without -f) the end offset it stops before.
         var endOffsets: [Int32: Int64] = [:]
         let assignment = rd_kafka_topic_partition_list_new(4)!
         defer { rd_kafka_topic_partition_list_destroy(assignment) }
-        for partition in try partitions() {
-            var low: Int64 = 0
-            var high: Int64 = 0
-            let err = rd_kafka_query_watermark_offsets(consumer, topic, partition, &low, &high, 10_000)
-            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                throw EvtError.failure("cannot read the offsets of \(topic)/\(partition): \(KafkaConfig.errorText(err)).")
-            }
+        for partition in try partition.map({ [$0] }) ?? KafkaOffsets.partitions(of: topic, client: consumer) {
+            let (low, high) = try KafkaOffsets.watermarks(topic, partition, client: consumer)
             let start = max(low, high - Int64(count))
             if !follow && start >= high { continue }
             endOffsets[partition] = high

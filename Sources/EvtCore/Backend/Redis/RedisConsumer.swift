@@ -165,16 +165,8 @@ final class RedisConsumer: EventConsumer {
 
     private func receiveStream(limit: Int, waitMs: Int, into batch: RecordBatch) throws -> Int {
         guard let group else {
-            try send(["XREAD", "COUNT", String(limit), "BLOCK", blockArgument(waitMs), "STREAMS", names[0], after])
-            var count = 0
-            var failure: String?
-            let wait = try connection.nextReply(waitMs: -1, watchStdout: true) { reply in
-                if reply.kind == .error { failure = reply.text; return }
-                guard reply.kind == .array, reply.count > 0 else { return }
-                count = writeEntries(reply[0][1], deliveries: nil, into: batch)
-            }
-            if wait == .stopRequested { return 0 }
-            if let failure { throw serverError("XREAD", failure) }
+            let count = try readNewEntries(["XREAD", "COUNT", String(limit), "BLOCK", blockArgument(waitMs),
+                                            "STREAMS", names[0], after], into: batch)
             if count > 0 { after = lastToken() }
             return count
         }
@@ -219,8 +211,13 @@ final class RedisConsumer: EventConsumer {
             if written == 0 { return try receiveStream(limit: limit, waitMs: waitMs, into: batch) }
             return written
         }
-        try send(["XREADGROUP", "GROUP", group, consumerName, "COUNT", String(limit), "BLOCK", blockArgument(waitMs),
-                  "STREAMS", names[0], ">"])
+        return try readNewEntries(["XREADGROUP", "GROUP", group, consumerName, "COUNT", String(limit),
+                                   "BLOCK", blockArgument(waitMs), "STREAMS", names[0], ">"], into: batch)
+    }
+
+    /// A blocking XREAD / XREADGROUP `>`: its entries into the batch; 0 on time-out or a stop.
+    private func readNewEntries(_ command: [String], into batch: RecordBatch) throws -> Int {
+        try send(command)
         var count = 0
         var failure: String?
         let wait = try connection.nextReply(waitMs: -1, watchStdout: true) { reply in
@@ -229,7 +226,7 @@ final class RedisConsumer: EventConsumer {
             count = writeEntries(reply[0][1], deliveries: nil, into: batch)
         }
         if wait == .stopRequested { return 0 }
-        if let failure { throw serverError("XREADGROUP", failure) }
+        if let failure { throw serverError(command[0], failure) }
         return count
     }
 
