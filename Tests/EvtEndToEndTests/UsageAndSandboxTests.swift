@@ -92,4 +92,28 @@ struct UsageAndSandboxTests {
         #expect(lines.prefix(8).allSatisfy { $0.hasPrefix(#"{"partition":"#) })
         #expect(lines.suffix(3).allSatisfy { $0.hasPrefix(#"{"stream":"orders","id":"#) })
     }
+
+    @Test("every README example runs as written, in a sandbox, and ends with status 0")
+    func readmeExamples() throws {
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.range(of: "## Examples")).upperBound
+        let end = try #require(readme.range(of: "\n## ", range: section..<readme.endIndex)).lowerBound
+        var script = ""
+        var inBlock = false
+        for line in readme[section..<end].split(separator: "\n", omittingEmptySubsequences: false) {
+            if line == "```sh" { inBlock = true; continue }
+            if line == "```" { inBlock = false; continue }
+            if inBlock { script += line + "\n" }
+        }
+        #expect(script.contains("evt claim-pending"), "the examples were found")
+        let scratch = Scratch()
+        let path = scratch.write("examples.sh", Data(script.utf8))
+        let result = try Evt.run(["sandbox", "--topic", "orders:4", "--run", "cd \(scratch.path) && sh -e \(path)"],
+                                 timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdoutText.contains(#""pattern":"news.*""#))
+        #expect(result.stdoutText.contains(#""deliveries":1}"#), "claim-pending --dry-run listed the stuck entries")
+        #expect(try String(contentsOfFile: scratch.file("handled.ndjson"), encoding: .utf8).split(separator: "\n").count == 3)
+    }
 }

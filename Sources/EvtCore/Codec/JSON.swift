@@ -625,7 +625,8 @@ private struct Validator {
         let expected = UnsafeRawBufferPointer(start: word.utf8Start, count: length)
         guard index + length <= bytes.count,
               UnsafeRawBufferPointer(rebasing: bytes[index..<(index + length)]).elementsEqual(expected) else {
-            throw fail("invalid literal (expected \(word))")
+            let seen = String(decoding: bytes[index..<min(bytes.count, index + 12)].prefix { $0 > 0x20 && $0 < 0x7F }, as: UTF8.self)
+            throw fail("invalid literal \(seen)… (only true, false and null are bare words in JSON; is it a string missing its quotes?)")
         }
         index += length
     }
