@@ -267,6 +267,53 @@ enum KafkaOffsets {
         return (0..<Int(topicMetadata.partition_cnt)).map { topicMetadata.partitions[$0].id }.sorted()
     }
 
+    /// The first offset whose record's timestamp is at or after `milliseconds` (the end when
+    /// there is none), by binary search over the partition: about log2(records) reads.
+    /// Timestamps are assumed to grow with offsets, as they do with CreateTime from one
+    /// producer or LogAppendTime.
+    static func searchByTimestamp(_ milliseconds: Int64, topic: String, partition: Int32,
+                                  client: OpaquePointer) throws -> Int64 {
+        let (low, high) = try watermarks(topic, partition, client: client)
+        guard high > low else { return high }
+        defer { _ = rd_kafka_assign(client, nil) }
+        guard try timestamp(at: high - 1, topic: topic, partition: partition, client: client) >= milliseconds else {
+            return high
+        }
+        var first = low
+        var last = high - 1
+        while first < last {
+            let middle = first + (last - first) / 2
+            if try timestamp(at: middle, topic: topic, partition: partition, client: client) >= milliseconds {
+                last = middle
+            } else {
+                first = middle + 1
+            }
+        }
+        return first
+    }
+
+    /// The timestamp of the record at `offset` (or the next one present), read by assigning
+    /// the partition there.
+    private static func timestamp(at offset: Int64, topic: String, partition: Int32, client: OpaquePointer) throws -> Int64 {
+        let list = rd_kafka_topic_partition_list_new(1)!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        rd_kafka_topic_partition_list_add(list, topic, partition).pointee.offset = offset
+        let err = rd_kafka_assign(client, list)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw EvtError.failure("cannot read \(topic)/\(partition): \(KafkaConfig.errorText(err)).")
+        }
+        let deadline = monotonicMilliseconds() + 10_000
+        while monotonicMilliseconds() < deadline && !Signals.stopRequested {
+            guard let message = rd_kafka_consumer_poll(client, 200) else { continue }
+            defer { rd_kafka_message_destroy(message) }
+            let record = message.pointee
+            guard record.err == RD_KAFKA_RESP_ERR_NO_ERROR, record.partition == partition, record.offset >= offset else { continue }
+            var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+            return rd_kafka_message_timestamp(message, &type)
+        }
+        throw EvtError.failure("could not read \(topic)/\(partition) at offset \(offset) to look up a time.")
+    }
+
     static func watermarks(_ topic: String, _ partition: Int32, client: OpaquePointer) throws -> (low: Int64, high: Int64) {
         var low: Int64 = 0
         var high: Int64 = 0
@@ -295,8 +342,11 @@ enum KafkaOffsets {
                 if element.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                     throw EvtError.failure("cannot look up @\(milliseconds) in \(topic)/\(element.partition): \(KafkaConfig.errorText(element.err)).")
                 }
-                // -1: no record at or after that time: start at the end.
-                return element.offset >= 0 ? element.offset : try watermarks(topic, element.partition, client: client).high
+                if element.offset >= 0 { return element.offset }
+                // -1 means "no record at or after that time" — or a broker that keeps no time
+                // index (librdkafka's mock answers -1 to every lookup). When the newest record
+                // contradicts it, find the offset by its timestamps instead.
+                return try searchByTimestamp(milliseconds, topic: topic, partition: element.partition, client: client)
             }
         case .streamID:
             throw EvtError.usage("a stream id is not a Kafka position; give an offset, beginning, end, -N or @TIME.")

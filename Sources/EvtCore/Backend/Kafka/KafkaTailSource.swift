@@ -43,15 +43,34 @@ final class KafkaTailSource: EventSource {
     }
 
     func tail(count: Int, follow: Bool, output: OutputWriter) throws {
+        try read(from: .fromEnd(Int64(count)), until: nil, follow: follow, limit: Int.max, output: output)
+    }
+
+    /// Every partition (or the one named) from `from` to `until` (inclusive; nil: the end as
+    /// it was at the start), each in offset order; with `follow`, on forever. At most `limit`.
+    func read(from: Position, until: Position?, follow: Bool, limit: Int, output: OutputWriter) throws {
         // Where each partition starts, and (without -f) the end offset it stops before.
         var endOffsets: [Int32: Int64] = [:]
         let assignment = rd_kafka_topic_partition_list_new(4)!
         defer { rd_kafka_topic_partition_list_destroy(assignment) }
-        for partition in try partition.map({ [$0] }) ?? KafkaOffsets.partitions(of: topic, client: consumer) {
+        let partitions = try partition.map { [$0] } ?? KafkaOffsets.partitions(of: topic, client: consumer)
+        let starts = try KafkaOffsets.resolve(from, topic: topic, partitions: partitions, client: consumer)
+        for (partition, start) in zip(partitions, starts) {
             let (low, high) = try KafkaOffsets.watermarks(topic, partition, client: consumer)
-            let start = max(low, high - Int64(count))
-            if !follow && start >= high { continue }
-            endOffsets[partition] = high
+            let end: Int64
+            switch until {
+            case nil, .end?: end = high
+            case .offset(let offset)?: end = min(offset + 1, high)
+            case .fromEnd(let count)?: end = max(low, high - count)
+            case .beginning?: end = low
+            case .time(let milliseconds)?:
+                // Up to and including that millisecond: stop before the first record after it.
+                end = try KafkaOffsets.resolve(.time(milliseconds + 1), topic: topic, partitions: [partition], client: consumer)[0]
+            case .streamID?:
+                throw EvtError.usage("--until: a stream id is not a Kafka position; give an offset, end, -N or @TIME.")
+            }
+            if !follow && start >= end { continue }
+            endOffsets[partition] = end
             rd_kafka_topic_partition_list_add(assignment, topic, partition).pointee.offset = start
         }
         guard assignment.pointee.cnt > 0 else { return }
@@ -63,7 +82,8 @@ final class KafkaTailSource: EventSource {
         defer { rd_kafka_queue_destroy(queue) }
         var batch = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: 4096)
         var unfinished = follow ? Set<Int32>() : Set(endOffsets.keys)
-        while follow || !unfinished.isEmpty {
+        var left = limit
+        reading: while (follow || !unfinished.isEmpty) && left > 0 {
             if Signals.stopRequested { break }
             let received = batch.withUnsafeMutableBufferPointer {
                 rd_kafka_consume_batch_queue(queue, 100, $0.baseAddress, $0.count)
@@ -84,10 +104,13 @@ final class KafkaTailSource: EventSource {
                     failure = EvtError.failure("reading \(topic)/\(record.partition): \(KafkaConfig.errorText(record.err)).")
                     continue
                 }
-                output.appendKafkaRecord(message, quotedTopic: quotedTopic)
-                if !follow, let end = endOffsets[record.partition], record.offset >= end - 1 {
-                    unfinished.remove(record.partition)
+                if !follow, let end = endOffsets[record.partition] {
+                    if record.offset >= end - 1 { unfinished.remove(record.partition) }
+                    if record.offset >= end { continue }   // past --until: fetched, not wanted
                 }
+                if left == 0 { continue }
+                output.appendKafkaRecord(message, quotedTopic: quotedTopic)
+                left -= 1
                 try output.flushIfFull()
             }
             if let failure { throw failure }

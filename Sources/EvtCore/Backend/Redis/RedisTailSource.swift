@@ -71,33 +71,80 @@ final class RedisTailSource: EventSource {
     }
 
     private func tailStream(count: Int, follow: Bool, output: OutputWriter) throws {
-        var lastID: [UInt8]?
-        do {
-            if count > 0 {
-                if count <= RedisStreamPages.pageSize {
-                    try request(["XREVRANGE", name, "+", "-", "COUNT", String(count)]) {
-                        lastID = try writeEntries($0, reversed: true, output: output)
-                    }
-                } else {
-                    lastID = try pageStream(lastEntries: count, output: output)
-                }
-                try output.flush()
+        try readStream(from: .fromEnd(Int64(count)), until: nil, follow: follow, limit: Int.max, output: output)
+    }
+
+    /// Entries from `from` to `until` (inclusive; nil: the newest as of the start), a page
+    /// at a time, oldest first; then with `follow`, XREAD BLOCK for new ones. At most `limit`.
+    func readStream(from: Position, until: Position?, follow: Bool, limit: Int, output: OutputWriter) throws {
+        let maxSequence = "18446744073709551615"
+        var start: String
+        switch from {
+        case .beginning: start = "-"
+        case .end: start = "+"
+        case .streamID(let id): start = id
+        case .time(let milliseconds), .offset(let milliseconds): start = "\(milliseconds)-0"
+        case .fromEnd(let count): start = try startOfLast(Int(count))
+        }
+        var end: String?
+        switch until {
+        case nil, .end?: end = nil
+        case .streamID(let id)?: end = id
+        case .time(let milliseconds)?, .offset(let milliseconds)?: end = "\(milliseconds)-\(maxSequence)"
+        case .beginning?: end = "-"
+        case .fromEnd(let count)?:
+            try request(["XREVRANGE", name, "+", "-", "COUNT", String(count + 1)]) { reply in
+                end = reply.count == Int(count) + 1 ? String(decoding: reply[reply.count - 1][0].bytes, as: UTF8.self) : "-"
             }
-            guard follow else { return }
-            var after = lastID.map { String(decoding: $0, as: UTF8.self) } ?? (count > 0 ? "0-0" : "$")
-            while true {
-                connection.outgoing.command(["XREAD", "COUNT", "1000", "BLOCK", "0", "STREAMS", name, after])
+        }
+        do {
+            // The newest entry as of now bounds a read without --until; a follower goes on.
+            if end == nil {
+                try request(["XREVRANGE", name, "+", "-", "COUNT", "1"]) { reply in
+                    end = reply.count > 0 ? String(decoding: reply[0][0].bytes, as: UTF8.self) : "-"
+                }
+            }
+            var newest: [UInt8]?
+            var left = limit
+            if start != "+" && end != "-" {
+                var from = start
+                while left > 0 {
+                    var got = 0
+                    try request(["XRANGE", name, from, end!, "COUNT", String(min(left, RedisStreamPages.pageSize))]) { reply in
+                        got = reply.count
+                        if let id = try writeEntries(reply, reversed: false, output: output) { newest = id }
+                    }
+                    left -= got
+                    if got == 0 { break }
+                    from = "(" + String(decoding: newest!, as: UTF8.self)
+                }
+            }
+            try output.flush()
+            guard follow, left > 0 else { return }
+            var after: String
+            if let newest {
+                after = String(decoding: newest, as: UTF8.self)
+            } else if start == "+" || end == "-" {
+                after = "$"   // nothing read before: only what is added from now on
+            } else {
+                after = end!
+            }
+            while left > 0 {
+                connection.outgoing.command(["XREAD", "COUNT", String(min(left, 1000)), "BLOCK", "0", "STREAMS", name, after])
                 try connection.flushWrites()
                 var serverError: String?
+                var got = 0
                 let wait = try connection.nextReply(waitMs: -1, watchStdout: true) { reply in
                     if reply.kind == .error { serverError = reply.text; return }
                     guard reply.kind == .array, reply.count > 0 else { return }
+                    got = reply[0][1].count
                     if let newest = try writeEntries(reply[0][1], reversed: false, output: output) {
                         after = String(decoding: newest, as: UTF8.self)
                     }
                 }
                 if wait == .stopRequested { return }
                 if let serverError { throw EvtError.failure("XREAD on stream \(name) failed: \(serverError)") }
+                left -= got
                 try output.flush()
             }
         } catch is Stop {
@@ -105,40 +152,26 @@ final class RedisTailSource: EventSource {
         }
     }
 
-    /// The last `count` entries, oldest first, one page at a time: find where they start by
-    /// walking back (ids only matter), then read forward.
-    private func pageStream(lastEntries count: Int, output: OutputWriter) throws -> [UInt8]? {
-        var length = 0
-        try request(["XLEN", name]) { length = $0.integer }
+    /// The id of the oldest of the last `count` entries ("+" when count is 0: none of them),
+    /// found by walking back a page at a time (ids only matter).
+    private func startOfLast(_ count: Int) throws -> String {
+        guard count > 0 else { return "+" }
         var start = "-"
-        if count < length {
-            var remaining = count
-            var before = "+"
-            while remaining > 0 {
-                let page = min(remaining, RedisStreamPages.pageSize)
-                try request(["XREVRANGE", name, before, "-", "COUNT", String(page)]) { reply in
-                    remaining -= reply.count
-                    if reply.count == 0 { remaining = 0; return }
-                    let oldest = String(decoding: reply[reply.count - 1][0].bytes, as: UTF8.self)
-                    before = "(" + oldest
-                    start = oldest
-                }
-            }
-        }
-        var newest: [UInt8]?
-        var from = start
-        var left = count
-        while left > 0 {
+        var remaining = count
+        var before = "+"
+        while remaining > 0 {
             var got = 0
-            try request(["XRANGE", name, from, "+", "COUNT", String(min(left, RedisStreamPages.pageSize))]) { reply in
+            try request(["XREVRANGE", name, before, "-", "COUNT", String(min(remaining, RedisStreamPages.pageSize))]) { reply in
                 got = reply.count
-                if let id = try writeEntries(reply, reversed: false, output: output) { newest = id }
+                guard got > 0 else { return }
+                let oldest = String(decoding: reply[reply.count - 1][0].bytes, as: UTF8.self)
+                before = "(" + oldest
+                start = oldest
             }
-            if got == 0 { break }
-            left -= got
-            from = "(" + String(decoding: newest!, as: UTF8.self)
+            if got == 0 { return "-" }   // fewer entries than asked for: all of them
+            remaining -= got
         }
-        return newest
+        return start
     }
 
     // MARK: Lists
