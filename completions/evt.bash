@@ -17,7 +17,7 @@ _evt()
         cword=$COMP_CWORD
     fi
 
-    local commands='publish subscribe tail group-create claim-pending sandbox help'
+    local commands='publish subscribe tail replay-from-offset group-create claim-pending sandbox help'
     if ((cword == 1)); then
         COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
         return
@@ -43,6 +43,11 @@ _evt()
         tail)
             options='-n --lines -f --follow -X --property -F --property-file -v --verbose -h --help'
             takes_value='-n --lines -X --property -F --property-file'
+            ;;
+        replay-from-offset)
+            options='--until -f --follow --to -c --count --timeout
+                     -X --property -F --property-file -v --verbose -h --help'
+            takes_value='--until --to -c --count --timeout -X --property -F --property-file'
             ;;
         group-create)
             options='--from --reset -X --property -F --property-file -v --verbose -h --help'
@@ -85,7 +90,11 @@ _evt()
         case $option in
             --on-error) choices='fail skip' ;;
             --on-exec-error) choices='fail continue' ;;
-            --from) choices='beginning end' ;;
+            --from | --until) choices='beginning end' ;;
+            --to)
+                choices=$_evt_endpoints
+                compopt -o nospace 2>/dev/null
+                ;;
             --dead-letter)
                 if [[ $command == claim-pending ]]; then
                     # An endpoint only; publish's may also be a file.
@@ -118,14 +127,18 @@ _evt()
         ((operands++))
     done
     case $command:$operands in
-        publish:0 | tail:0 | group-create:0 | claim-pending:0 | subscribe:*)
-            # An endpoint: publish's TARGET, the SOURCE of tail, group-create and
-            # claim-pending, every SOURCE of subscribe.
+        publish:0 | tail:0 | replay-from-offset:0 | group-create:0 | claim-pending:0 | subscribe:*)
+            # An endpoint: publish's TARGET, the SOURCE of tail, replay-from-offset,
+            # group-create and claim-pending, every SOURCE of subscribe.
             COMPREPLY=($(compgen -W "$_evt_endpoints" -- "$cur"))
             compopt -o nospace 2>/dev/null
             ;;
         publish:*)
             COMPREPLY=($(compgen -f -- "$cur"))
+            ;;
+        replay-from-offset:1)
+            # POSITION: also an offset, id, -N or @TIME, typed by hand.
+            COMPREPLY=($(compgen -W 'beginning end' -- "$cur"))
             ;;
     esac
     # The GROUP of group-create and claim-pending (their second operand) is a free

@@ -70,6 +70,9 @@ protocol EventSource: AnyObject {
     /// Writes the last `count` events (oldest first) to `output`, then with `follow` every new
     /// one until stopped. Returns normally on a stop signal; throws StdoutClosed on `| head`.
     func tail(count: Int, follow: Bool, output: OutputWriter) throws
+    /// Writes the events from `from` to `until` (inclusive; nil: the end as of the start),
+    /// oldest first (per partition), then with `follow` every new one; at most `limit`.
+    func read(from: Position, until: Position?, follow: Bool, limit: Int, output: OutputWriter) throws
 }
 
 /// Records received but not yet handed over: NDJSON in `writer.buffer` (never flushed by a

@@ -33,13 +33,14 @@ final class DeliveryTally {
     func unconfirmed(line: Int) { unconfirmedLines.append(line) }
 
     /// stderr lines: which lines were not delivered (grouped by reason) and which are unconfirmed.
-    func summary(sent: Int) -> [String] {
+    /// `unit`: what the numbers count ("line" of input; "replayed event" for a replay).
+    func summary(sent: Int, unit: String = "line") -> [String] {
         var messages: [String] = []
         if !failedLines.isEmpty {
             messages.append("\(failedLines.count) of \(sent) events not delivered:")
             for (index, reason) in reasons.enumerated() {
                 let lines = failedLines.filter { $0.reason == index }.map(\.line)
-                messages.append("  \(DeliveryTally.describe(lines)): \(reason)")
+                messages.append("  \(DeliveryTally.describe(lines, unit: unit)): \(reason)")
             }
         }
         let unreported = sent - delivered - failedLines.count - unconfirmedLines.count
@@ -47,13 +48,13 @@ final class DeliveryTally {
             messages.append("\(unreported) of \(sent) events got no answer before evt stopped waiting: they may or may not be stored.")
         }
         if !unconfirmedLines.isEmpty {
-            messages.append("\(unconfirmedLines.count) of \(sent) events unconfirmed (sent, but the connection was lost before the answer; they may be stored): \(DeliveryTally.describe(unconfirmedLines))")
+            messages.append("\(unconfirmedLines.count) of \(sent) events unconfirmed (sent, but the connection was lost before the answer; they may be stored): \(DeliveryTally.describe(unconfirmedLines, unit: unit))")
         }
         return messages
     }
 
     /// `line 7`, `lines 17-19, 25`.
-    static func describe(_ lines: [Int]) -> String {
+    static func describe(_ lines: [Int], unit: String = "line") -> String {
         let sorted = lines.sorted()
         var ranges: [String] = []
         var index = 0
@@ -67,6 +68,6 @@ final class DeliveryTally {
             ranges.append(start == end ? "\(start)" : "\(start)-\(end)")
             index += 1
         }
-        return (sorted.count == 1 ? "line " : "lines ") + ranges.joined(separator: ", ")
+        return (sorted.count == 1 ? "\(unit) " : "\(unit)s ") + ranges.joined(separator: ", ")
     }
 }

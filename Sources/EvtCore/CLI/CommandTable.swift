@@ -123,6 +123,27 @@ public enum CommandTable {
         ],
         notes: "An existing group is left as it is (exit 0, with a note on stderr) unless --reset.")
 
+    public static let replay = CommandSpec(
+        name: "replay-from-offset",
+        summary: "Replay a topic, partition or stream from a position, to stdout or into a target.",
+        operands: [OperandSpec("SOURCE", completion: .endpoint), OperandSpec("POSITION")],
+        options: [
+            OptionSpec("until", .value("POSITION"),
+                       "Stop after this position (inclusive): an offset or id, -N, @TIME or end (default: the end at the start)."),
+            OptionSpec("follow", short: "f", "Do not stop at the end: go on with new events."),
+            OptionSpec("to", .value("TARGET"),
+                       "Write the events into TARGET (any endpoint) with publish's delivery rules, instead of stdout.",
+                       completion: .endpoint),
+            OptionSpec("count", short: "c", .value("N"), "Stop after N events."),
+            OptionSpec("timeout", .value("DURATION"),
+                       "With --to: how long to wait for acknowledgements (default 30s)."),
+            kafkaProperty, kafkaPropertyFile, verbose,
+        ],
+        notes: """
+        POSITION: an offset or stream id, beginning, end, -N (N before the end, per partition) \
+        or @TIME (ms since the epoch, or ISO 8601; no zone means UTC).
+        """)
+
     public static let sandbox = CommandSpec(
         name: "sandbox",
         summary: "Run throwaway local brokers: a redis-server and a mock Kafka cluster.",
@@ -146,7 +167,7 @@ public enum CommandTable {
         operands: [OperandSpec("COMMAND", optional: true, completion: .choices(all.map(\.name)))],
         options: [])
 
-    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, claimPending, sandbox]
+    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, claimPending, replay, sandbox]
 
     /// The commands in the order help lists them (help itself last).
     public static var commands: [CommandSpec] { all + [help] }

@@ -46,6 +46,7 @@ public enum EvtMain {
             case "tail": status = try TailCommand.run(arguments, environment: environment)
             case "group-create": status = try GroupCreateCommand.run(arguments, environment: environment)
             case "claim-pending": status = try ClaimPendingCommand.run(arguments, environment: environment)
+            case "replay-from-offset": status = try ReplayCommand.run(arguments, environment: environment)
             case "sandbox": status = try SandboxCommand.run(arguments, environment: environment)
             default: return report(unknownCommand(first))
             }

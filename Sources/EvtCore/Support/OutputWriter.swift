@@ -24,9 +24,17 @@ final class OutputWriter {
         if buffer.count >= flushThreshold { try flush() }
     }
 
+    /// When set, records go here instead of to `fd` (`replay-from-offset --to`).
+    var handOff: ((UnsafeRawBufferPointer) throws -> Void)?
+
     /// Writes everything buffered; throws StdoutClosed on EPIPE.
     func flush() throws {
         guard !buffer.isEmpty else { return }
+        if let handOff {
+            try buffer.withUnsafeBytes { try handOff($0) }
+            buffer.removeAll(keepingCapacity: true)
+            return
+        }
         try buffer.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {

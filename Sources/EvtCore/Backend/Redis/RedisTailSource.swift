@@ -30,6 +30,17 @@ final class RedisTailSource: EventSource {
         }
     }
 
+    func read(from: Position, until: Position?, follow: Bool, limit: Int, output: OutputWriter) throws {
+        guard kind == .stream else {
+            throw EvtError.usage("a \(kind.rawValue) keeps no positions to replay from; replay reads streams and topics.")
+        }
+        do {
+            try readStream(from: from, until: until, follow: follow, limit: limit, output: output)
+        } catch let lost as RedisConnectionLost {
+            throw EvtError.failure("lost the connection to \(connection.address.description): \(lost.reason).")
+        }
+    }
+
     /// Sends one command and hands its reply to `body`; a Redis error becomes an EvtError.
     private func request(_ words: [String], _ body: (RedisReplyView) throws -> Void) throws {
         connection.outgoing.command(words)

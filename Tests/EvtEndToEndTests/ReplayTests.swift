@@ -1,0 +1,127 @@
+import Foundation
+import Testing
+import EvtTestSupport
+
+/// replay-from-offset on the mock Kafka cluster and a real redis-server.
+@Suite("replay-from-offset")
+struct ReplayTests {
+    static func values(_ result: ProcessResult) -> [Int] {
+        result.stdoutLines.map { line in
+            let record = try! JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            if let number = record["value"] as? Int { return number }
+            return Int((record["value"] as! [String: Any])["value"] as! String)!
+        }
+    }
+
+    static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    @Test("Kafka: from an offset, -N, beginning, @TIME (found by timestamps on the mock), until an offset, @TIME or the end")
+    func kafkaPositions() throws {
+        let cluster = try mockCluster(topics: [("one", 1), ("four", 4)])
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers]
+        _ = try Evt.run(["publish", "topic:one"], stdin: (1...20).map(String.init).joined(separator: "\n") + "\n", environment: env)
+        usleep(300_000)
+        let middle = Self.nowMs()
+        usleep(300_000)
+        _ = try Evt.run(["publish", "topic:one"], stdin: "21\n22\n23\n", environment: env)
+        usleep(300_000)
+        let later = Self.nowMs()
+        usleep(300_000)
+        _ = try Evt.run(["publish", "topic:one"], stdin: "24\n", environment: env)
+
+        func replay(_ arguments: [String]) throws -> [Int] {
+            let result = try Evt.run(["replay-from-offset", "topic:one"] + arguments, environment: env)
+            #expect(result.status == 0, "\(arguments): \(result.stderr)")
+            return Self.values(result)
+        }
+        #expect(try replay(["5", "--until", "7"]) == [6, 7, 8])
+        #expect(try replay(["-3"]) == [22, 23, 24])
+        #expect(try replay(["beginning", "-c", "2"]) == [1, 2])
+        #expect(try replay(["@\(middle)"]) == [21, 22, 23, 24])
+        #expect(try replay(["@\(middle)", "--until", "@\(later)"]) == [21, 22, 23])
+        #expect(try replay(["20", "--until", "end"]) == [21, 22, 23, 24])
+        #expect(try replay(["end"]) == [])
+
+        // All partitions, each in offset order.
+        _ = try Evt.run(["publish", "topic:four", "--key", "k"], stdin: (1...40).map { #"{"k":\#($0 % 5),"n":\#($0)}"# }.joined(separator: "\n") + "\n", environment: env)
+        let all = try Evt.run(["replay-from-offset", "topic:four", "beginning"], environment: env)
+        #expect(all.stdoutLines.count == 40)
+        var offsets: [Int: [Int]] = [:]
+        for line in all.stdoutLines {
+            let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            offsets[record["partition"] as! Int, default: []].append(record["offset"] as! Int)
+        }
+        #expect(offsets.values.allSatisfy { $0 == Array(0..<$0.count) })
+    }
+
+    @Test("a Kafka partition replayed into a Redis stream and into another topic: values, keys, headers and timestamps carry over")
+    func kafkaTo() throws {
+        let cluster = try mockCluster(topics: [("orders", 4), ("copy", 4)])
+        let redis = try RedisServer()
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "topic:orders/3", "--key", "user.id", "-H", "trace=abc"], stdin: ndjson(sampleLines(300)), environment: env)
+        let toStream = try Evt.run(["replay-from-offset", "topic:orders/3", "100", "--to", "stream:orders-replay"], environment: env)
+        #expect(toStream.status == 0, "\(toStream.stderr)")
+        #expect(toStream.stderr.contains("replayed 200 events"))
+        let entries = try redis.streamEntries("orders-replay")
+        #expect(entries.map { Int($0.fields[1])! } == Array(101...300))
+
+        let toTopic = try Evt.run(["replay-from-offset", "topic:orders/3", "beginning", "--to", "topic:copy"], environment: env)
+        #expect(toTopic.status == 0, "\(toTopic.stderr)")
+        let original = try kcatConsume(brokers: cluster.bootstrapServers, topic: "orders")
+        let copied = try kcatConsume(brokers: cluster.bootstrapServers, topic: "copy")
+        #expect(copied.count == 300)
+        let byValue = Dictionary(uniqueKeysWithValues: original.map { ($0.payload, $0) })
+        for record in copied {
+            let source = try #require(byValue[record.payload])
+            #expect(record.key == source.key && record.headers.map(\.0) == ["trace"])
+        }
+        // Timestamps, as evt reads them back from both topics.
+        func timestamps(_ topic: String) throws -> [String: Int] {
+            let result = try Evt.run(["replay-from-offset", "topic:\(topic)", "beginning"], environment: env)
+            var byValue: [String: Int] = [:]
+            for line in result.stdoutLines {
+                let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                let value = try JSONSerialization.data(withJSONObject: record["value"]!, options: [.sortedKeys])
+                byValue[String(decoding: value, as: UTF8.self)] = record["timestamp"] as? Int
+            }
+            return byValue
+        }
+        #expect(try timestamps("copy") == (try timestamps("orders")))
+    }
+
+    @Test("Redis stream: from an id or @TIME (ISO 8601 too), until an id; -f goes on with new entries")
+    func streamPositions() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        for n in 1...6 { try redis.cli(["XADD", "s", "\(1_700_000_000_000 + Int64(n) * 1000)-0", "value", String(n)]) }
+        func replay(_ arguments: [String]) throws -> [Int] {
+            let result = try Evt.run(["replay-from-offset", "stream:s"] + arguments, environment: env)
+            #expect(result.status == 0, "\(arguments): \(result.stderr)")
+            return Self.values(result)
+        }
+        #expect(try replay(["1700000002000-0", "--until", "1700000004000-0"]) == [2, 3, 4])
+        #expect(try replay(["@1700000005000"]) == [5, 6])
+        #expect(try replay(["@2023-11-14T22:13:23Z"]) == [3, 4, 5, 6])   // 1700000003000 ms
+        #expect(try replay(["beginning", "--until", "@1700000001500"]) == [1])
+        #expect(try replay(["-2"]) == [5, 6])
+
+        let follower = try Evt.start(["replay-from-offset", "stream:s", "-1", "-f", "-c", "3"], environment: env)
+        usleep(300_000)
+        try redis.cli(["XADD", "s", "*", "value", "7"])
+        try redis.cli(["XADD", "s", "*", "value", "8"])
+        let followed = follower.wait(timeout: 10)
+        #expect(Self.values(followed) == [6, 7, 8])
+    }
+
+    @Test("usage errors: a list, -f with --until, a bad position")
+    func usage() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        for arguments in [["list:l", "beginning"], ["stream:s", "beginning", "-f", "--until", "end"], ["stream:s", "yesterday"]] {
+            let result = try Evt.run(["replay-from-offset"] + arguments, environment: env)
+            #expect(result.status == 2, "\(arguments): \(result.stderr)")
+            #expect(!result.stderr.isEmpty && result.stdout.isEmpty)
+        }
+    }
+}
