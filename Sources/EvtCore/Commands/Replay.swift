@@ -56,8 +56,10 @@ public enum ReplayCommand {
         } catch is StdoutClosed {
         } catch let stopped as SinkStopped {
             failure = EvtError.failure("\(stopped.reason); stopped the replay after \(sent) events.")
-        } catch let error as EvtError where sink != nil && error.status == .failure {
-            failure = error
+        } catch {
+            // With --to, what was already sent is still waited for and reported below.
+            guard sink != nil else { throw error }
+            failure = error as? EvtError ?? EvtError.failure("\(error)")
         }
         guard let sink else { return Signals.exitStatusAfterSignal ?? .success }
         sink.finish()
