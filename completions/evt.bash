@@ -45,9 +45,9 @@ _evt()
             takes_value='-n --lines -X --property -F --property-file'
             ;;
         replay-from-offset)
-            options='--until -f --follow --to -c --count --timeout
+            options='--until -f --follow --to -c --count --rate --timeout
                      -X --property -F --property-file -v --verbose -h --help'
-            takes_value='--until --to -c --count --timeout -X --property -F --property-file'
+            takes_value='--until --to -c --count --rate --timeout -X --property -F --property-file'
             ;;
         group-create)
             options='--from --reset -X --property -F --property-file -v --verbose -h --help'

@@ -29,7 +29,7 @@ function __evt_operands
                 --property --property-file --lines --run --brokers --topic \
                 --group --consumer --from --count --exec --on-exec-error --idle-exit \
                 --processing --ack-batch --retry-for --min-idle --max-deliveries \
-                --until --to \
+                --until --to --rate \
                 -H -X -F -n -g -c
                 set skip 1
             case '-*'
@@ -113,6 +113,7 @@ complete -c evt -n $replay -l until -x -a 'beginning end' -d 'Stop after this po
 complete -c evt -n $replay -s f -l follow -d 'Do not stop at the end: go on with new events'
 complete -c evt -n $replay -l to -x -a "$endpoints" -d 'Write the events into TARGET instead of stdout'
 complete -c evt -n $replay -s c -l count -x -d 'Stop after N events'
+complete -c evt -n $replay -l rate -x -d 'Replay at most N events per second'
 complete -c evt -n $replay -l timeout -x -d 'With --to: how long to wait for acknowledgements'
 
 set -l group_create "__fish_seen_subcommand_from group-create"

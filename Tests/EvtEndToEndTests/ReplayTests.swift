@@ -106,6 +106,11 @@ struct ReplayTests {
         #expect(try replay(["beginning", "--until", "@1700000001500"]) == [1])
         #expect(try replay(["-2"]) == [5, 6])
 
+        // --rate holds records back: 5 at 10/s take at least 0.4 s (the first goes at once).
+        let started = Date()
+        #expect(try replay(["beginning", "--rate", "10/s", "-c", "5"]) == [1, 2, 3, 4, 5])
+        #expect(Date().timeIntervalSince(started) >= 0.4)
+
         let follower = try Evt.start(["replay-from-offset", "stream:s", "-1", "-f", "-c", "3"], environment: env)
         usleep(300_000)
         try redis.cli(["XADD", "s", "*", "value", "7"])

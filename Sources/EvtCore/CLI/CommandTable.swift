@@ -135,6 +135,7 @@ public enum CommandTable {
                        "Write the events into TARGET (any endpoint) with publish's delivery rules, instead of stdout.",
                        completion: .endpoint),
             OptionSpec("count", short: "c", .value("N"), "Stop after N events."),
+            OptionSpec("rate", .value("N/s"), "Replay at most N events per second."),
             OptionSpec("timeout", .value("DURATION"),
                        "With --to: how long to wait for acknowledgements (default 30s)."),
             kafkaProperty, kafkaPropertyFile, verbose,

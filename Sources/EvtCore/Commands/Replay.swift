@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `evt replay-from-offset SOURCE POSITION [--until POSITION] [-f] [--to TARGET]`: history
 /// from a position, as NDJSON on stdout or straight into any target with publish's delivery
 /// rules (`--to`: each record goes through the --envelope decoder, so key, headers, timestamp
@@ -50,6 +54,10 @@ public enum ReplayCommand {
                 }
             }
         }
+        let rate = try arguments.value("rate").map { try parseRate($0, spec: spec) }
+        let pacer = Pacer(eventsPerSecond: rate, showProgress: isatty(2) != 0, output: output)
+        if rate != nil || pacer.showProgress { output.afterRecord = { try pacer.recordWritten() } }
+        defer { pacer.finish() }
         do {
             try reader.read(from: from, until: until, follow: follow, limit: limit, output: output)
             try output.flush()
@@ -69,5 +77,57 @@ public enum ReplayCommand {
         if failure != nil || !sink.tally.allDelivered(sent: sent) { return .failure }
         Diagnostics.print("replayed \(sent) event\(sent == 1 ? "" : "s") into \(Endpoint.redactingPassword(arguments.value("to")!))")
         return Signals.exitStatusAfterSignal ?? .success
+    }
+}
+
+extension ReplayCommand {
+    /// `--rate 500/s` (or `500`): events per second.
+    static func parseRate(_ text: String, spec: CommandSpec) throws -> Double {
+        let number = text.hasSuffix("/s") ? String(text.dropLast(2)) : text
+        guard let rate = Double(number), rate > 0 else {
+            throw EvtError.usage("--rate \(text): expected events per second, e.g. --rate 500/s.", usage: spec.usageLine)
+        }
+        return rate
+    }
+}
+
+/// `--rate`: holds each record back until its time (flushing first, so readers downstream
+/// see records as they are released); on a terminal, a progress line on stderr once a second.
+final class Pacer {
+    let showProgress: Bool
+    private let interval: Double?
+    private let output: OutputWriter
+    private let started = monotonicMilliseconds()
+    private var count = 0
+    private var lastShown = monotonicMilliseconds()
+
+    init(eventsPerSecond: Double?, showProgress: Bool, output: OutputWriter) {
+        interval = eventsPerSecond.map { 1000 / $0 }
+        self.showProgress = showProgress
+        self.output = output
+    }
+
+    func recordWritten() throws {
+        count += 1
+        if let interval {
+            let due = started + Int(Double(count) * interval)
+            let wait = due - monotonicMilliseconds()
+            if wait > 0 {
+                try output.flush()
+                Signals.sleep(milliseconds: wait)
+            }
+        }
+        if showProgress && count % 256 == 0 {
+            let now = monotonicMilliseconds()
+            if now - lastShown >= 1000 {
+                lastShown = now
+                let seconds = Double(max(now - started, 1)) / 1000
+                EvtMain.writeStderr("\revt: replayed \(count) events, \(Int(Double(count) / seconds))/s ")
+            }
+        }
+    }
+
+    func finish() {
+        if showProgress && monotonicMilliseconds() - started >= 1000 { EvtMain.writeStderr("\n") }
     }
 }

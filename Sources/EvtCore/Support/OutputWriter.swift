@@ -19,8 +19,13 @@ final class OutputWriter {
         buffer.reserveCapacity(flushThreshold + (64 << 10))
     }
 
+    /// Called after each record a reader appends (replay's --rate and progress line).
+    var afterRecord: (() throws -> Void)?
+
+    /// Readers call this after each record they append.
     @inline(__always)
     func flushIfFull() throws {
+        if let afterRecord { try afterRecord() }
         if buffer.count >= flushThreshold { try flush() }
     }
 
