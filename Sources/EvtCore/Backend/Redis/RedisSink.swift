@@ -14,6 +14,7 @@ final class RedisSink: EventSink {
     /// How many of the newest `inFlight` commands are still in `connection.outgoing`.
     private var unsent = 0
     private var lastLine = 0
+    private var warnedAboutDroppedParts = false
     private var flushing = false
     /// Unescaped field names and values of the current stream entry.
     private var scratch: [UInt8] = []
@@ -33,6 +34,11 @@ final class RedisSink: EventSink {
     }
 
     func send(_ event: borrowing OutgoingEvent) throws {
+        if !warnedAboutDroppedParts && (event.key != nil || event.headers != nil || event.timestamp != nil) {
+            // --envelope records from Kafka: a Redis entry or message holds the value only.
+            warnedAboutDroppedParts = true
+            Diagnostics.print("warning: a Redis \(kind.rawValue) keeps only the value: the key, headers and timestamp of --envelope records are dropped (first at line \(event.line)).")
+        }
         switch kind {
         case .stream: appendXADD(event)
         case .list: appendCommand("LPUSH", event.value)
