@@ -12,6 +12,17 @@ public struct ParsedArguments: Sendable {
     /// Every value of a repeatable option, in command-line order.
     public func values(_ long: String) -> [String] { given[long] ?? [] }
 
+    /// A count option (`-c N`, `--ack-batch N`): a whole number of at least `minimum`.
+    public func number(_ long: String, minimum: Int = 1, what: String = "events") throws -> Int? {
+        try value(long).map { text in
+            guard let number = Int(text), number >= minimum else {
+                let short = spec.option(named: long)?.short.map { "-\($0)" } ?? "--\(long)"
+                throw EvtError.usage("\(short) \(text): expected a number of \(what) (\(minimum) or more).", usage: spec.usageLine)
+            }
+            return number
+        }
+    }
+
     mutating func record(_ option: OptionSpec, _ value: String?) throws {
         let spelled = "--\(option.long)"
         switch option.kind {

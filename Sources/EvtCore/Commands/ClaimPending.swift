@@ -29,9 +29,9 @@ public enum ClaimPendingCommand {
             throw EvtError.usage("claim-pending needs --min-idle DURATION: how long an entry must have sat unacknowledged (e.g. 5m).", usage: spec.usageLine)
         }
         let minIdleMs = try DurationParser.milliseconds(minIdleText, option: "--min-idle")
-        let count = try positiveNumber(arguments, "count", spec: spec)
-        let batchSize = try positiveNumber(arguments, "ack-batch", spec: spec) ?? 100
-        let maxDeliveries = try positiveNumber(arguments, "max-deliveries", spec: spec)
+        let count = try arguments.number("count", what: "entries")
+        let batchSize = try arguments.number("ack-batch", what: "entries") ?? 100
+        let maxDeliveries = try arguments.number("max-deliveries", what: "deliveries")
         let deadLetterText = arguments.value("dead-letter")
         if (maxDeliveries == nil) != (deadLetterText == nil) {
             throw EvtError.usage("--max-deliveries and --dead-letter go together: entries delivered N times go to DEST.", usage: spec.usageLine)
@@ -156,14 +156,5 @@ public enum ClaimPendingCommand {
             index += 2
         }
         output.endStreamEntry(deliveries: entry.deliveries)
-    }
-
-    private static func positiveNumber(_ arguments: ParsedArguments, _ name: String, spec: CommandSpec) throws -> Int? {
-        try arguments.value(name).map { text in
-            guard let number = Int(text), number > 0 else {
-                throw EvtError.usage("--\(name) \(text): expected a number (1 or more).", usage: spec.usageLine)
-            }
-            return number
-        }
     }
 }

@@ -19,12 +19,7 @@ public enum ReplayCommand {
         if follow && until != nil {
             throw EvtError.usage("-f follows past the end; --until stops at a position: give one of them.", usage: spec.usageLine)
         }
-        let limit = try arguments.value("count").map { text -> Int in
-            guard let number = Int(text), number > 0 else {
-                throw EvtError.usage("-c \(text): expected a number of events (1 or more).", usage: spec.usageLine)
-            }
-            return number
-        } ?? Int.max
+        let limit = try arguments.number("count") ?? Int.max
         var sourceOptions = SourceOptions()
         sourceOptions.kafkaProperties = try PublishCommand.kafkaProperties(arguments)
         KafkaConfig.verbose = arguments.flag("verbose")

@@ -24,18 +24,8 @@ public enum SubscribeCommand {
         }
         options.retryForMs = try arguments.value("retry-for").map { try DurationParser.milliseconds($0, option: "--retry-for") } ?? 60_000
         options.kafkaProperties = try PublishCommand.kafkaProperties(arguments)
-        let count = try arguments.value("count").map { text -> Int in
-            guard let number = Int(text), number > 0 else {
-                throw EvtError.usage("-c \(text): expected a number of events (1 or more).", usage: spec.usageLine)
-            }
-            return number
-        }
-        let batchSize = try arguments.value("ack-batch").map { text -> Int in
-            guard let number = Int(text), number > 0 else {
-                throw EvtError.usage("--ack-batch \(text): expected a number of events (1 or more).", usage: spec.usageLine)
-            }
-            return number
-        } ?? 1000
+        let count = try arguments.number("count")
+        let batchSize = try arguments.number("ack-batch") ?? 1000
         let idleExitMs = try arguments.value("idle-exit").map { try DurationParser.milliseconds($0, option: "--idle-exit") }
         let command = arguments.value("exec")
         let continueOnExecError = try execErrorMode(arguments, spec: spec)

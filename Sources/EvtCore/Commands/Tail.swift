@@ -8,13 +8,7 @@ public enum TailCommand {
                                  : "tail reads one SOURCE; got \(arguments.operands.count).", usage: spec.usageLine)
         }
         let source = try Endpoint.parse(arguments.operands[0], environment: environment)
-        var count = 10
-        if let text = arguments.value("lines") {
-            guard let number = Int(text), number >= 0 else {
-                throw EvtError.usage("-n \(text): expected a number of events (0 or more).", usage: spec.usageLine)
-            }
-            count = number
-        }
+        let count = try arguments.number("lines", minimum: 0) ?? 10
         let follow = arguments.flag("follow")
         if case .redis(_, let kind, _) = source {
             if kind == .channel && !follow {
