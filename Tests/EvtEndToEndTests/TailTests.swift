@@ -53,6 +53,17 @@ struct TailTests {
         #expect(try redis.cli(["LLEN", "l"]) == "4\n")
     }
 
+    @Test("the last 25 000 of a 30 000-entry stream: found by walking back, then read forward in pages")
+    func streamLastOfMany() throws {
+        let redis = try RedisServer()
+        let environment = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "stream:big"], stdin: ndjson((1...30_000).map { #"{"n":\#($0)}"# }), environment: environment)
+        let result = try Evt.run(["tail", "stream:big", "-n", "25000"], environment: environment)
+        #expect(result.status == 0, "\(result.stderr)")
+        let numbers = result.stdoutLines.map { line in Int(line.split(separator: "\"n\":\"")[1].prefix { $0.isNumber })! }
+        #expect(numbers == Array(5001...30_000))
+    }
+
     @Test("more than one page of a stream (25 000 entries) comes back complete and in order")
     func streamPages() throws {
         let redis = try RedisServer()
