@@ -91,6 +91,7 @@ public enum ClaimPendingCommand {
             var handed: [String] = []
             // Too many deliveries: to the dead-letter target, acknowledged once it took them.
             var lettered: [Int: String] = [:]
+            var deadLetterRefused = false
             for entry in entries {
                 if Signals.stopRequested { break }   // the rest stays pending, ours
                 if let maxDeliveries, entry.deliveries >= maxDeliveries, let deadLetters {
@@ -116,25 +117,27 @@ public enum ClaimPendingCommand {
                 failure = EvtError.failure("some claimed entries were not handled by --exec and stay pending (see above).")
                 if !continueOnExecError { break }
             }
+            if let deadLetters, !lettered.isEmpty {
+                deadLetters.finish()
+                // Earlier batches were all taken (else the loop stopped), so the tally speaks
+                // for this batch: all taken, or none acknowledged.
+                if deadLetters.tally.allDelivered(sent: dlqLine) {
+                    deadLettered += lettered.count
+                    if !noAck { try claimer.acknowledge(Array(lettered.values)) }
+                } else {
+                    failure = EvtError.failure("the dead-letter destination \(Endpoint.redactingPassword(deadLetterText!)) did not take every entry; none of this batch's \(lettered.count) was acknowledged, they stay pending.")
+                    for message in deadLetters.tally.summary(sent: dlqLine) { Diagnostics.print(message) }
+                    deadLetterRefused = true
+                }
+            }
+            // After the dead letters: they are settled even if stdout has gone meanwhile.
             do {
                 try output.flush()
             } catch is StdoutClosed {
                 break claiming   // not written: not acknowledged (they stay ours, pending)
             }
             if !noAck { try claimer.acknowledge(handed) }
-            if let deadLetters, !lettered.isEmpty {
-                deadLetters.finish()
-                // Earlier batches were all taken (else the loop stopped), so the tally speaks
-                // for this batch: all taken, or none acknowledged.
-                guard deadLetters.tally.allDelivered(sent: dlqLine) else {
-                    failure = EvtError.failure("the dead-letter destination \(Endpoint.redactingPassword(deadLetterText!)) did not take every entry; none of this batch's \(lettered.count) was acknowledged, they stay pending.")
-                    for message in deadLetters.tally.summary(sent: dlqLine) { Diagnostics.print(message) }
-                    break claiming
-                }
-                deadLettered += lettered.count
-                if !noAck { try claimer.acknowledge(Array(lettered.values)) }
-            }
-            if failure != nil && !continueOnExecError { break }
+            if deadLetterRefused || (failure != nil && !continueOnExecError) { break }
         }
         var summary = "claimed \(claimed) entr\(claimed == 1 ? "y" : "ies")"
         if deadLettered > 0 { summary += ", \(deadLettered) sent to \(Endpoint.redactingPassword(deadLetterText!))" }
