@@ -532,22 +532,18 @@ private struct Validator {
         }
     }
 
+    /// QuickCheck's scan for a good string; byte by byte, to name the problem, for a bad one.
     mutating func string() throws(JSONSyntaxError) {
+        let end = QuickCheck.string(bytes, index)
+        if end >= 0 {
+            index = end
+            return
+        }
         let start = index
         let count = bytes.count
-        var i = index &+ 1   // a local: the hot loop keeps it in a register
+        var i = index &+ 1
         defer { index = i }
         while true {
-            // Eight bytes at a time, straight to the first quote, backslash, control or
-            // non-ASCII byte: most strings end within one or two words.
-            while i &+ 8 <= count {
-                let special = Validator.specialBytes(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                if special != 0 {
-                    i &+= special.trailingZeroBitCount &>> 3
-                    break
-                }
-                i &+= 8
-            }
             guard i < count else { break }
             let byte = bytes[i]
             if byte == UInt8(ascii: "\"") { i &+= 1; return }
@@ -569,7 +565,7 @@ private struct Validator {
             } else if byte < 0x20 {
                 throw fail("\(Validator.describe(byte)) inside a string must be escaped", at: i)
             } else if byte < 0x80 {
-                i &+= 1   // only in the last seven bytes of the line
+                i &+= 1
             } else {
                 guard let length = JSON.utf8SequenceLength(bytes, at: i) else {
                     throw fail("invalid UTF-8 in a string", at: i)
