@@ -145,6 +145,30 @@ public enum CommandTable {
         or @TIME (ms since the epoch, or ISO 8601; no zone means UTC).
         """)
 
+    public static let copy = CommandSpec(
+        name: "copy-between",
+        summary: "Copy a topic or stream into a stream, topic, list or channel, resumably.",
+        operands: [OperandSpec("SOURCE", completion: .endpoint), OperandSpec("TARGET", completion: .endpoint)],
+        options: [
+            OptionSpec("checkpoint", .value("NAME"),
+                       "Keep the position in Redis (evt:checkpoint:NAME) and resume from it on the next run."),
+            OptionSpec("follow", short: "f", "Do not stop at the end: go on copying new events (a bridge)."),
+            OptionSpec("exactly-once",
+                       "Into a stream: entries and checkpoint in one transaction; stream into a topic: resume after what already arrived."),
+            OptionSpec("key-field", .value("FIELD"),
+                       "Stream to topic: the Kafka key is this field (or FIELD.path inside a JSON field)."),
+            OptionSpec("per-partition", "Topic to stream: one stream per partition, named TARGET:PARTITION."),
+            OptionSpec("stats", .value("DURATION"), "Print events copied, rate, position and lag on stderr every DURATION."),
+            OptionSpec("timeout", .value("DURATION"),
+                       "How long to wait for acknowledgements (default 30s)."),
+            kafkaProperty, kafkaPropertyFile, verbose,
+        ],
+        notes: """
+        Without --checkpoint the copy starts at the source's beginning and records nothing. \
+        Without -f it stops at the source's end as of the start. See evt-copy-between(1) for \
+        how records and entries map onto each other.
+        """)
+
     public static let sandbox = CommandSpec(
         name: "sandbox",
         summary: "Run throwaway local brokers: a redis-server and a mock Kafka cluster.",
@@ -168,7 +192,7 @@ public enum CommandTable {
         operands: [OperandSpec("COMMAND", optional: true, completion: .choices(all.map(\.name)))],
         options: [])
 
-    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, claimPending, replay, sandbox]
+    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, claimPending, replay, copy, sandbox]
 
     /// The commands in the order help lists them (help itself last).
     public static var commands: [CommandSpec] { all + [help] }

@@ -47,6 +47,7 @@ public enum EvtMain {
             case "group-create": status = try GroupCreateCommand.run(arguments, environment: environment)
             case "claim-pending": status = try ClaimPendingCommand.run(arguments, environment: environment)
             case "replay-from-offset": status = try ReplayCommand.run(arguments, environment: environment)
+            case "copy-between": status = try CopyBetweenCommand.run(arguments, environment: environment)
             case "sandbox": status = try SandboxCommand.run(arguments, environment: environment)
             default: return report(unknownCommand(first))
             }

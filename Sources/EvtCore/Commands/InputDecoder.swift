@@ -160,6 +160,13 @@ final class InputDecoder {
 
     /// `{"name":"text"}`, `{"name":null}`, `{"name":{"b64":"…"}}`, `{"name":["a","b"]}`.
     private func decodeHeaders(_ object: UnsafeRawBufferPointer, kind: JSONKind, column: Int, failure: inout BadLine?) {
+        InputDecoder.decodeMembers(object, kind: kind, into: headers, column: column, failure: &failure)
+    }
+
+    /// The members of a headers object (or of a stream entry's fields object, which has the same
+    /// shape) appended to `headers` in order.
+    static func decodeMembers(_ object: UnsafeRawBufferPointer, kind: JSONKind, into headers: EventHeaders,
+                              column: Int, failure: inout BadLine?) {
         guard kind == .object else {
             if kind != .null { failure = BadLine(reason: "headers must be an object", column: column) }
             return

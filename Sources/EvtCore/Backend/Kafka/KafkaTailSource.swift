@@ -7,10 +7,10 @@ internal import CRdKafka
 /// end as of the start (kcat's `-o -N`), then with `-f` everything new. Partitions are
 /// assigned directly (no group, nothing committed) and read in batches from one queue.
 final class KafkaTailSource: EventSource {
-    private let consumer: OpaquePointer
-    private let topic: String
+    let consumer: OpaquePointer
+    let topic: String
     private let quotedTopic: [UInt8]
-    private let partition: Int32?
+    let partition: Int32?
 
     init(brokers: String, topic: String, partition: Int32?, options: SourceOptions) throws {
         let properties: [(String, String)] = [
@@ -74,26 +74,48 @@ final class KafkaTailSource: EventSource {
             rd_kafka_topic_partition_list_add(assignment, topic, partition).pointee.offset = start
         }
         guard assignment.pointee.cnt > 0 else { return }
+        var left = limit
+        try consume(assignment, endOffsets: follow ? nil : endOffsets, stop: { left == 0 }) { message in
+            output.appendKafkaRecord(message, quotedTopic: quotedTopic)
+            left -= 1
+            try output.flushIfFull()
+        } batchEnded: {
+            try output.flush()
+        }
+        try output.flush()
+    }
+
+    /// Reads the partitions of `assignment` from their offsets, handing each record to `body`,
+    /// until every partition reached its end offset (`endOffsets`; nil: forever) or `stop`
+    /// says so. `batchEnded` runs after each batch read from librdkafka's queue.
+    func consume(_ assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>,
+                 endOffsets: [Int32: Int64]?, stop: () -> Bool = { false },
+                 idle: () throws -> Void = {},
+                 _ body: (UnsafeMutablePointer<rd_kafka_message_t>) throws -> Void,
+                 batchEnded: () throws -> Void) throws {
         let err = rd_kafka_assign(consumer, assignment)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw EvtError.failure("cannot read topic \(topic): \(KafkaConfig.errorText(err)).")
         }
+        defer { _ = rd_kafka_assign(consumer, nil) }
         let queue = rd_kafka_queue_get_consumer(consumer)!
         defer { rd_kafka_queue_destroy(queue) }
         var batch = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: 4096)
-        var unfinished = follow ? Set<Int32>() : Set(endOffsets.keys)
-        var left = limit
-        reading: while (follow || !unfinished.isEmpty) && left > 0 {
+        let follow = endOffsets == nil
+        var unfinished = Set(endOffsets?.keys ?? [:].keys)
+        while (follow || !unfinished.isEmpty) && !stop() {
             if Signals.stopRequested { break }
             let received = batch.withUnsafeMutableBufferPointer {
                 rd_kafka_consume_batch_queue(queue, 100, $0.baseAddress, $0.count)
             }
             if received <= 0 {
                 if follow && OutputWriter.stdoutIsClosed() { throw StdoutClosed() }
-                if !follow { unfinished = try stillUnfinished(unfinished, endOffsets) }
+                if let endOffsets { unfinished = try stillUnfinished(unfinished, endOffsets) }
+                try idle()
                 continue
             }
-            var failure: EvtError?
+            // Every message of the batch is destroyed, also after a failure part-way.
+            var failure: Error?
             for index in 0..<received {
                 let message = batch[index]!
                 defer { rd_kafka_message_destroy(message) }
@@ -104,19 +126,16 @@ final class KafkaTailSource: EventSource {
                     failure = EvtError.failure("reading \(topic)/\(record.partition): \(KafkaConfig.errorText(record.err)).")
                     continue
                 }
-                if !follow, let end = endOffsets[record.partition] {
+                if let end = endOffsets?[record.partition] {
                     if record.offset >= end - 1 { unfinished.remove(record.partition) }
-                    if record.offset >= end { continue }   // past --until: fetched, not wanted
+                    if record.offset >= end { continue }   // past the end: fetched, not wanted
                 }
-                if left == 0 { continue }
-                output.appendKafkaRecord(message, quotedTopic: quotedTopic)
-                left -= 1
-                try output.flushIfFull()
+                if stop() { continue }
+                do { try body(message) } catch { failure = error }
             }
             if let failure { throw failure }
-            try output.flush()
+            try batchEnded()
         }
-        try output.flush()
     }
 
     /// Partitions whose position has not reached their end offset (a transaction marker or a

@@ -22,6 +22,22 @@ struct RespCommandBuffer {
         bytes.append(13); bytes.append(10)
     }
 
+    /// One argument made of two parts (`header.` and a header name), without joining them first.
+    mutating func argument(prefix: [UInt8], _ raw: UnsafeRawBufferPointer) {
+        bytes.append(UInt8(ascii: "$"))
+        appendDecimal(prefix.count + raw.count)
+        bytes.append(13); bytes.append(10)
+        bytes.append(contentsOf: prefix)
+        bytes.append(contentsOf: raw)
+        bytes.append(13); bytes.append(10)
+    }
+
+    /// Appends commands built in another buffer.
+    mutating func append(_ other: RespCommandBuffer) {
+        bytes.append(contentsOf: other.bytes)
+        commandCount += other.commandCount
+    }
+
     mutating func argument(_ text: String) {
         var text = text
         text.withUTF8 { argument(UnsafeRawBufferPointer($0)) }

@@ -1,0 +1,114 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import CRdKafka
+
+/// `copy-between` reading a topic: the same assign-and-batch reader as `tail`, each message
+/// handed over as a `CopyRecord` (borrowing the message's buffers; headers are copied).
+extension KafkaTailSource {
+    /// The partitions read: the one named, or all of the topic.
+    func copyPartitions() throws -> [Int32] {
+        try partition.map { [$0] } ?? KafkaOffsets.partitions(of: topic, client: consumer)
+    }
+
+    /// Each partition's end (high watermark) as of now.
+    func endOffsets(_ partitions: [Int32]) throws -> [Int32: Int64] {
+        var ends: [Int32: Int64] = [:]
+        for partition in partitions { ends[partition] = try KafkaOffsets.watermarks(topic, partition, client: consumer).high }
+        return ends
+    }
+
+    /// Reads each partition from its offset in `starts` (nil: the beginning) to its offset in
+    /// `ends` (exclusive; nil: forever).
+    func copy(partitions: [Int32], starts: [Int32: Int64], ends: [Int32: Int64]?, into record: CopyRecord,
+              idle: () throws -> Void, _ body: (CopyRecord) throws -> Void, batchEnded: () throws -> Void) throws {
+        let assignment = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+        defer { rd_kafka_topic_partition_list_destroy(assignment) }
+        var wanted: [Int32: Int64]? = ends == nil ? nil : [:]
+        for partition in partitions {
+            var start = starts[partition] ?? Int64(RD_KAFKA_OFFSET_BEGINNING)
+            if let end = ends?[partition] {
+                // A concrete start, so an empty or finished partition is known to be done.
+                if start < 0 { start = try KafkaOffsets.watermarks(topic, partition, client: consumer).low }
+                if start >= end { continue }
+                wanted![partition] = end
+            }
+            rd_kafka_topic_partition_list_add(assignment, topic, partition).pointee.offset = start
+        }
+        guard assignment.pointee.cnt > 0 else { return }
+        record.origin = .kafka
+        record.topic = Array(topic.utf8)
+        try consume(assignment, endOffsets: wanted, idle: idle, { message in
+            let raw = message.pointee
+            record.partition = raw.partition
+            record.offset = raw.offset
+            var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+            let timestamp = rd_kafka_message_timestamp(message, &type)
+            record.timestamp = type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp
+            record.key = raw.key.map { UnsafeRawBufferPointer(start: $0, count: raw.key_len) }
+            record.value = raw.payload.map { UnsafeRawBufferPointer(start: $0, count: raw.len) }
+            record.headers.removeAll()
+            var headers: OpaquePointer?
+            if rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
+                for index in 0..<rd_kafka_header_cnt(headers) {
+                    var name: UnsafePointer<CChar>?
+                    var value: UnsafeRawPointer?
+                    var size = 0
+                    _ = rd_kafka_header_get_all(headers, index, &name, &value, &size)
+                    record.headers.append(name: UnsafeRawBufferPointer(start: name, count: name.map { strlen($0) } ?? 0),
+                                          value: value.map { UnsafeRawBufferPointer(start: $0, count: size) })
+                }
+            }
+            try body(record)
+        }, batchEnded: batchEnded)
+    }
+
+    /// Records not yet read: the high watermark librdkafka last saw minus `next`, summed.
+    func lag(next: [Int32: Int64], partitions: [Int32]) -> Int64 {
+        var total: Int64 = 0
+        for partition in partitions {
+            var low: Int64 = 0
+            var high: Int64 = 0
+            guard rd_kafka_get_watermark_offsets(consumer, topic, partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR,
+                  high >= 0 else { continue }
+            total += max(0, high - max(next[partition] ?? low, low))
+        }
+        return total
+    }
+
+    /// `--exactly-once` into this topic: per partition, the newest `evt.stream.id` header —
+    /// the last entry a copy got there. Reads back from each partition's end until it finds
+    /// one (at most `scanLimit` records per partition).
+    func lastCopiedStreamIDs(scanLimit: Int64 = 100_000) throws -> [Int32: StreamID] {
+        var found: [Int32: StreamID] = [:]
+        for partition in try copyPartitions() {
+            let (low, high) = try KafkaOffsets.watermarks(topic, partition, client: consumer)
+            var window: Int64 = 1000
+            var end = high
+            while end > low && found[partition] == nil {
+                let start = max(low, end - window, high - scanLimit)
+                guard start < end else { break }
+                let record = CopyRecord()
+                try copy(partitions: [partition], starts: [partition: start], ends: [partition: end], into: record,
+                         idle: {}, { record in
+                    guard let header = record.headers.entries.last(where: { entry in
+                        record.headers.bytes[entry.name].elementsEqual(CopyMapping.streamIDHeader)
+                    }), let range = header.value else { return }
+                    if let id = record.headers.bytes.withUnsafeBytes({ StreamID(UnsafeRawBufferPointer(rebasing: $0[range])) }) {
+                        found[partition] = id   // offsets ascend: the last one wins
+                    }
+                }, batchEnded: {})
+                end = start
+                window *= 4
+            }
+        }
+        return found
+    }
+
+    /// The partition librdkafka's `murmur2` partitioner (Java-compatible; a null key always
+    /// maps to one partition) picks for `key`: copy-between sets that partitioner, so a resume
+    /// can tell where each entry went.
+    static func murmur2Partition(key: UnsafeRawBufferPointer?, partitionCount: Int32) -> Int32 {
+        rd_kafka_msg_partitioner_murmur2(nil, key?.baseAddress, key?.count ?? 0, partitionCount, nil, nil)
+    }
+}

@@ -1,0 +1,85 @@
+/// `copy-between` reading a Redis stream: XRANGE pages after a position up to an end id, then
+/// (following) XREAD BLOCK; each entry handed over as a `CopyRecord` borrowing the reply.
+final class StreamCopySource {
+    let connection: RedisConnection
+    let name: String
+
+    init(server: RedisServerAddress, name: String) throws {
+        connection = try RedisConnection(server)
+        self.name = name
+    }
+
+    /// The id of the newest entry (nil: the stream is empty or absent).
+    func newestID() throws -> StreamID? {
+        let reply = try connection.call(["XREVRANGE", name, "+", "-", "COUNT", "1"])
+        if case .error(let message) = reply { throw EvtError.failure("XREVRANGE on stream \(name) failed: \(message)") }
+        guard case .array(let entries) = reply, case .array(let entry)? = entries.first, let id = entry.first?.text else { return nil }
+        return StreamID(id)
+    }
+
+    /// Entries after `after` (nil: from the first) up to `until` (inclusive; nil: on and on,
+    /// waiting for new ones), `pageSize` per request.
+    func copy(after: StreamID?, until: StreamID?, pageSize: Int, into record: CopyRecord,
+              idle: () throws -> Void, _ body: (CopyRecord) throws -> Void, batchEnded: () throws -> Void) throws {
+        record.origin = .stream
+        var position = after
+        func handOver(_ entries: RedisReplyView) throws -> Int {
+            for index in 0..<entries.count {
+                let entry = entries[index]
+                record.id = entry[0].bytes
+                record.fields.removeAll(keepingCapacity: true)
+                let fields = entry[1]
+                var field = 0
+                while field + 1 < fields.count {
+                    record.fields.append((fields[field].bytes, fields[field + 1].bytes))
+                    field += 2
+                }
+                try body(record)
+                if index == entries.count - 1 { position = StreamID(record.id) }
+            }
+            return entries.count
+        }
+        if let until {
+            while true {
+                if Signals.stopRequested { return }
+                let start = position.map { "(\($0)" } ?? "-"
+                var got = 0
+                try request(["XRANGE", name, start, until.description, "COUNT", String(pageSize)]) { got = try handOver($0) }
+                try batchEnded()
+                if got < pageSize { return }
+            }
+        }
+        while !Signals.stopRequested {
+            connection.outgoing.command(["XREAD", "COUNT", String(pageSize), "BLOCK", "1000", "STREAMS", name,
+                                         position?.description ?? "0-0"])
+            try connection.flushWrites()
+            var serverError: String?
+            var got = 0
+            let wait = try connection.nextReply(waitMs: -1) { reply in
+                if reply.kind == .error { serverError = reply.text; return }
+                guard reply.kind == .array, reply.count > 0 else { return }
+                got = try handOver(reply[0][1])
+            }
+            if wait == .stopRequested { return }
+            if let serverError { throw EvtError.failure("XREAD on stream \(name) failed: \(serverError)") }
+            if got > 0 { try batchEnded() } else { try idle() }
+        }
+    }
+
+    private func request(_ words: [String], _ body: (RedisReplyView) throws -> Void) throws {
+        connection.outgoing.command(words)
+        try connection.flushWrites()
+        var serverError: String?
+        let wait = try connection.nextReply(waitMs: 10_000, stopOnSignal: false) { reply in
+            if reply.kind == .error { serverError = reply.text } else { try body(reply) }
+        }
+        if wait != .reply { throw RedisConnectionLost(reason: "no answer to \(words[0]) within 10 s") }
+        if let serverError { throw EvtError.failure("\(words[0]) on stream \(name) failed: \(serverError)") }
+    }
+
+    /// How far the copy is behind: milliseconds between `position` and the stream's newest id.
+    func lagMilliseconds(after position: StreamID?) -> Int64? {
+        guard let newest = try? newestID() else { return nil }
+        return Int64(newest.milliseconds) - Int64(position?.milliseconds ?? newest.milliseconds)
+    }
+}

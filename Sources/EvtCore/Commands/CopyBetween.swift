@@ -1,0 +1,455 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `evt copy-between SOURCE TARGET [--checkpoint NAME] [-f] [--exactly-once]`: a topic or a
+/// stream copied into a stream, topic, list or channel, resumable. The mapping between Kafka
+/// records and stream entries is CopyMapping's; delivery rules are publish's.
+///
+/// At least once: the checkpoint (a Redis hash, `evt:checkpoint:NAME`) only ever names events
+/// the target acknowledged. Into a stream, entries and checkpoint share one MULTI/EXEC (so
+/// such a copy is exactly once as well); into anything else, the checkpoint follows a barrier
+/// (every event sent so far acknowledged), once a second and at the end.
+public enum CopyBetweenCommand {
+    public static func run(_ arguments: ParsedArguments, environment: [String: String]) throws -> ExitStatus {
+        let spec = arguments.spec
+        guard arguments.operands.count == 2 else {
+            throw EvtError.usage("copy-between needs a SOURCE and a TARGET, e.g. evt copy-between topic:orders stream:orders.", usage: spec.usageLine)
+        }
+        let job = try CopyJob(arguments, environment: environment)
+        return try job.run()
+    }
+}
+
+final class CopyJob {
+    private let source: Endpoint
+    private let target: Endpoint
+    private let sourceText: String
+    private let targetText: String
+    private let checkpointKey: String?
+    private let follow: Bool
+    private let exactlyOnce: Bool
+    private let keyField: KeyField?
+    private let perPartition: Bool
+    private let statsEveryMs: Int?
+    private let timeoutMs: Int
+    private let kafkaProperties: [(String, String)]
+
+    /// Where the copy stands: what the target acknowledged (`confirmed…`), and what was sent.
+    private var confirmedOffsets: [Int32: Int64] = [:]
+    private var confirmedID: StreamID?
+    private var sentOffsets: [Int32: Int64] = [:]
+    private var sentID: StreamID?
+    /// The source's end as of the first start (without -f the copy stops there).
+    private var endOffsets: [Int32: Int64]?
+    private var endID: StreamID?
+    private var endKnown = false
+
+    private var copied = 0
+    private var skipped = 0
+    private let started = monotonicMilliseconds()
+    private var lastStats = monotonicMilliseconds()
+    private var copiedAtLastStats = 0
+    private var lagText: () -> String = { "" }
+
+    init(_ arguments: ParsedArguments, environment: [String: String]) throws {
+        let spec = arguments.spec
+        sourceText = arguments.operands[0]
+        targetText = arguments.operands[1]
+        source = try Endpoint.parse(sourceText, environment: environment)
+        target = try Endpoint.parse(targetText, environment: environment)
+        follow = arguments.flag("follow")
+        exactlyOnce = arguments.flag("exactly-once")
+        keyField = arguments.value("key-field").map(KeyField.init)
+        perPartition = arguments.flag("per-partition")
+        statsEveryMs = try arguments.value("stats").map { try DurationParser.milliseconds($0, option: "--stats") }
+        timeoutMs = try arguments.value("timeout").map { try DurationParser.milliseconds($0, option: "--timeout") } ?? 30_000
+        kafkaProperties = try PublishCommand.kafkaProperties(arguments)
+        KafkaConfig.verbose = arguments.flag("verbose")
+
+        switch source {
+        case .kafka: break
+        case .redis(_, .stream, _): break
+        case .redis(_, let kind, _):
+            throw EvtError.usage("copy-between reads a topic or a stream, which keep positions to resume from; a \(kind.rawValue) does not. Use evt subscribe \(sourceText) | evt publish \(targetText) --envelope.", usage: spec.usageLine)
+        }
+        if keyField != nil, !(source.isStream && target.isKafka) {
+            throw EvtError.usage("--key-field picks the Kafka key of a stream entry: it needs a stream SOURCE and a topic TARGET.", usage: spec.usageLine)
+        }
+        if perPartition, !(source.isKafka && target.isStream) {
+            throw EvtError.usage("--per-partition writes one stream per partition: it needs a topic SOURCE and a stream TARGET.", usage: spec.usageLine)
+        }
+        if exactlyOnce {
+            switch target {
+            case .redis(_, .stream, _): break
+            case .kafka where source.isStream: break
+            case .kafka:
+                throw EvtError.usage("--exactly-once into a topic needs a stream SOURCE (evt finds where a copy stopped from the entry ids it carries); topic→topic is at least once.", usage: spec.usageLine)
+            case .redis(_, let kind, _):
+                throw EvtError.usage("--exactly-once needs a stream or topic TARGET: a \(kind.rawValue) cannot take the checkpoint atomically with the events.", usage: spec.usageLine)
+            }
+        }
+        if let name = arguments.value("checkpoint") {
+            guard !name.isEmpty else { throw EvtError.usage("--checkpoint needs a NAME.", usage: spec.usageLine) }
+            guard CopyJob.checkpointServer(source: source, target: target) != nil else {
+                throw EvtError.usage("--checkpoint keeps its position in Redis, and neither side of a topic→topic copy is Redis. Use evt subscribe --group NAME | evt publish --envelope instead.", usage: spec.usageLine)
+            }
+            checkpointKey = "evt:checkpoint:" + name
+        } else {
+            checkpointKey = nil
+        }
+    }
+
+    /// The Redis server that keeps the checkpoint: the target's, else the source's.
+    private static func checkpointServer(source: Endpoint, target: Endpoint) -> RedisServerAddress? {
+        if case .redis(let server, _, _) = target { return server }
+        if case .redis(let server, _, _) = source { return server }
+        return nil
+    }
+
+    /// What the checkpoint records as the source, so a NAME reused for another copy is noticed.
+    private var sourceIdentity: String {
+        switch source {
+        case .kafka(_, let topic, let partition): return "topic:" + topic + (partition.map { "/\($0)" } ?? "")
+        case .redis(_, let kind, let name): return "\(kind.rawValue):" + name
+        }
+    }
+
+    // MARK: Running
+
+    func run() throws -> ExitStatus {
+        try loadCheckpoint()
+        var outage: Int?
+        while true {
+            do {
+                try copyOnce(afterOutage: outage != nil)
+                break
+            } catch let error where follow && !Signals.stopRequested && CopyJob.isConnectionProblem(error) {
+                // A long-running bridge rides out restarts: start again from what is confirmed.
+                if outage == nil {
+                    outage = monotonicMilliseconds()
+                    Diagnostics.print("\(CopyJob.describe(error)); retrying until it is back (copied so far: \(copied)).")
+                }
+                Signals.sleep(milliseconds: 1000)
+                if Signals.stopRequested { break }
+                if checkpointKey != nil, target.isStream { try? loadCheckpoint() }
+                sentOffsets = confirmedOffsets
+                sentID = confirmedID
+            } catch let failure as EvtError {
+                Diagnostics.print(failure.message)
+                reportPosition()
+                return failure.status == .usage ? .usage : .failure
+            }
+            if let since = outage, !follow { _ = since }
+        }
+        reportPosition()
+        let skippedText = skipped > 0 ? " (\(skipped) already there were skipped)" : ""
+        Diagnostics.print("copied \(copied) event\(copied == 1 ? "" : "s") from \(Endpoint.redactingPassword(sourceText)) to \(Endpoint.redactingPassword(targetText))\(skippedText).")
+        return Signals.exitStatusAfterSignal ?? .success
+    }
+
+    private static func isConnectionProblem(_ error: Error) -> Bool {
+        if error is RedisConnectionLost { return true }
+        if let failure = error as? EvtError, failure.message.hasPrefix("cannot connect") || failure.message.hasPrefix("lost the connection") { return true }
+        return false
+    }
+
+    private static func describe(_ error: Error) -> String {
+        if let lost = error as? RedisConnectionLost { return "lost the connection to Redis (\(lost.reason))" }
+        return (error as? EvtError)?.message ?? "\(error)"
+    }
+
+    /// The confirmed position on stderr, so a user without --checkpoint knows where it stopped.
+    private func reportPosition() {
+        guard checkpointKey == nil else { return }
+        if source.isStream, let confirmedID {
+            Diagnostics.print("the target has every entry up to \(confirmedID).")
+        }
+    }
+
+    private func copyOnce(afterOutage: Bool) throws {
+        let record = CopyRecord()
+        switch (source, target) {
+        case (.kafka(let brokers, let topic, let partition), _):
+            var options = SourceOptions()
+            options.kafkaProperties = kafkaProperties
+            let reader = try KafkaTailSource(brokers: brokers, topic: topic, partition: partition, options: options)
+            let partitions = try reader.copyPartitions()
+            if !endKnown && !follow { endOffsets = try reader.endOffsets(partitions) }
+            endKnown = true
+            lagText = { ", \(reader.lag(next: self.confirmedOffsets, partitions: partitions)) records behind" }
+            let writer = try makeWriter()
+            try reader.copy(partitions: partitions, starts: confirmedOffsets, ends: follow ? nil : endOffsets, into: record,
+                            idle: { try writer.idle() }, { record in
+                try writer.write(record)
+                sentOffsets[record.partition] = record.offset + 1
+                try writer.afterEvent()
+            }, batchEnded: { try writer.batchEnded() })
+            try writer.finish()
+        case (.redis(let server, _, let name), _):
+            let reader = try StreamCopySource(server: server, name: name)
+            if !endKnown && !follow { endID = try reader.newestID() }
+            endKnown = true
+            lagText = { reader.lagMilliseconds(after: self.confirmedID).map { ", \($0) ms behind" } ?? "" }
+            let writer = try makeWriter()
+            if follow || endID != nil {
+                try reader.copy(after: confirmedID, until: follow ? nil : endID, pageSize: 1000, into: record,
+                                idle: { try writer.idle() }, { record in
+                    try writer.write(record)
+                    sentID = StreamID(record.id)
+                    try writer.afterEvent()
+                }, batchEnded: { try writer.batchEnded() })
+            }
+            try writer.finish()
+        }
+    }
+
+    // MARK: Checkpoints
+
+    private var checkpointFields: [(String, String)] {
+        var fields = [("source", sourceIdentity)]
+        if source.isStream {
+            if let sentID { fields.append(("id", sentID.description)) }
+        } else {
+            for (partition, next) in sentOffsets { fields.append(("partition:\(partition)", String(next))) }
+        }
+        return fields
+    }
+
+    private func loadCheckpoint() throws {
+        guard let checkpointKey, let server = CopyJob.checkpointServer(source: source, target: target) else { return }
+        let connection = try RedisConnection(server)
+        let reply = try connection.call(["HGETALL", checkpointKey])
+        guard case .array(let words) = reply else {
+            if case .error(let message) = reply { throw EvtError.failure("cannot read checkpoint \(checkpointKey): \(message)") }
+            return
+        }
+        var fields: [String: String] = [:]
+        var index = 0
+        while index + 1 < words.count {
+            fields[words[index].text ?? ""] = words[index + 1].text ?? ""
+            index += 2
+        }
+        guard !fields.isEmpty else { return }
+        if let recorded = fields["source"], recorded != sourceIdentity {
+            throw EvtError.usage("checkpoint \(checkpointKey) belongs to a copy from \(recorded), not from \(sourceIdentity). Choose another --checkpoint NAME, or delete it: redis-cli DEL \(checkpointKey).")
+        }
+        confirmedID = fields["id"].flatMap(StreamID.init)
+        confirmedOffsets = [:]
+        for (field, value) in fields where field.hasPrefix("partition:") {
+            if let partition = Int32(field.dropFirst("partition:".count)), let next = Int64(value) {
+                confirmedOffsets[partition] = next
+            }
+        }
+        sentID = confirmedID
+        sentOffsets = confirmedOffsets
+        Diagnostics.print("resuming from checkpoint \(checkpointKey): \(source.isStream ? "after entry \(confirmedID?.description ?? "-")" : confirmedOffsets.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " "))")
+    }
+
+    // MARK: Writers
+
+    private func makeWriter() throws -> CopyWriter {
+        switch target {
+        case .redis(let server, .stream, let name):
+            return try StreamCopyWriter(job: self, server: server, name: name)
+        default:
+            return try SinkCopyWriter(job: self)
+        }
+    }
+
+    /// Writes events into a stream, each batch with its checkpoint in one transaction.
+    private final class StreamCopyWriter: CopyWriter {
+        private unowned let job: CopyJob
+        private let target: StreamCopyTarget
+        private let stream: [UInt8]
+        private let name: String
+        private let scratch = CopyScratch()
+        /// Positions of batches sent and not yet confirmed, by token.
+        private var snapshots: [(token: Int, offsets: [Int32: Int64], id: StreamID?)] = []
+        private var nextToken = 0
+        private var partitionStreams: [Int32: [UInt8]] = [:]
+
+        init(job: CopyJob, server: RedisServerAddress, name: String) throws {
+            self.job = job
+            self.name = name
+            stream = Array(name.utf8)
+            target = try StreamCopyTarget(server: server, description: "stream \(name)", checkpointKey: job.checkpointKey)
+            if !job.perPartition { try target.checkIsStreamOrAbsent(name) }
+        }
+
+        private func streamName(for record: CopyRecord) throws -> [UInt8] {
+            guard job.perPartition else { return stream }
+            if let known = partitionStreams[record.partition] { return known }
+            let perPartition = "\(name):\(record.partition)"
+            try target.checkIsStreamOrAbsent(perPartition)
+            partitionStreams[record.partition] = Array(perPartition.utf8)
+            return partitionStreams[record.partition]!
+        }
+
+        func write(_ record: CopyRecord) throws {
+            let stream = try streamName(for: record)
+            if !record.writeEntry(to: target, stream: stream, scratch: scratch) {
+                try commit()
+                _ = record.writeEntry(to: target, stream: stream, scratch: scratch)
+            }
+        }
+
+        func afterEvent() throws {
+            if target.batchCount >= 1000 { try commit() }
+        }
+
+        func batchEnded() throws { try commit() }
+        func idle() throws { try commit(); job.showStats() }
+
+        private func commit() throws {
+            guard !target.batchIsEmpty else { return }
+            let count = target.batchCount
+            nextToken += 1
+            snapshots.append((nextToken, job.sentOffsets, job.sentID))
+            try target.commit(checkpoint: job.checkpointFields, token: nextToken)
+            job.copied += count
+            settle()
+            job.showStats()
+        }
+
+        private func settle() {
+            guard let confirmed = target.confirmedToken else { return }
+            while let first = snapshots.first, first.token <= confirmed {
+                job.confirmedOffsets = first.offsets
+                job.confirmedID = first.id
+                snapshots.removeFirst()
+            }
+        }
+
+        func finish() throws {
+            try commit()
+            do {
+                try target.drain()
+            } catch {
+                settle()
+                job.copied = target.delivered
+                throw error
+            }
+            settle()
+        }
+    }
+
+    /// Writes events through a publish sink (topic, list, channel); the checkpoint follows a
+    /// barrier: every event sent so far acknowledged.
+    private final class SinkCopyWriter: CopyWriter {
+        private unowned let job: CopyJob
+        private let sink: EventSink
+        private let scratch = CopyScratch()
+        private var sent = 0
+        private var lastBarrier = monotonicMilliseconds()
+        private let checkpoint: RedisConnection?
+        /// --exactly-once from a stream: per partition, the newest entry id already there.
+        private var alreadyCopied: [Int32: StreamID] = [:]
+        private var partitionCount: Int32 = 1
+        private var fixedPartition: Int32?
+
+        init(job: CopyJob) throws {
+            self.job = job
+            var options = SinkOptions()
+            options.timeoutMs = job.timeoutMs
+            if case .kafka(let brokers, let topic, let partition) = job.target {
+                // One partitioner whose choice evt can compute (for the resume step), Java's.
+                options.kafkaProperties = [("partitioner", "murmur2")] + job.kafkaProperties
+                if job.exactlyOnce { options.kafkaProperties.append(("partitioner", "murmur2")) }
+                if job.exactlyOnce {
+                    var sourceOptions = SourceOptions()
+                    sourceOptions.kafkaProperties = job.kafkaProperties
+                    let scanner = try KafkaTailSource(brokers: brokers, topic: topic, partition: partition, options: sourceOptions)
+                    if let partitions = try? scanner.copyPartitions(), !partitions.isEmpty {
+                        partitionCount = Int32((partitions.max() ?? 0) + 1)
+                        alreadyCopied = try scanner.lastCopiedStreamIDs()
+                    }
+                    fixedPartition = partition
+                }
+            } else {
+                options.kafkaProperties = job.kafkaProperties
+            }
+            sink = try Backends.sink(for: job.target, options: options)
+            checkpoint = try job.checkpointKey.map { _ in try RedisConnection(CopyJob.checkpointServer(source: job.source, target: job.target)!) }
+        }
+
+        func write(_ record: CopyRecord) throws {
+            try record.withOutgoingEvent(number: sent + 1, keyField: job.keyField, exactlyOnce: job.exactlyOnce, scratch: scratch) { event in
+                if !alreadyCopied.isEmpty, let id = StreamID(record.id) {
+                    let partition = fixedPartition ?? KafkaTailSource.murmur2Partition(key: event.key, partitionCount: partitionCount)
+                    if let last = alreadyCopied[partition], id <= last {
+                        job.skipped += 1
+                        return
+                    }
+                }
+                sent += 1
+                try sink.send(event)
+            }
+        }
+
+        func afterEvent() throws {
+            if sent & 1023 == 0 && monotonicMilliseconds() - lastBarrier >= 1000 { try barrier() }
+        }
+
+        func batchEnded() throws {
+            if monotonicMilliseconds() - lastBarrier >= 1000 { try barrier() }
+        }
+
+        func idle() throws {
+            try sink.inputStalled()
+            try barrier()
+        }
+
+        /// Waits until every event sent is acknowledged; then the position is confirmed and
+        /// the checkpoint moves.
+        private func barrier() throws {
+            lastBarrier = monotonicMilliseconds()
+            sink.finish()
+            guard sink.tally.allDelivered(sent: sent) else {
+                for message in sink.tally.summary(sent: sent, unit: "copied event") { Diagnostics.print(message) }
+                throw EvtError.failure("\(Endpoint.redactingPassword(job.targetText)) did not acknowledge every event; the checkpoint stays before them, so a rerun copies them again.")
+            }
+            job.copied = sent
+            if job.sentOffsets != job.confirmedOffsets || job.sentID != job.confirmedID, let checkpoint, let key = job.checkpointKey {
+                let reply = try checkpoint.call(["HSET", key] + job.checkpointFields.flatMap { [$0.0, $0.1] })
+                if case .error(let message) = reply { throw EvtError.failure("cannot write checkpoint \(key): \(message)") }
+            }
+            job.confirmedOffsets = job.sentOffsets
+            job.confirmedID = job.sentID
+            job.showStats()
+        }
+
+        func finish() throws { try barrier() }
+    }
+
+    // MARK: Stats
+
+    fileprivate func showStats() {
+        guard let every = statsEveryMs else { return }
+        let now = monotonicMilliseconds()
+        guard now - lastStats >= every else { return }
+        let rate = Double(copied - copiedAtLastStats) * 1000 / Double(max(now - lastStats, 1))
+        lastStats = now
+        copiedAtLastStats = copied
+        let position = source.isStream ? "at \(confirmedID?.description ?? "-")"
+            : "at " + confirmedOffsets.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " ")
+        Diagnostics.print("copied \(copied) events (\(Int(rate))/s), \(position)\(lagText())")
+    }
+}
+
+/// What the copy loop asks of a target.
+private protocol CopyWriter: AnyObject {
+    func write(_ record: CopyRecord) throws
+    /// After each event (the source position of it is recorded as sent).
+    func afterEvent() throws
+    /// After each batch the source read.
+    func batchEnded() throws
+    /// A follower found nothing new for a while.
+    func idle() throws
+    /// Every event sent acknowledged, the checkpoint written.
+    func finish() throws
+}
+
+extension Endpoint {
+    var isStream: Bool { if case .redis(_, .stream, _) = self { return true } else { return false } }
+}

@@ -1,0 +1,288 @@
+/// How `copy-between` carries an event from one system to the other so that a round trip gives
+/// it back unchanged (evt-copy-between(1), "MAPPING"):
+///
+/// A Kafka record becomes a stream entry with the fields, in this order,
+///   `value` (absent for a null value), `key` (absent for a null key),
+///   `header.NAME` for each header in order (`header-null.NAME`, empty, for a null header value),
+///   `kafka.timestamp` (ms, absent when the record has none),
+///   `kafka.source` = `TOPIC/PARTITION/OFFSET` (always last: it marks the entry as a record).
+/// Such an entry going to a topic becomes that record again (value, key, headers, timestamp).
+///
+/// Any other stream entry becomes a record whose value is the JSON object of its fields, as
+/// `tail` prints it (a non-UTF-8 value as {"b64":…}), keyed by `--key-field`, timestamped with
+/// the id's milliseconds, with the header `evt.stream.id` = the entry id. Such a record going to
+/// a stream becomes the entry again, with its id restored where the stream allows it.
+enum CopyMapping {
+    static let value = Array("value".utf8)
+    static let key = Array("key".utf8)
+    static let headerPrefix = Array("header.".utf8)
+    static let nullHeaderPrefix = Array("header-null.".utf8)
+    static let timestamp = Array("kafka.timestamp".utf8)
+    static let source = Array("kafka.source".utf8)
+    /// The source entry id, on every record copied from a stream entry that was not a record.
+    static let streamIDHeader = Array("evt.stream.id".utf8)
+    /// The `kafka.source` of an entry that was a record, with `--exactly-once` (whose resume
+    /// step needs `evt.stream.id` on every record): so it comes back on the way to a stream.
+    static let kafkaSourceHeader = Array("evt.kafka.source".utf8)
+}
+
+/// A stream entry id `MS-SEQ`, ordered as Redis orders them.
+struct StreamID: Comparable, CustomStringConvertible {
+    var milliseconds: UInt64
+    var sequence: UInt64
+
+    static let zero = StreamID(milliseconds: 0, sequence: 0)
+
+    init(milliseconds: UInt64, sequence: UInt64) {
+        self.milliseconds = milliseconds
+        self.sequence = sequence
+    }
+
+    init?(_ bytes: UnsafeRawBufferPointer) {
+        var parts: [UInt64] = [0]
+        var digits = 0
+        for byte in bytes {
+            if byte == UInt8(ascii: "-") {
+                guard parts.count == 1, digits > 0 else { return nil }
+                parts.append(0)
+                digits = 0
+                continue
+            }
+            let digit = byte &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            let (times10, overflow1) = parts[parts.count - 1].multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(UInt64(digit))
+            guard !overflow1 && !overflow2 else { return nil }
+            parts[parts.count - 1] = sum
+            digits += 1
+        }
+        guard parts.count == 2, digits > 0 else { return nil }
+        self.init(milliseconds: parts[0], sequence: parts[1])
+    }
+
+    init?(_ text: String) {
+        var text = text
+        guard let id = text.withUTF8({ StreamID(UnsafeRawBufferPointer($0)) }) else { return nil }
+        self = id
+    }
+
+    var description: String { "\(milliseconds)-\(sequence)" }
+
+    static func < (a: StreamID, b: StreamID) -> Bool {
+        (a.milliseconds, a.sequence) < (b.milliseconds, b.sequence)
+    }
+}
+
+/// One event read by `copy-between`: a Kafka record or a stream entry. The buffers are the
+/// source's, valid only during the call that hands the record over.
+final class CopyRecord {
+    enum Origin { case kafka, stream }
+    var origin: Origin = .kafka
+
+    // A Kafka record.
+    var topic: [UInt8] = []
+    var partition: Int32 = 0
+    var offset: Int64 = 0
+    var timestamp: Int64?
+    var key: UnsafeRawBufferPointer?
+    var value: UnsafeRawBufferPointer?
+    let headers = EventHeaders()
+
+    // A stream entry.
+    var id = UnsafeRawBufferPointer(start: nil, count: 0)
+    var fields: [(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)] = []
+
+    /// For a stream entry that holds a Kafka record (see CopyMapping): the index of its
+    /// `kafka.source` field, or nil when the entry is not one.
+    var recordSourceField: Int? {
+        guard origin == .stream, let last = fields.last, last.name.elementsEqual(CopyMapping.source) else { return nil }
+        for field in fields.dropLast() {
+            let name = field.name
+            guard name.elementsEqual(CopyMapping.value) || name.elementsEqual(CopyMapping.key)
+                    || name.starts(with: CopyMapping.headerPrefix) || name.starts(with: CopyMapping.nullHeaderPrefix)
+                    || name.elementsEqual(CopyMapping.timestamp) else { return nil }
+        }
+        return fields.count - 1
+    }
+}
+
+/// Buffers reused from record to record while mapping.
+final class CopyScratch {
+    var number: [UInt8] = []
+    var key: [UInt8] = []
+    let fields = EventHeaders()
+    let headers = EventHeaders()
+    let value = OutputWriter(fd: -1, flushThreshold: 0)
+}
+
+/// `--key-field F`: a field's bytes, or (`payload.user.id`) a dotted JSON path inside a field.
+struct KeyField {
+    let field: [UInt8]
+    let path: [[UInt8]]?
+    let whole: [UInt8]
+
+    init(_ text: String) {
+        whole = Array(text.utf8)
+        if let dot = whole.firstIndex(of: UInt8(ascii: ".")) {
+            field = Array(whole[..<dot])
+            path = whole[(dot + 1)...].split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).map(Array.init)
+        } else {
+            field = whole
+            path = nil
+        }
+    }
+
+    /// Calls `body` with the key for an entry's fields, or nil when it has none there.
+    func withKey<R>(in fields: [(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)], scratch: inout [UInt8],
+                    _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        if let exact = fields.first(where: { $0.name.elementsEqual(whole) }) { return try body(exact.value) }
+        guard let path, let holder = fields.first(where: { $0.name.elementsEqual(field) }),
+              let found = JSON.find(path: path, in: holder.value), found.kind != .null else { return try body(nil) }
+        let bytes = UnsafeRawBufferPointer(rebasing: holder.value[found.range])
+        guard found.kind == .string else { return try body(bytes) }
+        scratch.removeAll(keepingCapacity: true)
+        JSON.appendUnescaped(stringLiteral: bytes, to: &scratch)
+        return try scratch.withUnsafeBytes { try body($0) }
+    }
+}
+
+extension CopyRecord {
+    /// The record as a stream entry (see CopyMapping) into `stream`. False when the target's
+    /// open batch cannot take it (commit, then call again).
+    func writeEntry(to target: StreamCopyTarget, stream: [UInt8], scratch: CopyScratch) -> Bool {
+        if origin == .stream {
+            guard target.beginEntry(stream: stream, restoring: id, fieldCount: fields.count) else { return false }
+            for field in fields { target.field(field.name, field.value) }
+            return true
+        }
+        return headers.bytes.withUnsafeBytes { headerBytes in
+            func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: headerBytes[range]) }
+            func header(fromEnd: Int, is name: [UInt8]) -> UnsafeRawBufferPointer? {
+                let entries = headers.entries
+                guard entries.count > fromEnd else { return nil }
+                let entry = entries[entries.count - 1 - fromEnd]
+                guard bytes(entry.name).elementsEqual(name), let value = entry.value else { return nil }
+                return bytes(value)
+            }
+            var headerCount = headers.entries.count
+            var sourceText: UnsafeRawBufferPointer?
+            var restoredID: UnsafeRawBufferPointer?
+            if let streamID = header(fromEnd: 0, is: CopyMapping.streamIDHeader) {
+                if let kafkaSource = header(fromEnd: 1, is: CopyMapping.kafkaSourceHeader) {
+                    // A record that was a stream entry holding a record: that entry again.
+                    sourceText = kafkaSource
+                    restoredID = streamID
+                    headerCount -= 2
+                } else if let value, decodeFields(value, into: scratch.fields) {
+                    // A stream entry carried as a JSON object of its fields: the entry again.
+                    guard target.beginEntry(stream: stream, restoring: streamID, fieldCount: scratch.fields.entries.count) else { return false }
+                    scratch.fields.bytes.withUnsafeBytes { fieldBytes in
+                        for entry in scratch.fields.entries {
+                            target.field(UnsafeRawBufferPointer(rebasing: fieldBytes[entry.name]),
+                                         UnsafeRawBufferPointer(rebasing: fieldBytes[entry.value!]))
+                        }
+                    }
+                    return true
+                }
+            }
+            let count = (value == nil ? 0 : 1) + (key == nil ? 0 : 1) + headerCount + (timestamp == nil ? 0 : 1) + 1
+            guard target.beginEntry(stream: stream, restoring: restoredID, fieldCount: count) else { return false }
+            if let value { target.field(CopyMapping.value, value) }
+            if let key { target.field(CopyMapping.key, key) }
+            for entry in headers.entries.prefix(headerCount) {
+                if let valueRange = entry.value {
+                    target.field(prefix: CopyMapping.headerPrefix, bytes(entry.name), bytes(valueRange))
+                } else {
+                    target.field(prefix: CopyMapping.nullHeaderPrefix, bytes(entry.name), UnsafeRawBufferPointer(start: nil, count: 0))
+                }
+            }
+            if let timestamp {
+                scratch.number.removeAll(keepingCapacity: true)
+                JSONOutput.appendDecimal(Int(timestamp), to: &scratch.number)
+                scratch.number.withUnsafeBytes { target.field(CopyMapping.timestamp, $0) }
+            }
+            if let sourceText {
+                target.field(CopyMapping.source, sourceText)
+            } else {
+                scratch.number.removeAll(keepingCapacity: true)
+                scratch.number.append(contentsOf: topic)
+                scratch.number.append(UInt8(ascii: "/"))
+                JSONOutput.appendDecimal(Int(partition), to: &scratch.number)
+                scratch.number.append(UInt8(ascii: "/"))
+                JSONOutput.appendDecimal(Int(offset), to: &scratch.number)
+                scratch.number.withUnsafeBytes { target.field(CopyMapping.source, $0) }
+            }
+            return true
+        }
+    }
+
+    /// A JSON object of string (or {"b64":…}) members into `fields`; false when `value` is not
+    /// one (then the record is copied as a record).
+    private func decodeFields(_ value: UnsafeRawBufferPointer, into fields: EventHeaders) -> Bool {
+        fields.removeAll()
+        guard (try? JSON.validate(value)) == .object else { return false }
+        var failure: BadLine?
+        InputDecoder.decodeMembers(value, kind: .object, into: fields, column: 1, failure: &failure)
+        return failure == nil && !fields.entries.contains { $0.value == nil }
+    }
+
+    /// The record as an event for a topic, list or channel (see CopyMapping).
+    func withOutgoingEvent(number: Int, keyField: KeyField?, exactlyOnce: Bool, scratch: CopyScratch,
+                           _ body: (borrowing OutgoingEvent) throws -> Void) throws {
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        if origin == .kafka {
+            try body(OutgoingEvent(line: number, value: value ?? empty, valueKind: nil, valueIsNull: value == nil,
+                                   key: key, headers: headers.isEmpty ? nil : headers, partition: nil, timestamp: timestamp))
+            return
+        }
+        let headers = scratch.headers
+        headers.removeAll()
+        if let sourceField = recordSourceField {
+            // An entry holding a Kafka record: that record again.
+            var recordValue: UnsafeRawBufferPointer?
+            var recordKey: UnsafeRawBufferPointer?
+            var recordTimestamp: Int64?
+            for field in fields[..<sourceField] {
+                let name = field.name
+                if name.elementsEqual(CopyMapping.value) {
+                    recordValue = field.value
+                } else if name.elementsEqual(CopyMapping.key) {
+                    recordKey = field.value
+                } else if name.starts(with: CopyMapping.headerPrefix) {
+                    headers.append(name: UnsafeRawBufferPointer(rebasing: name[CopyMapping.headerPrefix.count...]), value: field.value)
+                } else if name.starts(with: CopyMapping.nullHeaderPrefix) {
+                    headers.append(name: UnsafeRawBufferPointer(rebasing: name[CopyMapping.nullHeaderPrefix.count...]), value: nil)
+                } else if name.elementsEqual(CopyMapping.timestamp) {
+                    recordTimestamp = Int64(String(decoding: field.value, as: UTF8.self))
+                }
+            }
+            if exactlyOnce {
+                // The resume step needs the entry id on every record; the source comes along
+                // so that the way back to a stream restores the entry exactly.
+                CopyMapping.kafkaSourceHeader.withUnsafeBytes { headers.append(name: $0, value: fields[sourceField].value) }
+                CopyMapping.streamIDHeader.withUnsafeBytes { headers.append(name: $0, value: id) }
+            }
+            try body(OutgoingEvent(line: number, value: recordValue ?? empty, valueKind: nil, valueIsNull: recordValue == nil,
+                                   key: recordKey, headers: headers.isEmpty ? nil : headers, partition: nil,
+                                   timestamp: recordTimestamp))
+            return
+        }
+        // Any other entry: the JSON object of its fields, as tail prints it.
+        let writer = scratch.value
+        writer.buffer.removeAll(keepingCapacity: true)
+        writer.buffer.append(UInt8(ascii: "{"))
+        for (index, field) in fields.enumerated() {
+            writer.appendStreamField(field.name, field.value, first: index == 0)
+        }
+        writer.buffer.append(UInt8(ascii: "}"))
+        CopyMapping.streamIDHeader.withUnsafeBytes { headers.append(name: $0, value: id) }
+        let milliseconds = StreamID(id).map { Int64(clamping: $0.milliseconds) }
+        func send(_ key: UnsafeRawBufferPointer?) throws {
+            try writer.buffer.withUnsafeBytes { value in
+                try body(OutgoingEvent(line: number, value: value, valueKind: nil, key: key, headers: headers,
+                                       partition: nil, timestamp: milliseconds))
+            }
+        }
+        if let keyField { try keyField.withKey(in: fields, scratch: &scratch.key, send) } else { try send(nil) }
+    }
+}
