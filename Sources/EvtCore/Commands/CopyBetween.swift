@@ -117,35 +117,43 @@ final class CopyJob {
 
     // MARK: Running
 
+    /// When the connection was lost (-f), until the copy runs again.
+    private var outageSince: Int?
+
     func run() throws -> ExitStatus {
         try loadCheckpoint()
-        var outage: Int?
         while true {
             do {
-                try copyOnce(afterOutage: outage != nil)
+                try copyOnce()
                 break
             } catch let error where follow && !Signals.stopRequested && CopyJob.isConnectionProblem(error) {
                 // A long-running bridge rides out restarts: start again from what is confirmed.
-                if outage == nil {
-                    outage = monotonicMilliseconds()
-                    Diagnostics.print("\(CopyJob.describe(error)); retrying until it is back (copied so far: \(copied)).")
+                if outageSince == nil {
+                    outageSince = monotonicMilliseconds()
+                    Diagnostics.print("\(CopyJob.describe(error)); retrying every second until it is back (copied so far: \(copied)).")
                 }
                 Signals.sleep(milliseconds: 1000)
                 if Signals.stopRequested { break }
-                if checkpointKey != nil, target.isStream { try? loadCheckpoint() }
+                if checkpointKey != nil, target.isStream { try? loadCheckpoint(quietly: true) }
                 sentOffsets = confirmedOffsets
                 sentID = confirmedID
-            } catch let failure as EvtError {
-                Diagnostics.print(failure.message)
+            } catch {
+                let resume = checkpointKey != nil ? " The checkpoint holds what the target confirmed: run the same command again to resume." : ""
+                Diagnostics.print(CopyJob.describe(error) + resume)
                 reportPosition()
-                return failure.status == .usage ? .usage : .failure
+                return (error as? EvtError)?.status == .usage ? .usage : .failure
             }
-            if let since = outage, !follow { _ = since }
         }
-        reportPosition()
         let skippedText = skipped > 0 ? " (\(skipped) already there were skipped)" : ""
         Diagnostics.print("copied \(copied) event\(copied == 1 ? "" : "s") from \(Endpoint.redactingPassword(sourceText)) to \(Endpoint.redactingPassword(targetText))\(skippedText).")
         return Signals.exitStatusAfterSignal ?? .success
+    }
+
+    /// Called once source and target are connected again after an outage.
+    private func connected() {
+        guard let since = outageSince else { return }
+        outageSince = nil
+        Diagnostics.print("connected again after \((monotonicMilliseconds() - since) / 1000) s; copying on from the last confirmed position.")
     }
 
     private static func isConnectionProblem(_ error: Error) -> Bool {
@@ -155,19 +163,23 @@ final class CopyJob {
     }
 
     private static func describe(_ error: Error) -> String {
-        if let lost = error as? RedisConnectionLost { return "lost the connection to Redis (\(lost.reason))" }
+        if let lost = error as? RedisConnectionLost { return "lost the connection to Redis (\(lost.reason))." }
         return (error as? EvtError)?.message ?? "\(error)"
     }
 
-    /// The confirmed position on stderr, so a user without --checkpoint knows where it stopped.
+    /// Without a checkpoint, where a failed copy stopped (what the target confirmed), on stderr.
     private func reportPosition() {
         guard checkpointKey == nil else { return }
-        if source.isStream, let confirmedID {
-            Diagnostics.print("the target has every entry up to \(confirmedID).")
-        }
+        Diagnostics.print("the target confirmed every event up to \(positionText); copy-between --checkpoint NAME would resume from there.")
     }
 
-    private func copyOnce(afterOutage: Bool) throws {
+    private var positionText: String {
+        if source.isStream { return "entry " + (confirmedID?.description ?? "(none)") }
+        let offsets = confirmedOffsets.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }
+        return offsets.isEmpty ? "(none)" : "partition:next-offset " + offsets.joined(separator: " ")
+    }
+
+    private func copyOnce() throws {
         let record = CopyRecord()
         switch (source, target) {
         case (.kafka(let brokers, let topic, let partition), _):
@@ -179,6 +191,7 @@ final class CopyJob {
             endKnown = true
             lagText = { ", \(reader.lag(next: self.confirmedOffsets, partitions: partitions)) records behind" }
             let writer = try makeWriter()
+            connected()
             try reader.copy(partitions: partitions, starts: confirmedOffsets, ends: follow ? nil : endOffsets, into: record,
                             idle: { try writer.idle() }, { record in
                 try writer.write(record)
@@ -192,6 +205,7 @@ final class CopyJob {
             endKnown = true
             lagText = { reader.lagMilliseconds(after: self.confirmedID).map { ", \($0) ms behind" } ?? "" }
             let writer = try makeWriter()
+            connected()
             if follow || endID != nil {
                 try reader.copy(after: confirmedID, until: follow ? nil : endID, pageSize: 1000, into: record,
                                 idle: { try writer.idle() }, { record in
@@ -216,7 +230,7 @@ final class CopyJob {
         return fields
     }
 
-    private func loadCheckpoint() throws {
+    private func loadCheckpoint(quietly: Bool = false) throws {
         guard let checkpointKey, let server = CopyJob.checkpointServer(source: source, target: target) else { return }
         let connection = try RedisConnection(server)
         let reply = try connection.call(["HGETALL", checkpointKey])
@@ -243,7 +257,7 @@ final class CopyJob {
         }
         sentID = confirmedID
         sentOffsets = confirmedOffsets
-        Diagnostics.print("resuming from checkpoint \(checkpointKey): \(source.isStream ? "after entry \(confirmedID?.description ?? "-")" : confirmedOffsets.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " "))")
+        if !quietly { Diagnostics.print("resuming from checkpoint \(checkpointKey): after \(positionText).") }
     }
 
     // MARK: Writers
@@ -298,8 +312,16 @@ final class CopyJob {
             if target.batchCount >= 1000 { try commit() }
         }
 
-        func batchEnded() throws { try commit() }
-        func idle() throws { try commit(); job.showStats() }
+        func batchEnded() throws {
+            try commit()
+            try target.flush()
+            settle()
+        }
+
+        func idle() throws {
+            try batchEnded()
+            job.showStats()
+        }
 
         private func commit() throws {
             guard !target.batchIsEmpty else { return }
@@ -431,9 +453,7 @@ final class CopyJob {
         let rate = Double(copied - copiedAtLastStats) * 1000 / Double(max(now - lastStats, 1))
         lastStats = now
         copiedAtLastStats = copied
-        let position = source.isStream ? "at \(confirmedID?.description ?? "-")"
-            : "at " + confirmedOffsets.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: " ")
-        Diagnostics.print("copied \(copied) events (\(Int(rate))/s), \(position)\(lagText())")
+        Diagnostics.print("copied \(copied) events (\(Int(rate))/s), confirmed up to \(positionText)\(lagText())")
     }
 }
 

@@ -176,6 +176,7 @@ final class StreamCopyTarget {
     private var repliesSeen = 0
     private var queueError: String?
 
+    /// Reads the answers that are there; `atLeastOne`: waits up to `waitMs` for the first.
     private func readAnswers(waitMs: Int32, atLeastOne: Bool = false) throws {
         var wait = waitMs
         while inFlightHead < inFlight.count {
@@ -183,11 +184,18 @@ final class StreamCopyTarget {
                 settle(reply)
             }
             if result != .reply {
-                if atLeastOne { throw RedisConnectionLost(reason: "no answer within \(waitMs / 1000) s") }
+                if atLeastOne && wait != 0 { throw RedisConnectionLost(reason: "no answer within \(waitMs / 1000) s") }
                 return
             }
             wait = 0
         }
+    }
+
+    /// Sends what is buffered (a follower's small batches must not wait for more).
+    func flush() throws {
+        try connection.flushWrites()
+        try readAnswers(waitMs: 0)
+        if let failure { throw EvtError.failure(failure) }
     }
 
     private func settle(_ reply: RedisReplyView) {

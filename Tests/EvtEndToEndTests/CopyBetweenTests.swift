@@ -1,0 +1,248 @@
+import Foundation
+import Testing
+import EvtTestSupport
+
+/// copy-between on a real redis-server and the mock Kafka cluster; what arrived is read back
+/// with kcat and redis-cli.
+@Suite("copy-between")
+struct CopyBetweenTests {
+    /// Every record of a topic as kcat prints it with lengths (binary-safe), without partition
+    /// and offset: key, value, headers and timestamp.
+    static func records(_ brokers: String, _ topic: String) throws -> [Data] {
+        let result = try runProcess(["kcat", "-b", brokers, "-C", "-t", topic, "-o", "beginning", "-e", "-q",
+                                     "-f", "%K\t%S\t%T\t%h\t%k%s\n"], timeout: 120)
+        var records: [Data] = []
+        var rest = result.stdout[...]
+        while !rest.isEmpty {
+            var parts: [Substring] = []
+            for _ in 0..<4 {
+                let tab = rest.firstIndex(of: 9)!
+                parts.append(Substring(decoding: rest[rest.startIndex..<tab], as: UTF8.self))
+                rest = rest[(tab + 1)...]
+            }
+            let length = max(0, Int(parts[0])!) + max(0, Int(parts[1])!)
+            let end = rest.startIndex + length
+            records.append(Data(parts.joined(separator: "\t").utf8) + rest[rest.startIndex..<end])
+            rest = rest[(end + 1)...]
+        }
+        return records.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    static func base64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
+
+    /// Records with binary and text keys and values, headers (repeated, null-free), timestamps.
+    static func envelopeLines(_ count: Int) -> [String] {
+        (0..<count).map { n in
+            switch n % 4 {
+            case 0: return #"{"key":"user-\#(n % 7)","headers":{"trace":"t\#(n)","dup":["a","b"]},"timestamp":\#(1_700_000_000_000 + n),"value":{"n":\#(n)}}"#
+            case 1: return #"{"key_b64":"\#(base64([0, 255, UInt8(n % 250)]))","value_b64":"\#(base64([0xff, 0, 0x0a, UInt8(n % 250), 0x0d]))"}"#
+            case 2: return #"{"key":null,"value":"plain text \#(n)","headers":{"h":"x"}}"#
+            default: return #"{"key":"k\#(n)","value":null}"#
+            }
+        }
+    }
+
+    @Test("a 4-partition topic copied to a stream and back: keys, headers, binary values and timestamps identical (kcat)")
+    func topicRoundTrip() throws {
+        let cluster = try mockCluster(topics: [("src", 4), ("back", 4)])
+        let redis = try RedisServer()
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        let published = try Evt.run(["publish", "topic:src", "--envelope"], stdin: ndjson(Self.envelopeLines(400)), environment: env)
+        #expect(published.status == 0, "\(published.stderr)")
+
+        let there = try Evt.run(["copy-between", "topic:src", "stream:mid"], environment: env)
+        #expect(there.status == 0, "\(there.stderr)")
+        #expect(there.stderr.contains("copied 400 events"))
+        #expect(try redis.cli(["XLEN", "mid"]).trimmingCharacters(in: .whitespacesAndNewlines) == "400")
+        // The documented shape of an entry holding a record.
+        let first = try redis.streamEntries("mid").first { $0.fields.contains("header.trace") }!
+        #expect(first.fields[0] == "value" && first.fields[2] == "key")
+        #expect(Array(first.fields.suffix(4)).enumerated().filter { $0.offset % 2 == 0 }.map(\.element) == ["kafka.timestamp", "kafka.source"])
+
+        let back = try Evt.run(["copy-between", "stream:mid", "topic:back"], environment: env)
+        #expect(back.status == 0, "\(back.stderr)")
+        let original = try Self.records(cluster.bootstrapServers, "src")
+        let copied = try Self.records(cluster.bootstrapServers, "back")
+        #expect(original.count == 400)
+        #expect(copied == original)
+    }
+
+    @Test("stream entries copied to a topic and back: ids and fields (binary too) come back; into a newer stream the id is kept in a field")
+    func streamRoundTrip() throws {
+        let cluster = try mockCluster(topics: [("entries", 4), ("one", 1)])
+        let redis = try RedisServer()
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        for n in 1...50 {
+            try redis.cli(["XADD", "s", "\(1_700_000_000_000 + n)-\(n % 3)", "user", "u\(n % 5)", "n", String(n), "note", "a \"quoted\" line"])
+        }
+        try redis.cli(["EVAL", "return redis.call('XADD', KEYS[1], '1800000000000-0', 'bin', string.char(0, 255, 13, 7), string.char(200, 1), 'x')", "1", "s"])
+
+        // Into one partition (order kept), and back: ids and fields byte for byte (redis-cli
+        // escapes binary bytes the same way for both).
+        let out = try Evt.run(["copy-between", "stream:s", "topic:one/0", "--key-field", "user"], environment: env)
+        #expect(out.status == 0, "\(out.stderr)")
+        let records = try kcatConsume(brokers: cluster.bootstrapServers, topic: "one")
+        #expect(records.count == 51)
+        #expect(records.allSatisfy { $0.headers.map(\.0) == ["evt.stream.id"] })
+        #expect(records.first?.key == "u1" && records.first?.payload?.hasPrefix(#"{"user":"u1","n":"1","note":"a \"quoted\" line"}"#) == true)
+        let back = try Evt.run(["copy-between", "topic:one", "stream:s2"], environment: env)
+        #expect(back.status == 0, "\(back.stderr)")
+        func xrange(_ key: String) throws -> String {
+            try runProcess(["redis-cli", "-p", String(redis.port), "--no-raw", "XRANGE", key, "-", "+"]).stdoutText
+        }
+        #expect(try xrange("s2") == (try xrange("s")))
+        #expect(try xrange("s").contains(#"\x00\xff\r\a"#))
+
+        // Again into s2, which now has those ids: automatic ids, the source id in a last field.
+        let again = try Evt.run(["copy-between", "topic:one", "stream:s2"], environment: env)
+        #expect(again.status == 0, "\(again.stderr)")
+        let entries = try redis.streamEntries("s2")
+        #expect(entries.count == 102)
+        let originals = try redis.streamEntries("s")
+        for (copy, original) in zip(entries.suffix(51), originals) {
+            #expect(copy.id > original.id)
+            #expect(copy.fields == original.fields + ["evt.stream.id", original.id])
+        }
+
+        // Keyed by a field over 4 partitions: one user's entries share a partition.
+        let keyed = try Evt.run(["copy-between", "stream:s", "topic:entries", "--key-field", "user"], environment: env)
+        #expect(keyed.status == 0, "\(keyed.stderr)")
+        let spread = try kcatConsume(brokers: cluster.bootstrapServers, topic: "entries")
+        let byUser = Dictionary(grouping: spread.filter { $0.key != nil }, by: { $0.key! })
+        #expect(byUser.count == 5 && byUser.values.allSatisfy { Set($0.map(\.partition)).count == 1 })
+        #expect(Set(spread.map(\.partition)).count > 1)
+    }
+
+    @Test("killed with SIGKILL at random points and resumed: topic→stream neither loses nor duplicates")
+    func killedTopicToStream() throws {
+        let cluster = try mockCluster(topics: [("big", 4)])
+        let redis = try RedisServer()
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        let total = 120_000
+        let published = try Evt.run(["publish", "topic:big", "--key", "k"], stdin: ndjson((0..<total).map { #"{"k":\#($0 % 97),"n":\#($0)}"# }), environment: env)
+        #expect(published.status == 0)
+        var killedMidway = 0
+        for delay in [150_000, 400_000, 250_000] as [UInt32] {
+            let copy = try Evt.start(["copy-between", "topic:big", "stream:big", "--checkpoint", "big"], environment: env)
+            usleep(delay + UInt32.random(in: 0..<100_000))
+            copy.signal(SIGKILL)
+            _ = copy.wait(timeout: 10)
+            let length = Int(try redis.cli(["XLEN", "big"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            if length < total { killedMidway += 1 }
+        }
+        let finish = try Evt.run(["copy-between", "topic:big", "stream:big", "--checkpoint", "big"], environment: env)
+        #expect(finish.status == 0, "\(finish.stderr)")
+        #expect(killedMidway > 0, "every kill came after the copy had finished: nothing was tested")
+        let distinct = "local seen, n = {}, 0 for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do local f = e[2] local s = f[#f] if not seen[s] then seen[s] = true n = n + 1 end end return n"
+        #expect(try redis.cli(["XLEN", "big"]).trimmingCharacters(in: .whitespacesAndNewlines) == String(total))
+        #expect(try redis.cli(["EVAL", distinct, "1", "big"]).trimmingCharacters(in: .whitespacesAndNewlines) == String(total))
+    }
+
+    @Test("killed with SIGKILL and resumed: stream→topic at least once loses nothing; --exactly-once also duplicates nothing")
+    func killedStreamToTopic() throws {
+        let cluster = try mockCluster(topics: [("once", 4), ("least", 4)])
+        let redis = try RedisServer()
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        let total = 60_000
+        let filled = try Evt.run(["publish", "stream:src"], stdin: ndjson((0..<total).map { #"{"user":"u\#($0 % 13)","n":"\#($0)"}"# }), environment: env)
+        #expect(filled.status == 0)
+        for (topic, extra) in [("once", ["--exactly-once"]), ("least", [])] {
+            var killedMidway = 0
+            for delay in [200_000, 500_000] as [UInt32] {
+                let copy = try Evt.start(["copy-between", "stream:src", "topic:\(topic)", "--key-field", "user", "--checkpoint", topic] + extra, environment: env)
+                usleep(delay + UInt32.random(in: 0..<150_000))
+                copy.signal(SIGKILL)
+                _ = copy.wait(timeout: 10)
+                if try kcatConsume(brokers: cluster.bootstrapServers, topic: topic).count < total { killedMidway += 1 }
+            }
+            let finish = try Evt.run(["copy-between", "stream:src", "topic:\(topic)", "--key-field", "user", "--checkpoint", topic] + extra, environment: env)
+            #expect(finish.status == 0, "\(finish.stderr)")
+            #expect(killedMidway > 0, "\(topic): every kill came after the copy had finished")
+            let records = try kcatConsume(brokers: cluster.bootstrapServers, topic: topic)
+            let ids = records.map { $0.headers.first { $0.0 == "evt.stream.id" }!.1 }
+            #expect(Set(ids).count == total, "\(topic): lost \(total - Set(ids).count)")
+            if topic == "once" { #expect(records.count == total, "--exactly-once duplicated \(records.count - total)") }
+        }
+    }
+
+    @Test("target down mid-copy: exit 1 with a clear message, the checkpoint stays before what was not acknowledged, a rerun completes")
+    func targetDown() throws {
+        let cluster = try mockCluster(topics: [("t", 4)])
+        let redis = try RedisServer(persistent: true)
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        let total = 20_000
+        _ = try Evt.run(["publish", "stream:src"], stdin: ndjson((0..<total).map { #"{"n":"\#($0)"}"# }), environment: env)
+
+        // Kafka down: deliveries time out.
+        cluster.setBrokerDown(1)
+        let failed = try Evt.run(["copy-between", "stream:src", "topic:t", "--checkpoint", "down", "--timeout", "2s"], environment: env)
+        #expect(failed.status == 1)
+        #expect(failed.stderr.contains("not delivered") || failed.stderr.contains("did not acknowledge"), "\(failed.stderr)")
+        let checkpoint = try redis.cli(["HGET", "evt:checkpoint:down", "id"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(checkpoint.isEmpty, "the checkpoint moved to \(checkpoint) though nothing was acknowledged")
+        cluster.setBrokerUp(1)
+        let resumed = try Evt.run(["copy-between", "stream:src", "topic:t", "--checkpoint", "down"], environment: env)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let ids = Set(try kcatConsume(brokers: cluster.bootstrapServers, topic: "t").map { $0.headers[0].1 })
+        #expect(ids.count == total)
+
+        // Redis (the target) stopped mid-copy, then back.
+        _ = try Evt.run(["publish", "topic:t"], stdin: ndjson((0..<total).map { #"{"m":\#($0)}"# }), environment: env)
+        let copy = try Evt.start(["copy-between", "topic:t", "stream:dst", "--checkpoint", "dst"], environment: env)
+        usleep(150_000)
+        redis.kill()
+        let lost = copy.wait(timeout: 30)
+        #expect(lost.status == 1, "\(lost.stderr)")
+        #expect(lost.stderr.contains("connection") || lost.stderr.contains("connect"), "\(lost.stderr)")
+        try redis.start()
+        let rest = try Evt.run(["copy-between", "topic:t", "stream:dst", "--checkpoint", "dst"], environment: env)
+        #expect(rest.status == 0, "\(rest.stderr)")
+        #expect(try redis.cli(["XLEN", "dst"]).trimmingCharacters(in: .whitespacesAndNewlines) == String(2 * total))
+    }
+
+    @Test("-f follows new events and rides out a Redis restart; --stats reports; SIGTERM stops it with 143")
+    func follow() throws {
+        let cluster = try mockCluster(topics: [("live", 2)])
+        let redis = try RedisServer(persistent: true)
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "topic:live"], stdin: ndjson((1...10).map { #"{"n":\#($0)}"# }), environment: env)
+        let bridge = try Evt.start(["copy-between", "topic:live", "stream:live", "--checkpoint", "live", "-f", "--stats", "1s"], environment: env)
+        func length() throws -> Int { Int(try redis.cli(["XLEN", "live"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
+        func waitFor(_ count: Int) throws -> Bool {
+            for _ in 0..<100 { if try length() >= count { return true }; usleep(100_000) }
+            return false
+        }
+        #expect(try waitFor(10))
+        _ = try Evt.run(["publish", "topic:live"], stdin: ndjson((11...20).map { #"{"n":\#($0)}"# }), environment: env)
+        #expect(try waitFor(20))
+        redis.stop()
+        _ = try Evt.run(["publish", "topic:live"], stdin: ndjson((21...30).map { #"{"n":\#($0)}"# }), environment: env)
+        usleep(500_000)
+        try redis.start()
+        #expect(try waitFor(30))
+        usleep(1_200_000)
+        bridge.signal(SIGTERM)
+        let result = bridge.wait(timeout: 15)
+        #expect(result.status == 143, "\(result.stderr)")
+        #expect(try length() == 30)
+        #expect(result.stderr.contains("retrying"))
+        #expect(result.stderr.contains("records behind"), "\(result.stderr)")
+    }
+
+    @Test("usage errors: a list source, --exactly-once into a channel, --checkpoint topic→topic, a checkpoint of another copy")
+    func usage() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url, "EVT_KAFKA_BROKERS": "127.0.0.1:1"]
+        for arguments in [["list:l", "topic:t"], ["topic:t", "channel:c", "--exactly-once"], ["topic:a", "topic:b", "--checkpoint", "x"],
+                          ["topic:a", "topic:b", "--exactly-once"], ["stream:s", "stream:t", "--per-partition"]] {
+            let result = try Evt.run(["copy-between"] + arguments, environment: env)
+            #expect(result.status == 2, "\(arguments): \(result.stderr)")
+            #expect(!result.stderr.isEmpty && result.stdout.isEmpty)
+        }
+        try redis.cli(["XADD", "s", "*", "a", "1"])
+        #expect(try Evt.run(["copy-between", "stream:s", "stream:t", "--checkpoint", "c"], environment: env).status == 0)
+        let other = try Evt.run(["copy-between", "stream:other", "stream:t", "--checkpoint", "c"], environment: env)
+        #expect(other.status == 2)
+        #expect(other.stderr.contains("belongs to a copy from stream:s"))
+    }
+}
