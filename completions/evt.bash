@@ -17,7 +17,7 @@ _evt()
         cword=$COMP_CWORD
     fi
 
-    local commands='publish subscribe tail replay-from-offset group-create claim-pending sandbox help'
+    local commands='publish subscribe tail replay-from-offset copy-between group-create claim-pending sandbox help'
     if ((cword == 1)); then
         COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
         return
@@ -48,6 +48,11 @@ _evt()
             options='--until -f --follow --to -c --count --rate --timeout
                      -X --property -F --property-file -v --verbose -h --help'
             takes_value='--until --to -c --count --rate --timeout -X --property -F --property-file'
+            ;;
+        copy-between)
+            options='--checkpoint -f --follow --exactly-once --key-field --per-partition --stats
+                     --timeout -X --property -F --property-file -v --verbose -h --help'
+            takes_value='--checkpoint --key-field --stats --timeout -X --property -F --property-file'
             ;;
         group-create)
             options='--from --reset -X --property -F --property-file -v --verbose -h --help'
@@ -127,9 +132,11 @@ _evt()
         ((operands++))
     done
     case $command:$operands in
-        publish:0 | tail:0 | replay-from-offset:0 | group-create:0 | claim-pending:0 | subscribe:*)
+        publish:0 | tail:0 | replay-from-offset:0 | copy-between:0 | copy-between:1 | group-create:0 \
+        | claim-pending:0 | subscribe:*)
             # An endpoint: publish's TARGET, the SOURCE of tail, replay-from-offset,
-            # group-create and claim-pending, every SOURCE of subscribe.
+            # group-create and claim-pending, copy-between's SOURCE and TARGET, every
+            # SOURCE of subscribe.
             COMPREPLY=($(compgen -W "$_evt_endpoints" -- "$cur"))
             compopt -o nospace 2>/dev/null
             ;;

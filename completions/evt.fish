@@ -1,7 +1,7 @@
 # fish completion for evt. Install: copy to ~/.config/fish/completions/evt.fish
 # The option lists mirror evt's option tables; a test checks that they agree.
 
-set -l commands publish subscribe tail replay-from-offset group-create claim-pending sandbox help
+set -l commands publish subscribe tail replay-from-offset copy-between group-create claim-pending sandbox help
 
 function __evt_operands
     # Prints how many operands precede the cursor, not counting option values; fails
@@ -29,7 +29,7 @@ function __evt_operands
                 --property --property-file --lines --run --brokers --topic \
                 --group --consumer --from --count --exec --on-exec-error --idle-exit \
                 --processing --ack-batch --retry-for --min-idle --max-deliveries \
-                --until --to --rate \
+                --until --to --rate --checkpoint --key-field --stats \
                 -H -X -F -n -g -c
                 set skip 1
             case '-*'
@@ -59,19 +59,21 @@ complete -c evt -n "not __fish_seen_subcommand_from $commands" -a publish -d 'Se
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a subscribe -d 'Consume events, acknowledging each once handed over'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a tail -d 'Print the last events of a topic, stream, list or channel'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a replay-from-offset -d 'Replay a topic, partition or stream from a position'
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -a copy-between -d 'Copy a topic or stream into another, resumably'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a group-create -d 'Create a consumer group on a stream or topic'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a claim-pending -d 'Take over stream entries left unacknowledged too long'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a sandbox -d 'Run throwaway local brokers'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a help -d 'Show help for evt or one command'
-complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail replay-from-offset group-create claim-pending sandbox"
+complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail replay-from-offset copy-between group-create claim-pending sandbox"
 
 # Endpoints: the first operand of publish, tail, replay-from-offset, group-create and
-# claim-pending, every operand of subscribe. The second operand of group-create and claim-pending, GROUP, is a
-# free name.
+# claim-pending, both operands of copy-between (SOURCE and TARGET), every operand of
+# subscribe. The second operand of group-create and claim-pending, GROUP, is a free name.
 set -l endpoints stream: list: channel: topic: redis:// kafka://
 for kind in $endpoints
     complete -c evt -n "__fish_seen_subcommand_from publish tail replay-from-offset group-create claim-pending; and __evt_needs_endpoint" -a $kind
     complete -c evt -n "__fish_seen_subcommand_from subscribe; and __evt_at_operand" -a $kind
+    complete -c evt -n "__fish_seen_subcommand_from copy-between; and __evt_at_operand; and test (__evt_operands) -lt 2" -a $kind
 end
 # publish reads FILE operands after the target.
 complete -c evt -n "__fish_seen_subcommand_from publish; and not __evt_needs_endpoint" -F
@@ -116,6 +118,15 @@ complete -c evt -n $replay -s c -l count -x -d 'Stop after N events'
 complete -c evt -n $replay -l rate -x -d 'Replay at most N events per second'
 complete -c evt -n $replay -l timeout -x -d 'With --to: how long to wait for acknowledgements'
 
+set -l copy "__fish_seen_subcommand_from copy-between"
+complete -c evt -n $copy -l checkpoint -x -d 'Keep the position in Redis and resume from it'
+complete -c evt -n $copy -s f -l follow -d 'Do not stop at the end: go on copying new events'
+complete -c evt -n $copy -l exactly-once -d 'Into a stream: one transaction; stream to topic: resume after what arrived'
+complete -c evt -n $copy -l key-field -x -d 'Stream to topic: the Kafka key is this field (or FIELD.path)'
+complete -c evt -n $copy -l per-partition -d 'Topic to stream: one stream per partition (TARGET:PARTITION)'
+complete -c evt -n $copy -l stats -x -d 'Print events copied, rate, position and lag every DURATION'
+complete -c evt -n $copy -l timeout -x -d 'How long to wait for acknowledgements'
+
 set -l group_create "__fish_seen_subcommand_from group-create"
 complete -c evt -n $group_create -l reset -d 'Move an existing group to --from'
 
@@ -134,7 +145,7 @@ complete -c evt -n $claim_pending -l ack-batch -x -d 'Claim and acknowledge N en
 set -l positioned "__fish_seen_subcommand_from subscribe group-create"
 complete -c evt -n $positioned -l from -x -a 'beginning end' -d 'Where a new reader or group starts'
 
-set -l kafka "__fish_seen_subcommand_from publish subscribe tail replay-from-offset group-create claim-pending"
+set -l kafka "__fish_seen_subcommand_from publish subscribe tail replay-from-offset copy-between group-create claim-pending"
 complete -c evt -n $kafka -s X -l property -x -d 'Set a librdkafka property (KEY=VALUE)'
 complete -c evt -n $kafka -s F -l property-file -r -F -d 'Read librdkafka properties from FILE'
 complete -c evt -n $kafka -s v -l verbose -d "Show the Kafka client's log lines"

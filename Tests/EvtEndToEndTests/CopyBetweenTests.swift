@@ -229,11 +229,27 @@ struct CopyBetweenTests {
         #expect(result.stderr.contains("records behind"), "\(result.stderr)")
     }
 
-    @Test("usage errors: a list source, --exactly-once into a channel, --checkpoint topic→topic, a checkpoint of another copy")
+    @Test("topic→topic keeps its checkpoint as the committed offsets of group NAME: a rerun copies only what is new")
+    func topicToTopicCheckpoint() throws {
+        let cluster = try mockCluster(topics: [("a", 3), ("b", 3)])
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers]
+        _ = try Evt.run(["publish", "topic:a", "--key", "n"], stdin: ndjson((1...30).map { #"{"n":\#($0)}"# }), environment: env)
+        let first = try Evt.run(["copy-between", "topic:a", "topic:b", "--checkpoint", "a2b"], environment: env)
+        #expect(first.status == 0 && first.stderr.contains("copied 30 events"), "\(first.stderr)")
+        let again = try Evt.run(["copy-between", "topic:a", "topic:b", "--checkpoint", "a2b"], environment: env)
+        #expect(again.status == 0 && again.stderr.contains("copied 0 events"), "\(again.stderr)")
+        _ = try Evt.run(["publish", "topic:a", "--key", "n"], stdin: ndjson((31...35).map { #"{"n":\#($0)}"# }), environment: env)
+        let more = try Evt.run(["copy-between", "topic:a", "topic:b", "--checkpoint", "a2b"], environment: env)
+        #expect(more.status == 0 && more.stderr.contains("copied 5 events"), "\(more.stderr)")
+        let copied = try kcatConsume(brokers: cluster.bootstrapServers, topic: "b").compactMap { $0.payload }
+        #expect(copied.count == 35 && Set(copied).count == 35)
+    }
+
+    @Test("usage errors: a list source, --exactly-once into a channel or topic→topic, --per-partition from a stream, a checkpoint of another copy")
     func usage() throws {
         let redis = try RedisServer()
         let env = ["EVT_REDIS_URL": redis.url, "EVT_KAFKA_BROKERS": "127.0.0.1:1"]
-        for arguments in [["list:l", "topic:t"], ["topic:t", "channel:c", "--exactly-once"], ["topic:a", "topic:b", "--checkpoint", "x"],
+        for arguments in [["list:l", "topic:t"], ["topic:t", "channel:c", "--exactly-once"],
                           ["topic:a", "topic:b", "--exactly-once"], ["stream:s", "stream:t", "--per-partition"]] {
             let result = try Evt.run(["copy-between"] + arguments, environment: env)
             #expect(result.status == 2, "\(arguments): \(result.stderr)")

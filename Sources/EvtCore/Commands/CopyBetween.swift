@@ -6,8 +6,8 @@ import Glibc
 /// stream copied into a stream, topic, list or channel, resumable. The mapping between Kafka
 /// records and stream entries is CopyMapping's; delivery rules are publish's.
 ///
-/// At least once: the checkpoint (a Redis hash, `evt:checkpoint:NAME`) only ever names events
-/// the target acknowledged. Into a stream, entries and checkpoint share one MULTI/EXEC (so
+/// At least once: the checkpoint (a Redis hash, `evt:checkpoint:NAME`; for topic→topic the
+/// offsets committed for consumer group NAME) only ever names events the target acknowledged. Into a stream, entries and checkpoint share one MULTI/EXEC (so
 /// such a copy is exactly once as well); into anything else, the checkpoint follows a barrier
 /// (every event sent so far acknowledged), once a second and at the end.
 public enum CopyBetweenCommand {
@@ -26,7 +26,12 @@ final class CopyJob {
     private let target: Endpoint
     private let sourceText: String
     private let targetText: String
+    /// The Redis hash of the checkpoint, when either side is Redis.
     private let checkpointKey: String?
+    /// topic→topic: the checkpoint is the offsets committed for this consumer group.
+    private let checkpointGroup: String?
+    /// The source reader, for a checkpoint kept as committed offsets.
+    private var groupReader: KafkaTailSource?
     private let follow: Bool
     private let exactlyOnce: Bool
     private let keyField: KeyField?
@@ -91,12 +96,16 @@ final class CopyJob {
         }
         if let name = arguments.value("checkpoint") {
             guard !name.isEmpty else { throw EvtError.usage("--checkpoint needs a NAME.", usage: spec.usageLine) }
-            guard CopyJob.checkpointServer(source: source, target: target) != nil else {
-                throw EvtError.usage("--checkpoint keeps its position in Redis, and neither side of a topic→topic copy is Redis. Use evt subscribe --group NAME | evt publish --envelope instead.", usage: spec.usageLine)
+            if CopyJob.checkpointServer(source: source, target: target) != nil {
+                checkpointKey = "evt:checkpoint:" + name
+                checkpointGroup = nil
+            } else {
+                checkpointKey = nil
+                checkpointGroup = name
             }
-            checkpointKey = "evt:checkpoint:" + name
         } else {
             checkpointKey = nil
+            checkpointGroup = nil
         }
     }
 
@@ -138,7 +147,7 @@ final class CopyJob {
                 sentOffsets = confirmedOffsets
                 sentID = confirmedID
             } catch {
-                let resume = checkpointKey != nil ? " The checkpoint holds what the target confirmed: run the same command again to resume." : ""
+                let resume = checkpointKey != nil || checkpointGroup != nil ? " The checkpoint holds what the target confirmed: run the same command again to resume." : ""
                 Diagnostics.print(CopyJob.describe(error) + resume)
                 reportPosition()
                 return (error as? EvtError)?.status == .usage ? .usage : .failure
@@ -169,7 +178,7 @@ final class CopyJob {
 
     /// Without a checkpoint, where a failed copy stopped (what the target confirmed), on stderr.
     private func reportPosition() {
-        guard checkpointKey == nil else { return }
+        guard checkpointKey == nil && checkpointGroup == nil else { return }
         Diagnostics.print("the target confirmed every event up to \(positionText); copy-between --checkpoint NAME would resume from there.")
     }
 
@@ -184,9 +193,17 @@ final class CopyJob {
         switch (source, target) {
         case (.kafka(let brokers, let topic, let partition), _):
             var options = SourceOptions()
-            options.kafkaProperties = kafkaProperties
+            options.kafkaProperties = kafkaProperties + (checkpointGroup.map { [("group.id", $0)] } ?? [])
             let reader = try KafkaTailSource(brokers: brokers, topic: topic, partition: partition, options: options)
             let partitions = try reader.copyPartitions()
+            if let checkpointGroup {
+                groupReader = reader
+                confirmedOffsets = try reader.committedOffsets(partitions)
+                sentOffsets = confirmedOffsets
+                if !confirmedOffsets.isEmpty && outageSince == nil {
+                    Diagnostics.print("resuming from checkpoint (group \(checkpointGroup)): after \(positionText).")
+                }
+            }
             if !endKnown && !follow { endOffsets = try reader.endOffsets(partitions) }
             endKnown = true
             lagText = { ", \(reader.lag(next: self.confirmedOffsets, partitions: partitions)) records behind" }
@@ -432,9 +449,13 @@ final class CopyJob {
                 throw EvtError.failure("\(Endpoint.redactingPassword(job.targetText)) did not acknowledge every event; the checkpoint stays before them, so a rerun copies them again.")
             }
             job.copied = sent
-            if job.sentOffsets != job.confirmedOffsets || job.sentID != job.confirmedID, let checkpoint, let key = job.checkpointKey {
-                let reply = try checkpoint.call(["HSET", key] + job.checkpointFields.flatMap { [$0.0, $0.1] })
-                if case .error(let message) = reply { throw EvtError.failure("cannot write checkpoint \(key): \(message)") }
+            if job.sentOffsets != job.confirmedOffsets || job.sentID != job.confirmedID {
+                if let checkpoint, let key = job.checkpointKey {
+                    let reply = try checkpoint.call(["HSET", key] + job.checkpointFields.flatMap { [$0.0, $0.1] })
+                    if case .error(let message) = reply { throw EvtError.failure("cannot write checkpoint \(key): \(message)") }
+                } else if let reader = job.groupReader {
+                    try reader.commit(job.sentOffsets)
+                }
             }
             job.confirmedOffsets = job.sentOffsets
             job.confirmedID = job.sentID

@@ -112,3 +112,35 @@ extension KafkaTailSource {
         rd_kafka_msg_partitioner_murmur2(nil, key?.baseAddress, key?.count ?? 0, partitionCount, nil, nil)
     }
 }
+
+extension KafkaTailSource {
+    /// A topic→topic copy's checkpoint: the offsets committed for this consumer's group.id
+    /// (the checkpoint NAME). Partitions without one are left out.
+    func committedOffsets(_ partitions: [Int32]) throws -> [Int32: Int64] {
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for partition in partitions { rd_kafka_topic_partition_list_add(list, topic, partition) }
+        let err = rd_kafka_committed(consumer, list, 10_000)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw EvtError.failure("cannot read the checkpoint (committed offsets) of topic \(topic): \(KafkaConfig.errorText(err)).")
+        }
+        var offsets: [Int32: Int64] = [:]
+        for index in 0..<Int(list.pointee.cnt) where list.pointee.elems[index].offset >= 0 {
+            offsets[list.pointee.elems[index].partition] = list.pointee.elems[index].offset
+        }
+        return offsets
+    }
+
+    /// Commits `offsets` (next offset per partition) for the group, synchronously, without
+    /// joining it: a standalone commit, as kcat's offset tools do.
+    func commit(_ offsets: [Int32: Int64]) throws {
+        guard !offsets.isEmpty else { return }
+        let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for (partition, next) in offsets { rd_kafka_topic_partition_list_add(list, topic, partition).pointee.offset = next }
+        let err = rd_kafka_commit(consumer, list, 0)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw EvtError.failure("cannot commit the checkpoint of topic \(topic): \(KafkaConfig.errorText(err)). Is the group in use by running consumers?")
+        }
+    }
+}
