@@ -59,7 +59,7 @@ complete -c evt -n "not __fish_seen_subcommand_from $commands" -a publish -d 'Se
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a subscribe -d 'Consume events, acknowledging each once handed over'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a tail -d 'Print the last events of a topic, stream, list or channel'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a replay-from-offset -d 'Replay a topic, partition or stream from a position'
-complete -c evt -n "not __fish_seen_subcommand_from $commands" -a copy-between -d 'Copy a topic or stream into another, resumably'
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -a copy-between -d 'Copy a topic, stream or list into another, resumably'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a group-create -d 'Create a consumer group on a stream or topic'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a claim-pending -d 'Take over stream entries left unacknowledged too long'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a sandbox -d 'Run throwaway local brokers'

@@ -245,11 +245,27 @@ struct CopyBetweenTests {
         #expect(copied.count == 35 && Set(copied).count == 35)
     }
 
-    @Test("usage errors: a list source, --exactly-once into a channel or topic→topic, --per-partition from a stream, a checkpoint of another copy")
+    @Test("list→topic moves the items in FIFO order through a processing list; what a crash left there goes first")
+    func listToTopic() throws {
+        let cluster = try mockCluster(topics: [("jobs", 1)])
+        let redis = try RedisServer()
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "list:jobs"], stdin: ndjson((1...2500).map { #"{"job":\#($0)}"# }), environment: env)
+        // An item a killed copy had moved but not delivered.
+        try redis.cli(["LPUSH", "evt:checkpoint:jobs", #"{"job":0}"#])
+        let copy = try Evt.run(["copy-between", "list:jobs", "topic:jobs", "--checkpoint", "jobs"], environment: env)
+        #expect(copy.status == 0, "\(copy.stderr)")
+        let values = try kcatConsume(brokers: cluster.bootstrapServers, topic: "jobs").map { $0.payload! }
+        #expect(values == (0...2500).map { #"{"job":\#($0)}"# })
+        #expect(try redis.cli(["LLEN", "jobs"]).hasPrefix("0"))
+        #expect(try redis.cli(["LLEN", "evt:checkpoint:jobs"]).hasPrefix("0"))
+    }
+
+    @Test("usage errors: a channel source, --exactly-once from a list, into a channel or topic→topic, --per-partition from a stream, a checkpoint of another copy")
     func usage() throws {
         let redis = try RedisServer()
         let env = ["EVT_REDIS_URL": redis.url, "EVT_KAFKA_BROKERS": "127.0.0.1:1"]
-        for arguments in [["list:l", "topic:t"], ["topic:t", "channel:c", "--exactly-once"],
+        for arguments in [["channel:l", "topic:t"], ["list:l", "topic:t", "--exactly-once"], ["topic:t", "channel:c", "--exactly-once"],
                           ["topic:a", "topic:b", "--exactly-once"], ["stream:s", "stream:t", "--per-partition"]] {
             let result = try Evt.run(["copy-between"] + arguments, environment: env)
             #expect(result.status == 2, "\(arguments): \(result.stderr)")

@@ -147,7 +147,7 @@ public enum CommandTable {
 
     public static let copy = CommandSpec(
         name: "copy-between",
-        summary: "Copy a topic or stream into a stream, topic, list or channel, resumably.",
+        summary: "Copy a topic, stream or list into a stream, topic, list or channel, resumably.",
         operands: [OperandSpec("SOURCE", completion: .endpoint), OperandSpec("TARGET", completion: .endpoint)],
         options: [
             OptionSpec("checkpoint", .value("NAME"),

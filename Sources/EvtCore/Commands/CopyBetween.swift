@@ -75,8 +75,12 @@ final class CopyJob {
         switch source {
         case .kafka: break
         case .redis(_, .stream, _): break
-        case .redis(_, let kind, _):
-            throw EvtError.usage("copy-between reads a topic or a stream, which keep positions to resume from; a \(kind.rawValue) does not. Use evt subscribe \(sourceText) | evt publish \(targetText) --envelope.", usage: spec.usageLine)
+        case .redis(_, .list, _):
+            if exactlyOnce {
+                throw EvtError.usage("--exactly-once needs a topic or stream SOURCE: items moved out of a list are copied at least once.", usage: spec.usageLine)
+            }
+        case .redis(_, _, _):
+            throw EvtError.usage("copy-between reads a topic, a stream or a list; a channel keeps nothing to copy or resume from. Use evt subscribe \(sourceText) | evt publish \(targetText) --envelope.", usage: spec.usageLine)
         }
         if keyField != nil, !(source.isStream && target.isKafka) {
             throw EvtError.usage("--key-field picks the Kafka key of a stream entry: it needs a stream SOURCE and a topic TARGET.", usage: spec.usageLine)
@@ -96,7 +100,10 @@ final class CopyJob {
         }
         if let name = arguments.value("checkpoint") {
             guard !name.isEmpty else { throw EvtError.usage("--checkpoint needs a NAME.", usage: spec.usageLine) }
-            if CopyJob.checkpointServer(source: source, target: target) != nil {
+            if source.isList {
+                checkpointKey = nil   // the processing list is the checkpoint
+                checkpointGroup = nil
+            } else if CopyJob.checkpointServer(source: source, target: target) != nil {
                 checkpointKey = "evt:checkpoint:" + name
                 checkpointGroup = nil
             } else {
@@ -106,6 +113,9 @@ final class CopyJob {
         } else {
             checkpointKey = nil
             checkpointGroup = nil
+        }
+        if case .redis(_, .list, let name) = source {
+            processingList = arguments.value("checkpoint").map { "evt:checkpoint:" + $0 } ?? "evt:copy:" + name
         }
     }
 
@@ -216,6 +226,8 @@ final class CopyJob {
                 try writer.afterEvent()
             }, batchEnded: { try writer.batchEnded() })
             try writer.finish()
+        case (.redis(let server, .list, let name), _):
+            try copyList(server: server, name: name, record: record)
         case (.redis(let server, _, let name), _):
             let reader = try StreamCopySource(server: server, name: name)
             if !endKnown && !follow { endID = try reader.newestID() }
@@ -233,6 +245,48 @@ final class CopyJob {
             }
             try writer.finish()
         }
+    }
+
+    /// The processing list of a list copy: `evt:checkpoint:NAME`, or `evt:copy:LIST` without
+    /// --checkpoint.
+    private var processingList: String?
+
+    /// A list is a queue: its items are moved (BLMOVE) into the processing list, copied, and
+    /// removed from there once the target acknowledged them; a rerun copies what a crash left
+    /// there first. Without -f the copy stops when the list is empty.
+    private func copyList(server: RedisServerAddress, name: String, record: CopyRecord) throws {
+        var options = ConsumerOptions()
+        options.processingList = processingList
+        options.retryForMs = 0
+        let consumer = try RedisConsumer(server: server, kind: .list, names: [name], options: options)
+        let writer = try makeWriter()
+        connected()
+        record.origin = .list
+        let batch = RecordBatch()
+        let decoder = InputDecoder(mode: .envelope, keyPath: nil)
+        while !Signals.stopRequested {
+            batch.removeAll()
+            let got = try consumer.receive(limit: 1000, waitMs: follow ? 1000 : 0, into: batch)
+            if got == 0 {
+                if !follow { break }
+                try writer.idle()
+                continue
+            }
+            try batch.writer.buffer.withUnsafeBytes { bytes in
+                for index in 0..<got {
+                    let range = batch.range(of: index)
+                    // Each item is a record line {"list":…,"value":…}: its value, byte for byte.
+                    try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range.lowerBound..<(range.upperBound - 1)]),
+                                       number: copied + index + 1) { event in
+                        record.value = event.valueIsNull ? nil : event.value
+                        try writer.write(record)
+                    }
+                }
+            }
+            try writer.finish()
+            try consumer.acknowledge(Array(0..<got))
+        }
+        try consumer.close()
     }
 
     // MARK: Checkpoints
@@ -493,4 +547,5 @@ private protocol CopyWriter: AnyObject {
 
 extension Endpoint {
     var isStream: Bool { if case .redis(_, .stream, _) = self { return true } else { return false } }
+    var isList: Bool { if case .redis(_, .list, _) = self { return true } else { return false } }
 }

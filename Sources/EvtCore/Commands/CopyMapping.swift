@@ -76,7 +76,8 @@ struct StreamID: Comparable, CustomStringConvertible {
 /// One event read by `copy-between`: a Kafka record or a stream entry. The buffers are the
 /// source's, valid only during the call that hands the record over.
 final class CopyRecord {
-    enum Origin { case kafka, stream }
+    /// `list`: an item of a Redis list, a value and nothing else.
+    enum Origin { case kafka, stream, list }
     var origin: Origin = .kafka
 
     // A Kafka record.
@@ -153,6 +154,11 @@ extension CopyRecord {
         if origin == .stream {
             guard target.beginEntry(stream: stream, restoring: id, fieldCount: fields.count) else { return false }
             for field in fields { target.field(field.name, field.value) }
+            return true
+        }
+        if origin == .list {
+            guard target.beginEntry(stream: stream, restoring: nil, fieldCount: 1) else { return false }
+            target.field(CopyMapping.value, value ?? UnsafeRawBufferPointer(start: nil, count: 0))
             return true
         }
         return headers.bytes.withUnsafeBytes { headerBytes in
@@ -233,6 +239,10 @@ extension CopyRecord {
         if origin == .kafka {
             try body(OutgoingEvent(line: number, value: value ?? empty, valueKind: nil, valueIsNull: value == nil,
                                    key: key, headers: headers.isEmpty ? nil : headers, partition: nil, timestamp: timestamp))
+            return
+        }
+        if origin == .list {
+            try body(OutgoingEvent(line: number, value: value ?? empty, valueKind: nil))
             return
         }
         let headers = scratch.headers
