@@ -44,7 +44,7 @@ struct CopyBetweenTests {
 
     @Test("a 4-partition topic copied to a stream and back: keys, headers, binary values and timestamps identical (kcat)")
     func topicRoundTrip() throws {
-        let cluster = try mockCluster(topics: [("src", 4), ("back", 4)])
+        let cluster = try mockCluster(topics: [("src", 4), ("back", 4), ("piped", 4)])
         let redis = try RedisServer()
         let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
         let published = try Evt.run(["publish", "topic:src", "--envelope"], stdin: ndjson(Self.envelopeLines(400)), environment: env)
@@ -65,6 +65,12 @@ struct CopyBetweenTests {
         let copied = try Self.records(cluster.bootstrapServers, "back")
         #expect(original.count == 400)
         #expect(copied == original)
+
+        // The same through a pipe: tail shows the entries, publish --envelope reads them back.
+        let tail = try Evt.run(["tail", "stream:mid", "-n", "400"], environment: env)
+        let piped = try Evt.run(["publish", "topic:piped", "--envelope"], stdin: tail.stdout, environment: env)
+        #expect(piped.status == 0, "\(piped.stderr)")
+        #expect(try Self.records(cluster.bootstrapServers, "piped") == original)
     }
 
     @Test("stream entries copied to a topic and back: ids and fields (binary too) come back; into a newer stream the id is kept in a field")

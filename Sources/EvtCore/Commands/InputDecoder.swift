@@ -75,6 +75,7 @@ final class InputDecoder {
         var partition: Int32?
         var timestamp: Int64?
         var sawValue = false
+        var sawStream = false
         var failure: BadLine?
         func field(_ name: String, _ keyBytes: UnsafeRawBufferPointer) -> Bool {
             keyBytes.count == name.utf8.count + 2 && keyBytes.dropFirst().prefix(name.utf8.count).elementsEqual(name.utf8)
@@ -133,11 +134,17 @@ final class InputDecoder {
             } else if field("headers", name) {
                 decodeHeaders(UnsafeRawBufferPointer(rebasing: line[valueRange]), kind: kind,
                               column: valueRange.lowerBound + 1, failure: &failure)
+            } else if field("stream", name) {
+                sawStream = true
             }
         }
         if let failure { throw failure }
         guard sawValue else {
             throw BadLine(reason: "--envelope record has no value or value_b64", column: 1)
+        }
+        if sawStream, let value, valueKind == .object,
+           try sendRecordHeldByEntry(UnsafeRawBufferPointer(rebasing: line[value]), number: number, body) {
+            return
         }
         try scratch.withUnsafeBytes { decoded in
             var event = OutgoingEvent(line: number, value: UnsafeRawBufferPointer(start: nil, count: 0), valueKind: nil)
@@ -155,6 +162,30 @@ final class InputDecoder {
             event.partition = keepPartition ? partition : nil
             event.timestamp = timestamp
             try body(event)
+        }
+    }
+
+    private let entryFields = EventHeaders()
+    private lazy var copyScratch = CopyScratch()
+
+    /// A stream record whose entry holds a Kafka record (copy-between's mapping: value, key,
+    /// header.NAME, kafka.timestamp, kafka.source) is that record again, so
+    /// `evt tail stream:S | evt publish topic:T --envelope` gives back what was copied into S.
+    private func sendRecordHeldByEntry(_ object: UnsafeRawBufferPointer, number: Int,
+                                       _ body: (borrowing OutgoingEvent) throws -> Void) throws -> Bool {
+        entryFields.removeAll()
+        var failure: BadLine?
+        InputDecoder.decodeMembers(object, kind: .object, into: entryFields, column: 1, failure: &failure)
+        guard failure == nil, !entryFields.entries.contains(where: { $0.value == nil }) else { return false }
+        return try entryFields.bytes.withUnsafeBytes { bytes in
+            let record = CopyRecord()
+            record.origin = .stream
+            record.fields = entryFields.entries.map {
+                (UnsafeRawBufferPointer(rebasing: bytes[$0.name]), UnsafeRawBufferPointer(rebasing: bytes[$0.value!]))
+            }
+            guard record.recordSourceField != nil else { return false }
+            try record.withOutgoingEvent(number: number, keyField: nil, exactlyOnce: false, scratch: copyScratch, body)
+            return true
         }
     }
 
