@@ -267,6 +267,46 @@ struct CopyBetweenTests {
         #expect(try redis.cli(["LLEN", "evt:checkpoint:jobs"]).hasPrefix("0"))
     }
 
+    @Test("a batch Redis refuses never moves the checkpoint past it: the key replaced mid-copy, then restored, loses nothing")
+    func refusedBatchKeepsCheckpoint() throws {
+        let cluster = try mockCluster(topics: [("r", 1)])
+        let redis = try RedisServer()
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "topic:r"], stdin: ndjson((1...3).map { #"{"a":\#($0)}"# }), environment: env)
+        let bridge = try Evt.start(["copy-between", "topic:r", "stream:dst", "--checkpoint", "r", "-f"], environment: env)
+        for _ in 0..<100 where try redis.cli(["XLEN", "dst"]).hasPrefix("3") == false { usleep(100_000) }
+        try redis.cli(["RENAME", "dst", "saved"])
+        try redis.cli(["SET", "dst", "oops"])
+        _ = try Evt.run(["publish", "topic:r"], stdin: ndjson((4...6).map { #"{"a":\#($0)}"# }), environment: env)
+        let refused = bridge.wait(timeout: 20)
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(refused.stderr.contains("no longer a stream") || refused.stderr.contains("WRONGTYPE"), "\(refused.stderr)")
+        #expect(try redis.cli(["HGET", "evt:checkpoint:r", "partition:0"]).hasPrefix("3"))
+        try redis.cli(["DEL", "dst"])
+        try redis.cli(["RENAME", "saved", "dst"])
+        let rerun = try Evt.run(["copy-between", "topic:r", "stream:dst", "--checkpoint", "r"], environment: env)
+        #expect(rerun.status == 0 && rerun.stderr.contains("copied 3 events"), "\(rerun.stderr)")
+        #expect(try redis.cli(["XLEN", "dst"]).hasPrefix("6"))
+    }
+
+    @Test("--per-partition: one stream per partition, TARGET:PARTITION, each in offset order")
+    func perPartition() throws {
+        let cluster = try mockCluster(topics: [("pp", 4)])
+        let redis = try RedisServer()
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "topic:pp", "--key", "k"], stdin: ndjson((0..<200).map { #"{"k":\#($0 % 9),"n":\#($0)}"# }), environment: env)
+        let copy = try Evt.run(["copy-between", "topic:pp", "stream:pp", "--per-partition", "--checkpoint", "pp"], environment: env)
+        #expect(copy.status == 0, "\(copy.stderr)")
+        var total = 0
+        for partition in 0..<4 {
+            let entries = try redis.streamEntries("pp:\(partition)")
+            let sources = entries.map { $0.fields.last! }
+            #expect(sources == (0..<entries.count).map { "pp/\(partition)/\($0)" })
+            total += entries.count
+        }
+        #expect(total == 200)
+    }
+
     @Test("usage errors: a channel source, --exactly-once from a list, into a channel or topic→topic, --per-partition from a stream, a checkpoint of another copy")
     func usage() throws {
         let redis = try RedisServer()

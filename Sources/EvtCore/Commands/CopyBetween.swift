@@ -217,7 +217,7 @@ final class CopyJob {
             if !endKnown && !follow { endOffsets = try reader.endOffsets(partitions) }
             endKnown = true
             lagText = { ", \(reader.lag(next: self.confirmedOffsets, partitions: partitions)) records behind" }
-            let writer = try makeWriter()
+            let writer = try makeWriter(partitions: partitions)
             connected()
             try reader.copy(partitions: partitions, starts: confirmedOffsets, ends: follow ? nil : endOffsets, into: record,
                             idle: { try writer.idle() }, { record in
@@ -333,10 +333,10 @@ final class CopyJob {
 
     // MARK: Writers
 
-    private func makeWriter() throws -> CopyWriter {
+    private func makeWriter(partitions: [Int32] = []) throws -> CopyWriter {
         switch target {
         case .redis(let server, .stream, let name):
-            return try StreamCopyWriter(job: self, server: server, name: name)
+            return try StreamCopyWriter(job: self, server: server, name: name, partitions: partitions)
         default:
             return try SinkCopyWriter(job: self)
         }
@@ -354,25 +354,33 @@ final class CopyJob {
         private var nextToken = 0
         private var partitionStreams: [Int32: [UInt8]] = [:]
 
-        init(job: CopyJob, server: RedisServerAddress, name: String) throws {
+        init(job: CopyJob, server: RedisServerAddress, name: String, partitions: [Int32]) throws {
             self.job = job
             self.name = name
             stream = Array(name.utf8)
-            target = try StreamCopyTarget(server: server, description: "stream \(name)", checkpointKey: job.checkpointKey)
-            if !job.perPartition { try target.checkIsStreamOrAbsent(name) }
+            target = try StreamCopyTarget(server: server, description: "stream \(name)", checkpointKey: job.checkpointKey,
+                                          timeoutMs: job.timeoutMs)
+            // Checked before the pipeline starts (a TYPE in the middle would read another answer).
+            if job.perPartition {
+                for partition in partitions {
+                    try target.checkIsStreamOrAbsent("\(name):\(partition)")
+                    partitionStreams[partition] = Array("\(name):\(partition)".utf8)
+                }
+            } else {
+                try target.checkIsStreamOrAbsent(name)
+            }
         }
 
-        private func streamName(for record: CopyRecord) throws -> [UInt8] {
+        private func streamName(for record: CopyRecord) -> [UInt8] {
             guard job.perPartition else { return stream }
             if let known = partitionStreams[record.partition] { return known }
-            let perPartition = "\(name):\(record.partition)"
-            try target.checkIsStreamOrAbsent(perPartition)
-            partitionStreams[record.partition] = Array(perPartition.utf8)
+            // A partition added since the start: the checkpoint guard still refuses a non-stream.
+            partitionStreams[record.partition] = Array("\(name):\(record.partition)".utf8)
             return partitionStreams[record.partition]!
         }
 
         func write(_ record: CopyRecord) throws {
-            let stream = try streamName(for: record)
+            let stream = streamName(for: record)
             if !record.writeEntry(to: target, stream: stream, scratch: scratch) {
                 try commit()
                 _ = record.writeEntry(to: target, stream: stream, scratch: scratch)

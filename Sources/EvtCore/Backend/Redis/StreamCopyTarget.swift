@@ -1,7 +1,18 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `copy-between`'s writer into a Redis stream. The entries of one batch and the checkpoint
 /// that says they were copied go to Redis in one MULTI/EXEC: both are applied or neither, so
 /// a copy killed at any point resumes exactly where the stream ends — nothing lost, nothing
 /// twice. Transactions are pipelined; a batch counts as copied only once its EXEC answered.
+///
+/// EXEC does not roll back, and pipelined batches do not wait for each other, so the
+/// checkpoint is written by a small script in the transaction that refuses to move it unless
+/// (1) the checkpoint still carries the token of the batch before (a refused batch breaks the
+/// chain, so no later batch can move the checkpoint past it; another copy using the same
+/// NAME breaks it too) and (2) every stream of the batch is a stream (an XADD refused at run
+/// time, WRONGTYPE, is the one failure that leaves the rest of a transaction applied).
 ///
 /// An entry whose source id should be restored (a record that came from a stream) needs
 /// `XADD key ID`, which Redis refuses when the stream already has a newer id. Such batches go
@@ -21,7 +32,12 @@ final class StreamCopyTarget {
     private var scriptArgumentCount = 0
 
     /// Batches sent and not yet answered, oldest first: their entry counts and tokens.
-    private var inFlight: [(form: BatchForm, entries: Int, replies: Int, token: Int)] = []
+    private var inFlight: [(form: BatchForm, entries: Int, replies: Int, token: Int, checkpointed: Bool)] = []
+    /// The streams the open batch writes to (one, or a few with --per-partition).
+    private var streamsInBatch: [[UInt8]] = []
+    /// The `batch` token the checkpoint must carry for the next batch to move it.
+    private var previousBatchToken: String
+    private let runID = "\(getpid())-\(monotonicMilliseconds())"
     private var inFlightHead = 0
     /// The token of the newest batch Redis confirmed.
     private(set) var confirmedToken: Int?
@@ -31,16 +47,30 @@ final class StreamCopyTarget {
 
     private static let maxBatchesInFlight = 8
 
-    init(server: RedisServerAddress, description: String, checkpointKey: String?) throws {
+    init(server: RedisServerAddress, description: String, checkpointKey: String?, timeoutMs: Int) throws {
         connection = try RedisConnection(server)
         self.name = Array(description.utf8)
         self.checkpointKey = checkpointKey.map { Array($0.utf8) }
+        self.timeoutMs = Int32(clamping: timeoutMs)
+        previousBatchToken = ""
+        if let checkpointKey {
+            switch try connection.call(["HGET", checkpointKey, "batch"]) {
+            case .error(let message): throw EvtError.failure("cannot read checkpoint \(checkpointKey): \(message)")
+            case let reply: previousBatchToken = reply.text ?? ""
+            }
+        }
     }
+
+    /// How long to wait for an answer before the connection counts as lost (--timeout).
+    private let timeoutMs: Int32
 
     /// A key of another type would refuse every XADD of a transaction while its checkpoint
     /// still moved: refuse it before copying anything.
     func checkIsStreamOrAbsent(_ stream: String) throws {
         let type = try connection.call(["TYPE", stream])
+        if case .error(let message) = type {
+            throw EvtError.failure("\(connection.address.description) refused TYPE \(stream): \(message)")
+        }
         if let type = type.text, type != "none" && type != "stream" {
             throw EvtError.failure("\(connection.address.description): \(stream) is a \(type), not a stream; copy into another name or delete it.")
         }
@@ -53,6 +83,7 @@ final class StreamCopyTarget {
     func beginEntry(stream: [UInt8], restoring id: UnsafeRawBufferPointer?, fieldCount: Int) -> Bool {
         if form == .none { startBatch(id != nil ? .script : .transaction) }
         if form == .transaction && id != nil { return false }
+        if streamsInBatch.last != stream && !streamsInBatch.contains(stream) { streamsInBatch.append(stream) }
         entriesInBatch += 1
         switch form {
         case .script:
@@ -119,38 +150,47 @@ final class StreamCopyTarget {
     func commit(checkpoint: [(String, String)], token: Int) throws {
         guard form != .none else { return }
         let withCheckpoint = checkpointKey != nil && !checkpoint.isEmpty
+        let batchToken = "\(runID):\(token)"
+        /// KEYS: the checkpoint, then the batch's streams; ARGV: expected token, new token.
+        func appendGuard() {
+            connection.outgoing.argument(String(1 + streamsInBatch.count))
+            connection.outgoing.argument(checkpointKey!)
+            for stream in streamsInBatch { connection.outgoing.argument(stream) }
+            connection.outgoing.argument(previousBatchToken)
+            connection.outgoing.argument(batchToken)
+        }
+        func appendCheckpoint() {
+            for (field, value) in checkpoint {
+                connection.outgoing.argument(field)
+                connection.outgoing.argument(value)
+            }
+        }
         switch form {
         case .script:
-            let keys = withCheckpoint ? 1 : 0
+            let guardWords = withCheckpoint ? 2 + streamsInBatch.count + 2 : 1   // numkeys, keys, tokens
             let checkpointWords = withCheckpoint ? checkpoint.count * 2 : 0
-            connection.outgoing.beginCommand(arguments: 3 + keys + 1 + scriptArgumentCount + checkpointWords)
+            connection.outgoing.beginCommand(arguments: 2 + guardWords + 1 + scriptArgumentCount + checkpointWords)
             connection.outgoing.argument("EVAL")
             connection.outgoing.argument(StreamCopyTarget.restoringScript)
-            connection.outgoing.argument(String(keys))
-            if withCheckpoint { connection.outgoing.argument(checkpointKey!) }
+            if withCheckpoint { appendGuard() } else { connection.outgoing.argument("0") }
             connection.outgoing.argument(String(entriesInBatch))
             connection.outgoing.append(scriptArguments)
-            if withCheckpoint {
-                for (field, value) in checkpoint {
-                    connection.outgoing.argument(field)
-                    connection.outgoing.argument(value)
-                }
-            }
-            inFlight.append((.script, entriesInBatch, 1, token))
+            if withCheckpoint { appendCheckpoint() }
+            inFlight.append((.script, entriesInBatch, 1, token, withCheckpoint))
         default:
             if withCheckpoint {
-                connection.outgoing.beginCommand(arguments: 2 + checkpoint.count * 2)
-                connection.outgoing.argument("HSET")
-                connection.outgoing.argument(checkpointKey!)
-                for (field, value) in checkpoint {
-                    connection.outgoing.argument(field)
-                    connection.outgoing.argument(value)
-                }
+                connection.outgoing.beginCommand(arguments: 3 + 1 + streamsInBatch.count + 2 + checkpoint.count * 2)
+                connection.outgoing.argument("EVAL")
+                connection.outgoing.argument(StreamCopyTarget.checkpointScript)
+                appendGuard()
+                appendCheckpoint()
             }
             connection.outgoing.command(["EXEC"])
             // MULTI's +OK, one +QUEUED per command, EXEC's array.
-            inFlight.append((.transaction, entriesInBatch, 2 + entriesInBatch + (withCheckpoint ? 1 : 0), token))
+            inFlight.append((.transaction, entriesInBatch, 2 + entriesInBatch + (withCheckpoint ? 1 : 0), token, withCheckpoint))
         }
+        if withCheckpoint { previousBatchToken = batchToken }
+        streamsInBatch.removeAll(keepingCapacity: true)
         form = .none
         entriesInBatch = 0
         if connection.outgoing.bytes.count >= 256 << 10 || inFlight.count - inFlightHead >= StreamCopyTarget.maxBatchesInFlight {
@@ -158,7 +198,7 @@ final class StreamCopyTarget {
         }
         try readAnswers(waitMs: 0)
         while inFlight.count - inFlightHead >= StreamCopyTarget.maxBatchesInFlight {
-            try readAnswers(waitMs: 10_000, atLeastOne: true)
+            try readAnswers(waitMs: timeoutMs, atLeastOne: true)
         }
         if let failure { throw EvtError.failure(failure) }
     }
@@ -167,7 +207,7 @@ final class StreamCopyTarget {
     func drain() throws {
         try connection.flushWrites()
         while inFlightHead < inFlight.count {
-            try readAnswers(waitMs: 10_000, atLeastOne: true)
+            try readAnswers(waitMs: timeoutMs, atLeastOne: true)
         }
         if let failure { throw EvtError.failure(failure) }
     }
@@ -218,6 +258,13 @@ final class StreamCopyTarget {
                 break
             }
         }
+        // The checkpoint guard's answer: the script's own, or the last of EXEC's.
+        let guardAnswer = batch.form == .script ? reply : (reply.kind == .array && reply.count > 0 ? reply[reply.count - 1] : reply)
+        if refused == nil && batch.checkpointed && guardAnswer.kind == .integer && guardAnswer.integer != 1 {
+            refused = guardAnswer.integer == 0
+                ? "the checkpoint moved meanwhile (another copy with the same --checkpoint NAME, or an earlier batch was refused); it was left where it was"
+                : "the target is no longer a stream; the checkpoint was left where it was"
+        }
         queueError = nil
         if let refused {
             if failure == nil {
@@ -236,11 +283,34 @@ final class StreamCopyTarget {
         inFlight[inFlightHead...].reduce(0) { $0 + $1.entries } + entriesInBatch
     }
 
-    /// KEYS[1] the checkpoint hash (optional). ARGV[1] the entry count, then per entry: the
-    /// stream, the id or "*", the number of field words, the fields; then checkpoint pairs.
+    /// The checkpoint guard in a transaction: KEYS[1] the checkpoint, KEYS[2…] the batch's
+    /// streams; ARGV[1] the token the checkpoint must carry, ARGV[2] the new one, then the
+    /// checkpoint's field/value pairs. 1: written; 0: token mismatch; -1: not a stream.
+    static let checkpointScript = """
+        if (redis.call('HGET', KEYS[1], 'batch') or '') ~= ARGV[1] then return 0 end
+        for i = 2, #KEYS do
+          if redis.call('TYPE', KEYS[i]).ok ~= 'stream' then return -1 end
+        end
+        redis.call('HSET', KEYS[1], 'batch', ARGV[2], unpack(ARGV, 3))
+        return 1
+        """
+
+    /// A batch restoring ids. With a checkpoint, KEYS and ARGV[1], ARGV[2] as for the guard
+    /// above, which runs first. Then: the entry count, and per entry the stream, the id or
+    /// "*", the number of field words, the fields; then the checkpoint's pairs.
     static let restoringScript = """
-        local index = 2
-        for _ = 1, tonumber(ARGV[1]) do
+        local index = 1
+        if #KEYS > 0 then
+          if (redis.call('HGET', KEYS[1], 'batch') or '') ~= ARGV[1] then return 0 end
+          for i = 2, #KEYS do
+            local t = redis.call('TYPE', KEYS[i]).ok
+            if t ~= 'stream' and t ~= 'none' then return -1 end
+          end
+          index = 3
+        end
+        local entries = tonumber(ARGV[index])
+        index = index + 1
+        for _ = 1, entries do
           local stream, id, count = ARGV[index], ARGV[index + 1], tonumber(ARGV[index + 2])
           local fields = {}
           for k = 1, count do fields[k] = ARGV[index + 2 + k] end
@@ -256,7 +326,7 @@ final class StreamCopyTarget {
             end
           end
         end
-        if KEYS[1] and index <= #ARGV then redis.call('HSET', KEYS[1], unpack(ARGV, index)) end
+        if #KEYS > 0 then redis.call('HSET', KEYS[1], 'batch', ARGV[2], unpack(ARGV, index)) end
         return 1
         """
 }
