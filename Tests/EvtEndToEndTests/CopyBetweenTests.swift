@@ -307,6 +307,35 @@ struct CopyBetweenTests {
         #expect(total == 200)
     }
 
+    @Test("--exactly-once stops at the first event the topic refuses, so the rerun neither skips nor repeats anything")
+    func exactlyOnceStopsAtAGap() throws {
+        let cluster = try mockCluster(topics: [("gap", 1)])
+        let redis = try RedisServer()
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        try redis.cli(["XADD", "s", "1-1", "v", "small"])
+        try redis.cli(["XADD", "s", "2-1", "v", String(repeating: "x", count: 1500)])
+        try redis.cli(["XADD", "s", "3-1", "v", "small again"])
+        let first = try Evt.run(["copy-between", "stream:s", "topic:gap", "--exactly-once", "--checkpoint", "gap",
+                                 "-X", "message.max.bytes=1000"], environment: env)
+        #expect(first.status == 1, "\(first.stderr)")
+        let second = try Evt.run(["copy-between", "stream:s", "topic:gap", "--exactly-once", "--checkpoint", "gap"], environment: env)
+        #expect(second.status == 0, "\(second.stderr)")
+        let ids = try kcatConsume(brokers: cluster.bootstrapServers, topic: "gap").map { $0.headers[0].1 }
+        #expect(ids == ["1-1", "2-1", "3-1"])
+    }
+
+    @Test("list items are copied as their bytes, also an item that is exactly null")
+    func listItemBytes() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        let items = ["null", " x ", "1e2", #""q""#, #"{"value_b64":"AA=="}"#, ""]
+        for item in items { try redis.cli(["LPUSH", "src", item]) }
+        let copy = try Evt.run(["copy-between", "list:src", "list:dst"], environment: env)
+        #expect(copy.status == 0, "\(copy.stderr)")
+        let copied = try redis.cli(["LRANGE", "dst", "0", "-1"]).split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        #expect(copied == items.reversed())
+    }
+
     @Test("usage errors: a channel source, --exactly-once from a list, into a channel or topic→topic, --per-partition from a stream, a checkpoint of another copy")
     func usage() throws {
         let redis = try RedisServer()

@@ -257,13 +257,13 @@ final class CopyJob {
     private func copyList(server: RedisServerAddress, name: String, record: CopyRecord) throws {
         var options = ConsumerOptions()
         options.processingList = processingList
-        options.retryForMs = 0
+        // A bridge (-f) waits for Redis as long as it takes; a one-off copy a minute.
+        options.retryForMs = follow ? Int.max / 2 : 60_000
         let consumer = try RedisConsumer(server: server, kind: .list, names: [name], options: options)
         let writer = try makeWriter()
         connected()
         record.origin = .list
         let batch = RecordBatch()
-        let decoder = InputDecoder(mode: .envelope, keyPath: nil)
         while !Signals.stopRequested {
             batch.removeAll()
             let got = try consumer.receive(limit: 1000, waitMs: follow ? 1000 : 0, into: batch)
@@ -272,15 +272,10 @@ final class CopyJob {
                 try writer.idle()
                 continue
             }
-            try batch.writer.buffer.withUnsafeBytes { bytes in
-                for index in 0..<got {
-                    let range = batch.range(of: index)
-                    // Each item is a record line {"list":…,"value":…}: its value, byte for byte.
-                    try decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[range.lowerBound..<(range.upperBound - 1)]),
-                                       number: copied + index + 1) { event in
-                        record.value = event.valueIsNull ? nil : event.value
-                        try writer.write(record)
-                    }
+            for index in 0..<got {
+                try consumer.withListItem(index) { item in
+                    record.value = item
+                    try writer.write(record)
                 }
             }
             try writer.finish()
@@ -456,7 +451,11 @@ final class CopyJob {
             if case .kafka(let brokers, let topic, let partition) = job.target {
                 // One partitioner whose choice evt can compute (for the resume step), Java's.
                 options.kafkaProperties = [("partitioner", "murmur2")] + job.kafkaProperties
-                if job.exactlyOnce { options.kafkaProperties.append(("partitioner", "murmur2")) }
+                if job.exactlyOnce {
+                    // The resume step needs each partition gap-free: a failed batch must fail
+                    // everything after it (and evt stops at the first failed event).
+                    options.kafkaProperties += [("partitioner", "murmur2"), ("enable.gapless.guarantee", "true")]
+                }
                 if job.exactlyOnce {
                     var sourceOptions = SourceOptions()
                     sourceOptions.kafkaProperties = job.kafkaProperties
@@ -485,6 +484,9 @@ final class CopyJob {
                 }
                 sent += 1
                 try sink.send(event)
+                if job.exactlyOnce && !sink.tally.failedLines.isEmpty {
+                    try barrier()   // reports the failure; nothing after a gap may be sent
+                }
             }
         }
 

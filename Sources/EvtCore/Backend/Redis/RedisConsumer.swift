@@ -376,6 +376,12 @@ final class RedisConsumer: EventConsumer {
         return count
     }
 
+    /// The raw bytes of item `index` of the last list receive (copy-between takes these, not
+    /// the record, whose `"value":null` could not tell the item `null` from no value).
+    func withListItem<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try tokenBytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[tokenStarts[index]..<tokenStarts[index + 1]])) }
+    }
+
     private func appendListRecord(_ value: UnsafeRawBufferPointer, into batch: RecordBatch) {
         batch.writer.appendSimpleRecord(kind: .list, quotedName: quotedName, value: value)
         batch.recordEnded()
