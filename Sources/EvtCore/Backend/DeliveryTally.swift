@@ -32,6 +32,13 @@ final class DeliveryTally {
 
     func unconfirmed(line: Int) { unconfirmedLines.append(line) }
 
+    /// True when something went wrong and every failure so far is one `isTransient` accepts
+    /// (a lost connection leaves events unconfirmed, which counts as transient too).
+    func onlyTransientTrouble(_ isTransient: (String) -> Bool) -> Bool {
+        guard !failedLines.isEmpty || !unconfirmedLines.isEmpty else { return false }
+        return Set(failedLines.map(\.reason)).allSatisfy { isTransient(reasons[$0]) }
+    }
+
     /// stderr lines: which lines were not delivered (grouped by reason) and which are unconfirmed.
     /// `unit`: what the numbers count ("line" of input; "replayed event" for a replay).
     func summary(sent: Int, unit: String = "line") -> [String] {

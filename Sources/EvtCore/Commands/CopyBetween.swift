@@ -188,7 +188,7 @@ final class CopyJob {
 
     /// Without a checkpoint, where a failed copy stopped (what the target confirmed), on stderr.
     private func reportPosition() {
-        guard checkpointKey == nil && checkpointGroup == nil else { return }
+        guard checkpointKey == nil && checkpointGroup == nil && !source.isList else { return }
         Diagnostics.print("the target confirmed every event up to \(positionText); copy-between --checkpoint NAME would resume from there.")
     }
 
@@ -349,8 +349,12 @@ final class CopyJob {
         private var nextToken = 0
         private var partitionStreams: [Int32: [UInt8]] = [:]
 
+        /// What earlier runs of this job (before an outage) copied.
+        private let copiedBefore: Int
+
         init(job: CopyJob, server: RedisServerAddress, name: String, partitions: [Int32]) throws {
             self.job = job
+            copiedBefore = job.copied
             self.name = name
             stream = Array(name.utf8)
             target = try StreamCopyTarget(server: server, description: "stream \(name)", checkpointKey: job.checkpointKey,
@@ -399,16 +403,28 @@ final class CopyJob {
 
         private func commit() throws {
             guard !target.batchIsEmpty else { return }
-            let count = target.batchCount
             nextToken += 1
             snapshots.append((nextToken, job.sentOffsets, job.sentID))
-            try target.commit(checkpoint: job.checkpointFields, token: nextToken)
-            job.copied += count
+            try reportingUnconfirmed { try target.commit(checkpoint: job.checkpointFields, token: nextToken) }
             settle()
             job.showStats()
         }
 
+        /// A lost connection leaves the batches in flight unknown: say how many events they hold.
+        private func reportingUnconfirmed(_ body: () throws -> Void) throws {
+            do {
+                try body()
+            } catch let lost as RedisConnectionLost {
+                let unknown = target.unconfirmedEntries
+                if unknown > 0 {
+                    Diagnostics.print("\(unknown) events were in batches Redis had not confirmed: each batch is stored whole with its checkpoint, or not at all.")
+                }
+                throw lost
+            }
+        }
+
         private func settle() {
+            job.copied = copiedBefore + target.delivered
             guard let confirmed = target.confirmedToken else { return }
             while let first = snapshots.first, first.token <= confirmed {
                 job.confirmedOffsets = first.offsets
@@ -419,14 +435,8 @@ final class CopyJob {
 
         func finish() throws {
             try commit()
-            do {
-                try target.drain()
-            } catch {
-                settle()
-                job.copied = target.delivered
-                throw error
-            }
-            settle()
+            defer { settle() }
+            try reportingUnconfirmed { try target.drain() }
         }
     }
 
@@ -444,8 +454,12 @@ final class CopyJob {
         private var partitionCount: Int32 = 1
         private var fixedPartition: Int32?
 
+        /// What earlier runs of this job (before an outage) copied.
+        private let copiedBefore: Int
+
         init(job: CopyJob) throws {
             self.job = job
+            copiedBefore = job.copied
             var options = SinkOptions()
             options.timeoutMs = job.timeoutMs
             if case .kafka(let brokers, let topic, let partition) = job.target {
@@ -510,9 +524,15 @@ final class CopyJob {
             sink.finish()
             guard sink.tally.allDelivered(sent: sent) else {
                 for message in sink.tally.summary(sent: sent, unit: "copied event") { Diagnostics.print(message) }
+                if job.follow && job.target.isRedis && sink.tally.onlyTransientTrouble({
+                    $0.contains("connection was lost") || $0.hasPrefix("LOADING") || $0.hasPrefix("BUSY")
+                }) {
+                    // Redis went away or is starting up: a bridge resends from the confirmed position.
+                    throw RedisConnectionLost(reason: "the target stopped answering")
+                }
                 throw EvtError.failure("\(Endpoint.redactingPassword(job.targetText)) did not acknowledge every event; the checkpoint stays before them, so a rerun copies them again.")
             }
-            job.copied = sent
+            job.copied = copiedBefore + sent
             if job.sentOffsets != job.confirmedOffsets || job.sentID != job.confirmedID {
                 if let checkpoint, let key = job.checkpointKey {
                     let reply = try checkpoint.call(["HSET", key] + job.checkpointFields.flatMap { [$0.0, $0.1] })
@@ -557,5 +577,6 @@ private protocol CopyWriter: AnyObject {
 
 extension Endpoint {
     var isStream: Bool { if case .redis(_, .stream, _) = self { return true } else { return false } }
+    var isRedis: Bool { if case .redis = self { return true } else { return false } }
     var isList: Bool { if case .redis(_, .list, _) = self { return true } else { return false } }
 }

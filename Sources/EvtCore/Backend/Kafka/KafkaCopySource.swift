@@ -27,6 +27,15 @@ extension KafkaTailSource {
         var wanted: [Int32: Int64]? = ends == nil ? nil : [:]
         for partition in partitions {
             var start = starts[partition] ?? Int64(RD_KAFKA_OFFSET_BEGINNING)
+            if start >= 0 {
+                // Records the retention deleted before they were copied are gone: say so and go
+                // on from the oldest there is (librdkafka would jump to the end instead).
+                let low = try KafkaOffsets.watermarks(topic, partition, client: consumer).low
+                if start < low {
+                    Diagnostics.print("warning: \(topic)/\(partition): offsets \(start)-\(low - 1) were deleted (retention) before they were copied; copying on from \(low).")
+                    start = low
+                }
+            }
             if let end = ends?[partition] {
                 // A concrete start, so an empty or finished partition is known to be done.
                 if start < 0 { start = try KafkaOffsets.watermarks(topic, partition, client: consumer).low }
@@ -38,7 +47,7 @@ extension KafkaTailSource {
         guard assignment.pointee.cnt > 0 else { return }
         record.origin = .kafka
         record.topic = Array(topic.utf8)
-        try consume(assignment, endOffsets: wanted, idle: idle, { message in
+        try consume(assignment, endOffsets: wanted, watchStdout: false, idle: idle, { message in
             let raw = message.pointee
             record.partition = raw.partition
             record.offset = raw.offset

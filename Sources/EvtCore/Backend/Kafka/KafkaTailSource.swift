@@ -89,7 +89,7 @@ final class KafkaTailSource: EventSource {
     /// until every partition reached its end offset (`endOffsets`; nil: forever) or `stop`
     /// says so. `batchEnded` runs after each batch read from librdkafka's queue.
     func consume(_ assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>,
-                 endOffsets: [Int32: Int64]?, stop: () -> Bool = { false },
+                 endOffsets: [Int32: Int64]?, stop: () -> Bool = { false }, watchStdout: Bool = true,
                  idle: () throws -> Void = {},
                  _ body: (UnsafeMutablePointer<rd_kafka_message_t>) throws -> Void,
                  batchEnded: () throws -> Void) throws {
@@ -109,7 +109,7 @@ final class KafkaTailSource: EventSource {
                 rd_kafka_consume_batch_queue(queue, 100, $0.baseAddress, $0.count)
             }
             if received <= 0 {
-                if follow && OutputWriter.stdoutIsClosed() { throw StdoutClosed() }
+                if follow && watchStdout && OutputWriter.stdoutIsClosed() { throw StdoutClosed() }
                 if let endOffsets { unfinished = try stillUnfinished(unfinished, endOffsets) }
                 try idle()
                 continue

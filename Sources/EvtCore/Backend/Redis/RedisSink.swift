@@ -37,7 +37,7 @@ final class RedisSink: EventSink {
         if !warnedAboutDroppedParts && (event.key != nil || event.headers != nil || event.timestamp != nil) {
             // --envelope records from Kafka: a Redis entry or message holds the value only.
             warnedAboutDroppedParts = true
-            Diagnostics.print("warning: a Redis \(kind.rawValue) keeps only the value: the key, headers and timestamp of --envelope records are dropped (first at line \(event.line)).")
+            Diagnostics.print("warning: a Redis \(kind.rawValue) keeps only the value: the key, headers and timestamp of the events are dropped (first at event \(event.line)). To keep them, copy into a stream with evt copy-between.")
         }
         switch kind {
         case .stream: appendXADD(event)

@@ -44,6 +44,8 @@ final class StreamCopyTarget {
     private(set) var delivered = 0
     /// Set when a batch was refused: the reason; nothing after it counts as copied.
     private(set) var failure: String?
+    /// Set when Redis answered LOADING or BUSY: handled like a lost connection.
+    private var transientRefusal: String?
 
     private static let maxBatchesInFlight = 8
 
@@ -200,7 +202,7 @@ final class StreamCopyTarget {
         while inFlight.count - inFlightHead >= StreamCopyTarget.maxBatchesInFlight {
             try readAnswers(waitMs: timeoutMs, atLeastOne: true)
         }
-        if let failure { throw EvtError.failure(failure) }
+        try throwIfFailed()
     }
 
     /// Sends everything and waits for every answer.
@@ -209,7 +211,7 @@ final class StreamCopyTarget {
         while inFlightHead < inFlight.count {
             try readAnswers(waitMs: timeoutMs, atLeastOne: true)
         }
-        if let failure { throw EvtError.failure(failure) }
+        try throwIfFailed()
     }
 
     /// Replies of the oldest batch in flight, one at a time; a batch is settled at its last.
@@ -231,11 +233,16 @@ final class StreamCopyTarget {
         }
     }
 
+    private func throwIfFailed() throws {
+        if let transientRefusal { throw RedisConnectionLost(reason: transientRefusal) }
+        if let failure { throw EvtError.failure(failure) }
+    }
+
     /// Sends what is buffered (a follower's small batches must not wait for more).
     func flush() throws {
         try connection.flushWrites()
         try readAnswers(waitMs: 0)
-        if let failure { throw EvtError.failure(failure) }
+        try throwIfFailed()
     }
 
     private func settle(_ reply: RedisReplyView) {
@@ -248,7 +255,13 @@ final class StreamCopyTarget {
         // The batch's last answer: EXEC's array (or EXECABORT), or the script's result.
         repliesSeen = 0
         inFlightHead += 1
-        if inFlightHead == inFlight.count { inFlight.removeAll(keepingCapacity: true); inFlightHead = 0 }
+        if inFlightHead == inFlight.count {
+            inFlight.removeAll(keepingCapacity: true)
+            inFlightHead = 0
+        } else if inFlightHead >= 64 {
+            inFlight.removeFirst(inFlightHead)   // a trickle never drains it completely
+            inFlightHead = 0
+        }
         var refused: String?
         if reply.kind == .error {
             refused = queueError ?? reply.text
@@ -266,13 +279,19 @@ final class StreamCopyTarget {
                 : "the target is no longer a stream; the checkpoint was left where it was"
         }
         queueError = nil
+        if let refused, refused.hasPrefix("LOADING") || refused.hasPrefix("BUSY") {
+            // Redis is starting up (or busy): nothing of the batch was applied; like a lost
+            // connection, a bridge tries again.
+            if transientRefusal == nil { transientRefusal = refused }
+            return
+        }
         if let refused {
             if failure == nil {
                 failure = "\(connection.address.description) refused a batch of \(batch.entries) entries for \(String(decoding: name, as: UTF8.self)): \(refused)"
             }
             return
         }
-        if failure == nil {
+        if failure == nil && transientRefusal == nil {
             delivered += batch.entries
             confirmedToken = batch.token
         }
