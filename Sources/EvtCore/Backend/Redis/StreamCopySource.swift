@@ -24,6 +24,8 @@ final class StreamCopySource {
         record.origin = .stream
         var position = after
         func handOver(_ entries: RedisReplyView) throws -> Int {
+            handingOver = true
+            defer { handingOver = false }
             for index in 0..<entries.count {
                 let entry = entries[index]
                 record.id = entry[0].bytes
@@ -77,9 +79,15 @@ final class StreamCopySource {
         if let serverError { throw EvtError.failure("\(words[0]) on stream \(name) failed: \(serverError)") }
     }
 
-    /// How far the copy is behind: milliseconds between `position` and the stream's newest id.
+    /// True while a reply is being handed over: the connection must not be used then.
+    private var handingOver = false
+    private var newestSeen: StreamID?
+
+    /// How far the copy is behind: milliseconds between `position` and the stream's newest id
+    /// (as last asked, when asked in the middle of a reply).
     func lagMilliseconds(after position: StreamID?) -> Int64? {
-        guard let newest = try? newestID() else { return nil }
-        return Int64(newest.milliseconds) - Int64(position?.milliseconds ?? newest.milliseconds)
+        if !handingOver, let newest = try? newestID() { newestSeen = newest }
+        guard let newest = newestSeen else { return nil }
+        return max(0, Int64(newest.milliseconds) - Int64(position?.milliseconds ?? newest.milliseconds))
     }
 }
