@@ -2,14 +2,16 @@
 import Glibc
 #endif
 
-/// `evt copy-between SOURCE TARGET [--checkpoint NAME] [-f] [--exactly-once]`: a topic or a
-/// stream copied into a stream, topic, list or channel, resumable. The mapping between Kafka
-/// records and stream entries is CopyMapping's; delivery rules are publish's.
+/// `evt copy-between SOURCE TARGET [--checkpoint NAME] [-f] [--exactly-once]`: a topic, a
+/// stream or a list copied into a stream, topic, list or channel, resumably. The mapping
+/// between Kafka records and stream entries is CopyMapping's; delivery rules are publish's.
 ///
-/// At least once: the checkpoint (a Redis hash, `evt:checkpoint:NAME`; for topic→topic the
-/// offsets committed for consumer group NAME) only ever names events the target acknowledged. Into a stream, entries and checkpoint share one MULTI/EXEC (so
-/// such a copy is exactly once as well); into anything else, the checkpoint follows a barrier
-/// (every event sent so far acknowledged), once a second and at the end.
+/// At least once: the checkpoint (a Redis hash `evt:checkpoint:NAME`; for topic→topic the
+/// offsets committed for consumer group NAME; for a list its processing list) only ever names
+/// events the target acknowledged. Into a stream, each batch and the checkpoint share one
+/// MULTI/EXEC, guarded so that a refused batch can never be skipped (StreamCopyTarget): such
+/// a copy is exactly once. Into anything else the checkpoint follows a barrier (every event
+/// sent so far acknowledged), about once a second and at the end.
 public enum CopyBetweenCommand {
     public static func run(_ arguments: ParsedArguments, environment: [String: String]) throws -> ExitStatus {
         let spec = arguments.spec
@@ -52,7 +54,6 @@ final class CopyJob {
 
     private var copied = 0
     private var skipped = 0
-    private let started = monotonicMilliseconds()
     private var lastStats = monotonicMilliseconds()
     private var copiedAtLastStats = 0
     private var lagText: () -> String = { "" }
@@ -469,8 +470,6 @@ final class CopyJob {
                     // The resume step needs each partition gap-free: a failed batch must fail
                     // everything after it (and evt stops at the first failed event).
                     options.kafkaProperties += [("partitioner", "murmur2"), ("enable.gapless.guarantee", "true")]
-                }
-                if job.exactlyOnce {
                     var sourceOptions = SourceOptions()
                     sourceOptions.kafkaProperties = job.kafkaProperties
                     let scanner = try KafkaTailSource(brokers: brokers, topic: topic, partition: partition, options: sourceOptions)
