@@ -152,9 +152,13 @@ final class CopyJob {
                     outageSince = monotonicMilliseconds()
                     Diagnostics.print("\(CopyJob.describe(error)); retrying every second until it is back (copied so far: \(copied)).")
                 }
-                Signals.sleep(milliseconds: 1000)
+                // Into a stream, what the stream holds is what its checkpoint says: start from
+                // there (what was in flight may have been applied), once Redis answers again.
+                repeat {
+                    Signals.sleep(milliseconds: 1000)
+                } while !Signals.stopRequested && checkpointKey != nil && target.isStream
+                    && (try? loadCheckpoint(quietly: true)) == nil
                 if Signals.stopRequested { break }
-                if checkpointKey != nil, target.isStream { try? loadCheckpoint(quietly: true) }
                 sentOffsets = confirmedOffsets
                 sentID = confirmedID
             } catch {
@@ -302,7 +306,10 @@ final class CopyJob {
         let connection = try RedisConnection(server)
         let reply = try connection.call(["HGETALL", checkpointKey])
         guard case .array(let words) = reply else {
-            if case .error(let message) = reply { throw EvtError.failure("cannot read checkpoint \(checkpointKey): \(message)") }
+            if case .error(let message) = reply {
+                if RedisConnectionLost.isTransient(message) { throw RedisConnectionLost(reason: message) }
+                throw EvtError.failure("cannot read checkpoint \(checkpointKey): \(message)")
+            }
             return
         }
         var fields: [String: String] = [:]
@@ -524,7 +531,7 @@ final class CopyJob {
             guard sink.tally.allDelivered(sent: sent) else {
                 for message in sink.tally.summary(sent: sent, unit: "copied event") { Diagnostics.print(message) }
                 if job.follow && job.target.isRedis && sink.tally.onlyTransientTrouble({
-                    $0.contains("connection was lost") || $0.hasPrefix("LOADING") || $0.hasPrefix("BUSY")
+                    $0.contains("connection was lost") || RedisConnectionLost.isTransient($0)
                 }) {
                     // Redis went away or is starting up: a bridge resends from the confirmed position.
                     throw RedisConnectionLost(reason: "the target stopped answering")

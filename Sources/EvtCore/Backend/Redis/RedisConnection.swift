@@ -6,6 +6,12 @@ internal import CHiredis
 /// The connection died: what was sent since the last reply may or may not have been applied.
 struct RedisConnectionLost: Error {
     let reason: String
+
+    /// An error answer that means "not now" rather than "no": a server still loading its data
+    /// after a restart, or busy with a script. Treated like a lost connection by followers.
+    static func isTransient(_ message: String) -> Bool {
+        message.hasPrefix("LOADING") || message.hasPrefix("BUSY") || message.hasPrefix("MASTERDOWN")
+    }
 }
 
 /// A reply as hiredis parsed it, valid only inside the closure that received it.

@@ -12,7 +12,10 @@ final class StreamCopySource {
     /// The id of the newest entry (nil: the stream is empty or absent).
     func newestID() throws -> StreamID? {
         let reply = try connection.call(["XREVRANGE", name, "+", "-", "COUNT", "1"])
-        if case .error(let message) = reply { throw EvtError.failure("XREVRANGE on stream \(name) failed: \(message)") }
+        if case .error(let message) = reply {
+            if RedisConnectionLost.isTransient(message) { throw RedisConnectionLost(reason: message) }
+            throw EvtError.failure("XREVRANGE on stream \(name) failed: \(message)")
+        }
         guard case .array(let entries) = reply, case .array(let entry)? = entries.first, let id = entry.first?.text else { return nil }
         return StreamID(id)
     }
@@ -63,7 +66,10 @@ final class StreamCopySource {
                 got = try handOver(reply[0][1])
             }
             if wait == .stopRequested { return }
-            if let serverError { throw EvtError.failure("XREAD on stream \(name) failed: \(serverError)") }
+            if let serverError {
+                if RedisConnectionLost.isTransient(serverError) { throw RedisConnectionLost(reason: serverError) }
+                throw EvtError.failure("XREAD on stream \(name) failed: \(serverError)")
+            }
             if got > 0 { try batchEnded() } else { try idle() }
         }
     }
@@ -76,7 +82,10 @@ final class StreamCopySource {
             if reply.kind == .error { serverError = reply.text } else { try body(reply) }
         }
         if wait != .reply { throw RedisConnectionLost(reason: "no answer to \(words[0]) within 10 s") }
-        if let serverError { throw EvtError.failure("\(words[0]) on stream \(name) failed: \(serverError)") }
+        if let serverError {
+            if RedisConnectionLost.isTransient(serverError) { throw RedisConnectionLost(reason: serverError) }
+            throw EvtError.failure("\(words[0]) on stream \(name) failed: \(serverError)")
+        }
     }
 
     /// True while a reply is being handed over: the connection must not be used then.

@@ -60,6 +60,7 @@ final class StreamCopyTarget {
         previousBatchToken = ""
         if let checkpointKey {
             switch try connection.call(["HGET", checkpointKey, "batch"]) {
+            case .error(let message) where RedisConnectionLost.isTransient(message): throw RedisConnectionLost(reason: message)
             case .error(let message): throw EvtError.failure("cannot read checkpoint \(checkpointKey): \(message)")
             case let reply: previousBatchToken = reply.text ?? ""
             }
@@ -74,6 +75,7 @@ final class StreamCopyTarget {
     func checkIsStreamOrAbsent(_ stream: String) throws {
         let type = try connection.call(["TYPE", stream])
         if case .error(let message) = type {
+            if RedisConnectionLost.isTransient(message) { throw RedisConnectionLost(reason: message) }
             throw EvtError.failure("\(connection.address.description) refused TYPE \(stream): \(message)")
         }
         if let type = type.text, type != "none" && type != "stream" {
@@ -282,7 +284,7 @@ final class StreamCopyTarget {
                 : "the target is no longer a stream; the checkpoint was left where it was"
         }
         queueError = nil
-        if let refused, refused.hasPrefix("LOADING") || refused.hasPrefix("BUSY") {
+        if let refused, RedisConnectionLost.isTransient(refused) {
             // Redis is starting up (or busy): nothing of the batch was applied; like a lost
             // connection, a bridge tries again.
             if transientRefusal == nil { transientRefusal = refused }
