@@ -336,6 +336,28 @@ struct CopyBetweenTests {
         #expect(copied == items.reversed())
     }
 
+    @Test("-f rides out a Redis restart that answers LOADING for a while (a big append-only file)")
+    func followThroughLoading() throws {
+        let cluster = try mockCluster(topics: [("ld", 1)])
+        let redis = try RedisServer(persistent: true)
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        // Enough data that reading the append-only file back takes a noticeable while.
+        try redis.cli(["EVAL", "for i = 1, 1500000 do redis.call('SET', 'filler:' .. i, 'x') end return 1", "0"])
+        _ = try Evt.run(["publish", "topic:ld"], stdin: ndjson((1...10).map { #"{"n":\#($0)}"# }), environment: env)
+        let bridge = try Evt.start(["copy-between", "topic:ld", "stream:ld", "--checkpoint", "ld", "-f"], environment: env)
+        func length() -> Int { Int((try? redis.cli(["XLEN", "ld"]))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0 }
+        for _ in 0..<100 where length() < 10 { usleep(100_000) }
+        #expect(length() == 10)
+        redis.stop()
+        _ = try Evt.run(["publish", "topic:ld"], stdin: ndjson((11...20).map { #"{"n":\#($0)}"# }), environment: env)
+        try redis.start()
+        for _ in 0..<150 where length() < 20 { usleep(100_000) }
+        bridge.signal(SIGTERM)
+        let result = bridge.wait(timeout: 20)
+        #expect(result.status == 143, "\(result.stderr)")
+        #expect(length() == 20, "\(result.stderr)")
+    }
+
     @Test("usage errors: a channel source, --exactly-once from a list, into a channel or topic→topic, --per-partition from a stream, a checkpoint of another copy")
     func usage() throws {
         let redis = try RedisServer()
