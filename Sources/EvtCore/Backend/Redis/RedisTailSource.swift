@@ -167,6 +167,10 @@ final class RedisTailSource: EventSource {
     /// found by walking back a page at a time (ids only matter).
     private func startOfLast(_ count: Int) throws -> String {
         guard count > 0 else { return "+" }
+        // No more entries than asked for: all of them, without walking back through them.
+        var length = Int.max
+        try request(["XLEN", name]) { length = $0.integer }
+        if length <= count { return "-" }
         var start = "-"
         var remaining = count
         var before = "+"
