@@ -38,26 +38,31 @@ struct StreamID: Comparable, CustomStringConvertible {
         self.sequence = sequence
     }
 
+    /// Parses `MS-SEQ` (no allocation: it runs once per copied entry).
     init?(_ bytes: UnsafeRawBufferPointer) {
-        var parts: [UInt64] = [0]
+        var milliseconds: UInt64 = 0
+        var value: UInt64 = 0
         var digits = 0
+        var sawDash = false
         for byte in bytes {
             if byte == UInt8(ascii: "-") {
-                guard parts.count == 1, digits > 0 else { return nil }
-                parts.append(0)
+                guard !sawDash, digits > 0 else { return nil }
+                sawDash = true
+                milliseconds = value
+                value = 0
                 digits = 0
                 continue
             }
             let digit = byte &- UInt8(ascii: "0")
             guard digit < 10 else { return nil }
-            let (times10, overflow1) = parts[parts.count - 1].multipliedReportingOverflow(by: 10)
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
             let (sum, overflow2) = times10.addingReportingOverflow(UInt64(digit))
             guard !overflow1 && !overflow2 else { return nil }
-            parts[parts.count - 1] = sum
+            value = sum
             digits += 1
         }
-        guard parts.count == 2, digits > 0 else { return nil }
-        self.init(milliseconds: parts[0], sequence: parts[1])
+        guard sawDash, digits > 0 else { return nil }
+        self.init(milliseconds: milliseconds, sequence: value)
     }
 
     init?(_ text: String) {

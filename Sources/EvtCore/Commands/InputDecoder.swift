@@ -167,21 +167,28 @@ final class InputDecoder {
 
     private let entryFields = EventHeaders()
     private lazy var copyScratch = CopyScratch()
+    private lazy var heldRecord = CopyRecord()
+    private static let quotedSourceField = Array("\"kafka.source\"".utf8)
 
     /// A stream record whose entry holds a Kafka record (copy-between's mapping: value, key,
     /// header.NAME, kafka.timestamp, kafka.source) is that record again, so
     /// `evt tail stream:S | evt publish topic:T --envelope` gives back what was copied into S.
     private func sendRecordHeldByEntry(_ object: UnsafeRawBufferPointer, number: Int,
                                        _ body: (borrowing OutgoingEvent) throws -> Void) throws -> Bool {
+        // Only an entry whose last field is kafka.source can hold a record: look before decoding.
+        var lastName: Range<Int>?
+        JSON.forEachMember(ofObject: object) { nameRange, _, _ in lastName = nameRange }
+        guard let lastName, object[lastName].elementsEqual(InputDecoder.quotedSourceField) else { return false }
         entryFields.removeAll()
         var failure: BadLine?
         InputDecoder.decodeMembers(object, kind: .object, into: entryFields, column: 1, failure: &failure)
         guard failure == nil, !entryFields.entries.contains(where: { $0.value == nil }) else { return false }
         return try entryFields.bytes.withUnsafeBytes { bytes in
-            let record = CopyRecord()
+            let record = heldRecord
             record.origin = .stream
-            record.fields = entryFields.entries.map {
-                (UnsafeRawBufferPointer(rebasing: bytes[$0.name]), UnsafeRawBufferPointer(rebasing: bytes[$0.value!]))
+            record.fields.removeAll(keepingCapacity: true)
+            for entry in entryFields.entries {
+                record.fields.append((UnsafeRawBufferPointer(rebasing: bytes[entry.name]), UnsafeRawBufferPointer(rebasing: bytes[entry.value!])))
             }
             guard record.recordSourceField != nil else { return false }
             try record.withOutgoingEvent(number: number, keyField: nil, exactlyOnce: false, scratch: copyScratch, body)

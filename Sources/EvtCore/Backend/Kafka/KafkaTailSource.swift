@@ -102,7 +102,7 @@ final class KafkaTailSource: EventSource {
         defer { rd_kafka_queue_destroy(queue) }
         var batch = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: 4096)
         let follow = endOffsets == nil
-        var unfinished = Set(endOffsets?.keys ?? [:].keys)
+        var unfinished = Set(endOffsets.map { Array($0.keys) } ?? [])
         while (follow || !unfinished.isEmpty) && !stop() {
             if Signals.stopRequested { break }
             let received = batch.withUnsafeMutableBufferPointer {
