@@ -154,9 +154,10 @@ struct CopyBetweenTests {
         #expect(filled.status == 0)
         for (topic, extra) in [("once", ["--exactly-once"]), ("least", [])] {
             var killedMidway = 0
-            for delay in [200_000, 500_000] as [UInt32] {
+            // 60 000 entries take about 0.3 s to copy here: the kills must come early.
+            for delay in [80_000, 180_000] as [UInt32] {
                 let copy = try Evt.start(["copy-between", "stream:src", "topic:\(topic)", "--key-field", "user", "--checkpoint", topic] + extra, environment: env)
-                usleep(delay + UInt32.random(in: 0..<150_000))
+                usleep(delay + UInt32.random(in: 0..<80_000))
                 copy.signal(SIGKILL)
                 _ = copy.wait(timeout: 10)
                 if try kcatConsume(brokers: cluster.bootstrapServers, topic: topic).count < total { killedMidway += 1 }
