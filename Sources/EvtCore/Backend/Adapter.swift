@@ -42,6 +42,10 @@ struct OutgoingEvent {
     var key: UnsafeRawBufferPointer?
     var headers: EventHeaders?
     var partition: Int32?
+    /// The partition the event was read from (a copy or a replay of a topic): a Kafka target
+    /// sends it to the same partition number when the topic has that many, as MirrorMaker
+    /// does, and otherwise partitions it by key. `partition` wins over it.
+    var sourcePartition: Int32?
     /// Milliseconds since the epoch; nil lets the producer assign it.
     var timestamp: Int64?
 }
