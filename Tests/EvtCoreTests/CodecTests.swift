@@ -734,8 +734,9 @@ struct JSONOutputTests {
         }
     }
 
-    @Test("isEmbeddable: one compact non-string JSON value, no surrounding whitespace, no raw CR/LF", arguments: [
-        ("{}", true), ("[]", true), ("0", true), ("-1", true), ("1e400", true), ("true", true), ("false", true), ("null", true),
+    @Test("isEmbeddable: one compact JSON value other than a string or null, no surrounding whitespace, no raw CR/LF", arguments: [
+        ("{}", true), ("[]", true), ("0", true), ("-1", true), ("1e400", true), ("true", true), ("false", true), ("null", false),
+        ("[null]", true), (#"{"a":null}"#, true), ("nulls", false), ("null ", false),
         (#"{"a":1,"b":[true,null]}"#, true), ("{\"a\":\t1}", true), (#"{"s":"a\nb"}"#, true), ("[1, 2]", true),
         ("\"x\"", false), ("\"\"", false), (" 1", false), ("1 ", false), ("\t1", false), ("1\t", false), ("1\n", false),
         ("1\r", false), ("\n1", false), ("{\"a\":\n1}", false), ("{\"a\":\r\n1}", false), ("[1,\r2]", false),
@@ -746,11 +747,12 @@ struct JSONOutputTests {
         #expect(utf8(input).withUnsafeBytes { JSONOutput.isEmbeddable($0) } == expected)
     }
 
-    @Test("appendPayload: JSON embedded as is, other UTF-8 as a string, other bytes as base64, nil as null", arguments: [
+    @Test("appendPayload: JSON embedded as is, other UTF-8 (and the bytes null) as a string, other bytes as base64, nil as null", arguments: [
         (utf8(#"{"a":1}"#), #""value":{"a":1}"#),
         (utf8("[1, 2]"), #""value":[1, 2]"#),
         (utf8("42"), #""value":42"#), (utf8("-1.5e3"), #""value":-1.5e3"#), (utf8("1e400"), #""value":1e400"#),
-        (utf8("true"), #""value":true"#), (utf8("false"), #""value":false"#), (utf8("null"), #""value":null"#),
+        (utf8("true"), #""value":true"#), (utf8("false"), #""value":false"#), (utf8("null"), #""value":"null""#),
+        (utf8("[null]"), #""value":[null]"#), (utf8(#"{"a":null}"#), #""value":{"a":null}"#), (utf8("\"null\""), #""value":"\"null\"""#),
         (utf8("{\"a\":\t1}"), "\"value\":{\"a\":\t1}"),
         (utf8("\"hi\""), #""value":"\"hi\"""#),
         (utf8("hello"), #""value":"hello""#),
@@ -945,6 +947,11 @@ struct RecordFormatTests {
             utf8("hello").withUnsafeBytes { out.appendSimpleRecord(kind: .channel, quotedName: OutputWriter.quoted("news"), value: $0) }
         }
         #expect(channel == #"{"channel":"news","value":"hello"}"# + "\n")
+        // A list item or channel message whose bytes are `null`: the string, as for Kafka.
+        let nullItem = record { out in
+            utf8("null").withUnsafeBytes { out.appendSimpleRecord(kind: .list, quotedName: OutputWriter.quoted("jobs"), value: $0) }
+        }
+        #expect(nullItem == #"{"list":"jobs","value":"null"}"# + "\n")
         let pattern = record { out in
             utf8("news").withUnsafeBytes { name in
                 utf8("n*").withUnsafeBytes { pattern in
@@ -1277,6 +1284,7 @@ private let roundTripPayloads: [[UInt8]] = [
     utf8("hello"), utf8("\"hi\""), utf8(#" {"a":1}"#), utf8("{\"a\":1}\n"), utf8("{\n  \"pretty\": true\n}"), utf8("a\r\nb"),
     utf8(""), utf8("é中😀"), [0xFF, 0xFE, 0x00], [0x00], [0x00, 0x1F, 0x7F], utf8(#"{"a":"\ud800"}"#), utf8("{\"a\":\t1}"),
     utf8(#"{"b64":"Zg=="}"#), utf8("nul"), utf8("null "), utf8("\\u0041"), [0xED, 0xA0, 0x80], [0xC3],
+    utf8("null"), utf8("\"null\""), utf8("[null]"), utf8(" null"),
 ]
 
 @Suite("payload rule round trip: evt tail | evt publish --envelope copies byte for byte")
@@ -1298,19 +1306,21 @@ struct PayloadRoundTripTests {
         #expect(event.valueIsNull)
     }
 
-    @Test("a value or key whose bytes are exactly `null` comes back as those 4 bytes, not as a null value / no key")
+    @Test("a value or key whose bytes are exactly `null` is the string \"null\" and comes back as those 4 bytes, not as a tombstone / no key")
     func literalNull() throws {
         let payload = utf8("null")
         let line = tailRecord(key: payload, value: payload)
-        // The payload rule embeds the 4 bytes `null` as it is, which reads back as "no value"
-        // (a tombstone) and "no key": the round trip CONTRACT.md promises is lost. Today the
-        // record is {"topic":"a",…,"key":null,"value":null}, the same as for an absent key and value.
+        #expect(text(line) == #"{"topic":"a","partition":0,"offset":1,"timestamp":2,"key":"null","value":"null"}"#)
         let event = try decode(.envelope, line)
-        withKnownIssue("payload rule: the bytes `null` and an absent payload are both written as null") {
-            #expect(!event.valueIsNull)
-            #expect(event.value == payload)
-            #expect(event.key == payload)
-        }
+        #expect(!event.valueIsNull)
+        #expect(event.value == payload)
+        #expect(event.key == payload)
+        // …while an absent key and value are still null, and read back as absent.
+        let absent = tailRecord(key: nil, value: nil)
+        #expect(text(absent) == #"{"topic":"a","partition":0,"offset":1,"timestamp":2,"key":null,"value":null}"#)
+        let tombstone = try decode(.envelope, absent)
+        #expect(tombstone.valueIsNull)
+        #expect(tombstone.key == nil)
     }
 
     @Test("header values written by appendStringOrB64 come back with the same bytes", arguments: roundTripPayloads + [utf8("null")])

@@ -38,8 +38,9 @@ enum JSONOutput {
     }
 
     /// The contract's payload rule, as one member without a leading comma:
-    /// one compact JSON object, array, number, true, false or null is embedded as it is;
-    /// other UTF-8 becomes a string; other bytes `value_b64`/`key_b64`; nil is null.
+    /// one compact JSON object, array, number, true or false is embedded as it is;
+    /// other UTF-8 becomes a string (the four bytes `null` too, as `"null"`); other bytes
+    /// `value_b64`/`key_b64`; nil (no value, no key: a Kafka tombstone) is null.
     static func appendPayload(_ bytes: UnsafeRawBufferPointer?, name: PayloadName, to out: inout [UInt8]) {
         out.append(contentsOf: name == .value ? valueLabel : keyLabel)
         guard let bytes else {
@@ -65,12 +66,15 @@ enum JSONOutput {
     private static let keyB64Label: [UInt8] = Array("\"key_b64\":".utf8)
     private static let nullText: [UInt8] = Array("null".utf8)
 
-    /// One JSON value other than a string, with no whitespace around it and no raw CR/LF.
+    /// One JSON value other than a string or null, with no whitespace around it and no raw
+    /// CR/LF. The only such text that starts with `n` is exactly `null`, which must stay apart
+    /// from an absent payload (written as null): it becomes the string `"null"` instead, so
+    /// `n` is not a first byte here and the check costs nothing.
     static func isEmbeddable(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard let first = bytes.first, let last = bytes.last else { return false }
         switch first {
         case UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
+             UInt8(ascii: "t"), UInt8(ascii: "f"):
             break
         default:
             return false
