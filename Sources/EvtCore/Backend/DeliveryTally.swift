@@ -5,6 +5,8 @@ final class DeliveryTally {
     private(set) var failedLines: [(line: Int, reason: Int)] = []
     private(set) var unconfirmedLines: [Int] = []
     private var reasons: [String] = []
+    /// Why each reason happened, by the index of the reason.
+    private var causes: [FailureCause] = []
     private var reasonIndex: [String: Int] = [:]
     /// Set when the target stopped answering within the timeout: reading more input is
     /// pointless, every further event would wait out the timeout too.
@@ -18,13 +20,14 @@ final class DeliveryTally {
 
     func delivered(count: Int = 1) { delivered += count }
 
-    func failed(line: Int, reason: String) {
+    func failed(line: Int, reason: String, cause: FailureCause = .refused(code: "")) {
         let index: Int
         if let known = reasonIndex[reason] {
             index = known
         } else {
             index = reasons.count
             reasons.append(reason)
+            causes.append(cause)
             reasonIndex[reason] = index
         }
         failedLines.append((line, index))
@@ -32,11 +35,11 @@ final class DeliveryTally {
 
     func unconfirmed(line: Int) { unconfirmedLines.append(line) }
 
-    /// True when something went wrong and every failure so far is one `isTransient` accepts
-    /// (a lost connection leaves events unconfirmed, which counts as transient too).
-    func onlyTransientTrouble(_ isTransient: (String) -> Bool) -> Bool {
+    /// True when something went wrong and all of it may go right on a retry: a lost
+    /// connection (events unconfirmed or not sent) or "not now" answers.
+    var onlyRetriableTrouble: Bool {
         guard !failedLines.isEmpty || !unconfirmedLines.isEmpty else { return false }
-        return Set(failedLines.map(\.reason)).allSatisfy { isTransient(reasons[$0]) }
+        return Set(failedLines.map(\.reason)).allSatisfy { causes[$0].isRetriable }
     }
 
     /// stderr lines: which lines were not delivered (grouped by reason) and which are unconfirmed.

@@ -146,7 +146,7 @@ final class CopyJob {
             do {
                 try copyOnce()
                 break
-            } catch let error where follow && !Signals.stopRequested && CopyJob.isConnectionProblem(error) {
+            } catch let error where follow && !Signals.stopRequested && error.isRetriable {
                 // A long-running bridge rides out restarts: start again from what is confirmed.
                 if outageSince == nil {
                     outageSince = monotonicMilliseconds()
@@ -180,15 +180,8 @@ final class CopyJob {
         Diagnostics.print("connected again after \((monotonicMilliseconds() - since) / 1000) s; copying on from the last confirmed position.")
     }
 
-    private static func isConnectionProblem(_ error: Error) -> Bool {
-        if error is RedisConnectionLost { return true }
-        if let failure = error as? EvtError, failure.message.hasPrefix("cannot connect") || failure.message.hasPrefix("lost the connection") { return true }
-        return false
-    }
-
     private static func describe(_ error: Error) -> String {
-        if let lost = error as? RedisConnectionLost { return "lost the connection to Redis (\(lost.reason))." }
-        return (error as? EvtError)?.message ?? "\(error)"
+        (error as? EvtError)?.message ?? "\(error)"
     }
 
     /// Without a checkpoint, where a failed copy stopped (what the target confirmed), on stderr.
@@ -306,10 +299,7 @@ final class CopyJob {
         let connection = try RedisConnection(server)
         let reply = try connection.call(["HGETALL", checkpointKey])
         guard case .array(let words) = reply else {
-            if case .error(let message) = reply {
-                if RedisConnectionLost.isTransient(message) { throw RedisConnectionLost(reason: message) }
-                throw EvtError.failure("cannot read checkpoint \(checkpointKey): \(message)")
-            }
+            if case .error(let message) = reply { throw RedisErrorReply.error(message, "cannot read checkpoint \(checkpointKey)") }
             return
         }
         var fields: [String: String] = [:]
@@ -422,7 +412,7 @@ final class CopyJob {
         private func reportingUnconfirmed(_ body: () throws -> Void) throws {
             do {
                 try body()
-            } catch let lost as RedisConnectionLost {
+            } catch let lost as EvtError where lost.cause == .connectionLost {
                 let unknown = target.unconfirmedEntries
                 if unknown > 0 {
                     Diagnostics.print("\(unknown) events were in batches Redis had not confirmed: each batch is stored whole with its checkpoint, or not at all.")
@@ -530,11 +520,9 @@ final class CopyJob {
             sink.finish()
             guard sink.tally.allDelivered(sent: sent) else {
                 for message in sink.tally.summary(sent: sent, unit: "copied event") { Diagnostics.print(message) }
-                if job.follow && job.target.isRedis && sink.tally.onlyTransientTrouble({
-                    $0.contains("connection was lost") || RedisConnectionLost.isTransient($0)
-                }) {
+                if job.follow && sink.tally.onlyRetriableTrouble {
                     // Redis went away or is starting up: a bridge resends from the confirmed position.
-                    throw RedisConnectionLost(reason: "the target stopped answering")
+                    throw EvtError(.connectionLost, "\(Endpoint.redactingPassword(job.targetText)) stopped answering")
                 }
                 throw EvtError.failure("\(Endpoint.redactingPassword(job.targetText)) did not acknowledge every event; the checkpoint stays before them, so a rerun copies them again.")
             }

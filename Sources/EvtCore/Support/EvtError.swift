@@ -15,25 +15,68 @@ public struct ExitStatus: RawRepresentable, Equatable, Sendable {
     public static let terminated = ExitStatus(rawValue: 143)
 }
 
+/// Why something failed, as callers decide on it (retry, resume, stop): never the message text.
+public enum FailureCause: Sendable, Equatable {
+    /// The connection could not be made, was lost, or the server stopped answering: what was
+    /// sent since the last answer may or may not have been applied. The same whichever
+    /// backend raised it.
+    case connectionLost
+    /// The server answered "not now" (Redis LOADING, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN):
+    /// nothing of the request was applied, and the same request may succeed later.
+    case transient(code: String)
+    /// The server or the client library said no, with its code (a Redis error word such as
+    /// WRONGTYPE, a librdkafka error name); empty when it gave none.
+    case refused(code: String)
+    /// The input data is bad (exit 3).
+    case badInput
+    /// The command line asks for something impossible (exit 2).
+    case usage
+
+    /// A follower (`-f`) waits and tries again after these.
+    public var isRetriable: Bool {
+        switch self {
+        case .connectionLost, .transient: return true
+        case .refused, .badInput, .usage: return false
+        }
+    }
+}
+
 /// The one error type every command throws. `message` says what went wrong and what to do;
 /// it never contains a password (endpoints print themselves redacted).
 public struct EvtError: Error, CustomStringConvertible, Sendable {
-    public var status: ExitStatus
+    public var cause: FailureCause
     public var message: String
     /// For usage errors: the usage line of the command that was being parsed.
     public var usage: String?
 
-    public init(_ status: ExitStatus, _ message: String, usage: String? = nil) {
-        self.status = status
+    public init(_ cause: FailureCause, _ message: String, usage: String? = nil) {
+        self.cause = cause
         self.message = message
         self.usage = usage
+    }
+
+    public var status: ExitStatus {
+        switch cause {
+        case .usage: return .usage
+        case .badInput: return .badInput
+        case .connectionLost, .transient, .refused: return .failure
+        }
     }
 
     public static func usage(_ message: String, usage: String? = nil) -> EvtError {
         EvtError(.usage, message, usage: usage)
     }
-    public static func failure(_ message: String) -> EvtError { EvtError(.failure, message) }
+    /// A run-time failure the server or library refused (or one with no better cause).
+    public static func failure(_ message: String, code: String = "") -> EvtError { EvtError(.refused(code: code), message) }
     public static func badInput(_ message: String) -> EvtError { EvtError(.badInput, message) }
+    /// `reason` is short ("Connection reset by peer"); callers that know the server say which.
+    public static func connectionLost(_ reason: String) -> EvtError { EvtError(.connectionLost, reason) }
 
+    public var isRetriable: Bool { cause.isRetriable }
     public var description: String { message }
+}
+
+extension Error {
+    /// True for an EvtError a follower should wait out (a lost connection, a "not now").
+    var isRetriable: Bool { (self as? EvtError)?.isRetriable ?? false }
 }

@@ -3,14 +3,20 @@ import Glibc
 #endif
 internal import CHiredis
 
-/// The connection died: what was sent since the last reply may or may not have been applied.
-struct RedisConnectionLost: Error {
-    let reason: String
+/// Redis error answers start with a code word (`WRONGTYPE`, `LOADING`, …): the code, not
+/// the text after it, says whether the same command may succeed later.
+enum RedisErrorReply {
+    static func cause(_ message: String) -> FailureCause {
+        let code = String(message.prefix { $0 != " " })
+        switch code {
+        case "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN": return .transient(code: code)
+        default: return .refused(code: code)
+        }
+    }
 
-    /// An error answer that means "not now" rather than "no": a server still loading its data
-    /// after a restart, or busy with a script. Treated like a lost connection by followers.
-    static func isTransient(_ message: String) -> Bool {
-        message.hasPrefix("LOADING") || message.hasPrefix("BUSY") || message.hasPrefix("MASTERDOWN")
+    /// `what` (e.g. "XREAD on stream orders") failed with this answer.
+    static func error(_ message: String, _ what: String) -> EvtError {
+        EvtError(cause(message), "\(what): \(message)")
     }
 }
 
@@ -90,7 +96,7 @@ final class RedisConnection {
         if context.pointee.err != 0 {
             let reason = RedisConnection.errorText(context)
             redisFree(context)
-            throw EvtError.failure("cannot connect to \(address.description): \(reason). Is redis-server running there? (set EVT_REDIS_URL or use a redis:// endpoint)")
+            throw EvtError(.connectionLost, "cannot connect to \(address.description): \(reason). Is redis-server running there? (set EVT_REDIS_URL or use a redis:// endpoint)")
         }
         self.context = context
         let fd = context.pointee.fd
@@ -128,6 +134,11 @@ final class RedisConnection {
 
     var fd: Int32 { context.pointee.fd }
 
+    /// The connection is gone (or the server stopped answering): `reason` says how.
+    func lost(_ reason: String) -> EvtError {
+        EvtError(.connectionLost, "lost the connection to \(address.description) (\(reason))")
+    }
+
     /// Sends every command in `outgoing`, waiting for the socket as needed.
     func flushWrites() throws {
         defer { outgoing.removeAll() }
@@ -142,7 +153,7 @@ final class RedisConnection {
                     var pollFD = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                     _ = poll(&pollFD, 1, 1000)
                 default:
-                    throw RedisConnectionLost(reason: String(cString: strerror(errno)))
+                    throw lost(String(cString: strerror(errno)))
                 }
             }
         }
@@ -161,7 +172,7 @@ final class RedisConnection {
         while true {
             var reply: UnsafeMutableRawPointer?
             if redisGetReplyFromReader(context, &reply) != REDIS_OK {
-                throw RedisConnectionLost(reason: "protocol error: \(RedisConnection.errorText(context))")
+                throw lost("protocol error: \(RedisConnection.errorText(context))")
             }
             if let reply {
                 let typed = reply.assumingMemoryBound(to: redisReply.self)
@@ -175,12 +186,12 @@ final class RedisConnection {
                        pollfd(fd: 1, events: 0, revents: 0)]
             if !stopOnSignal { fds[1].fd = -1 }   // poll ignores it: no spinning on the wake pipe
             let ready = poll(&fds, watchStdout ? 3 : 2, waitMs)
-            if ready < 0 && errno != EINTR { throw RedisConnectionLost(reason: String(cString: strerror(errno))) }
+            if ready < 0 && errno != EINTR { throw lost(String(cString: strerror(errno))) }
             if stopOnSignal && Signals.stopRequested { return .stopRequested }
             if watchStdout && fds[2].revents != 0 { throw StdoutClosed() }
             if fds[0].revents != 0 {
                 if redisBufferRead(context) != REDIS_OK {
-                    throw RedisConnectionLost(reason: RedisConnection.errorText(context))
+                    throw lost(RedisConnection.errorText(context))
                 }
             } else if ready == 0 && waitMs >= 0 {
                 return .timedOut
@@ -202,7 +213,7 @@ final class RedisConnection {
         var value = RedisValue.null
         switch try nextReply(waitMs: 10_000, stopOnSignal: false, { value = RedisValue($0) }) {
         case .reply: return value
-        case .stopRequested, .timedOut: throw RedisConnectionLost(reason: "no answer to \(words[0]) within 10 s")
+        case .stopRequested, .timedOut: throw lost("no answer to \(words[0]) within 10 s")
         }
     }
 }

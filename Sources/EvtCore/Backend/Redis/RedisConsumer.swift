@@ -119,10 +119,10 @@ final class RedisConsumer: EventConsumer {
                 case .list: return try receiveList(limit: limit, waitMs: waitMs, into: batch)
                 case .channel: return try receiveChannel(limit: limit, waitMs: waitMs, into: batch)
                 }
-            } catch let lost as RedisConnectionLost {
+            } catch let lost as EvtError where lost.cause == .connectionLost {
                 if kind == .channel {
                     throw EvtError.failure(
-                        "\(server.description) closed the subscription (\(lost.reason)). Messages published meanwhile "
+                        "\(lost.message): the subscription ended. Messages published meanwhile "
                         + "are lost: Redis drops a subscriber that falls behind (client-output-buffer-limit pubsub) or restarts.")
                 }
                 try reconnect(after: lost)
@@ -140,7 +140,7 @@ final class RedisConsumer: EventConsumer {
                     problem = "\(command.count - 3 - reply.integer) of \(command.count - 3) entries were no longer pending (claimed by another consumer?)"
                 }
             }
-            if wait != .reply { throw RedisConnectionLost(reason: "no answer to \(command[0]) within 10 s") }
+            if wait != .reply { throw connection.lost("no answer to \(command[0]) within 10 s") }
             acksInFlight.removeFirst()
             if let problem { Diagnostics.print("\(command[0]) on \(names[0]): \(problem)") }
         }
@@ -183,7 +183,7 @@ final class RedisConsumer: EventConsumer {
                 entries = RedisValue(reply[0][1])
             }
             if wait == .stopRequested { return 0 }
-            if wait == .timedOut { throw RedisConnectionLost(reason: "no answer to XREADGROUP within 10 s") }
+            if wait == .timedOut { throw connection.lost("no answer to XREADGROUP within 10 s") }
             if let failure { throw serverError("XREADGROUP", failure) }
             guard case .array(let list) = entries, !list.isEmpty else {
                 readingOwnPending = false
@@ -473,7 +473,7 @@ final class RedisConsumer: EventConsumer {
         // Sent now, so they reach the server even if nothing else follows; replies are read later.
         do {
             try connection.flushWrites()
-        } catch let lost as RedisConnectionLost {
+        } catch let lost as EvtError where lost.cause == .connectionLost {
             try reconnect(after: lost)
         }
     }
@@ -500,7 +500,7 @@ final class RedisConsumer: EventConsumer {
             if kind == .list && options.processingList == nil { pushBackUnacknowledged(toConsumingEnd: true) }
             try connection.flushWrites()
             try readAcknowledgementReplies()
-        } catch let lost as RedisConnectionLost {
+        } catch let lost as EvtError where lost.cause == .connectionLost {
             try reconnect(after: lost)
             try connection.flushWrites()
             try readAcknowledgementReplies()
@@ -509,9 +509,9 @@ final class RedisConsumer: EventConsumer {
 
     // MARK: Reconnecting
 
-    private func reconnect(after lost: RedisConnectionLost) throws {
+    private func reconnect(after lost: EvtError) throws {
         let deadline = monotonicMilliseconds() + options.retryForMs
-        Diagnostics.print("lost the connection to \(server.description) (\(lost.reason)); retrying for up to \(options.retryForMs / 1000)s (--retry-for).")
+        Diagnostics.print("\(lost.message); retrying for up to \(options.retryForMs / 1000)s (--retry-for).")
         var delay = 100
         while true {
             if Signals.stopRequested { throw EvtError.failure("stopped while reconnecting to \(server.description).") }

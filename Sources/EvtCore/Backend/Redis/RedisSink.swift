@@ -58,12 +58,12 @@ final class RedisSink: EventSink {
                 if try readReplies(waitMs: 1000) > 0 {
                     lastAnswer = monotonicMilliseconds()
                 } else if monotonicMilliseconds() - lastAnswer >= timeoutMs {
-                    throw RedisConnectionLost(reason: "no answer within --timeout (\(timeoutMs / 1000)s)")
+                    throw connection.lost("no answer within --timeout (\(timeoutMs / 1000)s)")
                 }
             }
-        } catch let lost as RedisConnectionLost {
+        } catch let lost as EvtError where lost.cause == .connectionLost {
             connectionLost(lost, announce: false)   // the error below says it
-            throw EvtError.failure("lost the connection to \(connection.address.description) (\(lost.reason)); stopped reading input after line \(event.line).")
+            throw EvtError(.connectionLost, "\(lost.message); stopped reading input after line \(event.line).")
         }
     }
 
@@ -72,9 +72,9 @@ final class RedisSink: EventSink {
         do {
             try flush()
             _ = try readReplies(waitMs: 0)
-        } catch let lost as RedisConnectionLost {
+        } catch let lost as EvtError where lost.cause == .connectionLost {
             connectionLost(lost, announce: false)
-            throw EvtError.failure("lost the connection to \(connection.address.description) (\(lost.reason)); stopped reading input after line \(lastLine).")
+            throw EvtError(.connectionLost, "\(lost.message); stopped reading input after line \(lastLine).")
         }
     }
 
@@ -100,22 +100,22 @@ final class RedisSink: EventSink {
                 let left = deadline - monotonicMilliseconds()
                 if left <= 0 {
                     let waited = graceGiven ? "\(RedisSink.graceAfterSignalMs / 1000)s of the stop signal" : "--timeout (\(timeoutMs / 1000)s)"
-                    connectionLost(RedisConnectionLost(reason: "no answer within \(waited)"))
+                    connectionLost(connection.lost("no answer within \(waited)"))
                     return
                 }
                 _ = try readReplies(waitMs: Int32(min(left, 1000)))
             }
-        } catch let lost as RedisConnectionLost {
+        } catch let lost as EvtError where lost.cause == .connectionLost {
             connectionLost(lost)
         } catch {
-            connectionLost(RedisConnectionLost(reason: "\(error)"))
+            connectionLost(connection.lost("\(error)"))
         }
     }
 
     /// Commands written but unanswered may or may not have been applied (unconfirmed); the
     /// newest `unsent` were never written (not delivered) — unless the write itself failed.
-    private func connectionLost(_ lost: RedisConnectionLost, announce: Bool = true) {
-        if announce { Diagnostics.print("lost the connection to \(connection.address.description): \(lost.reason)") }
+    private func connectionLost(_ lost: EvtError, announce: Bool = true) {
+        if announce { Diagnostics.print(lost.message) }
         let neverWritten = flushing ? 0 : unsent
         let written = inFlight.count - neverWritten
         for index in 0..<inFlight.count {
@@ -123,7 +123,7 @@ final class RedisSink: EventSink {
             if index < written {
                 tally.unconfirmed(line: line)
             } else {
-                tally.failed(line: line, reason: "not sent: the connection was lost first")
+                tally.failed(line: line, reason: "not sent: the connection was lost first", cause: .connectionLost)
             }
         }
         connection.outgoing.removeAll()
@@ -139,7 +139,8 @@ final class RedisSink: EventSink {
                 let line = inFlight.popFirst()!
                 switch reply.kind {
                 case .error:
-                    tally.failed(line: line, reason: "\(reply.text) (\(kind.rawValue) \(String(decoding: name, as: UTF8.self)))")
+                    tally.failed(line: line, reason: "\(reply.text) (\(kind.rawValue) \(String(decoding: name, as: UTF8.self)))",
+                                 cause: RedisErrorReply.cause(reply.text))
                 case .integer where kind == .channel && requireSubscribers && reply.integer == 0:
                     tally.failed(line: line, reason: "no subscriber was listening (--require-subscribers)")
                 default:

@@ -20,13 +20,11 @@ final class RedisTailSource: EventSource {
             case .list: try tailList(count: count, output: output)
             case .channel: try followChannel(output: output)
             }
-        } catch let lost as RedisConnectionLost where kind == .channel {
+        } catch let lost as EvtError where lost.cause == .connectionLost && kind == .channel {
             throw EvtError.failure(
-                "\(connection.address.description) closed the subscription to \(name) (\(lost.reason)). "
+                "\(lost.message): the subscription to \(name) ended. "
                 + "Messages published meanwhile were lost: Redis disconnects a subscriber that falls behind "
                 + "(client-output-buffer-limit pubsub) or when it restarts.")
-        } catch let lost as RedisConnectionLost {
-            throw EvtError.failure("lost the connection to \(connection.address.description): \(lost.reason).")
         }
     }
 
@@ -34,11 +32,7 @@ final class RedisTailSource: EventSource {
         guard kind == .stream else {
             throw EvtError.usage("a \(kind.rawValue) keeps no positions to replay from; replay reads streams and topics.")
         }
-        do {
-            try readStream(from: from, until: until, follow: follow, limit: limit, output: output)
-        } catch let lost as RedisConnectionLost {
-            throw EvtError.failure("lost the connection to \(connection.address.description): \(lost.reason).")
-        }
+        try readStream(from: from, until: until, follow: follow, limit: limit, output: output)
     }
 
     /// Sends one command and hands its reply to `body`; a Redis error becomes an EvtError.

@@ -13,8 +13,7 @@ final class StreamCopySource {
     func newestID() throws -> StreamID? {
         let reply = try connection.call(["XREVRANGE", name, "+", "-", "COUNT", "1"])
         if case .error(let message) = reply {
-            if RedisConnectionLost.isTransient(message) { throw RedisConnectionLost(reason: message) }
-            throw EvtError.failure("XREVRANGE on stream \(name) failed: \(message)")
+            throw RedisErrorReply.error(message, "XREVRANGE on stream \(name) failed")
         }
         guard case .array(let entries) = reply, case .array(let entry)? = entries.first, let id = entry.first?.text else { return nil }
         return StreamID(id)
@@ -67,8 +66,7 @@ final class StreamCopySource {
             }
             if wait == .stopRequested { return }
             if let serverError {
-                if RedisConnectionLost.isTransient(serverError) { throw RedisConnectionLost(reason: serverError) }
-                throw EvtError.failure("XREAD on stream \(name) failed: \(serverError)")
+                throw RedisErrorReply.error(serverError, "XREAD on stream \(name) failed")
             }
             if got > 0 { try batchEnded() } else { try idle() }
         }
@@ -81,10 +79,9 @@ final class StreamCopySource {
         let wait = try connection.nextReply(waitMs: 10_000, stopOnSignal: false) { reply in
             if reply.kind == .error { serverError = reply.text } else { try body(reply) }
         }
-        if wait != .reply { throw RedisConnectionLost(reason: "no answer to \(words[0]) within 10 s") }
+        if wait != .reply { throw connection.lost("no answer to \(words[0]) within 10 s") }
         if let serverError {
-            if RedisConnectionLost.isTransient(serverError) { throw RedisConnectionLost(reason: serverError) }
-            throw EvtError.failure("\(words[0]) on stream \(name) failed: \(serverError)")
+            throw RedisErrorReply.error(serverError, "\(words[0]) on stream \(name) failed")
         }
     }
 

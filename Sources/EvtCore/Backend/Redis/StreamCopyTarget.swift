@@ -43,7 +43,7 @@ final class StreamCopyTarget {
     private(set) var confirmedToken: Int?
     private(set) var delivered = 0
     /// Set when a batch was refused: the reason; nothing after it counts as copied.
-    private(set) var failure: String?
+    private(set) var failure: EvtError?
     /// Set when Redis answered LOADING or BUSY: handled like a lost connection.
     private var transientRefusal: String?
 
@@ -60,8 +60,7 @@ final class StreamCopyTarget {
         previousBatchToken = ""
         if let checkpointKey {
             switch try connection.call(["HGET", checkpointKey, "batch"]) {
-            case .error(let message) where RedisConnectionLost.isTransient(message): throw RedisConnectionLost(reason: message)
-            case .error(let message): throw EvtError.failure("cannot read checkpoint \(checkpointKey): \(message)")
+            case .error(let message): throw RedisErrorReply.error(message, "cannot read checkpoint \(checkpointKey)")
             case let reply: previousBatchToken = reply.text ?? ""
             }
         }
@@ -75,8 +74,7 @@ final class StreamCopyTarget {
     func checkIsStreamOrAbsent(_ stream: String) throws {
         let type = try connection.call(["TYPE", stream])
         if case .error(let message) = type {
-            if RedisConnectionLost.isTransient(message) { throw RedisConnectionLost(reason: message) }
-            throw EvtError.failure("\(connection.address.description) refused TYPE \(stream): \(message)")
+            throw RedisErrorReply.error(message, "\(connection.address.description) refused TYPE \(stream)")
         }
         if let type = type.text, type != "none" && type != "stream" {
             throw EvtError.failure("\(connection.address.description): \(stream) is a \(type), not a stream; copy into another name or delete it.")
@@ -231,7 +229,7 @@ final class StreamCopyTarget {
                 settle(reply)
             }
             if result != .reply {
-                if atLeastOne && wait != 0 { throw RedisConnectionLost(reason: "no answer within \(waitMs / 1000) s") }
+                if atLeastOne && wait != 0 { throw connection.lost("no answer within \(waitMs / 1000) s") }
                 return
             }
             wait = 0
@@ -239,8 +237,8 @@ final class StreamCopyTarget {
     }
 
     private func throwIfFailed() throws {
-        if let transientRefusal { throw RedisConnectionLost(reason: transientRefusal) }
-        if let failure { throw EvtError.failure(failure) }
+        if let transientRefusal { throw RedisErrorReply.error(transientRefusal, "\(connection.address.description) is not ready") }
+        if let failure { throw failure }
     }
 
     /// Sends what is buffered (a follower's small batches must not wait for more).
@@ -278,13 +276,14 @@ final class StreamCopyTarget {
         }
         // The checkpoint guard's answer: the script's own, or the last of EXEC's.
         let guardAnswer = batch.form == .script ? reply : (reply.kind == .array && reply.count > 0 ? reply[reply.count - 1] : reply)
-        if refused == nil && batch.checkpointed && guardAnswer.kind == .integer && guardAnswer.integer != 1 {
+        let guardRefusal = refused == nil && batch.checkpointed && guardAnswer.kind == .integer && guardAnswer.integer != 1
+        if guardRefusal {
             refused = guardAnswer.integer == 0
                 ? "the checkpoint moved meanwhile (another copy with the same --checkpoint NAME, or an earlier batch was refused); it was left where it was"
                 : "the target is no longer a stream; the checkpoint was left where it was"
         }
         queueError = nil
-        if let refused, RedisConnectionLost.isTransient(refused) {
+        if let refused, case .transient = RedisErrorReply.cause(refused) {
             // Redis is starting up (or busy): nothing of the batch was applied; like a lost
             // connection, a bridge tries again.
             if transientRefusal == nil { transientRefusal = refused }
@@ -292,7 +291,8 @@ final class StreamCopyTarget {
         }
         if let refused {
             if failure == nil {
-                failure = "\(connection.address.description) refused a batch of \(batch.entries) entries for \(String(decoding: name, as: UTF8.self)): \(refused)"
+                failure = EvtError(guardRefusal ? .refused(code: "") : RedisErrorReply.cause(refused),
+                                   "\(connection.address.description) refused a batch of \(batch.entries) entries for \(String(decoding: name, as: UTF8.self)): \(refused)")
             }
             return
         }
