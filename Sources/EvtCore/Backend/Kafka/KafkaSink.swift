@@ -7,6 +7,12 @@ internal import CRdKafka
 /// its input line number in its opaque pointer; the delivery-report callback files the line
 /// under delivered, failed or unconfirmed. Shape after kcat: produce, poll now and then,
 /// poll a little when the queue is full, flush at the end.
+///
+/// Where a record goes: the endpoint's partition (`topic:T/3`), else the event's own
+/// (`--partition`, an envelope's with its option), else the partition it was read from when the
+/// target topic has that one (a copy or replay: MirrorMaker's rule), else the partitioner —
+/// Java's murmur2 (`murmur2_random`: keyless records spread at random) unless
+/// `-X partitioner=…` names another, so evt and Java producers put a key on the same partition.
 final class KafkaSink: EventSink {
     let tally = DeliveryTally()
     private let producer: OpaquePointer
@@ -17,6 +23,9 @@ final class KafkaSink: EventSink {
     /// `-H NAME=VALUE`, as bytes once rather than per event.
     private let fixedHeaders: [(name: [UInt8], value: [UInt8])]
     private var sinceLastPoll = 0
+    /// The target topic's partition count, asked once, on the first event that carries a
+    /// `sourcePartition`; nil when it could not be known (no such topic yet, no answer).
+    private lazy var targetPartitionCount: Int32? = readPartitionCount()
 
     init(brokers: String, topic: String, partition: Int32?, options: SinkOptions) throws {
         var properties: [(String, String)] = [
@@ -29,6 +38,9 @@ final class KafkaSink: EventSink {
             ("queue.buffering.max.kbytes", "16384"),
             ("queue.buffering.max.messages", "100000"),
             ("linger.ms", "5"),
+            // Java's partitioner, so a key lands where a Java client (or kcat/confluent-kafka
+            // with the same setting) would put it; librdkafka's default is CRC32-based.
+            ("partitioner", "murmur2_random"),
         ]
         let user = Dictionary(options.kafkaProperties, uniquingKeysWith: { $1 })
         if let acks = user["acks"], acks != "all", acks != "-1" {
@@ -62,13 +74,20 @@ final class KafkaSink: EventSink {
     func send(_ event: borrowing OutgoingEvent) throws {
         if let reason = tally.targetUnavailable { throw SinkStopped(reason: reason) }
         let headers = makeHeaders(event.headers)
-        let partition = self.partition != RD_KAFKA_PARTITION_UA ? self.partition : (event.partition ?? RD_KAFKA_PARTITION_UA)
+        var partition = self.partition != RD_KAFKA_PARTITION_UA ? self.partition : (event.partition ?? RD_KAFKA_PARTITION_UA)
+        if partition == RD_KAFKA_PARTITION_UA, let source = event.sourcePartition, source >= 0,
+           let count = targetPartitionCount, source < count {
+            partition = source
+        }
         let opaque = UnsafeMutableRawPointer(bitPattern: event.line)
+        // librdkafka tells null from empty by the pointer alone: an empty value or key that is
+        // there gets a non-NULL pointer (a buffer of no bytes may have none).
+        let value = event.valueIsNull ? nil : (event.value.baseAddress ?? KafkaSink.emptyBytes)
+        let key = event.key.map { $0.baseAddress ?? KafkaSink.emptyBytes }
         while true {
             let err = evt_produce(producer, topicHandle, partition,
-                                  event.valueIsNull ? nil : event.value.baseAddress,
-                                  event.valueIsNull ? 0 : event.value.count,
-                                  event.key?.baseAddress, event.key?.count ?? 0,
+                                  value, event.valueIsNull ? 0 : event.value.count,
+                                  key, event.key?.count ?? 0,
                                   headers, event.timestamp ?? 0, opaque)
             if err == RD_KAFKA_RESP_ERR_NO_ERROR { break }
             if err == RD_KAFKA_RESP_ERR__QUEUE_FULL {
@@ -91,6 +110,21 @@ final class KafkaSink: EventSink {
             sinceLastPoll = 0
             rd_kafka_poll(producer, 0)
         }
+    }
+
+    /// A valid address for a payload of no bytes (never read: its length is 0).
+    private static var emptyBytes: UnsafeRawPointer { UnsafeRawPointer(("" as StaticString).utf8Start) }
+
+    /// The topic's partition count from one metadata request, nil when unknown.
+    private func readPartitionCount() -> Int32? {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        // Bounded well below --timeout: this runs once, on the data path.
+        let err = rd_kafka_metadata(producer, 0, topicHandle, &metadata, Int32(min(timeoutMs, 5000)))
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { return nil }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt == 1, metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR,
+              metadata.pointee.topics[0].partition_cnt > 0 else { return nil }
+        return metadata.pointee.topics[0].partition_cnt
     }
 
     /// librdkafka sends on its own (linger.ms); just serve delivery reports.
