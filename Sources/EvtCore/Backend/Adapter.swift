@@ -169,6 +169,64 @@ enum Backends {
         }
     }
 
+    /// The source of a copy: a topic, a stream or a list (the command checked it is one).
+    static func copySource(for endpoint: Endpoint, options: CopyOptions) throws -> RecordSource {
+        switch endpoint {
+        case .kafka(let brokers, let topic, let partition):
+            return try KafkaRecordSource(brokers: brokers, topic: topic, partition: partition, properties: options.kafkaProperties)
+        case .redis(let server, .stream, let name):
+            return try StreamCopySource(server: server, name: name)
+        case .redis(let server, .list, let name):
+            let processing = options.checkpointName.map { "evt:checkpoint:" + $0 } ?? "evt:copy:" + name
+            return try ListCopySource(server: server, name: name, processingList: processing, follow: options.follow)
+        case .redis(_, .channel, _):
+            throw EvtError.usage("a channel keeps nothing to copy or resume from.")
+        }
+    }
+
+    /// Checkpoint NAME of a copy: the Redis hash `evt:checkpoint:NAME` on the target's server,
+    /// else the source's; between two topics, the offsets committed for group NAME. A list
+    /// source needs none: its processing list is its checkpoint.
+    static func checkpoint(named name: String, source: Endpoint, target: Endpoint,
+                           options: CopyOptions) throws -> CheckpointStore? {
+        if source.has(.queue) { return nil }
+        switch (target, source) {
+        case (.redis(let server, _, _), _), (_, .redis(let server, _, _)):
+            return RedisHashCheckpoint(server: server, key: "evt:checkpoint:" + name)
+        case (.kafka, .kafka(let brokers, let topic, let partition)):
+            return try KafkaGroupCheckpoint(brokers: brokers, topic: topic, partition: partition, group: name,
+                                            properties: options.kafkaProperties)
+        }
+    }
+
+    /// The target of a copy. A stream keeps the checkpoint in its batches when it is a Redis
+    /// hash there; a topic with --exactly-once partitions by murmur2 and gap-free, so that a
+    /// resume can tell which entries it has (KafkaResumeFilter).
+    static func copyTarget(for endpoint: Endpoint, source: RecordSource, checkpoint: CheckpointStore?,
+                           options: CopyOptions) throws -> RecordTarget {
+        var sinkOptions = SinkOptions()
+        sinkOptions.timeoutMs = options.timeoutMs
+        sinkOptions.kafkaProperties = options.kafkaProperties
+        switch endpoint {
+        case .redis(let server, .stream, let name):
+            let kept = (checkpoint as? RedisHashCheckpoint).flatMap { $0.server == server ? $0 : nil }
+            return try StreamRecordTarget(server: server, name: name, checkpoint: kept, sourceIdentity: source.identity,
+                                          partitions: source.partitions, perPartition: options.perPartition,
+                                          timeoutMs: options.timeoutMs)
+        case .kafka(let brokers, let topic, let partition) where options.exactlyOnce:
+            // A failed batch must fail everything after it (evt stops at the first failed
+            // event), and the partition of an entry must be one evt can compute.
+            sinkOptions.kafkaProperties += [("partitioner", "murmur2"), ("enable.gapless.guarantee", "true")]
+            let filter = try KafkaResumeFilter.make(brokers: brokers, topic: topic, partition: partition,
+                                                    properties: options.kafkaProperties)
+            return SinkRecordTarget(sink: try sink(for: endpoint, options: sinkOptions), description: endpoint.description,
+                                    options: options, alreadyCopied: filter)
+        default:
+            return SinkRecordTarget(sink: try sink(for: endpoint, options: sinkOptions), description: endpoint.description,
+                                    options: options)
+        }
+    }
+
     static func source(for endpoint: Endpoint, options: SourceOptions) throws -> EventSource {
         switch endpoint {
         case .redis(let server, let kind, let name):
@@ -177,4 +235,145 @@ enum Backends {
             return try KafkaTailSource(brokers: brokers, topic: topic, partition: partition, options: options)
         }
     }
+}
+
+// MARK: Capabilities
+
+/// What the system behind an endpoint can do. Commands check their options against these
+/// (one place writes the messages), never against the backend kind.
+struct Capabilities: OptionSet {
+    let rawValue: Int
+    /// Keeps events to read again from a position (a topic, a stream).
+    static let history = Capabilities(rawValue: 1 << 0)
+    /// Consumer groups with acknowledged positions (a topic, a stream).
+    static let groups = Capabilities(rawValue: 1 << 1)
+    /// Delivered but unacknowledged entries that another consumer can claim (a stream).
+    static let pendingEntries = Capabilities(rawValue: 1 << 2)
+    /// Events have keys, headers, timestamps and partitions (a topic).
+    static let keysAndHeaders = Capabilities(rawValue: 1 << 3)
+    /// Trimmed by the writer, `--maxlen` (a stream).
+    static let trimming = Capabilities(rawValue: 1 << 4)
+    /// Events are field/value pairs under ordered ids that a copy can find again (a stream).
+    static let fieldEntries = Capabilities(rawValue: 1 << 5)
+    /// A batch of events and the copy's checkpoint are stored in one transaction (a stream).
+    static let atomicBatches = Capabilities(rawValue: 1 << 6)
+    /// Items leave when they are consumed (a list).
+    static let queue = Capabilities(rawValue: 1 << 7)
+}
+
+extension Endpoint {
+    var capabilities: Capabilities {
+        switch self {
+        case .kafka: return [.history, .groups, .keysAndHeaders]
+        case .redis(_, .stream, _): return [.history, .groups, .pendingEntries, .trimming, .fieldEntries, .atomicBatches]
+        case .redis(_, .list, _): return [.queue]
+        case .redis(_, .channel, _): return []
+        }
+    }
+
+    func has(_ needed: Capabilities) -> Bool { capabilities.isSuperset(of: needed) }
+
+    /// "topic", "stream", "list" or "channel", for messages.
+    var kindName: String {
+        switch self {
+        case .kafka: return "topic"
+        case .redis(_, let kind, _): return kind.rawValue
+        }
+    }
+}
+
+// MARK: Copying (copy-between, replay --to)
+
+/// Where a copy stands in its source: the next offset of each partition, or the last stream
+/// entry id. A list (a queue) has none: its processing list holds what is not yet confirmed.
+struct SourcePosition: Equatable {
+    var offsets: [Int32: Int64] = [:]
+    var id: StreamID?
+
+    mutating func advance(past record: Record) {
+        switch record.origin {
+        case .kafka: offsets[record.partition] = record.offset + 1
+        case .stream: id = StreamID(record.id)
+        case .list: break
+        }
+    }
+
+    var description: String {
+        if let id { return "entry \(id)" }
+        let offsets = offsets.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }
+        return offsets.isEmpty ? "(none)" : "partition:next-offset " + offsets.joined(separator: " ")
+    }
+}
+
+/// A source a copy reads: records after a position, handed over one by one, batch by batch.
+protocol RecordSource: AnyObject {
+    /// What a checkpoint records as the source (`topic:orders`), so that a NAME reused for
+    /// another copy is noticed.
+    var identity: String { get }
+    /// The partitions read (a topic), for a target that writes one stream per partition.
+    var partitions: [Int32] { get }
+    /// Where the source ends now; a copy without -f stops there.
+    func end() throws -> SourcePosition
+    /// Hands `body` every record after `start` up to `end` (nil: on and on, calling `idle`
+    /// when nothing came for a while), calling `batchEnded` after each batch read. The
+    /// record's buffers are the source's, valid only during the call. Returns on a stop signal.
+    func read(after start: SourcePosition, until end: SourcePosition?, into record: Record,
+              idle: () throws -> Void, _ body: (Record) throws -> Void, batchEnded: () throws -> Void) throws
+    /// How far `position` is behind the source, for --stats (`, 12 records behind`).
+    func lag(behind position: SourcePosition) -> String
+    /// A queue lets go of the items it handed over only once the target acknowledged them:
+    /// then the copy confirms after every batch and calls `confirmed()`.
+    var confirmsEveryBatch: Bool { get }
+    func confirmed() throws
+}
+
+extension RecordSource {
+    var partitions: [Int32] { [] }
+    var confirmsEveryBatch: Bool { false }
+    func confirmed() throws {}
+}
+
+/// A target a copy writes to.
+protocol RecordTarget: AnyObject {
+    /// Queues one record; false when it was skipped because the target has it already (an
+    /// --exactly-once copy resuming). May wait while the server catches up.
+    func write(_ record: Record) throws -> Bool
+    /// The records written so far end at `position` of the source. A target that batches
+    /// closes its batch here once it is full, or whatever its size at the end of a source
+    /// batch (`batchEnded`), and sends it.
+    func reached(_ position: SourcePosition, batchEnded: Bool) throws
+    /// Waits until every record written was acknowledged; throws when one was not (nothing
+    /// after `confirmed` then counts as copied).
+    func drain() throws
+    /// The newest position all of whose records the target acknowledged.
+    var confirmed: SourcePosition? { get }
+    /// How many records the target acknowledged.
+    var delivered: Int { get }
+    /// True when the target stores the checkpoint itself, in one transaction with each batch.
+    var keepsCheckpoint: Bool { get }
+    /// True when `confirmed` moves as answers arrive, without a drain (pipelined batches).
+    var confirmsAsItGoes: Bool { get }
+}
+
+/// Where a copy records how far it got.
+protocol CheckpointStore: AnyObject {
+    /// `checkpoint evt:checkpoint:NAME`, for messages.
+    var name: String { get }
+    /// The recorded position; nil when there is none yet. A usage error when it belongs to a
+    /// copy from another source.
+    func load(source identity: String) throws -> SourcePosition?
+    func save(_ position: SourcePosition, source identity: String) throws
+}
+
+/// What copy-between and replay --to ask of both ends beyond their addresses.
+struct CopyOptions {
+    var kafkaProperties: [(String, String)] = []
+    var timeoutMs = 30_000
+    var follow = false
+    var exactlyOnce = false
+    var keyField: KeyField?
+    /// A topic into a stream: one stream NAME:PARTITION per partition.
+    var perPartition = false
+    /// The checkpoint NAME (a list source moves its items through `evt:checkpoint:NAME`).
+    var checkpointName: String?
 }

@@ -166,8 +166,8 @@ final class InputDecoder {
     }
 
     private let entryFields = EventHeaders()
-    private lazy var copyScratch = CopyScratch()
-    private lazy var heldRecord = CopyRecord()
+    private lazy var copyScratch = RecordScratch()
+    private lazy var heldRecord = Record()
     private static let quotedSourceField = Array("\"kafka.source\"".utf8)
 
     /// A stream record whose entry holds a Kafka record (copy-between's mapping: value, key,

@@ -3,8 +3,100 @@ import Glibc
 #endif
 internal import CRdKafka
 
-/// `copy-between` reading a topic: the same assign-and-batch reader as `tail`, each message
-/// handed over as a `CopyRecord` (borrowing the message's buffers; headers are copied).
+/// A topic (or one partition) as the source of a copy: the same assign-and-batch reader as
+/// `tail`, each message handed over as a `Record` borrowing the message's buffers.
+final class KafkaRecordSource: RecordSource {
+    let reader: KafkaTailSource
+    /// The partitions read: the one named, or all of the topic as of the start.
+    let partitions: [Int32]
+
+    init(brokers: String, topic: String, partition: Int32?, properties: [(String, String)]) throws {
+        var options = SourceOptions()
+        options.kafkaProperties = properties
+        reader = try KafkaTailSource(brokers: brokers, topic: topic, partition: partition, options: options)
+        partitions = try reader.copyPartitions()
+    }
+
+    var identity: String { "topic:" + reader.topic + (reader.partition.map { "/\($0)" } ?? "") }
+
+    func end() throws -> SourcePosition { SourcePosition(offsets: try reader.endOffsets(partitions)) }
+
+    func read(after start: SourcePosition, until end: SourcePosition?, into record: Record,
+              idle: () throws -> Void, _ body: (Record) throws -> Void, batchEnded: () throws -> Void) throws {
+        try reader.copy(partitions: partitions, starts: start.offsets, ends: end?.offsets, into: record,
+                        idle: idle, body, batchEnded: batchEnded)
+    }
+
+    func lag(behind position: SourcePosition) -> String {
+        ", \(reader.lag(next: position.offsets, partitions: partitions)) records behind"
+    }
+}
+
+/// A topic→topic copy's checkpoint: the offsets committed for consumer group NAME, as
+/// kcat's offset tools do it (standalone commits, the group never joined).
+final class KafkaGroupCheckpoint: CheckpointStore {
+    private let client: KafkaTailSource
+    private let partitions: [Int32]
+    private let group: String
+
+    init(brokers: String, topic: String, partition: Int32?, group: String, properties: [(String, String)]) throws {
+        var options = SourceOptions()
+        options.kafkaProperties = properties + [("group.id", group)]
+        client = try KafkaTailSource(brokers: brokers, topic: topic, partition: partition, options: options)
+        partitions = try client.copyPartitions()
+        self.group = group
+    }
+
+    var name: String { "checkpoint (group \(group))" }
+
+    func load(source identity: String) throws -> SourcePosition? {
+        let offsets = try client.committedOffsets(partitions)
+        return offsets.isEmpty ? nil : SourcePosition(offsets: offsets)
+    }
+
+    func save(_ position: SourcePosition, source identity: String) throws { try client.commit(position.offsets) }
+}
+
+/// --exactly-once from a stream into this topic: which entries an earlier, killed copy got
+/// there already. Per partition the newest `evt.stream.id` header says it; an entry goes to
+/// the partition the sink picks (its source partition where the topic has it, else
+/// murmur2 of its key), so an entry at or before that id in its partition is there.
+final class KafkaResumeFilter: AlreadyCopiedFilter {
+    private let copiedUpTo: [Int32: StreamID]
+    private let partitionCount: Int32
+    private let fixedPartition: Int32?
+
+    /// Nil when the topic holds nothing an earlier copy wrote.
+    static func make(brokers: String, topic: String, partition: Int32?, properties: [(String, String)]) throws -> KafkaResumeFilter? {
+        var options = SourceOptions()
+        options.kafkaProperties = properties
+        let scanner = try KafkaTailSource(brokers: brokers, topic: topic, partition: partition, options: options)
+        guard let partitions = try? scanner.copyPartitions(), !partitions.isEmpty else { return nil }
+        let copied = try scanner.lastCopiedStreamIDs()
+        guard !copied.isEmpty else { return nil }
+        return KafkaResumeFilter(copiedUpTo: copied, partitionCount: Int32((partitions.max() ?? 0) + 1), fixedPartition: partition)
+    }
+
+    private init(copiedUpTo: [Int32: StreamID], partitionCount: Int32, fixedPartition: Int32?) {
+        self.copiedUpTo = copiedUpTo
+        self.partitionCount = partitionCount
+        self.fixedPartition = fixedPartition
+    }
+
+    func contains(_ id: StreamID, _ event: borrowing OutgoingEvent) -> Bool {
+        let partition: Int32
+        if let fixed = fixedPartition {
+            partition = fixed
+        } else if let source = event.sourcePartition, source < partitionCount {
+            partition = source
+        } else {
+            partition = KafkaTailSource.murmur2Partition(key: event.key, partitionCount: partitionCount)
+        }
+        guard let last = copiedUpTo[partition] else { return false }
+        return id <= last
+    }
+}
+
 extension KafkaTailSource {
     /// The partitions read: the one named, or all of the topic.
     func copyPartitions() throws -> [Int32] {
@@ -20,8 +112,8 @@ extension KafkaTailSource {
 
     /// Reads each partition from its offset in `starts` (nil: the beginning) to its offset in
     /// `ends` (exclusive; nil: forever).
-    func copy(partitions: [Int32], starts: [Int32: Int64], ends: [Int32: Int64]?, into record: CopyRecord,
-              idle: () throws -> Void, _ body: (CopyRecord) throws -> Void, batchEnded: () throws -> Void) throws {
+    func copy(partitions: [Int32], starts: [Int32: Int64], ends: [Int32: Int64]?, into record: Record,
+              idle: () throws -> Void, _ body: (Record) throws -> Void, batchEnded: () throws -> Void) throws {
         let assignment = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
         defer { rd_kafka_topic_partition_list_destroy(assignment) }
         var wanted: [Int32: Int64]? = ends == nil ? nil : [:]
@@ -97,11 +189,11 @@ extension KafkaTailSource {
             while end > low && found[partition] == nil {
                 let start = max(low, end - window, high - scanLimit)
                 guard start < end else { break }
-                let record = CopyRecord()
+                let record = Record()
                 try copy(partitions: [partition], starts: [partition: start], ends: [partition: end], into: record,
                          idle: {}, { record in
                     guard let header = record.headers.entries.last(where: { entry in
-                        record.headers.bytes[entry.name].elementsEqual(CopyMapping.streamIDHeader)
+                        record.headers.bytes[entry.name].elementsEqual(RecordMapping.streamIDHeader)
                     }), let range = header.value else { return }
                     if let id = record.headers.bytes.withUnsafeBytes({ StreamID(UnsafeRawBufferPointer(rebasing: $0[range])) }) {
                         found[partition] = id   // offsets ascend: the last one wins

@@ -1,5 +1,5 @@
 /// `copy-between` reading a Redis stream: XRANGE pages after a position up to an end id, then
-/// (following) XREAD BLOCK; each entry handed over as a `CopyRecord` borrowing the reply.
+/// (following) XREAD BLOCK; each entry handed over as a `Record` borrowing the reply.
 final class StreamCopySource {
     let connection: RedisConnection
     let name: String
@@ -21,8 +21,8 @@ final class StreamCopySource {
 
     /// Entries after `after` (nil: from the first) up to `until` (inclusive; nil: on and on,
     /// waiting for new ones), `pageSize` per request.
-    func copy(after: StreamID?, until: StreamID?, pageSize: Int, into record: CopyRecord,
-              idle: () throws -> Void, _ body: (CopyRecord) throws -> Void, batchEnded: () throws -> Void) throws {
+    func copy(after: StreamID?, until: StreamID?, pageSize: Int, into record: Record,
+              idle: () throws -> Void, _ body: (Record) throws -> Void, batchEnded: () throws -> Void) throws {
         record.origin = .stream
         var position = after
         func handOver(_ entries: RedisReplyView) throws -> Int {
@@ -95,5 +95,21 @@ final class StreamCopySource {
         if !handingOver, let newest = try? newestID() { newestSeen = newest }
         guard let newest = newestSeen else { return nil }
         return max(0, Int64(newest.milliseconds) - Int64(position?.milliseconds ?? newest.milliseconds))
+    }
+}
+
+extension StreamCopySource: RecordSource {
+    var identity: String { "stream:" + name }
+
+    func end() throws -> SourcePosition { SourcePosition(id: try newestID()) }
+
+    func read(after start: SourcePosition, until end: SourcePosition?, into record: Record,
+              idle: () throws -> Void, _ body: (Record) throws -> Void, batchEnded: () throws -> Void) throws {
+        if let end, end.id == nil { return }   // an empty stream, and not following it
+        try copy(after: start.id, until: end?.id, pageSize: 1000, into: record, idle: idle, body, batchEnded: batchEnded)
+    }
+
+    func lag(behind position: SourcePosition) -> String {
+        lagMilliseconds(after: position.id).map { ", \($0) ms behind" } ?? ""
     }
 }

@@ -18,7 +18,7 @@ import Glibc
 /// `XADD key ID`, which Redis refuses when the stream already has a newer id. Such batches go
 /// as one Lua script instead, which tries the id and falls back to an automatic id plus the
 /// field `evt.stream.id` — atomically with the checkpoint, whatever another writer does.
-final class StreamCopyTarget {
+final class StreamCopyTarget: StreamEntryWriter {
     let connection: RedisConnection
     private let name: [UInt8]
     private let checkpointKey: [UInt8]?

@@ -12,7 +12,7 @@
 /// `tail` prints it (a non-UTF-8 value as {"b64":…}), keyed by `--key-field`, timestamped with
 /// the id's milliseconds, with the header `evt.stream.id` = the entry id. Such a record going to
 /// a stream becomes the entry again, with its id restored where the stream allows it.
-enum CopyMapping {
+enum RecordMapping {
     static let value = Array("value".utf8)
     static let key = Array("key".utf8)
     static let headerPrefix = Array("header.".utf8)
@@ -24,6 +24,21 @@ enum CopyMapping {
     /// The `kafka.source` of an entry that was a record, with `--exactly-once` (whose resume
     /// step needs `evt.stream.id` on every record): so it comes back on the way to a stream.
     static let kafkaSourceHeader = Array("evt.kafka.source".utf8)
+
+    /// PARTITION of a `kafka.source` value `TOPIC/PARTITION/OFFSET` (a topic name has no `/`).
+    static func partition(ofSource source: UnsafeRawBufferPointer) -> Int32? {
+        guard let offsetSlash = source.lastIndex(of: UInt8(ascii: "/")),
+              let partitionSlash = source[..<offsetSlash].lastIndex(of: UInt8(ascii: "/")) else { return nil }
+        var partition: Int32 = 0
+        let digits = source[(partitionSlash + 1)..<offsetSlash]
+        guard !digits.isEmpty, digits.count <= 9 else { return nil }
+        for byte in digits {
+            let digit = byte &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            partition = partition * 10 + Int32(digit)
+        }
+        return partition
+    }
 }
 
 /// A stream entry id `MS-SEQ`, ordered as Redis orders them.
@@ -80,7 +95,7 @@ struct StreamID: Comparable, CustomStringConvertible {
 
 /// One event read by `copy-between`: a Kafka record or a stream entry. The buffers are the
 /// source's, valid only during the call that hands the record over.
-final class CopyRecord {
+final class Record {
     /// `list`: an item of a Redis list, a value and nothing else.
     enum Origin { case kafka, stream, list }
     var origin: Origin = .kafka
@@ -98,22 +113,22 @@ final class CopyRecord {
     var id = UnsafeRawBufferPointer(start: nil, count: 0)
     var fields: [(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)] = []
 
-    /// For a stream entry that holds a Kafka record (see CopyMapping): the index of its
+    /// For a stream entry that holds a Kafka record (see RecordMapping): the index of its
     /// `kafka.source` field, or nil when the entry is not one.
     var recordSourceField: Int? {
-        guard origin == .stream, let last = fields.last, last.name.elementsEqual(CopyMapping.source) else { return nil }
+        guard origin == .stream, let last = fields.last, last.name.elementsEqual(RecordMapping.source) else { return nil }
         for field in fields.dropLast() {
             let name = field.name
-            guard name.elementsEqual(CopyMapping.value) || name.elementsEqual(CopyMapping.key)
-                    || name.starts(with: CopyMapping.headerPrefix) || name.starts(with: CopyMapping.nullHeaderPrefix)
-                    || name.elementsEqual(CopyMapping.timestamp) else { return nil }
+            guard name.elementsEqual(RecordMapping.value) || name.elementsEqual(RecordMapping.key)
+                    || name.starts(with: RecordMapping.headerPrefix) || name.starts(with: RecordMapping.nullHeaderPrefix)
+                    || name.elementsEqual(RecordMapping.timestamp) else { return nil }
         }
         return fields.count - 1
     }
 }
 
 /// Buffers reused from record to record while mapping.
-final class CopyScratch {
+final class RecordScratch {
     var number: [UInt8] = []
     var key: [UInt8] = []
     let fields = EventHeaders()
@@ -152,10 +167,21 @@ struct KeyField {
     }
 }
 
-extension CopyRecord {
-    /// The record as a stream entry (see CopyMapping) into `stream`. False when the target's
+/// Where `Record.writeEntry` puts an entry: a stream target building a batch.
+protocol StreamEntryWriter {
+    /// Starts an entry of `fieldCount` field/value pairs in `stream`; `restoring`: the source
+    /// entry id to give it. False when the open batch cannot take such an entry.
+    func beginEntry(stream: [UInt8], restoring id: UnsafeRawBufferPointer?, fieldCount: Int) -> Bool
+    func field(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer)
+    func field(_ name: [UInt8], _ value: UnsafeRawBufferPointer)
+    /// A field whose name is `prefix` + `name` (`header.trace`).
+    func field(prefix: [UInt8], _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer)
+}
+
+extension Record {
+    /// The record as a stream entry (see RecordMapping) into `stream`. False when the target's
     /// open batch cannot take it (commit, then call again).
-    func writeEntry(to target: StreamCopyTarget, stream: [UInt8], scratch: CopyScratch) -> Bool {
+    func writeEntry(to target: some StreamEntryWriter, stream: [UInt8], scratch: RecordScratch) -> Bool {
         if origin == .stream {
             guard target.beginEntry(stream: stream, restoring: id, fieldCount: fields.count) else { return false }
             for field in fields { target.field(field.name, field.value) }
@@ -163,7 +189,7 @@ extension CopyRecord {
         }
         if origin == .list {
             guard target.beginEntry(stream: stream, restoring: nil, fieldCount: 1) else { return false }
-            target.field(CopyMapping.value, value ?? UnsafeRawBufferPointer(start: nil, count: 0))
+            target.field(RecordMapping.value, value ?? UnsafeRawBufferPointer(start: nil, count: 0))
             return true
         }
         return headers.bytes.withUnsafeBytes { headerBytes in
@@ -178,8 +204,8 @@ extension CopyRecord {
             var headerCount = headers.entries.count
             var sourceText: UnsafeRawBufferPointer?
             var restoredID: UnsafeRawBufferPointer?
-            if let streamID = header(fromEnd: 0, is: CopyMapping.streamIDHeader) {
-                if let kafkaSource = header(fromEnd: 1, is: CopyMapping.kafkaSourceHeader) {
+            if let streamID = header(fromEnd: 0, is: RecordMapping.streamIDHeader) {
+                if let kafkaSource = header(fromEnd: 1, is: RecordMapping.kafkaSourceHeader) {
                     // A record that was a stream entry holding a record: that entry again.
                     sourceText = kafkaSource
                     restoredID = streamID
@@ -198,22 +224,22 @@ extension CopyRecord {
             }
             let count = (value == nil ? 0 : 1) + (key == nil ? 0 : 1) + headerCount + (timestamp == nil ? 0 : 1) + 1
             guard target.beginEntry(stream: stream, restoring: restoredID, fieldCount: count) else { return false }
-            if let value { target.field(CopyMapping.value, value) }
-            if let key { target.field(CopyMapping.key, key) }
+            if let value { target.field(RecordMapping.value, value) }
+            if let key { target.field(RecordMapping.key, key) }
             for entry in headers.entries.prefix(headerCount) {
                 if let valueRange = entry.value {
-                    target.field(prefix: CopyMapping.headerPrefix, bytes(entry.name), bytes(valueRange))
+                    target.field(prefix: RecordMapping.headerPrefix, bytes(entry.name), bytes(valueRange))
                 } else {
-                    target.field(prefix: CopyMapping.nullHeaderPrefix, bytes(entry.name), UnsafeRawBufferPointer(start: nil, count: 0))
+                    target.field(prefix: RecordMapping.nullHeaderPrefix, bytes(entry.name), UnsafeRawBufferPointer(start: nil, count: 0))
                 }
             }
             if let timestamp {
                 scratch.number.removeAll(keepingCapacity: true)
                 JSONOutput.appendDecimal(Int(timestamp), to: &scratch.number)
-                scratch.number.withUnsafeBytes { target.field(CopyMapping.timestamp, $0) }
+                scratch.number.withUnsafeBytes { target.field(RecordMapping.timestamp, $0) }
             }
             if let sourceText {
-                target.field(CopyMapping.source, sourceText)
+                target.field(RecordMapping.source, sourceText)
             } else {
                 scratch.number.removeAll(keepingCapacity: true)
                 scratch.number.append(contentsOf: topic)
@@ -221,7 +247,7 @@ extension CopyRecord {
                 JSONOutput.appendDecimal(Int(partition), to: &scratch.number)
                 scratch.number.append(UInt8(ascii: "/"))
                 JSONOutput.appendDecimal(Int(offset), to: &scratch.number)
-                scratch.number.withUnsafeBytes { target.field(CopyMapping.source, $0) }
+                scratch.number.withUnsafeBytes { target.field(RecordMapping.source, $0) }
             }
             return true
         }
@@ -237,13 +263,14 @@ extension CopyRecord {
         return failure == nil && !fields.entries.contains { $0.value == nil }
     }
 
-    /// The record as an event for a topic, list or channel (see CopyMapping).
-    func withOutgoingEvent(number: Int, keyField: KeyField?, exactlyOnce: Bool, scratch: CopyScratch,
+    /// The record as an event for a topic, list or channel (see RecordMapping).
+    func withOutgoingEvent(number: Int, keyField: KeyField?, exactlyOnce: Bool, scratch: RecordScratch,
                            _ body: (borrowing OutgoingEvent) throws -> Void) throws {
         let empty = UnsafeRawBufferPointer(start: nil, count: 0)
         if origin == .kafka {
             try body(OutgoingEvent(line: number, value: value ?? empty, valueKind: nil, valueIsNull: value == nil,
-                                   key: key, headers: headers.isEmpty ? nil : headers, partition: nil, timestamp: timestamp))
+                                   key: key, headers: headers.isEmpty ? nil : headers, partition: nil,
+                                   sourcePartition: partition, timestamp: timestamp))
             return
         }
         if origin == .list {
@@ -259,26 +286,27 @@ extension CopyRecord {
             var recordTimestamp: Int64?
             for field in fields[..<sourceField] {
                 let name = field.name
-                if name.elementsEqual(CopyMapping.value) {
+                if name.elementsEqual(RecordMapping.value) {
                     recordValue = field.value
-                } else if name.elementsEqual(CopyMapping.key) {
+                } else if name.elementsEqual(RecordMapping.key) {
                     recordKey = field.value
-                } else if name.starts(with: CopyMapping.headerPrefix) {
-                    headers.append(name: UnsafeRawBufferPointer(rebasing: name[CopyMapping.headerPrefix.count...]), value: field.value)
-                } else if name.starts(with: CopyMapping.nullHeaderPrefix) {
-                    headers.append(name: UnsafeRawBufferPointer(rebasing: name[CopyMapping.nullHeaderPrefix.count...]), value: nil)
-                } else if name.elementsEqual(CopyMapping.timestamp) {
+                } else if name.starts(with: RecordMapping.headerPrefix) {
+                    headers.append(name: UnsafeRawBufferPointer(rebasing: name[RecordMapping.headerPrefix.count...]), value: field.value)
+                } else if name.starts(with: RecordMapping.nullHeaderPrefix) {
+                    headers.append(name: UnsafeRawBufferPointer(rebasing: name[RecordMapping.nullHeaderPrefix.count...]), value: nil)
+                } else if name.elementsEqual(RecordMapping.timestamp) {
                     recordTimestamp = Int64(String(decoding: field.value, as: UTF8.self))
                 }
             }
             if exactlyOnce {
                 // The resume step needs the entry id on every record; the source comes along
                 // so that the way back to a stream restores the entry exactly.
-                CopyMapping.kafkaSourceHeader.withUnsafeBytes { headers.append(name: $0, value: fields[sourceField].value) }
-                CopyMapping.streamIDHeader.withUnsafeBytes { headers.append(name: $0, value: id) }
+                RecordMapping.kafkaSourceHeader.withUnsafeBytes { headers.append(name: $0, value: fields[sourceField].value) }
+                RecordMapping.streamIDHeader.withUnsafeBytes { headers.append(name: $0, value: id) }
             }
             try body(OutgoingEvent(line: number, value: recordValue ?? empty, valueKind: nil, valueIsNull: recordValue == nil,
                                    key: recordKey, headers: headers.isEmpty ? nil : headers, partition: nil,
+                                   sourcePartition: RecordMapping.partition(ofSource: fields[sourceField].value),
                                    timestamp: recordTimestamp))
             return
         }
@@ -290,7 +318,7 @@ extension CopyRecord {
             writer.appendStreamField(field.name, field.value, first: index == 0)
         }
         writer.buffer.append(UInt8(ascii: "}"))
-        CopyMapping.streamIDHeader.withUnsafeBytes { headers.append(name: $0, value: id) }
+        RecordMapping.streamIDHeader.withUnsafeBytes { headers.append(name: $0, value: id) }
         let milliseconds = StreamID(id).map { Int64(clamping: $0.milliseconds) }
         func send(_ key: UnsafeRawBufferPointer?) throws {
             try writer.buffer.withUnsafeBytes { value in

@@ -1,0 +1,54 @@
+/// A list as the source of a copy. A list is a queue: its items are moved (LMOVE) into a
+/// processing list, copied, and removed from there only once the target acknowledged them,
+/// so a rerun copies what a crash left there first. Without -f the copy ends when the list
+/// is empty.
+final class ListCopySource: RecordSource {
+    private let consumer: RedisConsumer
+    private let name: String
+    private let batch = RecordBatch()
+    private var handedOver = 0
+
+    init(server: RedisServerAddress, name: String, processingList: String, follow: Bool) throws {
+        var options = ConsumerOptions()
+        options.processingList = processingList
+        // A bridge (-f) waits for Redis as long as it takes; a one-off copy a minute.
+        options.retryForMs = follow ? Int.max / 2 : 60_000
+        consumer = try RedisConsumer(server: server, kind: .list, names: [name], options: options)
+        self.name = name
+    }
+
+    var identity: String { "list:" + name }
+    var confirmsEveryBatch: Bool { true }
+
+    func end() throws -> SourcePosition { SourcePosition() }
+
+    func read(after start: SourcePosition, until end: SourcePosition?, into record: Record,
+              idle: () throws -> Void, _ body: (Record) throws -> Void, batchEnded: () throws -> Void) throws {
+        record.origin = .list
+        while !Signals.stopRequested {
+            batch.removeAll()
+            handedOver = try consumer.receive(limit: 1000, waitMs: end == nil ? 1000 : 0, into: batch)
+            if handedOver == 0 {
+                if end != nil { return }
+                try idle()
+                continue
+            }
+            for index in 0..<handedOver {
+                try consumer.withListItem(index) { item in
+                    record.value = item
+                    try body(record)
+                }
+            }
+            try batchEnded()
+        }
+    }
+
+    func confirmed() throws {
+        guard handedOver > 0 else { return }
+        try consumer.acknowledge(Array(0..<handedOver))
+        handedOver = 0
+        try consumer.close()   // waits for the LREM answers: then the items are gone for good
+    }
+
+    func lag(behind position: SourcePosition) -> String { "" }
+}

@@ -1,0 +1,63 @@
+/// Any target but a stream, through its publish sink (a topic, a list, a channel): each
+/// record becomes an event with publish's delivery rules (RecordMapping), and a drain is a
+/// barrier: every event sent so far acknowledged, or an error that says which were not.
+final class SinkRecordTarget: RecordTarget {
+    private let sink: EventSink
+    private let description: String
+    private let keyField: KeyField?
+    /// --exactly-once: records carry their entry id, and the first refused one stops the copy.
+    private let exactlyOnce: Bool
+    private let alreadyCopied: AlreadyCopiedFilter?
+    private let scratch = RecordScratch()
+    private var sent = 0
+    private var position = SourcePosition()
+    private(set) var confirmed: SourcePosition?
+    private(set) var delivered = 0
+    var keepsCheckpoint: Bool { false }
+    var confirmsAsItGoes: Bool { false }
+
+    init(sink: EventSink, description: String, options: CopyOptions, alreadyCopied: AlreadyCopiedFilter? = nil) {
+        self.sink = sink
+        self.description = description
+        keyField = options.keyField
+        exactlyOnce = options.exactlyOnce
+        self.alreadyCopied = alreadyCopied
+    }
+
+    func write(_ record: Record) throws -> Bool {
+        var written = true
+        try record.withOutgoingEvent(number: sent + 1, keyField: keyField, exactlyOnce: exactlyOnce, scratch: scratch) { event in
+            if let alreadyCopied, let id = StreamID(record.id), alreadyCopied.contains(id, event) {
+                written = false
+                return
+            }
+            sent += 1
+            try sink.send(event)
+            if exactlyOnce && !sink.tally.failedLines.isEmpty {
+                try drain()   // reports the failure: nothing after a gap may be sent
+            }
+        }
+        return written
+    }
+
+    func reached(_ position: SourcePosition, batchEnded: Bool) throws {
+        self.position = position
+    }
+
+    func drain() throws {
+        sink.finish()
+        guard sink.tally.allDelivered(sent: sent) else {
+            for message in sink.tally.summary(sent: sent, unit: "copied event") { Diagnostics.print(message) }
+            // A lost or starting target is retried by a bridge (-f) from the confirmed position.
+            throw EvtError(sink.tally.onlyRetriableTrouble ? .connectionLost : .refused(code: ""),
+                           "\(description) did not acknowledge every event; the checkpoint stays before them, so a rerun copies them again.")
+        }
+        delivered = sent
+        confirmed = position
+    }
+}
+
+/// Which records a target has already: an --exactly-once copy resuming skips them.
+protocol AlreadyCopiedFilter: AnyObject {
+    func contains(_ id: StreamID, _ event: borrowing OutgoingEvent) -> Bool
+}

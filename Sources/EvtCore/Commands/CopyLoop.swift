@@ -1,0 +1,134 @@
+/// The loop of every copy (copy-between, replay --to): load the checkpoint, read, write,
+/// confirm. It knows no backend: the source, the target and the checkpoint store do
+/// (Backend/Adapter.swift).
+///
+/// At least once: the checkpoint only ever names records the target acknowledged. A target
+/// that confirms as it goes (a stream, which keeps the checkpoint in its own batches) is
+/// drained only at the end and when idle; any other is drained (every record sent so far
+/// acknowledged) about once a second, after each batch of a queue source, and at the end,
+/// and the checkpoint is written after that.
+final class CopyLoop {
+    private let makeSource: () throws -> RecordSource
+    private let makeTarget: (RecordSource) throws -> RecordTarget
+    private let checkpoint: CheckpointStore?
+    private let follow: Bool
+    private let statsEveryMs: Int?
+
+    /// Records the target acknowledged, over every attempt; records skipped as already there.
+    private(set) var copied = 0
+    private(set) var skipped = 0
+    /// What the target acknowledged: where a rerun, or the next attempt, starts.
+    private(set) var confirmed = SourcePosition()
+    private var saved: SourcePosition?
+    /// The source's end as of the first start (without -f the copy stops there).
+    private var end: SourcePosition?
+    private var started = false
+    private var outageSince: Int?
+    private var lastStats = monotonicMilliseconds()
+    private var copiedAtLastStats = 0
+
+    init(follow: Bool, checkpoint: CheckpointStore?, statsEveryMs: Int?,
+         source: @escaping () throws -> RecordSource, target: @escaping (RecordSource) throws -> RecordTarget) {
+        self.follow = follow
+        self.checkpoint = checkpoint
+        self.statsEveryMs = statsEveryMs
+        makeSource = source
+        makeTarget = target
+    }
+
+    /// Copies until the source's end (or, following, until a stop signal). Following, a
+    /// lost connection or a "not now" answer is waited out and the copy goes on from the
+    /// confirmed position; any other error is thrown.
+    func run() throws {
+        while true {
+            do {
+                return try copyOnce()
+            } catch let error where follow && !Signals.stopRequested && error.isRetriable {
+                if outageSince == nil {
+                    outageSince = monotonicMilliseconds()
+                    Diagnostics.print("\((error as? EvtError)?.message ?? "\(error)"); retrying every second until it is back (copied so far: \(copied)).")
+                }
+                // What was in flight may have been applied: start from what the checkpoint
+                // says, once it can be read again.
+                repeat {
+                    Signals.sleep(milliseconds: 1000)
+                } while !Signals.stopRequested && checkpoint != nil && (try? reloadCheckpoint()) == nil
+                if Signals.stopRequested { return }
+            }
+        }
+    }
+
+    private var identity = ""
+
+    private func reloadCheckpoint() throws {
+        confirmed = try checkpoint?.load(source: identity) ?? SourcePosition()
+        saved = confirmed
+    }
+
+    private func copyOnce() throws {
+        let source = try makeSource()
+        if !started {
+            identity = source.identity
+            if let checkpoint, let position = try checkpoint.load(source: identity) {
+                confirmed = position
+                saved = position
+                Diagnostics.print("resuming from \(checkpoint.name): after \(position.description).")
+            }
+            if !follow { end = try source.end() }
+            started = true
+        }
+        let target = try makeTarget(source)
+        if let since = outageSince {
+            outageSince = nil
+            Diagnostics.print("connected again after \((monotonicMilliseconds() - since) / 1000) s; copying on from the last confirmed position.")
+        }
+        let copiedBefore = copied
+        var sent = confirmed
+        var count = 0
+        var lastConfirm = monotonicMilliseconds()
+        defer {
+            copied = copiedBefore + target.delivered
+            confirmed = target.confirmed ?? confirmed
+        }
+        /// `wait`: drain the target even where it confirms by itself.
+        func confirm(wait: Bool) throws {
+            lastConfirm = monotonicMilliseconds()
+            if wait || !target.confirmsAsItGoes {
+                try target.drain()
+                if let position = target.confirmed, !target.keepsCheckpoint, position != saved, let checkpoint {
+                    try checkpoint.save(position, source: identity)
+                    saved = position
+                }
+                try source.confirmed()
+            }
+            copied = copiedBefore + target.delivered
+            confirmed = target.confirmed ?? confirmed
+            showStats(source)
+        }
+        let record = Record()
+        try source.read(after: confirmed, until: follow ? nil : end, into: record, idle: { try confirm(wait: true) }, { record in
+            if try !target.write(record) { skipped += 1 }
+            sent.advance(past: record)
+            try target.reached(sent, batchEnded: false)
+            count += 1
+            if count & 1023 == 0 && monotonicMilliseconds() - lastConfirm >= 1000 { try confirm(wait: false) }
+        }, batchEnded: {
+            try target.reached(sent, batchEnded: true)
+            if source.confirmsEveryBatch || monotonicMilliseconds() - lastConfirm >= 1000 {
+                try confirm(wait: source.confirmsEveryBatch)
+            }
+        })
+        try confirm(wait: true)
+    }
+
+    /// `--stats`: copied, rate, confirmed position and how far behind the source.
+    private func showStats(_ source: RecordSource) {
+        guard let every = statsEveryMs else { return }
+        let now = monotonicMilliseconds()
+        guard now - lastStats >= every else { return }
+        let rate = Double(copied - copiedAtLastStats) * 1000 / Double(max(now - lastStats, 1))
+        lastStats = now
+        copiedAtLastStats = copied
+        Diagnostics.print("copied \(copied) events (\(Int(rate))/s), confirmed up to \(confirmed.description)\(source.lag(behind: confirmed))")
+    }
+}
