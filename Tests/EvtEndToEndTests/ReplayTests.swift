@@ -54,7 +54,7 @@ struct ReplayTests {
         #expect(offsets.values.allSatisfy { $0 == Array(0..<$0.count) })
     }
 
-    @Test("a Kafka partition replayed into a Redis stream and into another topic: values, keys, headers and timestamps carry over")
+    @Test("a Kafka partition replayed into a Redis stream (the entries copy-between writes) and into another topic (the same partition): values, keys, headers and timestamps carry over")
     func kafkaTo() throws {
         let cluster = try mockCluster(topics: [("orders", 4), ("copy", 4)])
         let redis = try RedisServer()
@@ -64,15 +64,24 @@ struct ReplayTests {
         #expect(toStream.status == 0, "\(toStream.stderr)")
         #expect(toStream.stderr.contains("replayed 200 events"))
         let entries = try redis.streamEntries("orders-replay")
-        #expect(entries.map { Int($0.fields[1])! } == Array(101...300))
+        #expect(entries.map { $0.fields.last! } == (100..<300).map { "orders/3/\($0)" })
+        // Field for field what copy-between writes for the same records (value, key, header.*,
+        // kafka.timestamp, kafka.source).
+        let copy = try Evt.run(["copy-between", "topic:orders/3", "stream:orders-copy"], environment: env)
+        #expect(copy.status == 0, "\(copy.stderr)")
+        let copied = try redis.streamEntries("orders-copy")
+        #expect(copied.count == 300)
+        #expect(entries.map(\.fields) == copied.dropFirst(100).map(\.fields))
+        #expect(entries.first?.fields.count == 10, "\(entries.first?.fields ?? [])")
 
         let toTopic = try Evt.run(["replay-from-offset", "topic:orders/3", "beginning", "--to", "topic:copy"], environment: env)
         #expect(toTopic.status == 0, "\(toTopic.stderr)")
         let original = try kcatConsume(brokers: cluster.bootstrapServers, topic: "orders")
-        let copied = try kcatConsume(brokers: cluster.bootstrapServers, topic: "copy")
-        #expect(copied.count == 300)
+        let topicCopy = try kcatConsume(brokers: cluster.bootstrapServers, topic: "copy")
+        #expect(topicCopy.count == 300)
+        #expect(topicCopy.allSatisfy { $0.partition == 3 }, "a replayed record goes to its source partition where the topic has it")
         let byValue = Dictionary(uniqueKeysWithValues: original.map { ($0.payload, $0) })
-        for record in copied {
+        for record in topicCopy {
             let source = try #require(byValue[record.payload])
             #expect(record.key == source.key && record.headers.map(\.0) == ["trace"])
         }

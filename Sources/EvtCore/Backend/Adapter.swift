@@ -227,6 +227,18 @@ enum Backends {
         }
     }
 
+    /// group-create: a stream's group through XGROUP, a Kafka group through committed offsets.
+    static func createGroup(_ group: String, for endpoint: Endpoint, from: Position, reset: Bool,
+                            kafkaProperties: [(String, String)]) throws -> ExitStatus {
+        switch endpoint {
+        case .redis(let server, _, let name):
+            return try RedisGroups.create(group: group, server: server, stream: name, from: from, reset: reset)
+        case .kafka(let brokers, let topic, let partition):
+            return try KafkaGroups.create(group: group, brokers: brokers, topic: topic, partition: partition,
+                                          from: from, reset: reset, properties: kafkaProperties)
+        }
+    }
+
     static func source(for endpoint: Endpoint, options: SourceOptions) throws -> EventSource {
         switch endpoint {
         case .redis(let server, let kind, let name):
@@ -314,6 +326,9 @@ protocol RecordSource: AnyObject {
     var partitions: [Int32] { get }
     /// Where the source ends now; a copy without -f stops there.
     func end() throws -> SourcePosition
+    /// A replay's `from` and `until` (inclusive; nil: the end as of now) as positions: the
+    /// copy reads after `start` up to `end`.
+    func positions(from: Position, until: Position?) throws -> (start: SourcePosition, end: SourcePosition)
     /// Hands `body` every record after `start` up to `end` (nil: on and on, calling `idle`
     /// when nothing came for a while), calling `batchEnded` after each batch read. The
     /// record's buffers are the source's, valid only during the call. Returns on a stop signal.
@@ -330,6 +345,9 @@ protocol RecordSource: AnyObject {
 extension RecordSource {
     var partitions: [Int32] { [] }
     var confirmsEveryBatch: Bool { false }
+    func positions(from: Position, until: Position?) throws -> (start: SourcePosition, end: SourcePosition) {
+        throw EvtError.usage("a \(identity.prefix { $0 != ":" }) keeps no positions to replay from; replay reads streams and topics.")
+    }
     func confirmed() throws {}
 }
 
@@ -376,4 +394,6 @@ struct CopyOptions {
     var perPartition = false
     /// The checkpoint NAME (a list source moves its items through `evt:checkpoint:NAME`).
     var checkpointName: String?
+    /// What the numbers in delivery reports count.
+    var unit = "copied event"
 }

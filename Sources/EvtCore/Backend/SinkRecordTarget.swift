@@ -8,6 +8,7 @@ final class SinkRecordTarget: RecordTarget {
     /// --exactly-once: records carry their entry id, and the first refused one stops the copy.
     private let exactlyOnce: Bool
     private let alreadyCopied: AlreadyCopiedFilter?
+    private let unit: String
     private let scratch = RecordScratch()
     private var sent = 0
     private var position = SourcePosition()
@@ -22,6 +23,7 @@ final class SinkRecordTarget: RecordTarget {
         keyField = options.keyField
         exactlyOnce = options.exactlyOnce
         self.alreadyCopied = alreadyCopied
+        unit = options.unit
     }
 
     func write(_ record: Record) throws -> Bool {
@@ -47,7 +49,7 @@ final class SinkRecordTarget: RecordTarget {
     func drain() throws {
         sink.finish()
         guard sink.tally.allDelivered(sent: sent) else {
-            for message in sink.tally.summary(sent: sent, unit: "copied event") { Diagnostics.print(message) }
+            for message in sink.tally.summary(sent: sent, unit: unit) { Diagnostics.print(message) }
             // A lost or starting target is retried by a bridge (-f) from the confirmed position.
             throw EvtError(sink.tally.onlyRetriableTrouble ? .connectionLost : .refused(code: ""),
                            "\(description) did not acknowledge every event; the checkpoint stays before them, so a rerun copies them again.")

@@ -13,6 +13,12 @@ final class CopyLoop {
     private let checkpoint: CheckpointStore?
     private let follow: Bool
     private let statsEveryMs: Int?
+    /// A replay's positions, instead of a checkpoint and the source's whole history.
+    private let range: (from: Position, until: Position?)?
+    /// At most this many records (`-c N`).
+    private let limit: Int
+    /// After each record handed to the target (replay's --rate and progress line).
+    private let afterRecord: (() throws -> Void)?
 
     /// Records the target acknowledged, over every attempt; records skipped as already there.
     private(set) var copied = 0
@@ -27,11 +33,15 @@ final class CopyLoop {
     private var lastStats = monotonicMilliseconds()
     private var copiedAtLastStats = 0
 
-    init(follow: Bool, checkpoint: CheckpointStore?, statsEveryMs: Int?,
+    init(follow: Bool, checkpoint: CheckpointStore? = nil, statsEveryMs: Int? = nil,
+         range: (from: Position, until: Position?)? = nil, limit: Int = .max, afterRecord: (() throws -> Void)? = nil,
          source: @escaping () throws -> RecordSource, target: @escaping (RecordSource) throws -> RecordTarget) {
         self.follow = follow
         self.checkpoint = checkpoint
         self.statsEveryMs = statsEveryMs
+        self.range = range
+        self.limit = limit
+        self.afterRecord = afterRecord
         makeSource = source
         makeTarget = target
     }
@@ -69,12 +79,18 @@ final class CopyLoop {
         let source = try makeSource()
         if !started {
             identity = source.identity
-            if let checkpoint, let position = try checkpoint.load(source: identity) {
-                confirmed = position
-                saved = position
-                Diagnostics.print("resuming from \(checkpoint.name): after \(position.description).")
+            if let range {
+                let (start, until) = try source.positions(from: range.from, until: range.until)
+                confirmed = start
+                if !follow { end = until }
+            } else {
+                if let checkpoint, let position = try checkpoint.load(source: identity) {
+                    confirmed = position
+                    saved = position
+                    Diagnostics.print("resuming from \(checkpoint.name): after \(position.description).")
+                }
+                if !follow { end = try source.end() }
             }
-            if !follow { end = try source.end() }
             started = true
         }
         let target = try makeTarget(source)
@@ -106,20 +122,29 @@ final class CopyLoop {
             showStats(source)
         }
         let record = Record()
-        try source.read(after: confirmed, until: follow ? nil : end, into: record, idle: { try confirm(wait: true) }, { record in
-            if try !target.write(record) { skipped += 1 }
-            sent.advance(past: record)
-            try target.reached(sent, batchEnded: false)
-            count += 1
-            if count & 1023 == 0 && monotonicMilliseconds() - lastConfirm >= 1000 { try confirm(wait: false) }
-        }, batchEnded: {
+        do {
+            guard copiedBefore < limit else { throw LimitReached() }
+            try source.read(after: confirmed, until: follow ? nil : end, into: record, idle: { try confirm(wait: true) }, { record in
+                if try !target.write(record) { skipped += 1 }
+                sent.advance(past: record)
+                try target.reached(sent, batchEnded: false)
+                count += 1
+                try afterRecord?()
+                if copiedBefore + count >= limit { throw LimitReached() }
+                if count & 1023 == 0 && monotonicMilliseconds() - lastConfirm >= 1000 { try confirm(wait: false) }
+            }, batchEnded: {
+                try target.reached(sent, batchEnded: true)
+                if source.confirmsEveryBatch || monotonicMilliseconds() - lastConfirm >= 1000 {
+                    try confirm(wait: source.confirmsEveryBatch)
+                }
+            })
+        } catch is LimitReached {
             try target.reached(sent, batchEnded: true)
-            if source.confirmsEveryBatch || monotonicMilliseconds() - lastConfirm >= 1000 {
-                try confirm(wait: source.confirmsEveryBatch)
-            }
-        })
+        }
         try confirm(wait: true)
     }
+
+    private struct LimitReached: Error {}
 
     /// `--stats`: copied, rate, confirmed position and how far behind the source.
     private func showStats(_ source: RecordSource) {

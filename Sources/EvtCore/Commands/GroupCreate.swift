@@ -11,47 +11,10 @@ public enum GroupCreateCommand {
         let from = try arguments.value("from").map { try Position.parse($0, option: "--from") } ?? .end
         let reset = arguments.flag("reset")
         KafkaConfig.verbose = arguments.flag("verbose")
-        switch source {
-        case .redis(let server, let kind, let name):
-            guard kind == .stream else {
-                throw EvtError.usage("groups exist for Redis streams and Kafka topics; \(source.description) is a \(kind.rawValue).", usage: spec.usageLine)
-            }
-            let start = try streamStart(from)
-            let connection = try RedisConnection(server)
-            let created = try connection.call(["XGROUP", "CREATE", name, group, start, "MKSTREAM"])
-            switch created {
-            case .error(let message) where message.hasPrefix("BUSYGROUP"):
-                guard reset else {
-                    Diagnostics.print("group \(group) already exists on stream \(name); left as it is (--reset moves it to --from).")
-                    return .success
-                }
-                if case .error(let message) = try connection.call(["XGROUP", "SETID", name, group, start]) {
-                    throw EvtError.failure("cannot move group \(group) on stream \(name): \(message)")
-                }
-                Diagnostics.print("group \(group) on stream \(name) now delivers entries after \(start)")
-            case .error(let message):
-                throw EvtError.failure("cannot create group \(group) on stream \(name): \(message)")
-            default:
-                Diagnostics.print("created group \(group) on stream \(name), delivering entries after \(start)")
-            }
-            return .success
-        case .kafka(let brokers, let topic, let partition):
-            let properties = try PublishCommand.kafkaProperties(arguments)
-            return try KafkaGroups.create(group: group, brokers: brokers, topic: topic, partition: partition,
-                                          from: from, reset: reset, properties: properties)
+        let properties = try PublishCommand.kafkaProperties(arguments)
+        guard source.has(.groups) else {
+            throw EvtError.usage("groups exist for Redis streams and Kafka topics; \(source.description) is a \(source.kindName).", usage: spec.usageLine)
         }
-    }
-
-    /// The XGROUP id for a position: the group delivers entries *after* it, so a position
-    /// that names an entry becomes the id just before it.
-    static func streamStart(_ position: Position) throws -> String {
-        switch position {
-        case .beginning: return "0"
-        case .end: return "$"
-        case .streamID(let id): return RedisConsumer.idBefore(id)
-        case .time(let milliseconds), .offset(let milliseconds): return RedisConsumer.idBefore("\(milliseconds)-0")
-        case .fromEnd:
-            throw EvtError.usage("-N counts back per Kafka partition; for a stream give beginning, end, an id or @TIME.")
-        }
+        return try Backends.createGroup(group, for: source, from: from, reset: reset, kafkaProperties: properties)
     }
 }

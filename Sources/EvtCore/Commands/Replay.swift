@@ -3,9 +3,8 @@ import Glibc
 #endif
 
 /// `evt replay-from-offset SOURCE POSITION [--until POSITION] [-f] [--to TARGET]`: history
-/// from a position, as NDJSON on stdout or straight into any target with publish's delivery
-/// rules (`--to`: each record goes through the --envelope decoder, so key, headers, timestamp
-/// and value bytes carry over).
+/// from a position, as NDJSON on stdout or straight into any target (`--to`: the copy loop,
+/// so key, headers, timestamp and value bytes carry over as copy-between carries them).
 public enum ReplayCommand {
     public static func run(_ arguments: ParsedArguments, environment: [String: String]) throws -> ExitStatus {
         let spec = arguments.spec
@@ -24,53 +23,46 @@ public enum ReplayCommand {
         sourceOptions.kafkaProperties = try PublishCommand.kafkaProperties(arguments)
         KafkaConfig.verbose = arguments.flag("verbose")
 
-        var sink: EventSink?
+        let rate = try arguments.value("rate").map { try parseRate($0, spec: spec) }
+        let output = OutputWriter()
+        let pacer = Pacer(eventsPerSecond: rate, showProgress: isatty(2) != 0, output: output)
+        defer { pacer.finish() }
         if let targetText = arguments.value("to") {
-            var options = SinkOptions()
-            options.kafkaProperties = sourceOptions.kafkaProperties
-            options.timeoutMs = try arguments.value("timeout").map { try DurationParser.milliseconds($0, option: "--timeout") } ?? 30_000
-            sink = try Backends.sink(for: try Endpoint.parse(targetText, environment: environment), options: options)
+            return try replay(source, into: try Endpoint.parse(targetText, environment: environment), targetText: targetText,
+                              range: (from, until), follow: follow, limit: limit, pacer: rate != nil || pacer.showProgress ? pacer : nil,
+                              arguments: arguments, properties: sourceOptions.kafkaProperties)
         }
         let reader = try Backends.source(for: source, options: sourceOptions)
-        let output = OutputWriter()
-        var sent = 0
-        var failure: EvtError?
-        if let sink {
-            let decoder = InputDecoder(mode: .envelope, keyPath: nil)
-            decoder.keepPartition = false   // the target partitions by key
-            output.handOff = { records in
-                var start = 0
-                for index in 0..<records.count where records[index] == UInt8(ascii: "\n") {
-                    sent += 1
-                    try decoder.decode(UnsafeRawBufferPointer(rebasing: records[start..<index]), number: sent) {
-                        try sink.send($0)
-                    }
-                    start = index + 1
-                }
-            }
-        }
-        let rate = try arguments.value("rate").map { try parseRate($0, spec: spec) }
-        let pacer = Pacer(eventsPerSecond: rate, showProgress: isatty(2) != 0, output: output)
         if rate != nil || pacer.showProgress { output.afterRecord = { try pacer.recordWritten() } }
-        defer { pacer.finish() }
         do {
             try reader.read(from: from, until: until, follow: follow, limit: limit, output: output)
             try output.flush()
-        } catch is StdoutClosed {
-        } catch let stopped as SinkStopped {
-            failure = EvtError.failure("\(stopped.reason); stopped the replay after \(sent) events.")
+        } catch is StdoutClosed {}
+        return Signals.exitStatusAfterSignal ?? .success
+    }
+
+    /// `--to TARGET`: the copy loop without a checkpoint, so a replay writes what
+    /// copy-between writes (RecordMapping) with publish's delivery rules.
+    private static func replay(_ source: Endpoint, into target: Endpoint, targetText: String,
+                               range: (from: Position, until: Position?), follow: Bool, limit: Int, pacer: Pacer?,
+                               arguments: ParsedArguments, properties: [(String, String)]) throws -> ExitStatus {
+        var options = CopyOptions()
+        options.kafkaProperties = properties
+        options.timeoutMs = try arguments.value("timeout").map { try DurationParser.milliseconds($0, option: "--timeout") } ?? 30_000
+        options.follow = follow
+        options.unit = "replayed event"   // numbered in replay order: event 1 is the first record replayed
+        let loop = CopyLoop(follow: follow, range: range, limit: limit, afterRecord: pacer.map { pacer in { try pacer.recordWritten() } },
+                            source: { try Backends.copySource(for: source, options: options) },
+                            target: { try Backends.copyTarget(for: target, source: $0, checkpoint: nil, options: options) })
+        do {
+            try loop.run()
+        } catch let error as EvtError where error.status == .usage {
+            throw error
         } catch {
-            // With --to, what was already sent is still waited for and reported below.
-            guard sink != nil else { throw error }
-            failure = error as? EvtError ?? EvtError.failure("\(error)")
+            Diagnostics.print("\((error as? EvtError)?.message ?? "\(error)"); stopped the replay after \(loop.copied) acknowledged events.")
+            return .failure
         }
-        guard let sink else { return Signals.exitStatusAfterSignal ?? .success }
-        sink.finish()
-        if let failure { Diagnostics.print(failure.message) }
-        // Numbered in replay order: event 1 is the first record replayed.
-        for message in sink.tally.summary(sent: sent, unit: "replayed event") { Diagnostics.print(message) }
-        if failure != nil || !sink.tally.allDelivered(sent: sent) { return .failure }
-        Diagnostics.print("replayed \(sent) event\(sent == 1 ? "" : "s") into \(Endpoint.redactingPassword(arguments.value("to")!))")
+        Diagnostics.print("replayed \(loop.copied) event\(loop.copied == 1 ? "" : "s") into \(Endpoint.redactingPassword(targetText))")
         return Signals.exitStatusAfterSignal ?? .success
     }
 }

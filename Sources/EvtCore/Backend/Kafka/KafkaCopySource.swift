@@ -27,8 +27,37 @@ final class KafkaRecordSource: RecordSource {
                         idle: idle, body, batchEnded: batchEnded)
     }
 
+    func positions(from: Position, until: Position?) throws -> (start: SourcePosition, end: SourcePosition) {
+        let starts = try KafkaOffsets.resolve(from, topic: reader.topic, partitions: partitions, client: reader.consumer)
+        var start = SourcePosition()
+        var end = SourcePosition()
+        for (partition, offset) in zip(partitions, starts) {
+            start.offsets[partition] = offset
+            end.offsets[partition] = try KafkaOffsets.end(until, topic: reader.topic, partition: partition, client: reader.consumer)
+        }
+        return (start, end)
+    }
+
     func lag(behind position: SourcePosition) -> String {
         ", \(reader.lag(next: position.offsets, partitions: partitions)) records behind"
+    }
+}
+
+extension KafkaOffsets {
+    /// The offset a read up to `until` (inclusive; nil: the end as of now) stops before.
+    static func end(_ until: Position?, topic: String, partition: Int32, client: OpaquePointer) throws -> Int64 {
+        let (low, high) = try watermarks(topic, partition, client: client)
+        switch until {
+        case nil, .end?: return high
+        case .offset(let offset)?: return min(offset + 1, high)
+        case .fromEnd(let count)?: return max(low, high - count)
+        case .beginning?: return low
+        case .time(let milliseconds)?:
+            // Up to and including that millisecond: stop before the first record after it.
+            return try resolve(.time(milliseconds + 1), topic: topic, partitions: [partition], client: client)[0]
+        case .streamID?:
+            throw EvtError.usage("--until: a stream id is not a Kafka position; give an offset, end, -N or @TIME.")
+        }
     }
 }
 

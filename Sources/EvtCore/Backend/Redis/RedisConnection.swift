@@ -204,6 +204,21 @@ final class RedisConnection {
         return poll(&pollFD, 1, waitMs) > 0
     }
 
+    /// One command for set-up or control, its reply handed to `body` without copying it (a
+    /// page of entries, say); an error answer is thrown, naming the command and its key.
+    func request(_ words: [String], _ body: (RedisReplyView) throws -> Void) throws {
+        outgoing.command(words)
+        try flushWrites()
+        var serverError: String?
+        let wait = try nextReply(waitMs: 10_000, stopOnSignal: false) { reply in
+            if reply.kind == .error { serverError = reply.text } else { try body(reply) }
+        }
+        if wait != .reply { throw lost("no answer to \(words[0]) within 10 s") }
+        if let serverError {
+            throw RedisErrorReply.error(serverError, words.count > 1 ? "\(words[0]) \(words[1]) failed" : "\(words[0]) failed")
+        }
+    }
+
     /// One command, one reply: for set-up and control, never per event.
     /// A stop signal does not cut it short (the answer is at most 10 s away): callers check
     /// for the stop between commands, so a command sent is never left half-known.

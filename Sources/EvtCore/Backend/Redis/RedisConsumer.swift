@@ -53,29 +53,12 @@ final class RedisConsumer: EventConsumer {
         self.quotedName = OutputWriter.quoted(names[0])
         self.group = options.group
         self.consumerName = options.consumer ?? ""
-        switch options.from ?? .end {
-        case .beginning: after = "0-0"
-        case .end: after = "$"
-        case .streamID(let id): after = RedisConsumer.idBefore(id)
-        case .time(let milliseconds): after = RedisConsumer.idBefore("\(milliseconds)-0")
-        case .offset(let milliseconds): after = RedisConsumer.idBefore("\(milliseconds)-0")
-        case .fromEnd:
-            throw EvtError.usage("--from -N is for Kafka partitions and replays; for a stream give beginning, end, an id or @TIME.")
-        }
+        after = kind == .stream ? try StreamPositions.idBefore(options.from ?? .end) : "$"
         connection = try RedisConnection(server)
         if kind == .list, case .integer(let id) = try connection.call(["CLIENT", "ID"]) { clientID = id }
         if kind == .stream, let group {
             try ensureGroup(group)
         }
-    }
-
-    /// XREAD returns entries after an id: the one just before `id`, so `id` itself is included.
-    static func idBefore(_ id: String) -> String {
-        let parts = id.split(separator: "-")
-        guard parts.count == 2, let milliseconds = UInt64(parts[0]), let sequence = UInt64(parts[1]) else { return id }
-        if sequence > 0 { return "\(milliseconds)-\(sequence - 1)" }
-        if milliseconds > 0 { return "\(milliseconds - 1)-18446744073709551615" }
-        return "0-0"
     }
 
     /// A group must exist before XREADGROUP; `--create` makes it (at --from, default end).
@@ -94,12 +77,8 @@ final class RedisConsumer: EventConsumer {
         guard options.createGroup else {
             throw EvtError.failure("stream \(names[0]) has no group \(group). Create it with evt group-create stream:\(names[0]) \(group) [--from POSITION], or add --create.")
         }
-        let start = try GroupCreateCommand.streamStart(options.from ?? .end)
-        if case .error(let message) = try connection.call(["XGROUP", "CREATE", names[0], group, start, "MKSTREAM"]),
-           !message.hasPrefix("BUSYGROUP") {
-            throw EvtError.failure("cannot create group \(group) on stream \(names[0]): \(message)")
-        }
-        Diagnostics.print("created group \(group) on stream \(names[0]) at \(start)")
+        let (created, start) = try RedisGroups.create(group, on: names[0], from: options.from ?? .end, connection: connection)
+        if created { Diagnostics.print("created group \(group) on stream \(names[0]) at \(start)") }
     }
 
     // MARK: Receiving

@@ -82,40 +82,17 @@ final class RedisTailSource: EventSource {
     /// Entries from `from` to `until` (inclusive; nil: the newest as of the start), a page
     /// at a time, oldest first; then with `follow`, XREAD BLOCK for new ones. At most `limit`.
     func readStream(from: Position, until: Position?, follow: Bool, limit: Int, output: OutputWriter) throws {
-        let maxSequence = "18446744073709551615"
-        var start: String
-        switch from {
-        case .beginning: start = "-"
-        case .end: start = "+"
-        case .streamID(let id): start = id
-        case .time(let milliseconds), .offset(let milliseconds): start = "\(milliseconds)-0"
-        case .fromEnd(let count): start = try startOfLast(Int(count))
-        }
-        var end: String?
-        switch until {
-        case nil, .end?: end = nil
-        case .streamID(let id)?: end = id
-        case .time(let milliseconds)?, .offset(let milliseconds)?: end = "\(milliseconds)-\(maxSequence)"
-        case .beginning?: end = "-"
-        case .fromEnd(let count)?:
-            try request(["XREVRANGE", name, "+", "-", "COUNT", String(count + 1)]) { reply in
-                end = reply.count == Int(count) + 1 ? String(decoding: reply[reply.count - 1][0].bytes, as: UTF8.self) : "-"
-            }
-        }
+        let start = try StreamPositions.firstID(from, stream: name, connection: connection)
+        // The newest entry as of now bounds a read without --until; a follower goes on.
+        let end = try StreamPositions.lastID(until, stream: name, connection: connection)
         do {
-            // The newest entry as of now bounds a read without --until; a follower goes on.
-            if end == nil {
-                try request(["XREVRANGE", name, "+", "-", "COUNT", "1"]) { reply in
-                    end = reply.count > 0 ? String(decoding: reply[0][0].bytes, as: UTF8.self) : "-"
-                }
-            }
             var newest: [UInt8]?
             var left = limit
             if start != "+" && end != "-" {
                 var from = start
                 while left > 0 {
                     var got = 0
-                    try request(["XRANGE", name, from, end!, "COUNT", String(min(left, RedisStreamPages.pageSize))]) { reply in
+                    try request(["XRANGE", name, from, end, "COUNT", String(min(left, RedisStreamPages.pageSize))]) { reply in
                         got = reply.count
                         if let id = try writeEntries(reply, reversed: false, output: output) { newest = id }
                     }
@@ -132,7 +109,7 @@ final class RedisTailSource: EventSource {
             } else if start == "+" || end == "-" {
                 after = "$"   // nothing read before: only what is added from now on
             } else {
-                after = end!
+                after = end
             }
             while left > 0 {
                 connection.outgoing.command(["XREAD", "COUNT", String(min(left, 1000)), "BLOCK", "0", "STREAMS", name, after])
@@ -155,32 +132,6 @@ final class RedisTailSource: EventSource {
         } catch is Stop {
             return
         }
-    }
-
-    /// The id of the oldest of the last `count` entries ("+" when count is 0: none of them),
-    /// found by walking back a page at a time (ids only matter).
-    private func startOfLast(_ count: Int) throws -> String {
-        guard count > 0 else { return "+" }
-        // No more entries than asked for: all of them, without walking back through them.
-        var length = Int.max
-        try request(["XLEN", name]) { length = $0.integer }
-        if length <= count { return "-" }
-        var start = "-"
-        var remaining = count
-        var before = "+"
-        while remaining > 0 {
-            var got = 0
-            try request(["XREVRANGE", name, before, "-", "COUNT", String(min(remaining, RedisStreamPages.pageSize))]) { reply in
-                got = reply.count
-                guard got > 0 else { return }
-                let oldest = String(decoding: reply[reply.count - 1][0].bytes, as: UTF8.self)
-                before = "(" + oldest
-                start = oldest
-            }
-            if got == 0 { return "-" }   // fewer entries than asked for: all of them
-            remaining -= got
-        }
-        return start
     }
 
     // MARK: Lists

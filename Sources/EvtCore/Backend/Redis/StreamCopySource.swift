@@ -48,7 +48,7 @@ final class StreamCopySource {
                 if Signals.stopRequested { return }
                 let start = position.map { "(\($0)" } ?? "-"
                 var got = 0
-                try request(["XRANGE", name, start, until.description, "COUNT", String(pageSize)]) { got = try handOver($0) }
+                try connection.request(["XRANGE", name, start, until.description, "COUNT", String(pageSize)]) { got = try handOver($0) }
                 try batchEnded()
                 if got < pageSize { return }
             }
@@ -69,19 +69,6 @@ final class StreamCopySource {
                 throw RedisErrorReply.error(serverError, "XREAD on stream \(name) failed")
             }
             if got > 0 { try batchEnded() } else { try idle() }
-        }
-    }
-
-    private func request(_ words: [String], _ body: (RedisReplyView) throws -> Void) throws {
-        connection.outgoing.command(words)
-        try connection.flushWrites()
-        var serverError: String?
-        let wait = try connection.nextReply(waitMs: 10_000, stopOnSignal: false) { reply in
-            if reply.kind == .error { serverError = reply.text } else { try body(reply) }
-        }
-        if wait != .reply { throw connection.lost("no answer to \(words[0]) within 10 s") }
-        if let serverError {
-            throw RedisErrorReply.error(serverError, "\(words[0]) on stream \(name) failed")
         }
     }
 
@@ -107,6 +94,18 @@ extension StreamCopySource: RecordSource {
               idle: () throws -> Void, _ body: (Record) throws -> Void, batchEnded: () throws -> Void) throws {
         if let end, end.id == nil { return }   // an empty stream, and not following it
         try copy(after: start.id, until: end?.id, pageSize: 1000, into: record, idle: idle, body, batchEnded: batchEnded)
+    }
+
+    func positions(from: Position, until: Position?) throws -> (start: SourcePosition, end: SourcePosition) {
+        let first = try StreamPositions.firstID(from, stream: name, connection: connection)
+        let last = try StreamPositions.lastID(until, stream: name, connection: connection)
+        var start = SourcePosition()
+        switch first {
+        case "-": break
+        case "+": start.id = try newestID()   // only entries added from now on
+        default: start.id = StreamID(StreamPositions.idBefore(first))
+        }
+        return (start, SourcePosition(id: last == "-" ? nil : StreamID(last)))
     }
 
     func lag(behind position: SourcePosition) -> String {
