@@ -42,6 +42,61 @@ struct CopyBetweenTests {
         }
     }
 
+    @Test("records another client produced to chosen partitions keep their partitions: topic→stream→topic and topic→topic; a smaller target partitions the rest by key")
+    func mirrorPartitions() throws {
+        let cluster = try mockCluster(topics: [("src", 4), ("back", 4), ("direct", 4), ("small", 2)])
+        let redis = try RedisServer()
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        // kcat puts each record where it is told, whatever its key's murmur2 partition is.
+        for partition in 0..<4 {
+            let lines = (0..<150).map { "k\($0 * 4 + partition):v\(partition)-\($0)" }.joined(separator: "\n") + "\n"
+            let produced = try runProcess(["kcat", "-b", cluster.bootstrapServers, "-P", "-t", "src", "-p", String(partition), "-K:"],
+                                          stdin: Data(lines.utf8), timeout: 60)
+            #expect(produced.status == 0, "\(produced.stderr)")
+        }
+        let source = try kcatConsume(brokers: cluster.bootstrapServers, topic: "src")
+        #expect(source.count == 600)
+        let partitionOf = Dictionary(uniqueKeysWithValues: source.map { ($0.payload, $0.partition) })
+        for (from, to) in [("topic:src", "stream:mid"), ("stream:mid", "topic:back"), ("topic:src", "topic:direct"), ("topic:src", "topic:small")] {
+            let copy = try Evt.run(["copy-between", from, to], environment: env)
+            #expect(copy.status == 0, "\(from) → \(to): \(copy.stderr)")
+        }
+        for topic in ["back", "direct"] {
+            let copied = try kcatConsume(brokers: cluster.bootstrapServers, topic: topic)
+            #expect(copied.count == 600, "\(topic)")
+            let moved = copied.filter { partitionOf[$0.payload] != $0.partition }
+            #expect(moved.isEmpty, "\(topic): \(moved.count) records changed partition")
+        }
+        let small = try kcatConsume(brokers: cluster.bootstrapServers, topic: "small")
+        #expect(small.count == 600)
+        #expect(small.filter { partitionOf[$0.payload]! < 2 }.allSatisfy { partitionOf[$0.payload] == $0.partition })
+        #expect(Set(small.map(\.partition)) == [0, 1])
+    }
+
+    @Test("one partitioner for every producer: the same keys through publish and through copy-between (with and without --exactly-once) land on the same partitions")
+    func onePartitioner() throws {
+        let cluster = try mockCluster(topics: [("published", 8), ("copied", 8), ("once", 8)])
+        let redis = try RedisServer()
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        let lines = (0..<400).map { #"{"user":"user-\#($0 % 61)","n":"\#($0)"}"# }
+        #expect(try Evt.run(["publish", "topic:published", "--key", "user"], stdin: ndjson(lines), environment: env).status == 0)
+        #expect(try Evt.run(["publish", "stream:users"], stdin: ndjson(lines), environment: env).status == 0)
+        for (topic, extra) in [("copied", [String]()), ("once", ["--exactly-once", "--checkpoint", "once"])] {
+            let copy = try Evt.run(["copy-between", "stream:users", "topic:\(topic)", "--key-field", "user"] + extra, environment: env)
+            #expect(copy.status == 0, "\(copy.stderr)")
+        }
+        func partitions(_ topic: String) throws -> [String: Set<Int>] {
+            var byKey: [String: Set<Int>] = [:]
+            for record in try kcatConsume(brokers: cluster.bootstrapServers, topic: topic) { byKey[record.key ?? "", default: []].insert(record.partition) }
+            return byKey
+        }
+        let published = try partitions("published")
+        #expect(published.count == 61 && published.values.allSatisfy { $0.count == 1 })
+        #expect(Set(published.values.flatMap { $0 }).count > 4, "61 keys should spread over most of 8 partitions")
+        #expect(try partitions("copied") == published)
+        #expect(try partitions("once") == published)
+    }
+
     @Test("a 4-partition topic copied to a stream and back: keys, headers, binary values and timestamps identical (kcat)")
     func topicRoundTrip() throws {
         let cluster = try mockCluster(topics: [("src", 4), ("back", 4), ("piped", 4)])

@@ -217,10 +217,10 @@ enum Backends {
             // A failed batch must fail everything after it (evt stops at the first failed
             // event), and the partition of an entry must be one evt can compute.
             sinkOptions.kafkaProperties += [("partitioner", "murmur2"), ("enable.gapless.guarantee", "true")]
-            let filter = try KafkaResumeFilter.make(brokers: brokers, topic: topic, partition: partition,
+            let sink = try KafkaSink(brokers: brokers, topic: topic, partition: partition, options: sinkOptions)
+            let filter = try KafkaResumeFilter.make(brokers: brokers, topic: topic, partition: partition, sink: sink,
                                                     properties: options.kafkaProperties)
-            return SinkRecordTarget(sink: try sink(for: endpoint, options: sinkOptions), description: endpoint.description,
-                                    options: options, alreadyCopied: filter)
+            return SinkRecordTarget(sink: sink, description: endpoint.description, options: options, alreadyCopied: filter)
         default:
             return SinkRecordTarget(sink: try sink(for: endpoint, options: sinkOptions), description: endpoint.description,
                                     options: options)

@@ -88,39 +88,34 @@ final class KafkaGroupCheckpoint: CheckpointStore {
 
 /// --exactly-once from a stream into this topic: which entries an earlier, killed copy got
 /// there already. Per partition the newest `evt.stream.id` header says it; an entry goes to
-/// the partition the sink picks (its source partition where the topic has it, else
-/// murmur2 of its key), so an entry at or before that id in its partition is there.
+/// the partition the sink picks (its source partition where the topic has it), else to
+/// murmur2 of its key, so an entry at or before that id in its partition is there.
 final class KafkaResumeFilter: AlreadyCopiedFilter {
     private let copiedUpTo: [Int32: StreamID]
     private let partitionCount: Int32
-    private let fixedPartition: Int32?
+    private let sink: KafkaSink
 
     /// Nil when the topic holds nothing an earlier copy wrote.
-    static func make(brokers: String, topic: String, partition: Int32?, properties: [(String, String)]) throws -> KafkaResumeFilter? {
+    static func make(brokers: String, topic: String, partition: Int32?, sink: KafkaSink,
+                     properties: [(String, String)]) throws -> KafkaResumeFilter? {
         var options = SourceOptions()
         options.kafkaProperties = properties
         let scanner = try KafkaTailSource(brokers: brokers, topic: topic, partition: partition, options: options)
         guard let partitions = try? scanner.copyPartitions(), !partitions.isEmpty else { return nil }
         let copied = try scanner.lastCopiedStreamIDs()
         guard !copied.isEmpty else { return nil }
-        return KafkaResumeFilter(copiedUpTo: copied, partitionCount: Int32((partitions.max() ?? 0) + 1), fixedPartition: partition)
+        return KafkaResumeFilter(copiedUpTo: copied, partitionCount: Int32((partitions.max() ?? 0) + 1), sink: sink)
     }
 
-    private init(copiedUpTo: [Int32: StreamID], partitionCount: Int32, fixedPartition: Int32?) {
+    private init(copiedUpTo: [Int32: StreamID], partitionCount: Int32, sink: KafkaSink) {
         self.copiedUpTo = copiedUpTo
         self.partitionCount = partitionCount
-        self.fixedPartition = fixedPartition
+        self.sink = sink
     }
 
     func contains(_ id: StreamID, _ event: borrowing OutgoingEvent) -> Bool {
-        let partition: Int32
-        if let fixed = fixedPartition {
-            partition = fixed
-        } else if let source = event.sourcePartition, source < partitionCount {
-            partition = source
-        } else {
-            partition = KafkaTailSource.murmur2Partition(key: event.key, partitionCount: partitionCount)
-        }
+        let partition = sink.chosenPartition(event)
+            ?? KafkaTailSource.murmur2Partition(key: event.key, partitionCount: partitionCount)
         guard let last = copiedUpTo[partition] else { return false }
         return id <= last
     }

@@ -71,14 +71,19 @@ final class KafkaSink: EventSink {
         rd_kafka_destroy(producer)
     }
 
+    /// The partition `event` goes to when evt picks it: the endpoint's, the event's own, or
+    /// its source partition where the topic has that many; nil leaves it to the partitioner.
+    func chosenPartition(_ event: borrowing OutgoingEvent) -> Int32? {
+        if partition != RD_KAFKA_PARTITION_UA { return partition }
+        if let pinned = event.partition { return pinned }
+        if let source = event.sourcePartition, source >= 0, let count = targetPartitionCount, source < count { return source }
+        return nil
+    }
+
     func send(_ event: borrowing OutgoingEvent) throws {
         if let reason = tally.targetUnavailable { throw SinkStopped(reason: reason) }
         let headers = makeHeaders(event.headers)
-        var partition = self.partition != RD_KAFKA_PARTITION_UA ? self.partition : (event.partition ?? RD_KAFKA_PARTITION_UA)
-        if partition == RD_KAFKA_PARTITION_UA, let source = event.sourcePartition, source >= 0,
-           let count = targetPartitionCount, source < count {
-            partition = source
-        }
+        let partition = chosenPartition(event) ?? RD_KAFKA_PARTITION_UA
         let opaque = UnsafeMutableRawPointer(bitPattern: event.line)
         // librdkafka tells null from empty by the pointer alone: an empty value or key that is
         // there gets a non-NULL pointer (a buffer of no bytes may have none).
@@ -209,10 +214,4 @@ private func kafkaDeliveryReport(_ rk: OpaquePointer?, _ message: UnsafePointer<
             tally.failed(line: line, reason: KafkaConfig.errorText(err))
         }
     }
-}
-
-func monotonicMilliseconds() -> Int {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
 }
