@@ -35,18 +35,8 @@ final class FileSink: EventSink {
 
     private func writeOut() {
         guard !buffer.isEmpty else { return }
-        let failure: String? = buffer.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return "cannot write to \(path): \(String(cString: strerror(errno)))"
-                }
-                offset += written
-            }
-            return nil
-        }
+        let error = buffer.withUnsafeBytes { writeAll(fd, $0) }
+        let failure = error == 0 ? nil : "cannot write to \(path): \(String(cString: strerror(error)))"
         for line in lines {
             if let failure { tally.failed(line: line, reason: failure) } else { tally.delivered() }
         }

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// evt's entry point: parse, dispatch, turn an error into a message on stderr and an exit
 /// status. `main.swift` only calls this.
 public enum EvtMain {
@@ -76,18 +72,7 @@ public enum EvtMain {
         return (Signals.exitStatusAfterSignal ?? error.status).rawValue
     }
 
-    static func writeStdout(_ text: String) { writeAll(1, text) }
-    static func writeStderr(_ text: String) { writeAll(2, text) }
-
-    private static func writeAll(_ fd: Int32, _ text: String) {
-        var bytes = Array(text.utf8)
-        bytes.withUnsafeMutableBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if written <= 0 { if errno == EINTR { continue } else { return } }
-                offset += written
-            }
-        }
-    }
+    // Help, the version and usage lines: a failed write has nowhere to be reported.
+    static func writeStdout(_ text: String) { _ = writeAll(1, text) }
+    static func writeStderr(_ text: String) { _ = writeAll(2, text) }
 }

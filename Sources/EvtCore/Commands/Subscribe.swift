@@ -166,17 +166,7 @@ public enum SubscribeCommand {
             throw error
         }
         close(fds[0])
-        record.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(fds[1], bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    break   // the command does not read its stdin: fine
-                }
-                offset += written
-            }
-        }
+        _ = record.withUnsafeBytes { writeAll(fds[1], $0) }   // a command that does not read its stdin: fine
         close(fds[1])
         return child.wait()
     }

@@ -40,22 +40,11 @@ final class OutputWriter {
             buffer.removeAll(keepingCapacity: true)
             return
         }
-        try buffer.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    if errno == EPIPE { throw StdoutClosed() }
-                    if errno == EAGAIN {
-                        var pollFD = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                        _ = poll(&pollFD, 1, 100)
-                        continue
-                    }
-                    throw EvtError.failure("could not write to stdout: \(String(cString: strerror(errno))).")
-                }
-                offset += written
-            }
+        // A non-blocking stdout (inherited from the shell) is waited on, not given up on.
+        let error = buffer.withUnsafeBytes { writeAll(fd, $0, waitingWhenFull: true) }
+        if error == EPIPE { throw StdoutClosed() }
+        if error != 0 {
+            throw EvtError.failure("could not write to stdout: \(String(cString: strerror(error))).")
         }
         buffer.removeAll(keepingCapacity: true)
     }
@@ -71,14 +60,6 @@ final class OutputWriter {
 /// Lines for stderr: `evt: …`. Unbuffered, one write per message.
 public enum Diagnostics {
     public static func print(_ message: String) {
-        var line = Array("evt: \(message)\n".utf8)
-        line.withUnsafeMutableBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
-                if written <= 0 { if errno == EINTR { continue } else { return } }
-                offset += written
-            }
-        }
+        _ = writeAll(2, "evt: \(message)\n")   // nowhere left to say that stderr failed
     }
 }
