@@ -227,6 +227,14 @@ enum Backends {
         }
     }
 
+    /// claim-pending: a stream group's pending entries (the command checked it is a stream).
+    static func claimer(for endpoint: Endpoint, group: String, consumer: String, minIdleMs: Int) throws -> RedisClaimer {
+        guard case .redis(let server, .stream, let stream) = endpoint else {
+            throw EvtError.usage("claim-pending works only for Redis stream groups.")
+        }
+        return try RedisClaimer(server: server, stream: stream, group: group, consumer: consumer, minIdleMs: minIdleMs)
+    }
+
     /// group-create: a stream's group through XGROUP, a Kafka group through committed offsets.
     static func createGroup(_ group: String, for endpoint: Endpoint, from: Position, reset: Bool,
                             kafkaProperties: [(String, String)]) throws -> ExitStatus {
@@ -271,6 +279,22 @@ struct Capabilities: OptionSet {
     static let atomicBatches = Capabilities(rawValue: 1 << 6)
     /// Items leave when they are consumed (a list).
     static let queue = Capabilities(rawValue: 1 << 7)
+    /// Publish/subscribe: names or patterns, delivered only to whoever listens (a channel).
+    static let pubSub = Capabilities(rawValue: 1 << 8)
+
+    /// What an option that needs these is for, as its usage error says it.
+    fileprivate var purpose: String {
+        switch self {
+        case .keysAndHeaders: return "is for Kafka topics: only they have keys, headers and partitions"
+        case .trimming: return "trims Redis streams (Kafka topics are trimmed by their retention settings)"
+        case .pubSub: return "is for Redis channels"
+        case .queue: return "is for Redis lists"
+        case .groups: return "is for streams and topics: only they have consumer groups"
+        case .history: return "is for streams and topics: only they keep positions"
+        case .pendingEntries: return "works only for Redis stream groups, the only ones that keep pending entries"
+        default: return "is not for this kind of endpoint"
+        }
+    }
 }
 
 extension Endpoint {
@@ -279,11 +303,43 @@ extension Endpoint {
         case .kafka: return [.history, .groups, .keysAndHeaders]
         case .redis(_, .stream, _): return [.history, .groups, .pendingEntries, .trimming, .fieldEntries, .atomicBatches]
         case .redis(_, .list, _): return [.queue]
-        case .redis(_, .channel, _): return []
+        case .redis(_, .channel, _): return [.pubSub]
         }
     }
 
     func has(_ needed: Capabilities) -> Bool { capabilities.isSuperset(of: needed) }
+
+    /// Refuses the first given option that this endpoint cannot honour: the one place that
+    /// writes these usage errors (publish, subscribe, tail, group-create, claim-pending).
+    func require(_ checks: [(option: String, given: Bool, needs: Capabilities)], usage: String?) throws {
+        for check in checks where check.given && !has(check.needs) {
+            throw EvtError.usage("\(check.option) \(check.needs.purpose); \(description) is a \(kindName).\(hint(lacking: check.needs))", usage: usage)
+        }
+    }
+
+    /// What to do instead, where there is something.
+    private func hint(lacking needed: Capabilities) -> String {
+        switch (needed, self) {
+        case (.pendingEntries, .kafka):
+            return " Kafka keeps no per-message pending state: a group resumes from its committed offsets (see evt group-create --reset)."
+        case (.pendingEntries, .redis(_, .channel, _)):
+            return " Pub/sub keeps nothing: a message nobody received is gone."
+        case (.pendingEntries, .redis(_, .list, _)):
+            return " A list read with subscribe --processing keeps its unfinished items in the processing list; move them back with LMOVE."
+        default:
+            return ""
+        }
+    }
+
+    /// Whether one subscribe can read this and `other` together: channels of one Redis
+    /// server, or whole topics of one Kafka cluster.
+    func canBeReadTogether(with other: Endpoint) -> Bool {
+        switch (self, other) {
+        case (.redis(let a, .channel, _), .redis(let b, .channel, _)): return a == b
+        case (.kafka(let a, _, nil), .kafka(let b, _, nil)): return a == b
+        default: return false
+        }
+    }
 
     /// "topic", "stream", "list" or "channel", for messages.
     var kindName: String {

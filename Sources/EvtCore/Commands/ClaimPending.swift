@@ -14,17 +14,7 @@ public enum ClaimPendingCommand {
         }
         let source = try Endpoint.parse(arguments.operands[0], environment: environment)
         let group = arguments.operands[1]
-        guard case .redis(let server, let kind, let stream) = source, kind == .stream else {
-            let hint: String
-            if source.isKafka {
-                hint = "Kafka keeps no per-message pending state: a group resumes from its committed offsets (see evt group-create --reset)."
-            } else if case .redis(_, .channel, _) = source {
-                hint = "pub/sub keeps nothing: a message nobody received is gone."
-            } else {
-                hint = "a list read with subscribe --processing keeps its unfinished items in the processing list; move them back with LMOVE."
-            }
-            throw EvtError.usage("pending entries exist only for Redis stream groups; \(hint)", usage: spec.usageLine)
-        }
+        try source.require([("claim-pending", true, .pendingEntries)], usage: spec.usageLine)
         guard let minIdleText = arguments.value("min-idle") else {
             throw EvtError.usage("claim-pending needs --min-idle DURATION: how long an entry must have sat unacknowledged (e.g. 5m).", usage: spec.usageLine)
         }
@@ -51,10 +41,10 @@ public enum ClaimPendingCommand {
             options.kafkaProperties = try PublishCommand.kafkaProperties(arguments)
             deadLetters = try Backends.sink(forDestination: deadLetterText, environment: environment, options: options)
         }
-        let claimer = try RedisClaimer(server: server, stream: stream, group: group, consumer: consumer, minIdleMs: minIdleMs)
+        let claimer = try Backends.claimer(for: source, group: group, consumer: consumer, minIdleMs: minIdleMs)
         let output = OutputWriter()
         let scratch = OutputWriter()   // one record at a time, for --exec and the dead-letter target
-        let quotedName = OutputWriter.quoted(stream)
+        let quotedName = OutputWriter.quoted(claimer.stream)
 
         if arguments.flag("dry-run") {
             var after: String?

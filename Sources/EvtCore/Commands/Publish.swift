@@ -43,37 +43,18 @@ public enum PublishCommand {
         case let other: throw EvtError.usage("--on-error \(other): expected fail or skip.", usage: spec.usageLine)
         }
 
-        var pinnedPartition: Int32?
-        switch target {
-        case .redis(_, let kind, _):
-            for (option, given) in [("--key", arguments.value("key") != nil), ("-H/--header", !options.headers.isEmpty),
-                                    ("--partition", arguments.value("partition") != nil)] where given {
-                throw EvtError.usage("\(option) is for Kafka targets; \(target.description) has no keys, headers or partitions.", usage: spec.usageLine)
+        try target.require([("--key", arguments.value("key") != nil, .keysAndHeaders),
+                            ("-H/--header", !options.headers.isEmpty, .keysAndHeaders),
+                            ("--partition", arguments.value("partition") != nil, .keysAndHeaders),
+                            ("--maxlen", options.maxlen != nil, .trimming),
+                            ("--require-subscribers", options.requireSubscribers, .pubSub)], usage: spec.usageLine)
+        let partition = try arguments.value("partition").map { text in
+            guard let number = Int32(text), number >= 0 else {
+                throw EvtError.usage("--partition \(text): expected a partition number (0 or more).", usage: spec.usageLine)
             }
-            if kind != .stream && options.maxlen != nil {
-                throw EvtError.usage("--maxlen trims streams; \(target.description) is a \(kind.rawValue).", usage: spec.usageLine)
-            }
-            if kind != .channel && options.requireSubscribers {
-                throw EvtError.usage("--require-subscribers is for channels; \(target.description) is a \(kind.rawValue).", usage: spec.usageLine)
-            }
-        case .kafka(_, _, let endpointPartition):
-            if options.maxlen != nil {
-                throw EvtError.usage("--maxlen trims Redis streams; Kafka topics are trimmed by their retention settings.", usage: spec.usageLine)
-            }
-            if options.requireSubscribers {
-                throw EvtError.usage("--require-subscribers is for Redis channels; Kafka keeps every record.", usage: spec.usageLine)
-            }
-            pinnedPartition = endpointPartition
-            if let text = arguments.value("partition") {
-                guard let number = Int32(text), number >= 0 else {
-                    throw EvtError.usage("--partition \(text): expected a partition number (0 or more).", usage: spec.usageLine)
-                }
-                if let endpointPartition, endpointPartition != number {
-                    throw EvtError.usage("the endpoint names partition \(endpointPartition) but --partition says \(number); give one.", usage: spec.usageLine)
-                }
-                pinnedPartition = number
-            }
+            return number
         }
+        let pinnedTarget = try target.pinned(to: partition)
         // Also for a Redis target: a Kafka --dead-letter destination uses them.
         options.kafkaProperties = try kafkaProperties(arguments)
 
@@ -83,12 +64,6 @@ public enum PublishCommand {
         }
         KafkaConfig.verbose = arguments.flag("verbose")
 
-        let pinnedTarget: Endpoint
-        if case .kafka(let brokers, let topic, _) = target {
-            pinnedTarget = .kafka(brokers: brokers, topic: topic, partition: pinnedPartition)
-        } else {
-            pinnedTarget = target
-        }
         let sink = try Backends.sink(for: pinnedTarget, options: options)
         let decoder = InputDecoder(mode: mode, keyPath: arguments.value("key"))
 

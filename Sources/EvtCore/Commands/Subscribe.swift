@@ -32,7 +32,8 @@ public enum SubscribeCommand {
         try checkCombination(sources, options, spec: spec)
         if options.group != nil && options.consumer == nil {
             options.consumer = "evt-\(hostName())"
-            if case .redis = sources[0] { Diagnostics.print("consuming as \(options.consumer!) (--consumer)") }
+            // A stream group's pending entries belong to a named consumer: say which.
+            if sources[0].has(.pendingEntries) { Diagnostics.print("consuming as \(options.consumer!) (--consumer)") }
         }
         KafkaConfig.verbose = arguments.flag("verbose")
 
@@ -116,32 +117,13 @@ public enum SubscribeCommand {
     /// Several sources must be of one kind on one server; options must fit the kind.
     static func checkCombination(_ sources: [Endpoint], _ options: ConsumerOptions, spec: CommandSpec) throws {
         let first = sources[0]
-        for source in sources.dropFirst() {
-            switch (first, source) {
-            case (.redis(let a, .channel, _), .redis(let b, .channel, _)) where a == b: continue
-            case (.kafka(let a, _, nil), .kafka(let b, _, nil)) where a == b: continue
-            default:
-                throw EvtError.usage("several SOURCEs must be channels on one Redis server or topics on one Kafka cluster; run one subscribe per stream or list.", usage: spec.usageLine)
-            }
+        if sources.dropFirst().contains(where: { !first.canBeReadTogether(with: $0) }) {
+            throw EvtError.usage("several SOURCEs must be channels on one Redis server or topics on one Kafka cluster; run one subscribe per stream or list.", usage: spec.usageLine)
         }
-        if case .redis(_, let kind, _) = first {
-            if options.group != nil && kind != .stream {
-                throw EvtError.usage("--group is for streams and topics; a \(kind.rawValue) has no consumer groups.", usage: spec.usageLine)
-            }
-            if options.processingList != nil && kind != .list {
-                throw EvtError.usage("--processing is for lists.", usage: spec.usageLine)
-            }
-            if options.pattern != nil && kind != .channel {
-                throw EvtError.usage("--pattern and --no-pattern are for channels.", usage: spec.usageLine)
-            }
-            if options.from != nil && kind != .stream {
-                throw EvtError.usage("--from is for streams and topics: a \(kind.rawValue) has no positions.", usage: spec.usageLine)
-            }
-        } else {
-            if options.processingList != nil || options.pattern != nil {
-                throw EvtError.usage("--processing is for Redis lists and --pattern for channels.", usage: spec.usageLine)
-            }
-        }
+        try first.require([("--group", options.group != nil, .groups),
+                           ("--processing", options.processingList != nil, .queue),
+                           ("--pattern/--no-pattern", options.pattern != nil, .pubSub),
+                           ("--from", options.from != nil, .history)], usage: spec.usageLine)
         if options.createGroup && options.group == nil {
             throw EvtError.usage("--create makes the --group; give one.", usage: spec.usageLine)
         }

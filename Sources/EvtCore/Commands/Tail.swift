@@ -10,16 +10,14 @@ public enum TailCommand {
         let source = try Endpoint.parse(arguments.operands[0], environment: environment)
         let count = try arguments.number("lines", minimum: 0) ?? 10
         let follow = arguments.flag("follow")
-        if case .redis(_, let kind, _) = source {
-            if kind == .channel && !follow {
-                throw EvtError.usage("a channel keeps no history: use evt tail \(arguments.operands[0]) -f to print messages as they arrive.", usage: spec.usageLine)
-            }
-            if kind == .list && follow {
-                throw EvtError.usage("tail -f on a list would have to pop items; use evt subscribe to consume a list as a queue.", usage: spec.usageLine)
-            }
+        if source.has(.pubSub) && !follow {
+            throw EvtError.usage("a channel keeps no history: use evt tail \(arguments.operands[0]) -f to print messages as they arrive.", usage: spec.usageLine)
+        }
+        if source.has(.queue) && follow {
+            throw EvtError.usage("tail -f on a list would have to pop items; use evt subscribe to consume a list as a queue.", usage: spec.usageLine)
         }
         var options = SourceOptions()
-        if source.isKafka { options.kafkaProperties = try PublishCommand.kafkaProperties(arguments) }
+        options.kafkaProperties = try PublishCommand.kafkaProperties(arguments)
         KafkaConfig.verbose = arguments.flag("verbose")
         let reader = try Backends.source(for: source, options: options)
         let output = OutputWriter()

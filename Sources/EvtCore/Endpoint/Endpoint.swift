@@ -37,6 +37,16 @@ public enum Endpoint: Sendable, Equatable {
 
     public var isKafka: Bool { if case .kafka = self { true } else { false } }
 
+    /// The endpoint with `--partition N` applied (nil: as it is); the partition its address
+    /// names, if any, must be the same.
+    func pinned(to partition: Int32?) throws -> Endpoint {
+        guard let partition, case .kafka(let brokers, let topic, let named) = self else { return self }
+        if let named, named != partition {
+            throw EvtError.usage("the endpoint names partition \(named) but --partition says \(partition); give one.")
+        }
+        return .kafka(brokers: brokers, topic: topic, partition: partition)
+    }
+
     /// Whether `text` is meant as an endpoint (a scheme or a short-form prefix), as opposed
     /// to, say, a file name: options such as --dead-letter take either.
     static func looksLikeEndpoint(_ text: String) -> Bool {
