@@ -44,6 +44,16 @@ struct RedisReplyView {
     var integer: Int { Int(raw.pointee.integer) }
     var count: Int { kind == .array ? raw.pointee.elements : 0 }
     subscript(index: Int) -> RedisReplyView { RedisReplyView(raw: raw.pointee.element[index]!) }
+
+    /// The pairs of a stream entry's field array (XRANGE, XREAD, XREADGROUP), in order;
+    /// `first` for the first pair.
+    func forEachField(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ first: Bool) throws -> Void) rethrows {
+        var index = 0
+        while index + 1 < count {
+            try body(self[index].bytes, self[index + 1].bytes, index == 0)
+            index += 2
+        }
+    }
 }
 
 /// A reply copied into Swift values, for control commands off the hot path.

@@ -228,13 +228,8 @@ final class RedisConsumer: EventConsumer {
         for index in 0..<entries.count {
             let entry = entries[index]
             let id = entry[0].bytes
-            let fields = entry[1]
             batch.writer.beginStreamEntry(quotedName: quotedName, id: id)
-            var field = 0
-            while field + 1 < fields.count {
-                batch.writer.appendStreamField(fields[field].bytes, fields[field + 1].bytes, first: field == 0)
-                field += 2
-            }
+            entry[1].forEachField { batch.writer.appendStreamField($0, $1, first: $2) }
             batch.writer.endStreamEntry(deliveries: deliveries)
             batch.recordEnded()
             addToken(id)

@@ -62,12 +62,7 @@ final class RedisTailSource: EventSource {
             let entry = entries[reversed ? count - 1 - position : position]
             let id = entry[0].bytes
             output.beginStreamEntry(quotedName: quotedName, id: id)
-            let fields = entry[1]
-            var index = 0
-            while index + 1 < fields.count {
-                output.appendStreamField(fields[index].bytes, fields[index + 1].bytes, first: index == 0)
-                index += 2
-            }
+            entry[1].forEachField { output.appendStreamField($0, $1, first: $2) }
             output.endStreamEntry()
             try output.flushIfFull()
             if position == count - 1 { newest = Array(id) }

@@ -32,12 +32,7 @@ final class StreamCopySource {
                 let entry = entries[index]
                 record.id = entry[0].bytes
                 record.fields.removeAll(keepingCapacity: true)
-                let fields = entry[1]
-                var field = 0
-                while field + 1 < fields.count {
-                    record.fields.append((fields[field].bytes, fields[field + 1].bytes))
-                    field += 2
-                }
+                entry[1].forEachField { name, value, _ in record.fields.append((name, value)) }
                 try body(record)
                 if index == entries.count - 1 { position = StreamID(record.id) }
             }
