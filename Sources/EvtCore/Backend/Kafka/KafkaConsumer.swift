@@ -25,6 +25,8 @@ final class KafkaConsumer: EventConsumer {
     /// Where a group starts on partitions it has no committed offset for (the rebalance
     /// callback's opaque; alive as long as the consumer).
     private let groupStart: GroupStart
+    /// Keeps librdkafka's fetcher going while the prefetch queue drains (see KafkaFetchWaker).
+    private let waker: KafkaFetchWaker
 
     init(brokers: String, topics: [String], partition: Int32?, options: ConsumerOptions) throws {
         grouped = options.group != nil
@@ -37,13 +39,8 @@ final class KafkaConsumer: EventConsumer {
             ("client.id", options.consumer ?? "evt"),
             ("group.id", options.group ?? "evt-subscribe"),
             ("enable.partition.eof", "false"),
-            ("queued.max.messages.kbytes", "16384"),
-            ("fetch.wait.max.ms", "100"),
-            // One fetch response is buffered whole: librdkafka's 50 MiB default would be most
-            // of evt's memory. 8 MiB keeps the pipe full and RSS flat.
-            ("fetch.max.bytes", "8388608"),
             ("enable.auto.offset.store", "false"),
-        ]
+        ] + KafkaFetchWaker.prefetchProperties
         if grouped {
             let reset: String
             switch options.from ?? .end {
@@ -67,6 +64,7 @@ final class KafkaConsumer: EventConsumer {
         consumer = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
         rd_kafka_poll_set_consumer(consumer)
         queue = rd_kafka_queue_get_consumer(consumer)!
+        waker = KafkaFetchWaker(client: consumer, queue: queue)
         if grouped {
             let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
             defer { rd_kafka_topic_partition_list_destroy(list) }
@@ -119,10 +117,22 @@ final class KafkaConsumer: EventConsumer {
         while true {
             if Signals.stopRequested { return 0 }
             let slice = min(waitMs < 0 ? 100 : max(0, deadline - monotonicMilliseconds()), 100)
-            let count = messages.withUnsafeMutableBufferPointer {
-                rd_kafka_consume_batch_queue(queue, Int32(slice), $0.baseAddress, min($0.count, limit))
+            // What the queue holds now; only when it is empty, a wait for the next message (a
+            // batch call that waits fills the whole batch or times out: it idled the whole
+            // slice when fewer messages came, as at the end of a topic).
+            let wanted = min(messages.count, limit)
+            let count = messages.withUnsafeMutableBufferPointer { buffer in
+                guard wanted > 0 else { return 0 }
+                let ready = rd_kafka_consume_batch_queue(queue, 0, buffer.baseAddress, wanted)
+                guard ready == 0 else { return ready }
+                let first = rd_kafka_consume_batch_queue(queue, Int32(slice), buffer.baseAddress, 1)
+                guard first == 1, wanted > 1 else { return first }
+                return 1 + max(0, rd_kafka_consume_batch_queue(queue, 0, buffer.baseAddress! + 1, wanted - 1))
             }
-            if count > 0 { return try take(count, into: batch) }
+            if count > 0 {
+                waker.taken(messages, count: count)
+                return try take(count, into: batch)
+            }
             if waitMs < 0 && OutputWriter.stdoutIsClosed() { throw StdoutClosed() }
             if grouped && !assigned {
                 // Joining takes seconds (about 3 on the mock cluster): --idle-exit counts
