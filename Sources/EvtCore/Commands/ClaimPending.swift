@@ -38,7 +38,7 @@ public enum ClaimPendingCommand {
         var deadLetters: EventSink?
         if let deadLetterText {
             var options = SinkOptions()
-            options.kafkaProperties = try PublishCommand.kafkaProperties(arguments)
+            options.kafkaProperties = try arguments.kafkaProperties()
             deadLetters = try Backends.sink(forDestination: deadLetterText, environment: environment, options: options)
         }
         let claimer = try Backends.claimer(for: source, group: group, consumer: consumer, minIdleMs: minIdleMs)

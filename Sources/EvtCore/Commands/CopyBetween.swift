@@ -21,8 +21,8 @@ public enum CopyBetweenCommand {
         options.exactlyOnce = arguments.flag("exactly-once")
         options.keyField = arguments.value("key-field").map(KeyField.init)
         options.perPartition = arguments.flag("per-partition")
-        options.timeoutMs = try arguments.value("timeout").map { try DurationParser.milliseconds($0, option: "--timeout") } ?? 30_000
-        options.kafkaProperties = try PublishCommand.kafkaProperties(arguments)
+        options.timeoutMs = try arguments.timeoutMs()
+        options.kafkaProperties = try arguments.kafkaProperties()
         options.checkpointName = arguments.value("checkpoint")
         let statsEveryMs = try arguments.value("stats").map { try DurationParser.milliseconds($0, option: "--stats") }
         KafkaConfig.verbose = arguments.flag("verbose")

@@ -11,7 +11,7 @@ public enum GroupCreateCommand {
         let from = try arguments.value("from").map { try Position.parse($0, option: "--from") } ?? .end
         let reset = arguments.flag("reset")
         KafkaConfig.verbose = arguments.flag("verbose")
-        let properties = try PublishCommand.kafkaProperties(arguments)
+        let properties = try arguments.kafkaProperties()
         guard source.has(.groups) else {
             throw EvtError.usage("groups exist for Redis streams and Kafka topics; \(source.description) is a \(source.kindName).", usage: spec.usageLine)
         }

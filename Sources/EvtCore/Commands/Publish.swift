@@ -12,10 +12,7 @@ public enum PublishCommand {
         }
         let target = try Endpoint.parse(targetText, environment: environment)
         var options = SinkOptions()
-        options.timeoutMs = try arguments.value("timeout").map { try DurationParser.milliseconds($0, option: "--timeout") } ?? 30_000
-        guard options.timeoutMs > 0 else {
-            throw EvtError.usage("--timeout must be more than 0 (librdkafka reads 0 as \"wait forever\").", usage: spec.usageLine)
-        }
+        options.timeoutMs = try arguments.timeoutMs()
         options.requireSubscribers = arguments.flag("require-subscribers")
         options.headers = try arguments.values("header").map { word in
             guard let equals = word.firstIndex(of: "="), equals != word.startIndex else {
@@ -56,7 +53,7 @@ public enum PublishCommand {
         }
         let pinnedTarget = try target.pinned(to: partition)
         // Also for a Redis target: a Kafka --dead-letter destination uses them.
-        options.kafkaProperties = try kafkaProperties(arguments)
+        options.kafkaProperties = try arguments.kafkaProperties()
 
         let inputs = try InputFiles(paths: Array(arguments.operands.dropFirst()))
         let deadLetters = try arguments.value("dead-letter").map {
@@ -138,19 +135,6 @@ public enum PublishCommand {
         if runFailure != nil || !sink.tally.allDelivered(sent: sent) || !deadLettersKept { return .failure }
         if badLines > 0 { return .badInput }
         return Signals.exitStatusAfterSignal ?? .success
-    }
-
-    static func kafkaProperties(_ arguments: ParsedArguments) throws -> [(String, String)] {
-        var properties: [(String, String)] = []
-        if let file = arguments.value("property-file") {
-            properties += try KafkaConfig.properties(fromFile: file)
-        }
-        properties += try KafkaConfig.properties(fromArguments: arguments.values("property"))
-        // The endpoint names the brokers; a second, silent source of them would be a trap.
-        if let (key, _) = properties.first(where: { $0.0 == "bootstrap.servers" || $0.0 == "metadata.broker.list" }) {
-            throw EvtError.usage("\(key) comes from the endpoint (kafka://HOST:PORT/TOPIC) or EVT_KAFKA_BROKERS, not from -X/-F.")
-        }
-        return properties
     }
 }
 

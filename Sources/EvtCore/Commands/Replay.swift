@@ -20,7 +20,7 @@ public enum ReplayCommand {
         }
         let limit = try arguments.number("count") ?? Int.max
         var sourceOptions = SourceOptions()
-        sourceOptions.kafkaProperties = try PublishCommand.kafkaProperties(arguments)
+        sourceOptions.kafkaProperties = try arguments.kafkaProperties()
         KafkaConfig.verbose = arguments.flag("verbose")
 
         let rate = try arguments.value("rate").map { try parseRate($0, spec: spec) }
@@ -48,7 +48,7 @@ public enum ReplayCommand {
                                arguments: ParsedArguments, properties: [(String, String)]) throws -> ExitStatus {
         var options = CopyOptions()
         options.kafkaProperties = properties
-        options.timeoutMs = try arguments.value("timeout").map { try DurationParser.milliseconds($0, option: "--timeout") } ?? 30_000
+        options.timeoutMs = try arguments.timeoutMs()
         options.follow = follow
         options.unit = "replayed event"   // numbered in replay order: event 1 is the first record replayed
         let loop = CopyLoop(follow: follow, range: range, limit: limit, afterRecord: pacer.map { pacer in { try pacer.recordWritten() } },

@@ -23,7 +23,7 @@ public enum SubscribeCommand {
             throw EvtError.usage("--pattern and --no-pattern contradict each other.", usage: spec.usageLine)
         }
         options.retryForMs = try arguments.value("retry-for").map { try DurationParser.milliseconds($0, option: "--retry-for") } ?? 60_000
-        options.kafkaProperties = try PublishCommand.kafkaProperties(arguments)
+        options.kafkaProperties = try arguments.kafkaProperties()
         let count = try arguments.number("count")
         let batchSize = try arguments.number("ack-batch") ?? 1000
         let idleExitMs = try arguments.value("idle-exit").map { try DurationParser.milliseconds($0, option: "--idle-exit") }

@@ -17,7 +17,7 @@ public enum TailCommand {
             throw EvtError.usage("tail -f on a list would have to pop items; use evt subscribe to consume a list as a queue.", usage: spec.usageLine)
         }
         var options = SourceOptions()
-        options.kafkaProperties = try PublishCommand.kafkaProperties(arguments)
+        options.kafkaProperties = try arguments.kafkaProperties()
         KafkaConfig.verbose = arguments.flag("verbose")
         let reader = try Backends.source(for: source, options: options)
         let output = OutputWriter()

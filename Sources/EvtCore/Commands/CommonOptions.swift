@@ -1,0 +1,27 @@
+/// Options that several commands share, read one way for all of them.
+extension ParsedArguments {
+    /// `-F FILE` then `-X KEY=VALUE`, in that order (later wins), as in kcat; librdkafka
+    /// itself validates them when the client is made.
+    func kafkaProperties() throws -> [(String, String)] {
+        var properties: [(String, String)] = []
+        if let file = value("property-file") {
+            properties += try KafkaConfig.properties(fromFile: file)
+        }
+        properties += try KafkaConfig.properties(fromArguments: values("property"))
+        // The endpoint names the brokers; a second, silent source of them would be a trap.
+        if let (key, _) = properties.first(where: { $0.0 == "bootstrap.servers" || $0.0 == "metadata.broker.list" }) {
+            throw EvtError.usage("\(key) comes from the endpoint (kafka://HOST:PORT/TOPIC) or EVT_KAFKA_BROKERS, not from -X/-F.")
+        }
+        return properties
+    }
+
+    /// `--timeout DURATION`: how long to wait for acknowledgements (default 30 s).
+    func timeoutMs() throws -> Int {
+        guard let text = value("timeout") else { return 30_000 }
+        let milliseconds = try DurationParser.milliseconds(text, option: "--timeout")
+        guard milliseconds > 0 else {
+            throw EvtError.usage("--timeout must be more than 0 (librdkafka reads 0 as \"wait forever\").", usage: spec.usageLine)
+        }
+        return milliseconds
+    }
+}
