@@ -34,7 +34,15 @@ final class SinkRecordTarget: RecordTarget {
                 return
             }
             sent += 1
-            try sink.send(event)
+            do {
+                try sink.send(event)
+            } catch let stopped as SinkStopped {
+                // Not sent: the target stopped answering. The drain reports what became of
+                // the events before it; either way the copy stops before this one.
+                sent -= 1
+                try drain()
+                throw EvtError(.connectionLost, "\(description): \(stopped.reason)")
+            }
             if exactlyOnce && !sink.tally.failedLines.isEmpty {
                 try drain()   // reports the failure: nothing after a gap may be sent
             }

@@ -44,6 +44,25 @@ enum KafkaConfig {
         String(cString: rd_kafka_err2str(err))
     }
 
+    /// What librdkafka's `err` means for a caller deciding to retry: a broker that cannot be
+    /// reached or answer in time is a lost connection (as a lost Redis is); anything else is
+    /// refused, with the code's name (`UNKNOWN_TOPIC_OR_PART`, `_MSG_SIZE_TOO_LARGE`).
+    static func cause(_ err: rd_kafka_resp_err_t) -> FailureCause {
+        switch err {
+        case RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, RD_KAFKA_RESP_ERR__TIMED_OUT,
+             RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+             RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION, RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE:
+            return .connectionLost
+        default:
+            return .refused(code: String(cString: rd_kafka_err2name(err)))
+        }
+    }
+
+    /// `message` (which says what failed and why) with the cause of `err`.
+    static func error(_ err: rd_kafka_resp_err_t, _ message: String) -> EvtError {
+        EvtError(cause(err), message)
+    }
+
     /// Reads a `-F` properties file: KEY=VALUE lines, `#` comments, blank lines.
     static func properties(fromFile path: String) throws -> [(String, String)] {
         guard let contents = readWholeFile(path) else {

@@ -247,7 +247,7 @@ extension KafkaTailSource {
         for partition in partitions { rd_kafka_topic_partition_list_add(list, topic, partition) }
         let err = rd_kafka_committed(consumer, list, 10_000)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw EvtError.failure("cannot read the checkpoint (committed offsets) of topic \(topic): \(KafkaConfig.errorText(err)).")
+            throw KafkaConfig.error(err, "cannot read the checkpoint (committed offsets) of topic \(topic): \(KafkaConfig.errorText(err)).")
         }
         var offsets: [Int32: Int64] = [:]
         for index in 0..<Int(list.pointee.cnt) where list.pointee.elems[index].offset >= 0 {
@@ -265,7 +265,7 @@ extension KafkaTailSource {
         for (partition, next) in offsets { rd_kafka_topic_partition_list_add(list, topic, partition).pointee.offset = next }
         let err = rd_kafka_commit(consumer, list, 0)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw EvtError.failure("cannot commit the checkpoint of topic \(topic): \(KafkaConfig.errorText(err)). Is the group in use by running consumers?")
+            throw KafkaConfig.error(err, "cannot commit the checkpoint of topic \(topic): \(KafkaConfig.errorText(err)). Is the group in use by running consumers?")
         }
     }
 }

@@ -96,10 +96,10 @@ enum KafkaGroups {
                                      properties: properties)
         }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw EvtError.failure("cannot commit offsets for group \(group) on \(topic): \(KafkaConfig.errorText(err)).")
+            throw KafkaConfig.error(err, "cannot commit offsets for group \(group) on \(topic): \(KafkaConfig.errorText(err)).")
         }
         for index in 0..<Int(list.pointee.cnt) where list.pointee.elems[index].err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            throw EvtError.failure("cannot commit the offset of \(topic)/\(list.pointee.elems[index].partition) for group \(group): \(KafkaConfig.errorText(list.pointee.elems[index].err)).")
+            throw KafkaConfig.error(list.pointee.elems[index].err, "cannot commit the offset of \(topic)/\(list.pointee.elems[index].partition) for group \(group): \(KafkaConfig.errorText(list.pointee.elems[index].err)).")
         }
         let shown = zip(partitions, offsets).map { "\($0.0):\($0.1)" }.joined(separator: " ")
         Diagnostics.print("group \(group) on \(topic) starts at partition:offset \(shown)")

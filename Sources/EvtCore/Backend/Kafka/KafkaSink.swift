@@ -57,7 +57,7 @@ final class KafkaSink: EventSink {
         producer = try KafkaConfig.client(RD_KAFKA_PRODUCER, conf)
         guard let topicHandle = rd_kafka_topic_new(producer, topic, nil) else {
             rd_kafka_destroy(producer)
-            throw EvtError.failure("cannot use topic \(topic): \(KafkaConfig.errorText(rd_kafka_last_error())).")
+            throw KafkaConfig.error(rd_kafka_last_error(), "cannot use topic \(topic): \(KafkaConfig.errorText(rd_kafka_last_error())).")
         }
         self.topicHandle = topicHandle
         self.topic = topic
@@ -106,7 +106,7 @@ final class KafkaSink: EventSink {
                 continue
             }
             if let headers { rd_kafka_headers_destroy(headers) }
-            tally.failed(line: event.line, reason: reason(for: err, size: event.value.count))
+            tally.failed(line: event.line, reason: reason(for: err, size: event.value.count), cause: KafkaConfig.cause(err))
             if let fatal = fatalError() { throw EvtError.failure(fatal) }
             return
         }
@@ -209,9 +209,10 @@ private func kafkaDeliveryReport(_ rk: OpaquePointer?, _ message: UnsafePointer<
         if rd_kafka_message_status(message) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED {
             tally.unconfirmed(line: line)
         } else if err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE {
-            tally.failed(line: line, reason: "\(KafkaConfig.errorText(err)) (raise the limit with -X message.max.bytes=N and the topic's max.message.bytes)")
+            tally.failed(line: line, reason: "\(KafkaConfig.errorText(err)) (raise the limit with -X message.max.bytes=N and the topic's max.message.bytes)",
+                         cause: KafkaConfig.cause(err))
         } else {
-            tally.failed(line: line, reason: KafkaConfig.errorText(err))
+            tally.failed(line: line, reason: KafkaConfig.errorText(err), cause: KafkaConfig.cause(err))
         }
     }
 }
