@@ -291,6 +291,39 @@ struct CopyBetweenTests {
         #expect(result.stderr.contains("records behind"), "\(result.stderr)")
     }
 
+    @Test("-f into a topic rides out a Kafka outage as it does a Redis one: deliveries time out, the bridge retries from its checkpoint, nothing is lost")
+    func followKafkaOutage() throws {
+        let cluster = try mockCluster(topics: [("out", 2)])
+        let redis = try RedisServer()
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        func publish(_ range: ClosedRange<Int>) throws {
+            #expect(try Evt.run(["publish", "stream:in"], stdin: ndjson(range.map { #"{"n":"\#($0)"}"# }), environment: env).status == 0)
+        }
+        /// Waits until the checkpoint names the stream's newest entry: all of it confirmed.
+        func waitForCheckpoint() throws -> Bool {
+            let newest = try redis.cli(["XREVRANGE", "in", "+", "-", "COUNT", "1"]).split(separator: "\n").first.map(String.init) ?? ""
+            for _ in 0..<150 {
+                if try redis.cli(["HGET", "evt:checkpoint:out", "id"]).trimmingCharacters(in: .whitespacesAndNewlines) == newest { return true }
+                usleep(100_000)
+            }
+            return false
+        }
+        try publish(1...10)
+        let bridge = try Evt.start(["copy-between", "stream:in", "topic:out", "--checkpoint", "out", "-f", "--timeout", "1s"], environment: env)
+        #expect(try waitForCheckpoint())
+        cluster.setBrokerDown(1)
+        try publish(11...20)
+        usleep(3_000_000)   // deliveries time out (1 s) and the bridge retries, more than once
+        cluster.setBrokerUp(1)
+        #expect(try waitForCheckpoint())
+        bridge.signal(SIGTERM)
+        let result = bridge.wait(timeout: 15)
+        #expect(result.status == 143, "\(result.stderr)")
+        #expect(result.stderr.contains("retrying"), "\(result.stderr)")
+        let ids = Set(try kcatConsume(brokers: cluster.bootstrapServers, topic: "out").compactMap { $0.headers.first { $0.0 == "evt.stream.id" }?.1 })
+        #expect(ids.count == 20, "\(result.stderr)")
+    }
+
     @Test("topic→topic keeps its checkpoint as the committed offsets of group NAME: a rerun copies only what is new")
     func topicToTopicCheckpoint() throws {
         let cluster = try mockCluster(topics: [("a", 3), ("b", 3)])
