@@ -66,10 +66,9 @@ final class KafkaConsumer: EventConsumer {
         queue = rd_kafka_queue_get_consumer(consumer)!
         waker = KafkaFetchWaker(client: consumer, queue: queue)
         if grouped {
-            let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
-            defer { rd_kafka_topic_partition_list_destroy(list) }
-            for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
-            let err = rd_kafka_subscribe(consumer, list)
+            let list = KafkaPartitionList(capacity: topics.count)
+            for topic in topics { list.add(topic, RD_KAFKA_PARTITION_UA) }
+            let err = list.withListPointer { rd_kafka_subscribe(consumer, $0) }
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
                 throw EvtError.failure("cannot subscribe to \(topics.joined(separator: ", ")): \(KafkaConfig.errorText(err)).")
             }
@@ -84,8 +83,7 @@ final class KafkaConsumer: EventConsumer {
     }
 
     private func assign(topics: [String], partition: Int32?, from: Position) throws {
-        let assignment = rd_kafka_topic_partition_list_new(8)!
-        defer { rd_kafka_topic_partition_list_destroy(assignment) }
+        let assignment = KafkaPartitionList(capacity: 8)
         for topic in topics {
             if topic.hasPrefix("^") {
                 throw EvtError.usage("a topic pattern (\(topic)) is followed through a group: add --group NAME.")
@@ -93,10 +91,10 @@ final class KafkaConsumer: EventConsumer {
             let partitions = try partition.map { [$0] } ?? KafkaOffsets.partitions(of: topic, client: consumer)
             let offsets = try KafkaOffsets.resolve(from, topic: topic, partitions: partitions, client: consumer)
             for (partition, offset) in zip(partitions, offsets) {
-                rd_kafka_topic_partition_list_add(assignment, topic, partition).pointee.offset = offset
+                assignment.add(topic, partition, offset: offset)
             }
         }
-        let err = rd_kafka_assign(consumer, assignment)
+        let err = assignment.withListPointer { rd_kafka_assign(consumer, $0) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw EvtError.failure("cannot read \(topics.joined(separator: ", ")): \(KafkaConfig.errorText(err)).")
         }
@@ -105,10 +103,8 @@ final class KafkaConsumer: EventConsumer {
     private var assigned = false
 
     private func hasAssignment() -> Bool {
-        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
-        guard rd_kafka_assignment(consumer, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return false }
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        return list.pointee.cnt > 0
+        guard let assignment = KafkaPartitionList(assignmentOf: consumer) else { return false }
+        return !assignment.isEmpty
     }
 
     func receive(limit: Int, waitMs: Int, into batch: RecordBatch) throws -> Int {
@@ -197,12 +193,9 @@ final class KafkaConsumer: EventConsumer {
         }
         acknowledged.removeAll()
         guard !highest.isEmpty else { return }
-        let list = rd_kafka_topic_partition_list_new(Int32(highest.count))!
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        for record in highest.values {
-            rd_kafka_topic_partition_list_add(list, record.topic, record.partition).pointee.offset = record.offset + 1
-        }
-        let err = rd_kafka_offsets_store(consumer, list)
+        let list = KafkaPartitionList(capacity: highest.count)
+        for record in highest.values { list.add(record.topic, record.partition, offset: record.offset + 1) }
+        let err = list.withListPointer { rd_kafka_offsets_store(consumer, $0) }
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             // A partition revoked meanwhile: its new owner reads these records again.
             Diagnostics.print("kafka: could not store offsets: \(KafkaConfig.errorText(err))")
@@ -238,22 +231,24 @@ private func kafkaRebalance(_ rk: OpaquePointer?, _ err: rd_kafka_resp_err_t,
         return
     }
     let atBeginning = opaque.map { Unmanaged<GroupStart>.fromOpaque($0).takeUnretainedValue().atBeginning } ?? false
-    let starts = rd_kafka_topic_partition_list_new(partitions.pointee.cnt)!
-    defer { rd_kafka_topic_partition_list_destroy(starts) }
-    if rd_kafka_committed(rk, partitions, 10_000) == RD_KAFKA_RESP_ERR_NO_ERROR {
-        for index in 0..<Int(partitions.pointee.cnt) where partitions.pointee.elems[index].offset < 0 {
-            let element = partitions.pointee.elems[index]
+    let committed = rd_kafka_committed(rk, partitions, 10_000)
+    // `partitions` is lent by librdkafka for this call: set in place, never destroyed here.
+    let elements = KafkaPartitionList.lentElements(partitions)
+    let starts = KafkaPartitionList(capacity: elements.count)
+    if committed == RD_KAFKA_RESP_ERR_NO_ERROR {
+        for index in elements.indices where elements[index].offset < 0 {
+            let element = elements[index]
             var low: Int64 = 0
             var high: Int64 = 0
             guard rd_kafka_query_watermark_offsets(rk, element.topic, element.partition, &low, &high, 10_000)
                     == RD_KAFKA_RESP_ERR_NO_ERROR else { continue }   // auto.offset.reset decides
             let start = atBeginning ? low : high
-            partitions.pointee.elems[index].offset = start
-            rd_kafka_topic_partition_list_add(starts, element.topic, element.partition).pointee.offset = start
+            elements[index].offset = start
+            starts.add(String(cString: element.topic), element.partition, offset: start)
         }
     }
     _ = rd_kafka_assign(rk, partitions)
-    if starts.pointee.cnt > 0 { _ = rd_kafka_commit(rk, starts, 0) }
+    if !starts.isEmpty { _ = starts.withListPointer { rd_kafka_commit(rk, $0, 0) } }
 }
 
 /// Partitions and positions, shared by subscribe, group-create (and replays).
@@ -305,10 +300,9 @@ enum KafkaOffsets {
     /// The timestamp of the record at `offset` (or the next one present), read by assigning
     /// the partition there.
     private static func timestamp(at offset: Int64, topic: String, partition: Int32, client: OpaquePointer) throws -> Int64 {
-        let list = rd_kafka_topic_partition_list_new(1)!
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        rd_kafka_topic_partition_list_add(list, topic, partition).pointee.offset = offset
-        let err = rd_kafka_assign(client, list)
+        let list = KafkaPartitionList(capacity: 1)
+        list.add(topic, partition, offset: offset)
+        let err = list.withListPointer { rd_kafka_assign(client, $0) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw EvtError.failure("cannot read \(topic)/\(partition): \(KafkaConfig.errorText(err)).")
         }
@@ -338,17 +332,13 @@ enum KafkaOffsets {
     static func resolve(_ position: Position, topic: String, partitions: [Int32], client: OpaquePointer) throws -> [Int64] {
         switch position {
         case .time(let milliseconds):
-            let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
-            defer { rd_kafka_topic_partition_list_destroy(list) }
-            for partition in partitions {
-                rd_kafka_topic_partition_list_add(list, topic, partition).pointee.offset = milliseconds
-            }
-            let err = rd_kafka_offsets_for_times(client, list, 10_000)
+            let list = KafkaPartitionList(capacity: partitions.count)
+            for partition in partitions { list.add(topic, partition, offset: milliseconds) }
+            let err = list.withListPointer { rd_kafka_offsets_for_times(client, $0, 10_000) }
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
                 throw EvtError.failure("cannot look up @\(milliseconds) in \(topic): \(KafkaConfig.errorText(err)).")
             }
-            return try partitions.indices.map { index in
-                let element = list.pointee.elems[index]
+            return try list.map { element in
                 if element.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                     throw EvtError.failure("cannot look up @\(milliseconds) in \(topic)/\(element.partition): \(KafkaConfig.errorText(element.err)).")
                 }

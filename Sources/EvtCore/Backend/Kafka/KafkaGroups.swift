@@ -7,7 +7,7 @@ internal import CRdKafka
 /// offsets, so a later `subscribe --group` begins there.
 enum KafkaGroups {
     /// Joins `group` (it has no other members), waits for the assignment, commits `list`.
-    private static func commitAsMember(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>, group: String,
+    private static func commitAsMember(_ list: KafkaPartitionList, group: String,
                                        brokers: String, topic: String, allPartitions: Int32,
                                        properties: [(String, String)]) throws -> rd_kafka_resp_err_t {
         let conf = try KafkaConfig.make([
@@ -17,26 +17,22 @@ enum KafkaGroups {
         let member = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
         defer { rd_kafka_destroy(member) }
         rd_kafka_poll_set_consumer(member)
-        let topics = rd_kafka_topic_partition_list_new(1)!
-        defer { rd_kafka_topic_partition_list_destroy(topics) }
-        rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA)
-        var err = rd_kafka_subscribe(member, topics)
+        let topics = KafkaPartitionList(capacity: 1)
+        topics.add(topic, RD_KAFKA_PARTITION_UA)
+        var err = topics.withListPointer { rd_kafka_subscribe(member, $0) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { return err }
         defer { _ = rd_kafka_consumer_close(member) }
         let deadline = monotonicMilliseconds() + 30_000
         while monotonicMilliseconds() < deadline && !Signals.stopRequested {
             if let message = rd_kafka_consumer_poll(member, 100) { rd_kafka_message_destroy(message) }
-            var assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
-            guard rd_kafka_assignment(member, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR, let assignment else { continue }
-            let count = assignment.pointee.cnt
-            rd_kafka_topic_partition_list_destroy(assignment)
+            guard let count = KafkaPartitionList(assignmentOf: member)?.count else { continue }
             if count > 0 {
                 // Alone in the group, we get every partition; fewer means other members
                 // (a broker without ListGroups, like the mock, hid them from the check).
                 guard count >= allPartitions else {
                     throw EvtError.failure("group \(group) has other active members (this join got \(count) of \(allPartitions) partitions); stop its consumers first.")
                 }
-                err = rd_kafka_commit(member, list, 0)
+                err = list.withListPointer { rd_kafka_commit(member, $0, 0) }
                 return err
             }
         }
@@ -68,15 +64,13 @@ enum KafkaGroups {
 
         let partitions = try partition.map { [$0] } ?? KafkaOffsets.partitions(of: topic, client: client)
         guard !partitions.isEmpty else { throw EvtError.failure("topic \(topic) has no partitions (does it exist?).") }
-        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        for partition in partitions { rd_kafka_topic_partition_list_add(list, topic, partition) }
+        let list = KafkaPartitionList(capacity: partitions.count)
+        for partition in partitions { list.add(topic, partition) }
 
         if !reset {
-            let err = rd_kafka_committed(client, list, 10_000)
+            let err = list.withListPointer { rd_kafka_committed(client, $0, 10_000) }
             if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                let existing = (0..<Int(list.pointee.cnt)).filter { list.pointee.elems[$0].offset >= 0 }
-                if !existing.isEmpty {
+                if list.contains(where: { $0.offset >= 0 }) {
                     Diagnostics.print("group \(group) already has committed offsets on \(topic); left as they are (--reset moves them to --from).")
                     return .success
                 }
@@ -84,10 +78,10 @@ enum KafkaGroups {
         }
         let offsets = try KafkaOffsets.resolve(from, topic: topic, partitions: partitions, client: client)
         for (index, offset) in offsets.enumerated() {
-            list.pointee.elems[index].offset = offset
-            list.pointee.elems[index].err = RD_KAFKA_RESP_ERR_NO_ERROR
+            list.setOffset(offset, at: index)
+            list.setError(RD_KAFKA_RESP_ERR_NO_ERROR, at: index)
         }
-        var err = rd_kafka_commit(client, list, 0)
+        var err = list.withListPointer { rd_kafka_commit(client, $0, 0) }
         if err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID {
             // Some brokers (librdkafka's mock among them) take commits for a group that has
             // had members only from a member: join it alone, then commit as that member.
@@ -98,8 +92,8 @@ enum KafkaGroups {
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaConfig.error(err, "cannot commit offsets for group \(group) on \(topic): \(KafkaConfig.errorText(err)).")
         }
-        for index in 0..<Int(list.pointee.cnt) where list.pointee.elems[index].err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            throw KafkaConfig.error(list.pointee.elems[index].err, "cannot commit the offset of \(topic)/\(list.pointee.elems[index].partition) for group \(group): \(KafkaConfig.errorText(list.pointee.elems[index].err)).")
+        for element in list where element.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaConfig.error(element.err, "cannot commit the offset of \(topic)/\(element.partition) for group \(group): \(KafkaConfig.errorText(element.err)).")
         }
         let shown = zip(partitions, offsets).map { "\($0.0):\($0.1)" }.joined(separator: " ")
         Diagnostics.print("group \(group) on \(topic) starts at partition:offset \(shown)")
