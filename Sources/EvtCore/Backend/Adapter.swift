@@ -69,14 +69,12 @@ protocol EventSink: AnyObject {
     var tally: DeliveryTally { get }
 }
 
-/// A source that events are read from.
+/// A source without positions that `tail` shows (a list's newest items, a channel's new
+/// messages); topics and streams are read as record sources (RecordSource).
 protocol EventSource: AnyObject {
     /// Writes the last `count` events (oldest first) to `output`, then with `follow` every new
     /// one until stopped. Returns normally on a stop signal; throws StdoutClosed on `| head`.
     func tail(count: Int, follow: Bool, output: OutputWriter) throws
-    /// Writes the events from `from` to `until` (inclusive; nil: the end as of the start),
-    /// oldest first (per partition), then with `follow` every new one; at most `limit`.
-    func read(from: Position, until: Position?, follow: Bool, limit: Int, output: OutputWriter) throws
 }
 
 /// Records received but not yet handed over: NDJSON in `writer.buffer` (never flushed by a
@@ -247,13 +245,12 @@ enum Backends {
         }
     }
 
-    static func source(for endpoint: Endpoint, options: SourceOptions) throws -> EventSource {
-        switch endpoint {
-        case .redis(let server, let kind, let name):
-            return try RedisTailSource(server: server, kind: kind, name: name)
-        case .kafka(let brokers, let topic, let partition):
-            return try KafkaTailSource(brokers: brokers, topic: topic, partition: partition, options: options)
+    /// `tail` of a list or a channel (a topic or a stream is a copySource).
+    static func source(for endpoint: Endpoint) throws -> EventSource {
+        guard case .redis(let server, let kind, let name) = endpoint, kind != .stream else {
+            throw EvtError.usage("\(endpoint.description) is read as a record source.")
         }
+        return try RedisTailSource(server: server, kind: kind, name: name)
     }
 }
 

@@ -99,6 +99,8 @@ final class Record {
     /// `list`: an item of a Redis list, a value and nothing else.
     enum Origin { case kafka, stream, list }
     var origin: Origin = .kafka
+    /// The topic, stream or list name as a JSON string literal (set once per read).
+    var quotedSource: [UInt8] = []
 
     // A Kafka record.
     var topic: [UInt8] = []

@@ -100,6 +100,61 @@ extension OutputWriter {
         appendLiteral("}\n")
     }
 
+    /// `,"headers":{"a":"1","b":["2","3"]}` from `count` headers read by `header(i)` (none:
+    /// nothing): a name that occurs more than once maps to an array of its values in order.
+    func appendKafkaHeaders(count: Int, _ header: (Int) -> (name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?)) {
+        guard count > 0 else { return }
+        appendLiteral(",\"headers\":{")
+        var firstMember = true
+        for index in 0..<count {
+            let current = header(index)
+            // Skip names already written as part of an earlier array.
+            if (0..<index).contains(where: { header($0).name.elementsEqual(current.name) }) { continue }
+            if !firstMember { buffer.append(UInt8(ascii: ",")) }
+            firstMember = false
+            appendMemberName(current.name)
+            buffer.append(UInt8(ascii: ":"))
+            let repeated = (index + 1..<count).contains { header($0).name.elementsEqual(current.name) }
+            if !repeated {
+                JSONOutput.appendStringOrB64(current.value, to: &buffer)
+                continue
+            }
+            buffer.append(UInt8(ascii: "["))
+            JSONOutput.appendStringOrB64(current.value, to: &buffer)
+            for other in index + 1..<count where header(other).name.elementsEqual(current.name) {
+                buffer.append(UInt8(ascii: ","))
+                JSONOutput.appendStringOrB64(header(other).value, to: &buffer)
+            }
+            buffer.append(UInt8(ascii: "]"))
+        }
+        buffer.append(UInt8(ascii: "}"))
+    }
+
+    /// A record a source handed over (a Kafka record, a stream entry, a list item), in the
+    /// shape `tail` prints it.
+    func appendRecord(_ record: Record) {
+        switch record.origin {
+        case .kafka:
+            beginKafkaRecord(quotedTopic: record.quotedSource, partition: record.partition, offset: record.offset,
+                             timestamp: record.timestamp, key: record.key)
+            let headers = record.headers
+            headers.bytes.withUnsafeBytes { bytes in
+                appendKafkaHeaders(count: headers.entries.count) { index in
+                    let entry = headers.entries[index]
+                    return (UnsafeRawBufferPointer(rebasing: bytes[entry.name]),
+                            entry.value.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) })
+                }
+            }
+            endKafkaRecord(value: record.value)
+        case .stream:
+            beginStreamEntry(quotedName: record.quotedSource, id: record.id)
+            for (index, field) in record.fields.enumerated() { appendStreamField(field.name, field.value, first: index == 0) }
+            endStreamEntry()
+        case .list:
+            appendSimpleRecord(kind: .list, quotedName: record.quotedSource, value: record.value ?? UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+    }
+
     /// The JSON string literal of a source name, built once.
     static func quoted(_ name: String) -> [UInt8] {
         var out: [UInt8] = []

@@ -18,24 +18,26 @@ public enum ReplayCommand {
         if follow && until != nil {
             throw EvtError.usage("-f follows past the end; --until stops at a position: give one of them.", usage: spec.usageLine)
         }
+        try source.require([("replay-from-offset", true, .history)], usage: spec.usageLine)
         let limit = try arguments.number("count") ?? Int.max
-        var sourceOptions = SourceOptions()
-        sourceOptions.kafkaProperties = try arguments.kafkaProperties()
+        var options = CopyOptions()
+        options.kafkaProperties = try arguments.kafkaProperties()
+        options.follow = follow
         KafkaConfig.verbose = arguments.flag("verbose")
 
         let rate = try arguments.value("rate").map { try parseRate($0, spec: spec) }
         let output = OutputWriter()
         let pacer = Pacer(eventsPerSecond: rate, showProgress: isatty(2) != 0, output: output)
         defer { pacer.finish() }
+        let paced: (() throws -> Void)? = rate != nil || pacer.showProgress ? { try pacer.recordWritten() } : nil
         if let targetText = arguments.value("to") {
             return try replay(source, into: try Endpoint.parse(targetText, environment: environment), targetText: targetText,
-                              range: (from, until), follow: follow, limit: limit, pacer: rate != nil || pacer.showProgress ? pacer : nil,
-                              arguments: arguments, properties: sourceOptions.kafkaProperties)
+                              range: (from, until), limit: limit, paced: paced, arguments: arguments, options: options)
         }
-        let reader = try Backends.source(for: source, options: sourceOptions)
-        if rate != nil || pacer.showProgress { output.afterRecord = { try pacer.recordWritten() } }
         do {
-            try reader.read(from: from, until: until, follow: follow, limit: limit, output: output)
+            try CopyLoop(follow: follow, range: (from, until), limit: limit, afterRecord: paced,
+                         source: { try Backends.copySource(for: source, options: options) },
+                         target: { _ in NDJSONTarget(output: output) }).run()
             try output.flush()
         } catch is StdoutClosed {}
         return Signals.exitStatusAfterSignal ?? .success
@@ -44,14 +46,12 @@ public enum ReplayCommand {
     /// `--to TARGET`: the copy loop without a checkpoint, so a replay writes what
     /// copy-between writes (RecordMapping) with publish's delivery rules.
     private static func replay(_ source: Endpoint, into target: Endpoint, targetText: String,
-                               range: (from: Position, until: Position?), follow: Bool, limit: Int, pacer: Pacer?,
-                               arguments: ParsedArguments, properties: [(String, String)]) throws -> ExitStatus {
-        var options = CopyOptions()
-        options.kafkaProperties = properties
+                               range: (from: Position, until: Position?), limit: Int, paced: (() throws -> Void)?,
+                               arguments: ParsedArguments, options: CopyOptions) throws -> ExitStatus {
+        var options = options
         options.timeoutMs = try arguments.timeoutMs()
-        options.follow = follow
         options.unit = "replayed event"   // numbered in replay order: event 1 is the first record replayed
-        let loop = CopyLoop(follow: follow, range: range, limit: limit, afterRecord: pacer.map { pacer in { try pacer.recordWritten() } },
+        let loop = CopyLoop(follow: options.follow, range: range, limit: limit, afterRecord: paced,
                             source: { try Backends.copySource(for: source, options: options) },
                             target: { try Backends.copyTarget(for: target, source: $0, checkpoint: nil, options: options) })
         do {

@@ -16,13 +16,19 @@ public enum TailCommand {
         if source.has(.queue) && follow {
             throw EvtError.usage("tail -f on a list would have to pop items; use evt subscribe to consume a list as a queue.", usage: spec.usageLine)
         }
-        var options = SourceOptions()
-        options.kafkaProperties = try arguments.kafkaProperties()
         KafkaConfig.verbose = arguments.flag("verbose")
-        let reader = try Backends.source(for: source, options: options)
         let output = OutputWriter()
         do {
-            try reader.tail(count: count, follow: follow, output: output)
+            if source.has(.history) {
+                // A topic or a stream: the last N of each partition are a read from -N.
+                var options = CopyOptions()
+                options.kafkaProperties = try arguments.kafkaProperties()
+                try CopyLoop(follow: follow, range: (.fromEnd(Int64(count)), nil),
+                             source: { try Backends.copySource(for: source, options: options) },
+                             target: { _ in NDJSONTarget(output: output) }).run()
+            } else {
+                try Backends.source(for: source).tail(count: count, follow: follow, output: output)
+            }
             try output.flush()
         } catch is StdoutClosed {
             return .success

@@ -163,7 +163,8 @@ extension KafkaTailSource {
         guard assignment.pointee.cnt > 0 else { return }
         record.origin = .kafka
         record.topic = Array(topic.utf8)
-        try consume(assignment, endOffsets: wanted, watchStdout: false, idle: idle, { message in
+        record.quotedSource = OutputWriter.quoted(topic)
+        try consume(assignment, endOffsets: wanted, idle: idle, { message in
             let raw = message.pointee
             record.partition = raw.partition
             record.offset = raw.offset

@@ -17,47 +17,15 @@ extension OutputWriter {
                                 key: key)
         var headers: OpaquePointer?
         if rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
-            appendKafkaHeaders(headers)
-        }
-        endKafkaRecord(value: value)
-    }
-
-    /// `"headers":{"a":"1","b":["2","3"]}`: a name that occurs more than once maps to an
-    /// array of its values in order.
-    private func appendKafkaHeaders(_ headers: OpaquePointer) {
-        let count = rd_kafka_header_cnt(headers)
-        guard count > 0 else { return }
-        func header(_ index: Int) -> (name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?) {
-            var name: UnsafePointer<CChar>?
-            var value: UnsafeRawPointer?
-            var size = 0
-            _ = rd_kafka_header_get_all(headers, index, &name, &value, &size)
-            let nameBytes = UnsafeRawBufferPointer(start: name, count: name.map { strlen($0) } ?? 0)
-            return (nameBytes, value.map { UnsafeRawBufferPointer(start: $0, count: size) })
-        }
-        appendLiteral(",\"headers\":{")
-        var firstMember = true
-        for index in 0..<count {
-            let current = header(index)
-            // Skip names already written as part of an earlier array.
-            if (0..<index).contains(where: { header($0).name.elementsEqual(current.name) }) { continue }
-            if !firstMember { buffer.append(UInt8(ascii: ",")) }
-            firstMember = false
-            appendMemberName(current.name)
-            buffer.append(UInt8(ascii: ":"))
-            let repeats = (index + 1..<count).filter { header($0).name.elementsEqual(current.name) }
-            if repeats.isEmpty {
-                JSONOutput.appendStringOrB64(current.value, to: &buffer)
-            } else {
-                buffer.append(UInt8(ascii: "["))
-                JSONOutput.appendStringOrB64(current.value, to: &buffer)
-                for other in repeats {
-                    buffer.append(UInt8(ascii: ","))
-                    JSONOutput.appendStringOrB64(header(other).value, to: &buffer)
-                }
-                buffer.append(UInt8(ascii: "]"))
+            appendKafkaHeaders(count: rd_kafka_header_cnt(headers)) { index in
+                var name: UnsafePointer<CChar>?
+                var value: UnsafeRawPointer?
+                var size = 0
+                _ = rd_kafka_header_get_all(headers, index, &name, &value, &size)
+                return (UnsafeRawBufferPointer(start: name, count: name.map { strlen($0) } ?? 0),
+                        value.map { UnsafeRawBufferPointer(start: $0, count: size) })
             }
         }
-        buffer.append(UInt8(ascii: "}"))
+        endKafkaRecord(value: value)
     }
 }

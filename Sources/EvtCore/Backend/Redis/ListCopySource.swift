@@ -25,6 +25,7 @@ final class ListCopySource: RecordSource {
     func read(after start: SourcePosition, until end: SourcePosition?, into record: Record,
               idle: () throws -> Void, _ body: (Record) throws -> Void, batchEnded: () throws -> Void) throws {
         record.origin = .list
+        record.quotedSource = OutputWriter.quoted(name)
         while !Signals.stopRequested {
             batch.removeAll()
             handedOver = try consumer.receive(limit: 1000, waitMs: end == nil ? 1000 : 0, into: batch)

@@ -1,5 +1,5 @@
-/// `tail` on Redis: a stream (XREVRANGE/XRANGE pages, then XREAD BLOCK), a list (LRANGE,
-/// never removing anything) or a channel (SUBSCRIBE / PSUBSCRIBE, follow only).
+/// `tail` on a Redis list (LRANGE, never removing anything) or a channel (SUBSCRIBE /
+/// PSUBSCRIBE, follow only). A stream is read as a record source (StreamCopySource).
 final class RedisTailSource: EventSource {
     private let connection: RedisConnection
     private let kind: RedisKind
@@ -16,7 +16,7 @@ final class RedisTailSource: EventSource {
     func tail(count: Int, follow: Bool, output: OutputWriter) throws {
         do {
             switch kind {
-            case .stream: try tailStream(count: count, follow: follow, output: output)
+            case .stream: throw EvtError.usage("a stream is tailed as a record source.")
             case .list: try tailList(count: count, output: output)
             case .channel: try followChannel(output: output)
             }
@@ -26,13 +26,6 @@ final class RedisTailSource: EventSource {
                 + "Messages published meanwhile were lost: Redis disconnects a subscriber that falls behind "
                 + "(client-output-buffer-limit pubsub) or when it restarts.")
         }
-    }
-
-    func read(from: Position, until: Position?, follow: Bool, limit: Int, output: OutputWriter) throws {
-        guard kind == .stream else {
-            throw EvtError.usage("a \(kind.rawValue) keeps no positions to replay from; replay reads streams and topics.")
-        }
-        try readStream(from: from, until: until, follow: follow, limit: limit, output: output)
     }
 
     /// Sends one command and hands its reply to `body`; a Redis error becomes an EvtError.
@@ -50,84 +43,6 @@ final class RedisTailSource: EventSource {
     }
 
     private struct Stop: Error {}
-
-    // MARK: Streams
-
-    /// Writes the entries of an XRANGE/XREVRANGE page (`reversed` for XREVRANGE) and returns
-    /// the id of the newest one written.
-    private func writeEntries(_ entries: RedisReplyView, reversed: Bool, output: OutputWriter) throws -> [UInt8]? {
-        var newest: [UInt8]?
-        let count = entries.count
-        for position in 0..<count {
-            let entry = entries[reversed ? count - 1 - position : position]
-            let id = entry[0].bytes
-            output.beginStreamEntry(quotedName: quotedName, id: id)
-            entry[1].forEachField { output.appendStreamField($0, $1, first: $2) }
-            output.endStreamEntry()
-            try output.flushIfFull()
-            if position == count - 1 { newest = Array(id) }
-        }
-        return newest
-    }
-
-    private func tailStream(count: Int, follow: Bool, output: OutputWriter) throws {
-        try readStream(from: .fromEnd(Int64(count)), until: nil, follow: follow, limit: Int.max, output: output)
-    }
-
-    /// Entries from `from` to `until` (inclusive; nil: the newest as of the start), a page
-    /// at a time, oldest first; then with `follow`, XREAD BLOCK for new ones. At most `limit`.
-    func readStream(from: Position, until: Position?, follow: Bool, limit: Int, output: OutputWriter) throws {
-        let start = try StreamPositions.firstID(from, stream: name, connection: connection)
-        // The newest entry as of now bounds a read without --until; a follower goes on.
-        let end = try StreamPositions.lastID(until, stream: name, connection: connection)
-        do {
-            var newest: [UInt8]?
-            var left = limit
-            if start != "+" && end != "-" {
-                var from = start
-                while left > 0 {
-                    var got = 0
-                    try request(["XRANGE", name, from, end, "COUNT", String(min(left, RedisStreamPages.pageSize))]) { reply in
-                        got = reply.count
-                        if let id = try writeEntries(reply, reversed: false, output: output) { newest = id }
-                    }
-                    left -= got
-                    if got == 0 { break }
-                    from = "(" + String(decoding: newest!, as: UTF8.self)
-                }
-            }
-            try output.flush()
-            guard follow, left > 0 else { return }
-            var after: String
-            if let newest {
-                after = String(decoding: newest, as: UTF8.self)
-            } else if start == "+" || end == "-" {
-                after = "$"   // nothing read before: only what is added from now on
-            } else {
-                after = end
-            }
-            while left > 0 {
-                connection.outgoing.command(["XREAD", "COUNT", String(min(left, 1000)), "BLOCK", "0", "STREAMS", name, after])
-                try connection.flushWrites()
-                var serverError: String?
-                var got = 0
-                let wait = try connection.nextReply(waitMs: -1, watchStdout: true) { reply in
-                    if reply.kind == .error { serverError = reply.text; return }
-                    guard reply.kind == .array, reply.count > 0 else { return }
-                    got = reply[0][1].count
-                    if let newest = try writeEntries(reply[0][1], reversed: false, output: output) {
-                        after = String(decoding: newest, as: UTF8.self)
-                    }
-                }
-                if wait == .stopRequested { return }
-                if let serverError { throw EvtError.failure("XREAD on stream \(name) failed: \(serverError)") }
-                left -= got
-                try output.flush()
-            }
-        } catch is Stop {
-            return
-        }
-    }
 
     // MARK: Lists
 
