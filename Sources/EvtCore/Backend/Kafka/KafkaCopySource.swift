@@ -138,8 +138,7 @@ extension KafkaTailSource {
     /// `ends` (exclusive; nil: forever).
     func copy(partitions: [Int32], starts: [Int32: Int64], ends: [Int32: Int64]?, into record: Record,
               idle: () throws -> Void, _ body: (Record) throws -> Void, batchEnded: () throws -> Void) throws {
-        let assignment = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
-        defer { rd_kafka_topic_partition_list_destroy(assignment) }
+        let assignment = KafkaPartitionList(capacity: partitions.count)
         var wanted: [Int32: Int64]? = ends == nil ? nil : [:]
         for partition in partitions {
             var start = starts[partition] ?? Int64(RD_KAFKA_OFFSET_BEGINNING)
@@ -158,9 +157,9 @@ extension KafkaTailSource {
                 if start >= end { continue }
                 wanted![partition] = end
             }
-            rd_kafka_topic_partition_list_add(assignment, topic, partition).pointee.offset = start
+            assignment.add(topic, partition, offset: start)
         }
-        guard assignment.pointee.cnt > 0 else { return }
+        guard !assignment.isEmpty else { return }
         record.origin = .kafka
         record.topic = Array(topic.utf8)
         record.quotedSource = OutputWriter.quoted(topic)
@@ -243,17 +242,14 @@ extension KafkaTailSource {
     /// A topic→topic copy's checkpoint: the offsets committed for this consumer's group.id
     /// (the checkpoint NAME). Partitions without one are left out.
     func committedOffsets(_ partitions: [Int32]) throws -> [Int32: Int64] {
-        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        for partition in partitions { rd_kafka_topic_partition_list_add(list, topic, partition) }
-        let err = rd_kafka_committed(consumer, list, 10_000)
+        let list = KafkaPartitionList(capacity: partitions.count)
+        for partition in partitions { list.add(topic, partition) }
+        let err = list.withListPointer { rd_kafka_committed(consumer, $0, 10_000) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaConfig.error(err, "cannot read the checkpoint (committed offsets) of topic \(topic): \(KafkaConfig.errorText(err)).")
         }
         var offsets: [Int32: Int64] = [:]
-        for index in 0..<Int(list.pointee.cnt) where list.pointee.elems[index].offset >= 0 {
-            offsets[list.pointee.elems[index].partition] = list.pointee.elems[index].offset
-        }
+        for element in list where element.offset >= 0 { offsets[element.partition] = element.offset }
         return offsets
     }
 
@@ -261,10 +257,9 @@ extension KafkaTailSource {
     /// joining it: a standalone commit, as kcat's offset tools do.
     func commit(_ offsets: [Int32: Int64]) throws {
         guard !offsets.isEmpty else { return }
-        let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))!
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        for (partition, next) in offsets { rd_kafka_topic_partition_list_add(list, topic, partition).pointee.offset = next }
-        let err = rd_kafka_commit(consumer, list, 0)
+        let list = KafkaPartitionList(capacity: offsets.count)
+        for (partition, next) in offsets { list.add(topic, partition, offset: next) }
+        let err = list.withListPointer { rd_kafka_commit(consumer, $0, 0) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaConfig.error(err, "cannot commit the checkpoint of topic \(topic): \(KafkaConfig.errorText(err)). Is the group in use by running consumers?")
         }

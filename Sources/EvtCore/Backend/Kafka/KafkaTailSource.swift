@@ -36,11 +36,11 @@ final class KafkaTailSource {
     /// until every partition reached its end offset (`endOffsets`; nil: forever) or a stop
     /// signal. `batchEnded` runs after each batch read from librdkafka's queue, `idle` after
     /// a wait that brought nothing (a follower notices a closed stdout there).
-    func consume(_ assignment: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>,
+    func consume(_ assignment: KafkaPartitionList,
                  endOffsets: [Int32: Int64]?, idle: () throws -> Void = {},
                  _ body: (UnsafeMutablePointer<rd_kafka_message_t>) throws -> Void,
                  batchEnded: () throws -> Void) throws {
-        let err = rd_kafka_assign(consumer, assignment)
+        let err = assignment.withListPointer { rd_kafka_assign(consumer, $0) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaConfig.error(err, "cannot read topic \(topic): \(KafkaConfig.errorText(err)).")
         }
@@ -95,13 +95,11 @@ final class KafkaTailSource {
     /// Partitions whose position has not reached their end offset (a transaction marker or a
     /// compacted tail can keep the last offset from ever being delivered).
     private func stillUnfinished(_ unfinished: Set<Int32>, _ endOffsets: [Int32: Int64]) throws -> Set<Int32> {
-        let list = rd_kafka_topic_partition_list_new(Int32(unfinished.count))!
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        for partition in unfinished { rd_kafka_topic_partition_list_add(list, topic, partition) }
-        guard rd_kafka_position(consumer, list) == RD_KAFKA_RESP_ERR_NO_ERROR else { return unfinished }
+        let list = KafkaPartitionList(capacity: unfinished.count)
+        for partition in unfinished { list.add(topic, partition) }
+        guard list.withListPointer({ rd_kafka_position(consumer, $0) }) == RD_KAFKA_RESP_ERR_NO_ERROR else { return unfinished }
         var remaining = unfinished
-        for index in 0..<Int(list.pointee.cnt) {
-            let element = list.pointee.elems[index]
+        for element in list {
             if element.offset >= 0, let end = endOffsets[element.partition], element.offset >= end {
                 remaining.remove(element.partition)
             }
@@ -179,11 +177,8 @@ final class KafkaFetchWaker {
 
     /// A ListOffsets request (latest) for each leader of the assigned partitions, not waited for.
     func wake() {
-        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
-        guard rd_kafka_assignment(client, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return }
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        guard list.pointee.cnt > 0 else { return }
-        for index in 0..<Int(list.pointee.cnt) { list.pointee.elems[index].offset = -1 }
-        _ = rd_kafka_offsets_for_times(client, list, 0)
+        guard let list = KafkaPartitionList(assignmentOf: client), !list.isEmpty else { return }
+        for index in list.indices { list.setOffset(-1, at: index) }
+        _ = list.withListPointer { rd_kafka_offsets_for_times(client, $0, 0) }
     }
 }
