@@ -118,12 +118,12 @@ struct ConsumerOptions {
     var pattern: Bool?
     /// How long to keep retrying a lost connection before giving up.
     var retryForMs = 60_000
-    var kafkaProperties: [(String, String)] = []
+    var kafka = KafkaSettings()
 }
 
 /// What publish knows about the target beyond its address.
 struct SinkOptions {
-    var kafkaProperties: [(String, String)] = []
+    var kafka = KafkaSettings()
     var timeoutMs = 30_000
     var headers: [(String, String)] = []
     var maxlen: Int?
@@ -131,7 +131,7 @@ struct SinkOptions {
 }
 
 struct SourceOptions {
-    var kafkaProperties: [(String, String)] = []
+    var kafka = KafkaSettings()
 }
 
 enum Backends {
@@ -171,7 +171,7 @@ enum Backends {
     static func copySource(for endpoint: Endpoint, options: CopyOptions) throws -> RecordSource {
         switch endpoint {
         case .kafka(let brokers, let topic, let partition):
-            return try KafkaRecordSource(brokers: brokers, topic: topic, partition: partition, properties: options.kafkaProperties)
+            return try KafkaRecordSource(brokers: brokers, topic: topic, partition: partition, kafka: options.kafka)
         case .redis(let server, .stream, let name):
             return try StreamCopySource(server: server, name: name)
         case .redis(let server, .list, let name):
@@ -193,7 +193,7 @@ enum Backends {
             return RedisHashCheckpoint(server: server, key: "evt:checkpoint:" + name)
         case (.kafka, .kafka(let brokers, let topic, let partition)):
             return try KafkaGroupCheckpoint(brokers: brokers, topic: topic, partition: partition, group: name,
-                                            properties: options.kafkaProperties)
+                                            kafka: options.kafka)
         }
     }
 
@@ -204,7 +204,7 @@ enum Backends {
                            options: CopyOptions) throws -> RecordTarget {
         var sinkOptions = SinkOptions()
         sinkOptions.timeoutMs = options.timeoutMs
-        sinkOptions.kafkaProperties = options.kafkaProperties
+        sinkOptions.kafka = options.kafka
         switch endpoint {
         case .redis(let server, .stream, let name):
             let kept = (checkpoint as? RedisHashCheckpoint).flatMap { $0.server == server ? $0 : nil }
@@ -214,10 +214,10 @@ enum Backends {
         case .kafka(let brokers, let topic, let partition) where options.exactlyOnce:
             // A failed batch must fail everything after it (evt stops at the first failed
             // event), and the partition of an entry must be one evt can compute.
-            sinkOptions.kafkaProperties += [("partitioner", "murmur2"), ("enable.gapless.guarantee", "true")]
+            sinkOptions.kafka = options.kafka.adding([("partitioner", "murmur2"), ("enable.gapless.guarantee", "true")])
             let sink = try KafkaSink(brokers: brokers, topic: topic, partition: partition, options: sinkOptions)
             let filter = try KafkaResumeFilter.make(brokers: brokers, topic: topic, partition: partition, sink: sink,
-                                                    properties: options.kafkaProperties)
+                                                    kafka: options.kafka)
             return SinkRecordTarget(sink: sink, description: endpoint.description, options: options, alreadyCopied: filter)
         default:
             return SinkRecordTarget(sink: try sink(for: endpoint, options: sinkOptions), description: endpoint.description,
@@ -235,13 +235,13 @@ enum Backends {
 
     /// group-create: a stream's group through XGROUP, a Kafka group through committed offsets.
     static func createGroup(_ group: String, for endpoint: Endpoint, from: Position, reset: Bool,
-                            kafkaProperties: [(String, String)]) throws -> ExitStatus {
+                            kafka: KafkaSettings) throws -> ExitStatus {
         switch endpoint {
         case .redis(let server, _, let name):
             return try RedisGroups.create(group: group, server: server, stream: name, from: from, reset: reset)
         case .kafka(let brokers, let topic, let partition):
             return try KafkaGroups.create(group: group, brokers: brokers, topic: topic, partition: partition,
-                                          from: from, reset: reset, properties: kafkaProperties)
+                                          from: from, reset: reset, kafka: kafka)
         }
     }
 
@@ -438,7 +438,7 @@ protocol CheckpointStore: AnyObject {
 
 /// What copy-between and replay --to ask of both ends beyond their addresses.
 struct CopyOptions {
-    var kafkaProperties: [(String, String)] = []
+    var kafka = KafkaSettings()
     var timeoutMs = 30_000
     var follow = false
     var exactlyOnce = false

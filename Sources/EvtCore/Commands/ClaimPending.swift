@@ -33,12 +33,11 @@ public enum ClaimPendingCommand {
         if arguments.value("consumer") == nil && !arguments.flag("dry-run") {
             Diagnostics.print("claiming as \(consumer) (--consumer)")
         }
-        KafkaConfig.verbose = arguments.flag("verbose")
 
         var deadLetters: EventSink?
         if let deadLetterText {
             var options = SinkOptions()
-            options.kafkaProperties = try arguments.kafkaProperties()
+            options.kafka = try arguments.kafkaSettings()
             deadLetters = try Backends.sink(forDestination: deadLetterText, environment: environment, options: options)
         }
         let claimer = try Backends.claimer(for: source, group: group, consumer: consumer, minIdleMs: minIdleMs)

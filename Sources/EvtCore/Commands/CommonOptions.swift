@@ -1,8 +1,8 @@
 /// Options that several commands share, read one way for all of them.
 extension ParsedArguments {
-    /// `-F FILE` then `-X KEY=VALUE`, in that order (later wins), as in kcat; librdkafka
-    /// itself validates them when the client is made.
-    func kafkaProperties() throws -> [(String, String)] {
+    /// `-F FILE` then `-X KEY=VALUE`, in that order (later wins), as in kcat (librdkafka
+    /// itself validates them when the client is made), and `-v`.
+    func kafkaSettings() throws -> KafkaSettings {
         var properties: [(String, String)] = []
         if let file = value("property-file") {
             properties += try KafkaConfig.properties(fromFile: file)
@@ -12,7 +12,7 @@ extension ParsedArguments {
         if let (key, _) = properties.first(where: { $0.0 == "bootstrap.servers" || $0.0 == "metadata.broker.list" }) {
             throw EvtError.usage("\(key) comes from the endpoint (kafka://HOST:PORT/TOPIC) or EVT_KAFKA_BROKERS, not from -X/-F.")
         }
-        return properties
+        return KafkaSettings(properties: properties, verbose: flag("verbose"))
     }
 
     /// `--timeout DURATION`: how long to wait for acknowledgements (default 30 s).

@@ -22,10 +22,9 @@ public enum CopyBetweenCommand {
         options.keyField = arguments.value("key-field").map(KeyField.init)
         options.perPartition = arguments.flag("per-partition")
         options.timeoutMs = try arguments.timeoutMs()
-        options.kafkaProperties = try arguments.kafkaProperties()
+        options.kafka = try arguments.kafkaSettings()
         options.checkpointName = arguments.value("checkpoint")
         let statsEveryMs = try arguments.value("stats").map { try DurationParser.milliseconds($0, option: "--stats") }
-        KafkaConfig.verbose = arguments.flag("verbose")
         if let problem = check(source: source, target: target, options: options, sourceText: sourceText, targetText: targetText) {
             throw EvtError.usage(problem, usage: spec.usageLine)
         }

@@ -10,11 +10,10 @@ public enum GroupCreateCommand {
         let group = arguments.operands[1]
         let from = try arguments.value("from").map { try Position.parse($0, option: "--from") } ?? .end
         let reset = arguments.flag("reset")
-        KafkaConfig.verbose = arguments.flag("verbose")
-        let properties = try arguments.kafkaProperties()
+        let kafka = try arguments.kafkaSettings()
         guard source.has(.groups) else {
             throw EvtError.usage("groups exist for Redis streams and Kafka topics; \(source.description) is a \(source.kindName).", usage: spec.usageLine)
         }
-        return try Backends.createGroup(group, for: source, from: from, reset: reset, kafkaProperties: properties)
+        return try Backends.createGroup(group, for: source, from: from, reset: reset, kafka: kafka)
     }
 }

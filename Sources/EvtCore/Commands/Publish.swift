@@ -53,13 +53,12 @@ public enum PublishCommand {
         }
         let pinnedTarget = try target.pinned(to: partition)
         // Also for a Redis target: a Kafka --dead-letter destination uses them.
-        options.kafkaProperties = try arguments.kafkaProperties()
+        options.kafka = try arguments.kafkaSettings()
 
         let inputs = try InputFiles(paths: Array(arguments.operands.dropFirst()))
         let deadLetters = try arguments.value("dead-letter").map {
             try DeadLetters(destination: $0, environment: environment, options: options)
         }
-        KafkaConfig.verbose = arguments.flag("verbose")
 
         let sink = try Backends.sink(for: pinnedTarget, options: options)
         let decoder = InputDecoder(mode: mode, keyPath: arguments.value("key"))
@@ -172,7 +171,7 @@ final class DeadLetters {
         self.destination = Endpoint.redactingPassword(destination)
         var deadLetterOptions = SinkOptions()
         deadLetterOptions.timeoutMs = options.timeoutMs
-        deadLetterOptions.kafkaProperties = options.kafkaProperties
+        deadLetterOptions.kafka = options.kafka
         sink = try Backends.sink(forDestination: destination, environment: environment, options: deadLetterOptions)
     }
 

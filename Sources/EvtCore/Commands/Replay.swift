@@ -21,9 +21,8 @@ public enum ReplayCommand {
         try source.require([("replay-from-offset", true, .history)], usage: spec.usageLine)
         let limit = try arguments.number("count") ?? Int.max
         var options = CopyOptions()
-        options.kafkaProperties = try arguments.kafkaProperties()
+        options.kafka = try arguments.kafkaSettings()
         options.follow = follow
-        KafkaConfig.verbose = arguments.flag("verbose")
 
         let rate = try arguments.value("rate").map { try parseRate($0, spec: spec) }
         let output = OutputWriter()

@@ -23,7 +23,7 @@ public enum SubscribeCommand {
             throw EvtError.usage("--pattern and --no-pattern contradict each other.", usage: spec.usageLine)
         }
         options.retryForMs = try arguments.value("retry-for").map { try DurationParser.milliseconds($0, option: "--retry-for") } ?? 60_000
-        options.kafkaProperties = try arguments.kafkaProperties()
+        options.kafka = try arguments.kafkaSettings()
         let count = try arguments.number("count")
         let batchSize = try arguments.number("ack-batch") ?? 1000
         let idleExitMs = try arguments.value("idle-exit").map { try DurationParser.milliseconds($0, option: "--idle-exit") }
@@ -35,7 +35,6 @@ public enum SubscribeCommand {
             // A stream group's pending entries belong to a named consumer: say which.
             if sources[0].has(.pendingEntries) { Diagnostics.print("consuming as \(options.consumer!) (--consumer)") }
         }
-        KafkaConfig.verbose = arguments.flag("verbose")
 
         let consumer = try Backends.consumer(for: sources, options: options)
         do {

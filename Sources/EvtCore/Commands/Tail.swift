@@ -16,13 +16,12 @@ public enum TailCommand {
         if source.has(.queue) && follow {
             throw EvtError.usage("tail -f on a list would have to pop items; use evt subscribe to consume a list as a queue.", usage: spec.usageLine)
         }
-        KafkaConfig.verbose = arguments.flag("verbose")
         let output = OutputWriter()
         do {
             if source.has(.history) {
                 // A topic or a stream: the last N of each partition are a read from -N.
                 var options = CopyOptions()
-                options.kafkaProperties = try arguments.kafkaProperties()
+                options.kafka = try arguments.kafkaSettings()
                 try CopyLoop(follow: follow, range: (.fromEnd(Int64(count)), nil),
                              source: { try Backends.copySource(for: source, options: options) },
                              target: { _ in NDJSONTarget(output: output) }).run()

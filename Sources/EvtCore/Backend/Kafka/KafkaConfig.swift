@@ -4,14 +4,27 @@ import Glibc
 internal import CRdKafka
 import Synchronization
 
+/// What every Kafka client of one command is made with: the user's `-F`/`-X` properties and
+/// `-v`, passed down from the command line to each client.
+struct KafkaSettings {
+    var properties: [(String, String)] = []
+    /// Shows librdkafka's own log lines; otherwise only its errors, once per kind.
+    var verbose = false
+
+    /// These settings with more properties after the user's (so they win).
+    func adding(_ more: [(String, String)]) -> KafkaSettings {
+        KafkaSettings(properties: properties + more, verbose: verbose)
+    }
+}
+
 /// Builds librdkafka configurations: evt's defaults first, then the user's `-F` file and
 /// `-X` properties, which librdkafka itself validates (as kcat does).
 enum KafkaConfig {
-    /// Shows librdkafka's own log lines (`-v`); otherwise only its errors, once per kind.
-    nonisolated(unsafe) static var verbose = false
     static let reportedErrors = Mutex<Set<Int32>>([])
 
-    static func make(_ properties: [(String, String)]) throws -> OpaquePointer {
+    /// `defaults`, then `settings.properties` (later wins), with evt's log and error callbacks.
+    static func make(_ defaults: [(String, String)], _ settings: KafkaSettings) throws -> OpaquePointer {
+        let properties = defaults + settings.properties
         let conf = rd_kafka_conf_new()!
         for (key, value) in properties {
             var errorText = [CChar](repeating: 0, count: 512)
@@ -21,8 +34,15 @@ enum KafkaConfig {
                 throw EvtError.usage("Kafka property \(key)=\(shown) was refused: \(text(errorText)).")
             }
         }
-        rd_kafka_conf_set_log_cb(conf, kafkaLog)
-        rd_kafka_conf_set_error_cb(conf, kafkaError)
+        // C callbacks carry no context and the opaque pointer is the clients' own: the
+        // verbosity picks the callbacks.
+        if settings.verbose {
+            rd_kafka_conf_set_log_cb(conf, kafkaLog)
+            rd_kafka_conf_set_error_cb(conf, kafkaErrorEvery)
+        } else {
+            rd_kafka_conf_set_log_cb(conf, kafkaLogNothing)
+            rd_kafka_conf_set_error_cb(conf, kafkaErrorOnce)
+        }
         return conf
     }
 
@@ -93,15 +113,24 @@ enum KafkaConfig {
 }
 
 private func kafkaLog(_ rk: OpaquePointer?, _ level: Int32, _ facility: UnsafePointer<CChar>?, _ message: UnsafePointer<CChar>?) {
-    guard KafkaConfig.verbose, let message else { return }
+    guard let message else { return }
     Diagnostics.print("kafka: \(facility.map { String(cString: $0) } ?? ""): \(String(cString: message))")
 }
 
-private func kafkaError(_ rk: OpaquePointer?, _ err: Int32, _ reason: UnsafePointer<CChar>?, _ opaque: UnsafeMutableRawPointer?) {
+private func kafkaLogNothing(_ rk: OpaquePointer?, _ level: Int32, _ facility: UnsafePointer<CChar>?, _ message: UnsafePointer<CChar>?) {}
+
+/// -v: every error librdkafka reports.
+private func kafkaErrorEvery(_ rk: OpaquePointer?, _ err: Int32, _ reason: UnsafePointer<CChar>?, _ opaque: UnsafeMutableRawPointer?) {
+    Diagnostics.print("kafka: \(reason.map { String(cString: $0) } ?? "error \(err)")")
+}
+
+/// Otherwise each kind of error once (a broker that is down reports it every second), and
+/// every fatal one.
+private func kafkaErrorOnce(_ rk: OpaquePointer?, _ err: Int32, _ reason: UnsafePointer<CChar>?, _ opaque: UnsafeMutableRawPointer?) {
     let fatal = err == RD_KAFKA_RESP_ERR__FATAL.rawValue
     let first = KafkaConfig.reportedErrors.withLock { $0.insert(err).inserted }
-    guard fatal || first || KafkaConfig.verbose else { return }
-    Diagnostics.print("kafka: \(reason.map { String(cString: $0) } ?? "error \(err)")")
+    guard fatal || first else { return }
+    kafkaErrorEvery(rk, err, reason, opaque)
 }
 
 extension StringProtocol {

@@ -54,9 +54,8 @@ final class KafkaConsumer: EventConsumer {
         } else {
             properties += [("enable.auto.commit", "false")]
         }
-        properties += options.kafkaProperties
         groupStart = GroupStart(atBeginning: options.from == .beginning)
-        let conf = try KafkaConfig.make(properties)
+        let conf = try KafkaConfig.make(properties, options.kafka)
         if grouped {
             rd_kafka_conf_set_rebalance_cb(conf, kafkaRebalance)
             rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(groupStart).toOpaque())

@@ -10,9 +10,9 @@ final class KafkaRecordSource: RecordSource {
     /// The partitions read: the one named, or all of the topic as of the start.
     let partitions: [Int32]
 
-    init(brokers: String, topic: String, partition: Int32?, properties: [(String, String)]) throws {
+    init(brokers: String, topic: String, partition: Int32?, kafka: KafkaSettings) throws {
         var options = SourceOptions()
-        options.kafkaProperties = properties
+        options.kafka = kafka
         reader = try KafkaTailSource(brokers: brokers, topic: topic, partition: partition, options: options)
         partitions = try reader.copyPartitions()
     }
@@ -68,9 +68,9 @@ final class KafkaGroupCheckpoint: CheckpointStore {
     private let partitions: [Int32]
     private let group: String
 
-    init(brokers: String, topic: String, partition: Int32?, group: String, properties: [(String, String)]) throws {
+    init(brokers: String, topic: String, partition: Int32?, group: String, kafka: KafkaSettings) throws {
         var options = SourceOptions()
-        options.kafkaProperties = properties + [("group.id", group)]
+        options.kafka = kafka.adding([("group.id", group)])
         client = try KafkaTailSource(brokers: brokers, topic: topic, partition: partition, options: options)
         partitions = try client.copyPartitions()
         self.group = group
@@ -97,9 +97,9 @@ final class KafkaResumeFilter: AlreadyCopiedFilter {
 
     /// Nil when the topic holds nothing an earlier copy wrote.
     static func make(brokers: String, topic: String, partition: Int32?, sink: KafkaSink,
-                     properties: [(String, String)]) throws -> KafkaResumeFilter? {
+                     kafka: KafkaSettings) throws -> KafkaResumeFilter? {
         var options = SourceOptions()
-        options.kafkaProperties = properties
+        options.kafka = kafka
         let scanner = try KafkaTailSource(brokers: brokers, topic: topic, partition: partition, options: options)
         guard let partitions = try? scanner.copyPartitions(), !partitions.isEmpty else { return nil }
         let copied = try scanner.lastCopiedStreamIDs()

@@ -9,11 +9,11 @@ enum KafkaGroups {
     /// Joins `group` (it has no other members), waits for the assignment, commits `list`.
     private static func commitAsMember(_ list: KafkaPartitionList, group: String,
                                        brokers: String, topic: String, allPartitions: Int32,
-                                       properties: [(String, String)]) throws -> rd_kafka_resp_err_t {
+                                       kafka: KafkaSettings) throws -> rd_kafka_resp_err_t {
         let conf = try KafkaConfig.make([
             ("bootstrap.servers", brokers), ("client.id", "evt"), ("group.id", group),
             ("enable.auto.commit", "false"), ("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500"),
-        ] + properties)
+        ], kafka)
         let member = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
         defer { rd_kafka_destroy(member) }
         rd_kafka_poll_set_consumer(member)
@@ -41,11 +41,11 @@ enum KafkaGroups {
     }
 
     static func create(group: String, brokers: String, topic: String, partition: Int32?, from: Position,
-                       reset: Bool, properties: [(String, String)]) throws -> ExitStatus {
+                       reset: Bool, kafka: KafkaSettings) throws -> ExitStatus {
         let conf = try KafkaConfig.make([
             ("bootstrap.servers", brokers), ("client.id", "evt"), ("group.id", group),
             ("enable.auto.commit", "false"),
-        ] + properties)
+        ], kafka)
         let client = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
         defer { rd_kafka_destroy(client) }
 
@@ -87,7 +87,7 @@ enum KafkaGroups {
             // had members only from a member: join it alone, then commit as that member.
             let allPartitions = Int32(try KafkaOffsets.partitions(of: topic, client: client).count)
             err = try commitAsMember(list, group: group, brokers: brokers, topic: topic, allPartitions: allPartitions,
-                                     properties: properties)
+                                     kafka: kafka)
         }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaConfig.error(err, "cannot commit offsets for group \(group) on \(topic): \(KafkaConfig.errorText(err)).")

@@ -42,7 +42,7 @@ final class KafkaSink: EventSink {
             // with the same setting) would put it; librdkafka's default is CRC32-based.
             ("partitioner", "murmur2_random"),
         ]
-        let user = Dictionary(options.kafkaProperties, uniquingKeysWith: { $1 })
+        let user = Dictionary(options.kafka.properties, uniquingKeysWith: { $1 })
         if let acks = user["acks"], acks != "all", acks != "-1" {
             Diagnostics.print("warning: -X acks=\(acks) weakens delivery: an acknowledged event may still be lost if a broker fails. Honoured as asked.")
             if user["enable.idempotence"] == nil { properties.append(("enable.idempotence", "false")) }
@@ -50,8 +50,7 @@ final class KafkaSink: EventSink {
         if user["enable.idempotence"] == "false" {
             Diagnostics.print("warning: -X enable.idempotence=false weakens delivery: retries may duplicate or reorder events. Honoured as asked.")
         }
-        properties += options.kafkaProperties
-        let conf = try KafkaConfig.make(properties)
+        let conf = try KafkaConfig.make(properties, options.kafka)
         rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReport)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(tally).toOpaque())
         producer = try KafkaConfig.client(RD_KAFKA_PRODUCER, conf)

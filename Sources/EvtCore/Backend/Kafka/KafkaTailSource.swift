@@ -20,8 +20,8 @@ final class KafkaTailSource {
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("enable.partition.eof", "false"),
-        ] + KafkaFetchWaker.prefetchProperties + options.kafkaProperties
-        let conf = try KafkaConfig.make(properties)
+        ] + KafkaFetchWaker.prefetchProperties
+        let conf = try KafkaConfig.make(properties, options.kafka)
         consumer = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
         self.topic = topic
         self.partition = partition
