@@ -6,6 +6,7 @@ final class ListCopySource: RecordSource {
     private let consumer: RedisConsumer
     private let name: String
     private let batch = RecordBatch()
+    /// Items of the last batch handed to the copy; the rest of it stays in the processing list.
     private var handedOver = 0
 
     init(server: RedisServerAddress, name: String, processingList: String, follow: Bool) throws {
@@ -28,17 +29,19 @@ final class ListCopySource: RecordSource {
         record.quotedSource = OutputWriter.quoted(name)
         while !Signals.stopRequested {
             batch.removeAll()
-            handedOver = try consumer.receive(limit: 1000, waitMs: end == nil ? 1000 : 0, into: batch)
-            if handedOver == 0 {
+            handedOver = 0
+            let received = try consumer.receive(limit: 1000, waitMs: end == nil ? 1000 : 0, into: batch)
+            if received == 0 {
                 if end != nil { return }
                 try idle()
                 continue
             }
-            for index in 0..<handedOver {
+            for index in 0..<received {
                 try consumer.withListItem(index) { item in
                     record.value = item
                     try body(record)
                 }
+                handedOver += 1   // only these may leave the processing list once confirmed
             }
             try batchEnded()
         }
