@@ -19,6 +19,29 @@ struct DeliveryEdgeTests {
         #expect(zero.status == 2 && zero.stderr.contains("--timeout"))
     }
 
+    @Test("Kafka: SIGTERM while no broker answers ends publish within a few seconds, every line named, not after message.timeout.ms", arguments: [5, 200_000])
+    func kafkaStopWhileUnreachable(lines: Int) throws {
+        let port = try freeLoopbackPort()   // nothing listens there
+        // 5 lines and stdin left open (evt waits for input), or more than the producer queue
+        // holds, from a file (evt waits for room in the queue).
+        let scratch = Scratch()
+        let publisher: RunningProcess
+        if lines < 100_000 {
+            publisher = try Evt.start(["publish", "kafka://127.0.0.1:\(port)/t"])
+            publisher.write(Data(String(repeating: "{\"a\":1}\n", count: lines).utf8))
+        } else {
+            let file = scratch.write("in.ndjson", Data(String(repeating: "{\"a\":1}\n", count: lines).utf8))
+            publisher = try Evt.start(["publish", "kafka://127.0.0.1:\(port)/t", file])
+        }
+        usleep(1_500_000)
+        let signalled = Date()
+        publisher.signal(SIGTERM)
+        let result = publisher.wait(timeout: 30)
+        #expect(Date().timeIntervalSince(signalled) < 6, "took \(Date().timeIntervalSince(signalled)) s")
+        #expect(result.status != 0, "\(result.stderr)")
+        #expect(!reportedLines(in: result.stderr, marker: "not delivered").isEmpty, "\(result.stderr)")
+    }
+
     @Test("Redis: a server that stops answering (SIGSTOP) ends publish with exit 1 within --timeout; unsent lines are not delivered, written ones unconfirmed")
     func redisStalls() throws {
         let redis = try RedisServer()

@@ -98,7 +98,9 @@ final class KafkaSink: EventSink {
                 // The local queue is bounded: wait for deliveries to make room.
                 rd_kafka_poll(producer, 100)
                 if let fatal = fatalError() { throw EvtError.failure(fatal) }
-                if let reason = tally.targetUnavailable {
+                // A broker that does not answer keeps the queue full until message.timeout.ms:
+                // a stop signal must not wait for that.
+                if let reason = tally.targetUnavailable ?? (Signals.stopRequested ? "stopped by a signal while the Kafka queue was full" : nil) {
                     if let headers { rd_kafka_headers_destroy(headers) }
                     throw SinkStopped(reason: reason)
                 }
@@ -172,10 +174,19 @@ final class KafkaSink: EventSink {
         return "the Kafka producer hit a fatal error: \(KafkaConfig.text(text))"
     }
 
+    static let graceAfterSignalMs = 2000
+
     func finish() {
         // Every queued message gets a delivery report by message.timeout.ms at the latest…
-        let deadline = monotonicMilliseconds() + timeoutMs + 3000
+        var deadline = monotonicMilliseconds() + timeoutMs + 3000
+        var graceGiven = false
         while rd_kafka_outq_len(producer) > 0 && monotonicMilliseconds() < deadline {
+            // …but after a stop signal the answers get two more seconds, not the whole timeout
+            // (a broker that is down would keep evt waiting until message.timeout.ms).
+            if Signals.stopRequested && !graceGiven {
+                graceGiven = true
+                deadline = min(deadline, monotonicMilliseconds() + KafkaSink.graceAfterSignalMs)
+            }
             rd_kafka_poll(producer, 100)
         }
         // …unless -X set it higher (or to 0, "forever"): purge what is left, so each of those
