@@ -42,6 +42,22 @@ struct DeliveryEdgeTests {
         #expect(!reportedLines(in: result.stderr, marker: "not delivered").isEmpty, "\(result.stderr)")
     }
 
+    @Test("Kafka readers (tail, replay, copy-between) that wait for a broker nobody runs stop at once on SIGTERM with exit 143", arguments: [
+        ["tail", "TOPIC"], ["replay-from-offset", "TOPIC", "beginning"], ["copy-between", "TOPIC", "stream:x"],
+    ])
+    func kafkaReadersStopWhileUnreachable(arguments: [String]) throws {
+        let port = try freeLoopbackPort()   // nothing listens there
+        let reader = try Evt.start(arguments.map { $0 == "TOPIC" ? "kafka://127.0.0.1:\(port)/t" : $0 },
+                                   environment: ["EVT_REDIS_URL": "redis://127.0.0.1:\(try freeLoopbackPort())"])
+        usleep(1_500_000)
+        let signalled = Date()
+        reader.signal(SIGTERM)
+        let result = reader.wait(timeout: 30)
+        #expect(Date().timeIntervalSince(signalled) < 3, "took \(Date().timeIntervalSince(signalled)) s")
+        #expect(result.status == 143, "\(result.stderr)")
+        #expect(result.stderr.contains("stopped before"), "\(result.stderr)")
+    }
+
     @Test("Redis: a server that stops answering (SIGSTOP) ends publish with exit 1 within --timeout; unsent lines are not delivered, written ones unconfirmed")
     func redisStalls() throws {
         let redis = try RedisServer()

@@ -115,4 +115,19 @@ struct TailTests {
         evt.signal(SIGTERM)
         #expect(evt.wait(timeout: 10).status == 143)
     }
+
+    @Test("a following tail whose Redis connection is lost exits 1 and prints nothing twice (stdout cannot take back a retry)")
+    func lostConnection() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        let evt = try Evt.start(["tail", "stream:s", "-n", "0", "-f"], environment: env)
+        usleep(500_000)
+        #expect(try Evt.run(["publish", "stream:s"], stdin: ndjson((1...3).map { #"{"n":"\#($0)"}"# }), environment: env).status == 0)
+        usleep(500_000)
+        _ = try redis.cli(["CLIENT", "KILL", "TYPE", "normal"])
+        let result = evt.wait(timeout: 10)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stdoutLines.count == 3, "\(result.stdout)")
+        #expect(result.stderr.contains("lost the connection"), "\(result.stderr)")
+    }
 }

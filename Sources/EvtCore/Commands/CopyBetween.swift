@@ -44,7 +44,7 @@ public enum CopyBetweenCommand {
             if !resumable && !source.has(.queue) {
                 Diagnostics.print("the target confirmed every event up to \(loop.confirmed.description); copy-between --checkpoint NAME would resume from there.")
             }
-            return (error as? EvtError)?.status == .usage ? .usage : .failure
+            return (error as? EvtError)?.status ?? .failure
         }
         let skippedText = loop.skipped > 0 ? " (\(loop.skipped) already there were skipped)" : ""
         Diagnostics.print("copied \(loop.copied) event\(loop.copied == 1 ? "" : "s") from \(Endpoint.redactingPassword(sourceText)) to \(Endpoint.redactingPassword(targetText))\(skippedText).")

@@ -1,5 +1,5 @@
-/// The loop of every copy (copy-between, replay --to): load the checkpoint, read, write,
-/// confirm. It knows no backend: the source, the target and the checkpoint store do
+/// The loop of every copy (copy-between, replay --to, and tail and replay into stdout):
+/// load the checkpoint, read, write, confirm. It knows no backend: the source, the target and the checkpoint store do
 /// (Backend/Adapter.swift).
 ///
 /// At least once: the checkpoint only ever names records the target acknowledged. A target
@@ -12,6 +12,9 @@ final class CopyLoop {
     private let makeTarget: (RecordSource) throws -> RecordTarget
     private let checkpoint: CheckpointStore?
     private let follow: Bool
+    /// Following, wait out a lost connection and go on from the confirmed position. Not for
+    /// stdout, which cannot take back what it printed: tail and replay -f exit 1 instead.
+    private let ridesOutOutages: Bool
     private let statsEveryMs: Int?
     /// A replay's positions, instead of a checkpoint and the source's whole history.
     private let range: (from: Position, until: Position?)?
@@ -33,10 +36,11 @@ final class CopyLoop {
     private var lastStats = monotonicMilliseconds()
     private var copiedAtLastStats = 0
 
-    init(follow: Bool, checkpoint: CheckpointStore? = nil, statsEveryMs: Int? = nil,
+    init(follow: Bool, ridesOutOutages: Bool = true, checkpoint: CheckpointStore? = nil, statsEveryMs: Int? = nil,
          range: (from: Position, until: Position?)? = nil, limit: Int = .max, afterRecord: (() throws -> Void)? = nil,
          source: @escaping () throws -> RecordSource, target: @escaping (RecordSource) throws -> RecordTarget) {
         self.follow = follow
+        self.ridesOutOutages = ridesOutOutages
         self.checkpoint = checkpoint
         self.statsEveryMs = statsEveryMs
         self.range = range
@@ -53,25 +57,34 @@ final class CopyLoop {
         while true {
             do {
                 return try copyOnce()
-            } catch let error where follow && !Signals.stopRequested && error.isRetriable {
+            } catch let error where follow && ridesOutOutages && !Signals.stopRequested && error.isRetriable {
                 if outageSince == nil {
                     outageSince = monotonicMilliseconds()
                     Diagnostics.print("\((error as? EvtError)?.message ?? "\(error)"); retrying every second until it is back (copied so far: \(copied)).")
                 }
                 // What was in flight may have been applied: start from what the checkpoint
                 // says, once it can be read again.
-                repeat {
+                while true {
                     Signals.sleep(milliseconds: 1000)
-                } while !Signals.stopRequested && checkpoint != nil && (try? reloadCheckpoint()) == nil
-                if Signals.stopRequested { return }
+                    if Signals.stopRequested { return }
+                    do {
+                        try reloadCheckpoint()
+                        break
+                    } catch let error where error.isRetriable {
+                        continue   // the checkpoint's server is not back yet
+                    }
+                }
             }
         }
     }
 
     private var identity = ""
 
+    /// After an outage: what the checkpoint says (the target may have applied more than was
+    /// confirmed here). Without one, the position confirmed in memory stands.
     private func reloadCheckpoint() throws {
-        confirmed = try checkpoint?.load(source: identity) ?? SourcePosition()
+        guard let checkpoint else { return }
+        confirmed = try checkpoint.load(source: identity) ?? SourcePosition()
         saved = confirmed
     }
 

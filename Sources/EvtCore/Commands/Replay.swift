@@ -34,7 +34,7 @@ public enum ReplayCommand {
                               range: (from, until), limit: limit, paced: paced, arguments: arguments, options: options)
         }
         do {
-            try CopyLoop(follow: follow, range: (from, until), limit: limit, afterRecord: paced,
+            try CopyLoop(follow: follow, ridesOutOutages: false, range: (from, until), limit: limit, afterRecord: paced,
                          source: { try Backends.copySource(for: source, options: options) },
                          target: { _ in NDJSONTarget(output: output) }).run()
             try output.flush()
@@ -59,7 +59,7 @@ public enum ReplayCommand {
             throw error
         } catch {
             Diagnostics.print("\((error as? EvtError)?.message ?? "\(error)"); stopped the replay after \(loop.copied) acknowledged events.")
-            return .failure
+            return (error as? EvtError)?.status ?? .failure
         }
         Diagnostics.print("replayed \(loop.copied) event\(loop.copied == 1 ? "" : "s") into \(Endpoint.redactingPassword(targetText))")
         return Signals.exitStatusAfterSignal ?? .success

@@ -22,7 +22,7 @@ public enum TailCommand {
                 // A topic or a stream: the last N of each partition are a read from -N.
                 var options = CopyOptions()
                 options.kafka = try arguments.kafkaSettings()
-                try CopyLoop(follow: follow, range: (.fromEnd(Int64(count)), nil),
+                try CopyLoop(follow: follow, ridesOutOutages: false, range: (.fromEnd(Int64(count)), nil),
                              source: { try Backends.copySource(for: source, options: options) },
                              target: { _ in NDJSONTarget(output: output) }).run()
             } else {

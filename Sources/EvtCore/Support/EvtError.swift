@@ -31,12 +31,15 @@ public enum FailureCause: Sendable, Equatable {
     case badInput
     /// The command line asks for something impossible (exit 2).
     case usage
+    /// SIGINT or SIGTERM came while evt waited for a server that did not answer: a clean stop
+    /// (exit 130 or 143), with nothing half done.
+    case stopped
 
     /// A follower (`-f`) waits and tries again after these.
     public var isRetriable: Bool {
         switch self {
         case .connectionLost, .transient: return true
-        case .refused, .badInput, .usage: return false
+        case .refused, .badInput, .usage, .stopped: return false
         }
     }
 }
@@ -60,6 +63,7 @@ public struct EvtError: Error, CustomStringConvertible, Sendable {
         case .usage: return .usage
         case .badInput: return .badInput
         case .connectionLost, .transient, .refused: return .failure
+        case .stopped: return Signals.exitStatusAfterSignal ?? .failure
         }
     }
 

@@ -153,7 +153,7 @@ final class KafkaConsumer: EventConsumer {
                     || record.err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
                 let topic = record.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
                 if fatal {
-                    failure = EvtError.failure("reading \(topic): \(KafkaConfig.errorText(record.err)).")
+                    failure = KafkaConfig.error(record.err, "reading \(topic): \(KafkaConfig.errorText(record.err)).")
                 } else {
                     Diagnostics.print("kafka: \(topic)/\(record.partition): \(KafkaConfig.errorText(record.err)); retrying.")
                 }
@@ -205,7 +205,7 @@ final class KafkaConsumer: EventConsumer {
         // Commits the stored offsets and leaves the group (others get the partitions now).
         let err = rd_kafka_consumer_close(consumer)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR && grouped {
-            throw EvtError.failure("leaving the consumer group failed: \(KafkaConfig.errorText(err)); records handed over since the last commit will be read again.")
+            throw KafkaConfig.error(err, "leaving the consumer group failed: \(KafkaConfig.errorText(err)); records handed over since the last commit will be read again.")
         }
     }
 }
@@ -252,21 +252,38 @@ private func kafkaRebalance(_ rk: OpaquePointer?, _ err: rd_kafka_resp_err_t,
 
 /// Partitions and positions, shared by subscribe, group-create (and replays).
 enum KafkaOffsets {
+    /// A blocking librdkafka request, given up to 10 s as before, but asked in slices so that
+    /// a stop signal ends the wait for a broker that does not answer within half a second.
+    private static func untilStopped(_ what: String, _ request: (Int32) -> rd_kafka_resp_err_t) throws -> rd_kafka_resp_err_t {
+        let deadline = monotonicMilliseconds() + 10_000
+        while true {
+            let asked = monotonicMilliseconds()
+            let err = request(500)
+            let waitedOut = err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT
+            guard waitedOut, monotonicMilliseconds() < deadline else { return err }
+            if Signals.stopRequested { throw EvtError(.stopped, "stopped before \(what); nothing was read.") }
+            // A request that failed at once is not asked again in a tight loop.
+            if monotonicMilliseconds() - asked < 100 { Signals.sleep(milliseconds: 100) }
+        }
+    }
+
     static func partitions(of topic: String, client: OpaquePointer) throws -> [Int32] {
         guard let topicHandle = rd_kafka_topic_new(client, topic, nil) else {
-            throw EvtError.failure("cannot use topic \(topic): \(KafkaConfig.errorText(rd_kafka_last_error())).")
+            throw KafkaConfig.error(rd_kafka_last_error(), "cannot use topic \(topic): \(KafkaConfig.errorText(rd_kafka_last_error())).")
         }
         defer { rd_kafka_topic_destroy(topicHandle) }
         var metadata: UnsafePointer<rd_kafka_metadata>?
-        let err = rd_kafka_metadata(client, 0, topicHandle, &metadata, 10_000)
+        let err = try untilStopped("the partitions of topic \(topic) were known") {
+            rd_kafka_metadata(client, 0, topicHandle, &metadata, $0)
+        }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-            throw EvtError.failure("cannot read the partitions of topic \(topic): \(KafkaConfig.errorText(err)). Is a Kafka broker reachable (EVT_KAFKA_BROKERS, kafka://HOST:PORT/…)?")
+            throw KafkaConfig.error(err, "cannot read the partitions of topic \(topic): \(KafkaConfig.errorText(err)). Is a Kafka broker reachable (EVT_KAFKA_BROKERS, kafka://HOST:PORT/…)?")
         }
         defer { rd_kafka_metadata_destroy(metadata) }
         guard metadata.pointee.topic_cnt == 1 else { return [] }
         let topicMetadata = metadata.pointee.topics[0]
         if topicMetadata.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            throw EvtError.failure("topic \(topic): \(KafkaConfig.errorText(topicMetadata.err)).")
+            throw KafkaConfig.error(topicMetadata.err, "topic \(topic): \(KafkaConfig.errorText(topicMetadata.err)).")
         }
         return (0..<Int(topicMetadata.partition_cnt)).map { topicMetadata.partitions[$0].id }.sorted()
     }
@@ -303,7 +320,7 @@ enum KafkaOffsets {
         list.add(topic, partition, offset: offset)
         let err = list.withListPointer { rd_kafka_assign(client, $0) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw EvtError.failure("cannot read \(topic)/\(partition): \(KafkaConfig.errorText(err)).")
+            throw KafkaConfig.error(err, "cannot read \(topic)/\(partition): \(KafkaConfig.errorText(err)).")
         }
         let deadline = monotonicMilliseconds() + 10_000
         while monotonicMilliseconds() < deadline && !Signals.stopRequested {
@@ -320,9 +337,11 @@ enum KafkaOffsets {
     static func watermarks(_ topic: String, _ partition: Int32, client: OpaquePointer) throws -> (low: Int64, high: Int64) {
         var low: Int64 = 0
         var high: Int64 = 0
-        let err = rd_kafka_query_watermark_offsets(client, topic, partition, &low, &high, 10_000)
+        let err = try untilStopped("the offsets of \(topic)/\(partition) were known") {
+            rd_kafka_query_watermark_offsets(client, topic, partition, &low, &high, $0)
+        }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw EvtError.failure("cannot read the offsets of \(topic)/\(partition): \(KafkaConfig.errorText(err)).")
+            throw KafkaConfig.error(err, "cannot read the offsets of \(topic)/\(partition): \(KafkaConfig.errorText(err)).")
         }
         return (low, high)
     }
@@ -335,11 +354,11 @@ enum KafkaOffsets {
             for partition in partitions { list.add(topic, partition, offset: milliseconds) }
             let err = list.withListPointer { rd_kafka_offsets_for_times(client, $0, 10_000) }
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                throw EvtError.failure("cannot look up @\(milliseconds) in \(topic): \(KafkaConfig.errorText(err)).")
+                throw KafkaConfig.error(err, "cannot look up @\(milliseconds) in \(topic): \(KafkaConfig.errorText(err)).")
             }
             return try list.map { element in
                 if element.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                    throw EvtError.failure("cannot look up @\(milliseconds) in \(topic)/\(element.partition): \(KafkaConfig.errorText(element.err)).")
+                    throw KafkaConfig.error(element.err, "cannot look up @\(milliseconds) in \(topic)/\(element.partition): \(KafkaConfig.errorText(element.err)).")
                 }
                 if element.offset >= 0 { return element.offset }
                 // -1 means "no record at or after that time" — or a broker that keeps no time
