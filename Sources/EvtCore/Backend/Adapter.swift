@@ -370,6 +370,14 @@ struct SourcePosition: Equatable {
     }
 }
 
+/// Where the records handed to a target so far end in the source. The copy loop advances
+/// it per record; targets read it only to take a snapshot (a batch closed, a drain). A class,
+/// so that advancing it never copies the offsets a snapshot shares.
+final class SourceCursor {
+    var position: SourcePosition
+    init(_ position: SourcePosition) { self.position = position }
+}
+
 /// A source a copy reads: records after a position, handed over one by one, batch by batch.
 protocol RecordSource: AnyObject {
     /// What a checkpoint records as the source (`topic:orders`), so that a NAME reused for
@@ -406,16 +414,17 @@ extension RecordSource {
 
 /// A target a copy writes to.
 protocol RecordTarget: AnyObject {
-    /// Queues one record; false when it was skipped because the target has it already (an
-    /// --exactly-once copy resuming). May wait while the server catches up.
-    func write(_ record: Record) throws -> Bool
-    /// The records written so far end at `position` of the source. A target that batches
-    /// closes its batch here once it is full, or whatever its size at the end of a source
-    /// batch (`batchEnded`), and sends it.
-    func reached(_ position: SourcePosition, batchEnded: Bool) throws
-    /// Waits until every record written was acknowledged; throws when one was not (nothing
-    /// after `confirmed` then counts as copied).
-    func drain() throws
+    /// Queues one record, which comes after `cursor`; false when it was skipped because the
+    /// target has it already (an --exactly-once copy resuming). May wait while the server
+    /// catches up.
+    func write(_ record: Record, after cursor: SourceCursor) throws -> Bool
+    /// The records written so far end at `cursor`. A target that batches closes its batch
+    /// here once it is full, or whatever its size at the end of a source batch
+    /// (`batchEnded`), and sends it.
+    func reached(_ cursor: SourceCursor, batchEnded: Bool) throws
+    /// Waits until every record written (up to `cursor`) was acknowledged; throws when one
+    /// was not (nothing after `confirmed` then counts as copied).
+    func drain(at cursor: SourceCursor) throws
     /// The newest position all of whose records the target acknowledged.
     var confirmed: SourcePosition? { get }
     /// How many records the target acknowledged.

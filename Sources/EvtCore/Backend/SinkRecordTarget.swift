@@ -11,7 +11,6 @@ final class SinkRecordTarget: RecordTarget {
     private let unit: String
     private let scratch = RecordScratch()
     private var sent = 0
-    private var position = SourcePosition()
     private(set) var confirmed: SourcePosition?
     private(set) var delivered = 0
     var keepsCheckpoint: Bool { false }
@@ -26,7 +25,7 @@ final class SinkRecordTarget: RecordTarget {
         unit = options.unit
     }
 
-    func write(_ record: Record) throws -> Bool {
+    func write(_ record: Record, after cursor: SourceCursor) throws -> Bool {
         var written = true
         try record.withOutgoingEvent(number: sent + 1, keyField: keyField, exactlyOnce: exactlyOnce, scratch: scratch) { event in
             if let alreadyCopied, let id = StreamID(record.id), alreadyCopied.contains(id, event) {
@@ -40,21 +39,19 @@ final class SinkRecordTarget: RecordTarget {
                 // Not sent: the target stopped answering. The drain reports what became of
                 // the events before it; either way the copy stops before this one.
                 sent -= 1
-                try drain()
+                try drain(at: cursor)
                 throw EvtError(.connectionLost, "\(description): \(stopped.reason)")
             }
             if exactlyOnce && !sink.tally.failedLines.isEmpty {
-                try drain()   // reports the failure: nothing after a gap may be sent
+                try drain(at: cursor)   // reports the failure: nothing after a gap may be sent
             }
         }
         return written
     }
 
-    func reached(_ position: SourcePosition, batchEnded: Bool) throws {
-        self.position = position
-    }
+    func reached(_ cursor: SourceCursor, batchEnded: Bool) throws {}
 
-    func drain() throws {
+    func drain(at cursor: SourceCursor) throws {
         sink.finish()
         guard sink.tally.allDelivered(sent: sent) else {
             for message in sink.tally.summary(sent: sent, unit: unit) { Diagnostics.print(message) }
@@ -63,7 +60,7 @@ final class SinkRecordTarget: RecordTarget {
                            "\(description) did not acknowledge every event; the checkpoint stays before them, so a rerun copies them again.")
         }
         delivered = sent
-        confirmed = position
+        confirmed = cursor.position
     }
 }
 

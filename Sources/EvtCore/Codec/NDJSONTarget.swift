@@ -6,29 +6,26 @@ final class NDJSONTarget: RecordTarget {
     let output: OutputWriter
     private(set) var delivered = 0
     private(set) var confirmed: SourcePosition?
-    private var position = SourcePosition()
 
     init(output: OutputWriter) { self.output = output }
 
     var keepsCheckpoint: Bool { false }
     var confirmsAsItGoes: Bool { true }
 
-    func write(_ record: Record) throws -> Bool {
+    func write(_ record: Record, after cursor: SourceCursor) throws -> Bool {
         output.appendRecord(record)
         delivered += 1
         try output.flushIfFull()
         return true
     }
 
-    func reached(_ position: SourcePosition, batchEnded: Bool) throws {
-        guard batchEnded else { return }
-        self.position = position
-        try output.flush()
+    func reached(_ cursor: SourceCursor, batchEnded: Bool) throws {
+        if batchEnded { try output.flush() }
     }
 
-    func drain() throws {
+    func drain(at cursor: SourceCursor) throws {
         try output.flush()
-        confirmed = position
+        confirmed = cursor.position
         if OutputWriter.stdoutIsClosed() { throw StdoutClosed() }
     }
 }

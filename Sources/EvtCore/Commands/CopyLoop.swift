@@ -112,7 +112,7 @@ final class CopyLoop {
             Diagnostics.print("connected again after \((monotonicMilliseconds() - since) / 1000) s; copying on from the last confirmed position.")
         }
         let copiedBefore = copied
-        var sent = confirmed
+        let sent = SourceCursor(confirmed)
         var count = 0
         var lastConfirm = monotonicMilliseconds()
         defer {
@@ -123,7 +123,7 @@ final class CopyLoop {
         func confirm(wait: Bool) throws {
             lastConfirm = monotonicMilliseconds()
             if wait || !target.confirmsAsItGoes {
-                try target.drain()
+                try target.drain(at: sent)
                 if let position = target.confirmed, !target.keepsCheckpoint, position != saved, let checkpoint {
                     try checkpoint.save(position, source: identity)
                     saved = position
@@ -138,8 +138,8 @@ final class CopyLoop {
         do {
             guard copiedBefore < limit else { throw LimitReached() }
             try source.read(after: confirmed, until: follow ? nil : end, into: record, idle: { try confirm(wait: true) }, { record in
-                if try !target.write(record) { skipped += 1 }
-                sent.advance(past: record)
+                if try !target.write(record, after: sent) { skipped += 1 }
+                sent.position.advance(past: record)
                 try target.reached(sent, batchEnded: false)
                 count += 1
                 try afterRecord?()

@@ -14,7 +14,6 @@ final class StreamRecordTarget: RecordTarget {
     /// The source position each batch sent and not yet confirmed ends at, by token.
     private var snapshots: [(token: Int, position: SourcePosition)] = []
     private var nextToken = 0
-    private var position = SourcePosition()
     private(set) var confirmed: SourcePosition?
 
     /// `partitions`: a topic source's, written one stream NAME:PARTITION each with `perPartition`.
@@ -51,33 +50,33 @@ final class StreamRecordTarget: RecordTarget {
         return added
     }
 
-    func write(_ record: Record) throws -> Bool {
+    func write(_ record: Record, after cursor: SourceCursor) throws -> Bool {
         let stream = streamName(for: record)
         if !record.writeEntry(to: target, stream: stream, scratch: scratch) {
-            try commit()
+            try commit(at: cursor)
             _ = record.writeEntry(to: target, stream: stream, scratch: scratch)
         }
         return true
     }
 
-    func reached(_ position: SourcePosition, batchEnded: Bool) throws {
-        self.position = position
+    func reached(_ cursor: SourceCursor, batchEnded: Bool) throws {
         guard batchEnded || target.batchCount >= 1000 else { return }
-        try commit()
+        try commit(at: cursor)
         if batchEnded {
             try target.flush()
             settle()
         }
     }
 
-    func drain() throws {
-        try commit()
+    func drain(at cursor: SourceCursor) throws {
+        try commit(at: cursor)
         defer { settle() }
         try reportingUnconfirmed { try target.drain() }
     }
 
-    private func commit() throws {
+    private func commit(at cursor: SourceCursor) throws {
         guard !target.batchIsEmpty else { return }
+        let position = cursor.position
         nextToken += 1
         snapshots.append((nextToken, position))
         let fields = checkpoint == nil ? [] : RedisHashCheckpoint.fields(position, source: sourceIdentity)
