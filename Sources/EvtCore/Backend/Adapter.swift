@@ -1,6 +1,8 @@
-/// The backend adapter layer: every command talks to brokers only through these two
-/// protocols, and `Backends` is the one place that knows which implementation serves which
-/// endpoint. A new backend is new files plus a case here — no command changes.
+/// The backend adapter layer: every command talks to brokers only through these protocols
+/// (sinks and consumers for publish and subscribe; record sources, targets and checkpoint
+/// stores for copies, replays and tails) and the capabilities each endpoint declares.
+/// `Backends` is the one place that knows which implementation serves which endpoint: a new
+/// backend is new files plus cases here, no command changes.
 
 /// Headers of one outgoing event, in a buffer reused from event to event.
 final class EventHeaders {

@@ -17,10 +17,6 @@ final class InputDecoder {
     private var scratch: [UInt8] = []
     private let headers = EventHeaders()
 
-    /// False: an envelope's partition is dropped and the target partitions by key (a replay
-    /// into another topic).
-    var keepPartition = true
-
     init(mode: Mode, keyPath: String?) {
         self.mode = mode
         self.keyPath = keyPath.map { $0.split(separator: ".", omittingEmptySubsequences: false).map { Array($0.utf8) } }
@@ -159,7 +155,7 @@ final class InputDecoder {
             if let key { event.key = UnsafeRawBufferPointer(rebasing: line[key]) }
             if let decodedKey { event.key = UnsafeRawBufferPointer(rebasing: decoded[decodedKey]) }
             event.headers = headers.isEmpty ? nil : headers
-            event.partition = keepPartition ? partition : nil
+            event.partition = partition
             event.timestamp = timestamp
             try body(event)
         }

@@ -93,8 +93,9 @@ struct StreamID: Comparable, CustomStringConvertible {
     }
 }
 
-/// One event read by `copy-between`: a Kafka record or a stream entry. The buffers are the
-/// source's, valid only during the call that hands the record over.
+/// One event a record source hands over (copy-between, replay, tail): a Kafka record, a
+/// stream entry or a list item. The buffers are the source's, valid only during the call
+/// that hands the record over.
 final class Record {
     /// `list`: an item of a Redis list, a value and nothing else.
     enum Origin { case kafka, stream, list }

@@ -35,7 +35,6 @@ public enum Endpoint: Sendable, Equatable {
         }
     }
 
-    public var isKafka: Bool { if case .kafka = self { true } else { false } }
 
     /// The endpoint with `--partition N` applied (nil: as it is); the partition its address
     /// names, if any, must be the same.

@@ -19,27 +19,15 @@ final class OutputWriter {
         buffer.reserveCapacity(flushThreshold + (64 << 10))
     }
 
-    /// Called after each record a reader appends (replay's --rate and progress line).
-    var afterRecord: (() throws -> Void)?
-
     /// Readers call this after each record they append.
     @inline(__always)
     func flushIfFull() throws {
-        if let afterRecord { try afterRecord() }
         if buffer.count >= flushThreshold { try flush() }
     }
-
-    /// When set, records go here instead of to `fd` (`replay-from-offset --to`).
-    var handOff: ((UnsafeRawBufferPointer) throws -> Void)?
 
     /// Writes everything buffered; throws StdoutClosed on EPIPE.
     func flush() throws {
         guard !buffer.isEmpty else { return }
-        if let handOff {
-            try buffer.withUnsafeBytes { try handOff($0) }
-            buffer.removeAll(keepingCapacity: true)
-            return
-        }
         // A non-blocking stdout (inherited from the shell) is waited on, not given up on.
         let error = buffer.withUnsafeBytes { writeAll(fd, $0, waitingWhenFull: true) }
         if error == EPIPE { throw StdoutClosed() }

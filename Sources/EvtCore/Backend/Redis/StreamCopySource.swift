@@ -1,4 +1,4 @@
-/// `copy-between` reading a Redis stream: XRANGE pages after a position up to an end id, then
+/// A Redis stream as a record source (copy-between, replay, tail): XRANGE pages after a position up to an end id, then
 /// (following) XREAD BLOCK; each entry handed over as a `Record` borrowing the reply.
 final class StreamCopySource {
     let connection: RedisConnection
