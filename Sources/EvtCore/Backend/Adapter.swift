@@ -218,6 +218,11 @@ enum Backends {
             // event), and the partition of an entry must be one evt can compute.
             sinkOptions.kafka = options.kafka.adding([("partitioner", "murmur2"), ("enable.gapless.guarantee", "true")])
             let sink = try KafkaSink(brokers: brokers, topic: topic, partition: partition, options: sinkOptions)
+            // Where each entry goes must be the same in every run, or a resume would look for
+            // an entry in another partition than the one an earlier run wrote it to.
+            guard partition != nil || sink.knowsPartitionCount else {
+                throw EvtError(.connectionLost, "cannot learn how many partitions topic \(topic) has; --exactly-once needs it to know where each entry goes. Is the broker reachable, and does the topic exist?")
+            }
             let filter = try KafkaResumeFilter.make(brokers: brokers, topic: topic, partition: partition, sink: sink,
                                                     kafka: options.kafka)
             return SinkRecordTarget(sink: sink, description: endpoint.description, options: options, alreadyCopied: filter)

@@ -27,6 +27,10 @@ final class KafkaSink: EventSink {
     /// `sourcePartition`; nil when it could not be known (no such topic yet, no answer).
     private lazy var targetPartitionCount: Int32? = readPartitionCount()
 
+    /// Whether the topic's partition count is known (asked now if it was not yet): without
+    /// it, source partitions fall back to the partitioner.
+    var knowsPartitionCount: Bool { targetPartitionCount != nil }
+
     init(brokers: String, topic: String, partition: Int32?, options: SinkOptions) throws {
         var properties: [(String, String)] = [
             ("bootstrap.servers", brokers),
