@@ -11,10 +11,13 @@ let package = Package(
         // hiredis: its .pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM warns about on every build.
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        // OpenSSL 3 for rediss://: Debian's hiredis 0.14 has no TLS, so evt runs the TLS
+        // session itself and hands hiredis the decrypted bytes to parse.
+        .systemLibrary(name: "CTLS", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // Endpoint grammar, NDJSON codec, the backend adapter layer and one file per command.
         // Records are appended field by field to buffers owned by classes; dynamic exclusivity
         // checks on each of those accesses cost ~10% of a stream read (measured with perf).
-        .target(name: "EvtCore", dependencies: ["CHiredis", "CRdKafka"],
+        .target(name: "EvtCore", dependencies: ["CHiredis", "CRdKafka", "CTLS"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         // Wiring only: parse, dispatch, map errors to stderr and an exit status.
         .executableTarget(name: "evt", dependencies: ["EvtCore"]),

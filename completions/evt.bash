@@ -2,7 +2,7 @@
 # Install: copy to /usr/share/bash-completion/completions/evt (or source it).
 # The option lists mirror evt's option tables; a test checks that they agree.
 
-_evt_endpoints='stream: list: channel: topic: redis:// kafka://'
+_evt_endpoints='stream: list: channel: topic: redis:// rediss:// kafka://'
 
 _evt()
 {

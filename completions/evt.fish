@@ -69,7 +69,7 @@ complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail
 # Endpoints: the first operand of publish, tail, replay-from-offset, group-create and
 # claim-pending, both operands of copy-between (SOURCE and TARGET), every operand of
 # subscribe. The second operand of group-create and claim-pending, GROUP, is a free name.
-set -l endpoints stream: list: channel: topic: redis:// kafka://
+set -l endpoints stream: list: channel: topic: redis:// rediss:// kafka://
 for kind in $endpoints
     complete -c evt -n "__fish_seen_subcommand_from publish tail replay-from-offset group-create claim-pending; and __evt_needs_endpoint" -a $kind
     complete -c evt -n "__fish_seen_subcommand_from subscribe; and __evt_at_operand" -a $kind

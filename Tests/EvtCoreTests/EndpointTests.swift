@@ -70,11 +70,39 @@ struct EndpointTests {
         #expect(fromURL.password == "url" && fromEnvironment.password == "env" && fromCLI.password == "cli")
     }
 
-    @Test("rediss:// is refused with exit 2 and says TLS is not available")
-    func tlsRefused() {
-        let error = usageError("rediss://h:6380/stream/s")
+    @Test("rediss:// takes its TLS files from the URL's parameters, which beat EVT_REDIS_CACERT/CERT/KEY")
+    func tlsSettings() throws {
+        let environment = ["EVT_REDIS_CACERT": "/env/ca.pem", "EVT_REDIS_CERT": "/env/c.pem", "EVT_REDIS_KEY": "/env/c.key"]
+        guard case .redis(let fromURL, .stream, let name) = try parse("rediss://h:6380/stream/s?cacert=%2Fu%2Fca.pem&cert=/u/c.pem", environment),
+              case .redis(let fromEnvironment, .list, _) = try parse("list:l", environment.merging(["EVT_REDIS_URL": "rediss://h"]) { $1 }),
+              case .redis(let plain, _, _) = try parse("redis://h/stream/s", environment) else {
+            Issue.record("not redis"); return
+        }
+        #expect(name == "s" && fromURL.port == 6380 && fromURL.description == "rediss://h:6380")
+        #expect(fromURL.tls == RedisTLSSettings(caCertificates: "/u/ca.pem", clientCertificate: "/u/c.pem", clientKey: "/env/c.key"))
+        #expect(fromEnvironment.tls == RedisTLSSettings(caCertificates: "/env/ca.pem", clientCertificate: "/env/c.pem", clientKey: "/env/c.key"))
+        #expect(plain.tls == nil)
+        guard case .redis(let unverified, _, _) = try parse("rediss://h/stream/s", ["EVT_REDIS_TLS_VERIFY": "none"]) else { return }
+        #expect(unverified.tls?.verifiesServer == false && unverified.tls?.caCertificates == nil)
+    }
+
+    @Test("a ? in a channel pattern stays in the name; only name=value pairs are a query")
+    func questionMarkInPattern() throws {
+        guard case .redis(_, .channel, let name) = try parse("rediss://h/channel/news.?") else { Issue.record("not a channel"); return }
+        #expect(name == "news.?")
+    }
+
+    @Test("TLS settings that cannot work are usage errors that say what to write", arguments: [
+        ("redis://h/stream/s?cacert=ca.pem", [:], "rediss://"),
+        ("rediss://h/stream/s?verify=none", [:], "cacert="),
+        ("rediss://h/stream/s?key=k.pem", [:], "EVT_REDIS_CERT"),
+        ("rediss://h/stream/s?cacert=a&cacert=b", [:], "twice"),
+        ("rediss://h/stream/s", ["EVT_REDIS_TLS_VERIFY": "off"], "none"),
+    ])
+    func badTLSSettings(text: String, environment: [String: String], hint: String) {
+        let error = usageError(text, environment)
         #expect(error?.status == .usage)
-        #expect(error?.message.contains("TLS") == true)
+        #expect(error?.message.contains(hint) == true, "\(error?.message ?? "no error")")
     }
 
     @Test("bad endpoints are usage errors that name the problem", arguments: [

@@ -69,7 +69,7 @@ struct ShellIntegrationTests {
     @Test("each shell offers endpoint prefixes for a target or source, and --on-error's choices",
           arguments: Shell.allCases)
     func endpointsAndChoices(shell: Shell) throws {
-        let prefixes: Set<String> = ["stream:", "list:", "channel:", "topic:", "redis://", "kafka://"]
+        let prefixes: Set<String> = ["stream:", "list:", "channel:", "topic:", "redis://", "rediss://", "kafka://"]
         for command in ["publish", "tail"] {
             #expect(try Self.offered(shell, "evt \(command) ") == prefixes, "\(shell), evt \(command)")
         }

@@ -7,7 +7,7 @@ struct UsageAndSandboxTests {
     @Test("usage errors exit 2 with a message that says what to do", arguments: [
         (["pubish", "topic:t"], "Did you mean publish?"),
         (["publish", "topic:t", "--kee", "a"], "Did you mean --key?"),
-        (["publish", "rediss://h:1/stream/s"], "TLS"),
+        (["publish", "rediss://h:1/stream/s?ca=x"], "cacert="),
         (["publish", "stream:s", "--key", "a"], "--key is for Kafka"),
         (["publish", "topic:t", "--maxlen", "5"], "--maxlen"),
         (["publish", "topic:t", "--timeout", "5"], "5s"),

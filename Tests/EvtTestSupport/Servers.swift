@@ -1,18 +1,51 @@
 import Foundation
 import EvtCore
 
+/// How a test server speaks: plain text, TLS, or TLS that wants a client certificate
+/// (redis-server's default once a TLS port is set).
+public enum RedisTransport: Sendable {
+    case plain
+    case tls(certificate: String)
+    case mutualTLS
+}
+
 /// A real redis-server on a free 127.0.0.1 port, in its own directory, stopped on deinit.
 public final class RedisServer: @unchecked Sendable {
     public private(set) var port = 0
     public let scratch = Scratch()
     private var child: ChildProcess?
     private let persistent: Bool
+    public let transport: RedisTransport
 
-    public var url: String { "redis://127.0.0.1:\(port)" }
+    public var url: String {
+        if case .plain = transport { return "redis://127.0.0.1:\(port)" }
+        return "rediss://127.0.0.1:\(port)"
+    }
+
+    /// The environment that lets evt reach this server through `stream:`/`list:`/`channel:`
+    /// (the test CA and client certificate for TLS).
+    public var environment: [String: String] {
+        var variables = ["EVT_REDIS_URL": url]
+        if case .plain = transport { return variables }
+        let certificates = TestCertificates.shared
+        variables["EVT_REDIS_CACERT"] = certificates.ca
+        variables["EVT_REDIS_CERT"] = certificates.clientCertificate
+        variables["EVT_REDIS_KEY"] = certificates.clientKey
+        return variables
+    }
+
+    /// redis-cli's connection options for this server.
+    private var cliConnection: [String] {
+        if case .plain = transport { return ["-p", String(port)] }
+        let certificates = TestCertificates.shared
+        return ["-p", String(port), "--tls", "--insecure", "--cacert", certificates.ca,
+                "--cert", certificates.clientCertificate, "--key", certificates.clientKey]
+    }
 
     /// `persistent`: appendonly with fsync always, so a restart keeps every acknowledged write.
-    public init(persistent: Bool = false) throws {
+    public init(persistent: Bool = false, transport: RedisTransport = .plain) throws {
         self.persistent = persistent
+        self.transport = transport
         // Parallel tests (and the mock clusters) also take free ports: if another process
         // grabbed ours between the probe and redis-server's bind, try another.
         var lastError: Error?
@@ -25,9 +58,21 @@ public final class RedisServer: @unchecked Sendable {
 
     /// Starts (or restarts, on the same port and data directory) the server.
     public func start() throws {
-        var arguments = ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "",
+        var arguments = ["redis-server", "--bind", "127.0.0.1", "--save", "",
                          "--dir", scratch.path, "--logfile", scratch.file("redis.log"), "--daemonize", "no"]
         arguments += persistent ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]
+        let certificates = TestCertificates.shared
+        switch transport {
+        case .plain:
+            arguments += ["--port", String(port)]
+        case .tls(let certificate):
+            arguments += ["--port", "0", "--tls-port", String(port), "--tls-cert-file", certificate,
+                          "--tls-key-file", certificates.serverKey, "--tls-ca-cert-file", certificates.ca,
+                          "--tls-auth-clients", "no"]
+        case .mutualTLS:
+            arguments += ["--port", "0", "--tls-port", String(port), "--tls-cert-file", certificates.serverCertificate,
+                          "--tls-key-file", certificates.serverKey, "--tls-ca-cert-file", certificates.ca]
+        }
         // stdio on /dev/null: a server that outlives a crashed test run must not hold the
         // runner's stdout open (swift test would wait for its EOF forever).
         let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
@@ -77,12 +122,12 @@ public final class RedisServer: @unchecked Sendable {
     /// `redis-cli -p PORT ARGS…`'s stdout (raw replies, one per line).
     @discardableResult
     public func cli(_ arguments: [String]) throws -> String {
-        try runProcess(["redis-cli", "-p", String(port), "--raw"] + arguments, timeout: 20).stdoutText
+        try runProcess(["redis-cli"] + cliConnection + ["--raw"] + arguments, timeout: 20).stdoutText
     }
 
     /// XRANGE as [(id, [field, value, …])], read with redis-cli (no --raw: quoted strings).
     public func streamEntries(_ key: String) throws -> [(id: String, fields: [String])] {
-        let output = try runProcess(["redis-cli", "-p", String(port), "--json", "XRANGE", key, "-", "+"], timeout: 60)
+        let output = try runProcess(["redis-cli"] + cliConnection + ["--json", "XRANGE", key, "-", "+"], timeout: 60)
         if output.status == 0, let parsed = try? JSONSerialization.jsonObject(with: output.stdout) as? [[Any]] {
             return parsed.map { ($0[0] as! String, ($0[1] as? [String]) ?? []) }
         }

@@ -1,3 +1,16 @@
+/// How evt checks a `rediss://` server and proves who it is (CONTRACT.md, "Endpoints"):
+/// from EVT_REDIS_CACERT / EVT_REDIS_CERT / EVT_REDIS_KEY / EVT_REDIS_TLS_VERIFY, or from
+/// the endpoint's `?cacert=&cert=&key=`, which win.
+public struct RedisTLSSettings: Sendable, Hashable {
+    /// A PEM file or a directory of hashed certificates (c_rehash); nil: the system's CAs.
+    public var caCertificates: String?
+    public var clientCertificate: String?
+    /// The client certificate's private key; nil with a certificate: it is in the same file.
+    public var clientKey: String?
+    /// false only with EVT_REDIS_TLS_VERIFY=none.
+    public var verifiesServer = true
+}
+
 /// Where a Redis server is; `description` never shows the password.
 public struct RedisServerAddress: Sendable, Equatable {
     public var host: String
@@ -5,10 +18,12 @@ public struct RedisServerAddress: Sendable, Equatable {
     public var database: Int
     public var user: String?
     public var password: String?
+    /// nil: plain text (`redis://`); never a fallback from TLS to plain text.
+    public var tls: RedisTLSSettings?
 
     public var description: String {
         let host = self.host.contains(":") ? "[\(self.host)]" : self.host
-        return "redis://\(host):\(port)" + (database == 0 ? "" : "/\(database)")
+        return (tls == nil ? "redis://" : "rediss://") + "\(host):\(port)" + (database == 0 ? "" : "/\(database)")
     }
 }
 
@@ -58,13 +73,7 @@ public enum Endpoint: Sendable, Equatable {
         func bad(_ why: String) -> EvtError {
             EvtError.usage("bad endpoint \(redactingPassword(text)): \(why)")
         }
-        if text.hasPrefix("rediss://") {
-            throw EvtError.usage("""
-                TLS endpoints (rediss://) are not available: evt is built on Debian's hiredis 0.14, \
-                which has no TLS. Reach the server through a TLS tunnel (e.g. stunnel) and use redis://.
-                """)
-        }
-        if text.hasPrefix("redis://") {
+        if text.hasPrefix("redis://") || text.hasPrefix("rediss://") {
             let (server, path) = try parseRedisServer(text, environment: environment, bad: bad)
             let parts = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2, let kind = RedisKind(rawValue: String(parts[0])), !parts[1].isEmpty else {
@@ -102,25 +111,28 @@ public enum Endpoint: Sendable, Equatable {
         }
         guard !name.isEmpty else { throw bad("the \(scheme) name is empty") }
         let base = environment["EVT_REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultRedisURL
-        if base.hasPrefix("rediss://") {
-            throw EvtError.usage("EVT_REDIS_URL uses TLS (rediss://), which Debian's hiredis 0.14 does not have.")
-        }
-        guard base.hasPrefix("redis://") else {
-            throw EvtError.usage("EVT_REDIS_URL must look like redis://[[USER:]PASSWORD@]HOST[:PORT][/DB], not \(redactingPassword(base)).")
+        guard base.hasPrefix("redis://") || base.hasPrefix("rediss://") else {
+            throw EvtError.usage("EVT_REDIS_URL must look like redis[s]://[[USER:]PASSWORD@]HOST[:PORT][/DB], not \(redactingPassword(base)).")
         }
         let (server, path) = try parseRedisServer(base, environment: environment) { why in
             EvtError.usage("bad EVT_REDIS_URL \(redactingPassword(base)): \(why)")
         }
         guard path.isEmpty else {
-            throw EvtError.usage("EVT_REDIS_URL names a server only (redis://HOST[:PORT][/DB]), not \(redactingPassword(base)).")
+            throw EvtError.usage("EVT_REDIS_URL names a server only (redis[s]://HOST[:PORT][/DB][?cacert=…]), not \(redactingPassword(base)).")
         }
         return .redis(server, kind, name: name)
     }
 
-    /// Splits `redis://[[USER:]PASSWORD@]HOST[:PORT][/DB][/rest]` into the server and `rest`.
+    /// Splits `redis[s]://[[USER:]PASSWORD@]HOST[:PORT][/DB][/rest][?query]` into the server
+    /// and `rest`.
     static func parseRedisServer(_ text: String, environment: [String: String],
                                  bad: (String) -> EvtError) throws -> (RedisServerAddress, String) {
-        var rest = Substring(text.dropFirst("redis://".count))
+        let usesTLS = text.hasPrefix("rediss://")
+        let (withoutQuery, query) = try splitQuery(text, bad: bad)
+        if !usesTLS, let name = query.keys.sorted().first {
+            throw bad("\(name)= is a TLS setting: use rediss:// for a server that speaks TLS")
+        }
+        var rest = Substring(withoutQuery.dropFirst(usesTLS ? "rediss://".count : "redis://".count))
         var user: String?
         var password: String?
         if let at = rest.lastIndex(of: "@"), !rest[..<at].contains("/") {
@@ -162,8 +174,55 @@ public enum Endpoint: Sendable, Equatable {
             password = [environment["EVT_REDIS_PASSWORD"], environment["REDISCLI_AUTH"]]
                 .compactMap { $0 }.first { !$0.isEmpty }
         }
-        return (RedisServerAddress(host: host, port: port, database: database, user: user, password: password),
+        let tls = usesTLS ? try tlsSettings(query: query, environment: environment) : nil
+        return (RedisServerAddress(host: host, port: port, database: database, user: user, password: password, tls: tls),
                 String(path))
+    }
+
+    static let tlsQueryNames = ["cacert", "cert", "key"]
+
+    /// The `?name=value&…` at the end of a Redis URL. A `?` is taken as the start of a query
+    /// only when what follows is `name=value` pairs, so a channel pattern such as `news.?` stays
+    /// a name (write a `?` followed by `=` in a name as %3F).
+    static func splitQuery(_ text: String, bad: (String) -> EvtError) throws -> (String, [String: String]) {
+        guard let mark = text.lastIndex(of: "?") else { return (text, [:]) }
+        let pairs = text[text.index(after: mark)...].split(separator: "&", omittingEmptySubsequences: false)
+        let looksLikeQuery = pairs.allSatisfy { pair in
+            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else { return false }
+            return pair[..<equals].allSatisfy { $0.isASCII && ($0.isLetter || $0 == "_") }
+        }
+        guard looksLikeQuery else { return (text, [:]) }
+        var query: [String: String] = [:]
+        for pair in pairs {
+            let equals = pair.firstIndex(of: "=")!
+            let name = String(pair[..<equals])
+            guard tlsQueryNames.contains(name) else {
+                throw bad("unknown URL parameter \(name)=; the ones evt knows are " + tlsQueryNames.map { $0 + "=" }.joined(separator: ", "))
+            }
+            guard query[name] == nil else { throw bad("\(name)= is given twice") }
+            query[name] = try percentDecoded(String(pair[pair.index(after: equals)...]), bad: bad)
+        }
+        return (String(text[..<mark]), query)
+    }
+
+    /// TLS settings for a `rediss://` server: the URL's parameters, else the environment.
+    static func tlsSettings(query: [String: String], environment: [String: String]) throws -> RedisTLSSettings {
+        func setting(_ name: String, _ variable: String) -> String? {
+            query[name] ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        var settings = RedisTLSSettings(caCertificates: setting("cacert", "EVT_REDIS_CACERT"),
+                                        clientCertificate: setting("cert", "EVT_REDIS_CERT"),
+                                        clientKey: setting("key", "EVT_REDIS_KEY"))
+        if settings.clientKey != nil && settings.clientCertificate == nil {
+            throw EvtError.usage("a client key (EVT_REDIS_KEY or key=) needs its certificate too: set EVT_REDIS_CERT or cert=.")
+        }
+        switch environment["EVT_REDIS_TLS_VERIFY"] ?? "" {
+        case "", "full": break
+        case "none": settings.verifiesServer = false
+        case let other:
+            throw EvtError.usage("EVT_REDIS_TLS_VERIFY=\(other) is not known: leave it unset (verify the certificate and host name) or set it to none.")
+        }
+        return settings
     }
 
     static func parsePort(_ text: Substring, bad: (String) -> EvtError) throws -> Int {

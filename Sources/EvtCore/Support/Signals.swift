@@ -9,11 +9,21 @@ import Synchronization
 public enum Signals {
     /// 0 while running, else the number of the signal that asked us to stop.
     static let received = Atomic<Int32>(0)
+    /// When (monotonicMilliseconds) the first stop signal came.
+    static let receivedAtMs = Atomic<Int>(0)
+    /// How long, after a stop signal, evt still waits for answers to what it already sent
+    /// (so that it can report them delivered), however long the server takes otherwise.
+    public static let graceMs = 2000
     /// [read end, write end]; the read end is polled by blocking loops.
     nonisolated(unsafe) static var wakePipe: (Int32, Int32) = (-1, -1)
 
     public static var stopRequested: Bool { received.load(ordering: .relaxed) != 0 }
     public static var stopSignal: Int32 { received.load(ordering: .relaxed) }
+    /// Milliseconds left of the grace after a stop signal; nil while no stop was asked for.
+    static var graceLeftMs: Int? {
+        guard stopRequested else { return nil }
+        return max(0, receivedAtMs.load(ordering: .relaxed) + graceMs - monotonicMilliseconds())
+    }
     /// File descriptor that becomes readable once a stop signal arrived.
     public static var wakeFD: Int32 { wakePipe.0 }
 
@@ -53,6 +63,10 @@ public enum Signals {
 }
 
 private func onStopSignal(_ signal: Int32) {
+    if Signals.received.load(ordering: .relaxed) == 0 {
+        // clock_gettime(2) is async-signal-safe.
+        Signals.receivedAtMs.store(monotonicMilliseconds(), ordering: .relaxed)
+    }
     Signals.received.store(signal, ordering: .relaxed)
     var byte: UInt8 = 1
     _ = write(Signals.wakePipe.1, &byte, 1)

@@ -91,11 +91,20 @@ indirect enum RedisValue: Equatable {
 /// One Redis connection through hiredis: hiredis connects and parses replies; evt builds the
 /// RESP itself (RespCommandBuffer) and drives the non-blocking socket with its own poll(2),
 /// which also watches the signal wake-up pipe — a blocking hiredis read retries on EINTR and
-/// would never notice SIGINT (SWIFT-C-NOTES).
+/// would never notice SIGINT (SWIFT-C-NOTES). For `rediss://`, evt's own TLS session sits
+/// between the socket and hiredis' parser (Debian's hiredis has no TLS).
 final class RedisConnection {
     let address: RedisServerAddress
     private var context: UnsafeMutablePointer<redisContext>
+    private var tls: TLSSession?
+    /// Decrypted bytes on their way to hiredis' parser, one read at a time.
+    private var tlsInput = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    /// Whether any reply came yet: a plain-text connection that a server drops before its
+    /// first answer is most likely talking to a TLS port.
+    private var answered = false
     var outgoing = RespCommandBuffer()
+    /// How long a write may wait for a server that takes nothing (its buffers full).
+    var writeStallLimitMs = 10_000
 
     init(_ address: RedisServerAddress, connectTimeoutMs: Int = 5000) throws {
         self.address = address
@@ -116,22 +125,51 @@ final class RedisConnection {
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         // hiredis' own blocking I/O is never used; its REDIS_BLOCK flag would only matter there.
         context.pointee.flags &= ~Int32(REDIS_BLOCK)
+        // From here on a throw runs deinit, which frees the context.
+        if let settings = address.tls {
+            tls = try TLSSession(TLSClientContext.shared(settings), fd: fd, host: address.host,
+                                 timeoutMs: connectTimeoutMs, server: address.description)
+            tlsInput = .allocate(byteCount: 65536, alignment: 16)
+            // TLS 1.3 servers judge the client certificate after the handshake and answer with
+            // session tickets or an alert: read those before writing, since a write that meets
+            // the closed socket gets a reset that discards the alert and its reason.
+            var pollFD = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&pollFD, 1, 200) > 0 { try readIntoParser() }
+        }
         try handshake()
     }
 
-    deinit { redisFree(context) }
+    deinit {
+        tls = nil   // its close_notify goes out before hiredis closes the socket
+        redisFree(context)
+        tlsInput.deallocate()
+    }
 
     private func handshake() throws {
         if let password = address.password {
             let reply = try call(address.user.map { ["AUTH", $0, password] } ?? ["AUTH", password])
             if case .error(let message) = reply {
                 // The server's message never contains the password.
-                throw EvtError.failure("\(address.description) refused the password: \(message). Check the endpoint, EVT_REDIS_PASSWORD or REDISCLI_AUTH.")
+                let user = address.user.map { "user \($0)" } ?? "the default user"
+                throw EvtError.failure("\(address.description) refused the password of \(user): \(message). Check the endpoint, EVT_REDIS_PASSWORD or REDISCLI_AUTH.")
             }
         }
         if address.database != 0 {
             if case .error(let message) = try call(["SELECT", String(address.database)]) {
                 throw EvtError.failure("\(address.description): cannot select database \(address.database): \(message)")
+            }
+        }
+        if tls != nil && address.password == nil && address.database == 0 {
+            // Under TLS 1.3 a server refuses a client certificate (or its absence) only after
+            // the handshake: one round trip makes that a connect error, and not a lost answer
+            // to the first command, whose events would then count as unconfirmed.
+            do {
+                _ = try call(["PING"])
+            } catch let error as EvtError where error.cause == .connectionLost {
+                let hint = address.tls?.clientCertificate == nil
+                    ? "it may want a client certificate (redis-server's tls-auth-clients is yes by default): give one with EVT_REDIS_CERT and EVT_REDIS_KEY, or ?cert=FILE&key=FILE"
+                    : "it may have refused evt's client certificate: check that EVT_REDIS_CERT is signed by a CA the server trusts and has not expired"
+                throw EvtError(.connectionLost, "\(error.message); the server closed the connection right after the TLS handshake, so \(hint).")
             }
         }
     }
@@ -149,23 +187,74 @@ final class RedisConnection {
         EvtError(.connectionLost, "lost the connection to \(address.description) (\(reason))")
     }
 
+    private func lostBeforeAnswer(_ reason: String) -> EvtError {
+        lost(answered ? reason : reason + "; if that port speaks TLS, use rediss://")
+    }
+
     /// Sends every command in `outgoing`, waiting for the socket as needed.
     func flushWrites() throws {
         defer { outgoing.removeAll() }
         try outgoing.bytes.withUnsafeBytes { bytes in
             var offset = 0
+            var lastProgress = monotonicMilliseconds()
             while offset < bytes.count {
-                let written = send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
-                if written >= 0 { offset += written; continue }
+                if let grace = Signals.graceLeftMs, grace == 0 {
+                    throw lost("stopped by a signal while the server took no more commands")
+                }
+                if monotonicMilliseconds() - lastProgress >= writeStallLimitMs {
+                    throw lost("the server took no commands for \(writeStallLimitMs / 1000) s")
+                }
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+                if let tls {
+                    switch tls.write(rest) {
+                    case .done(let count): offset += count; lastProgress = monotonicMilliseconds()
+                    case .wait(let events): waitForSocket(events)
+                    case .closed: throw lost("the server closed the TLS session")
+                    case .failed(let failure): throw failed(failure)
+                    }
+                    continue
+                }
+                let written = send(fd, rest.baseAddress!, rest.count, Int32(MSG_NOSIGNAL))
+                if written >= 0 { offset += written; lastProgress = monotonicMilliseconds(); continue }
                 switch errno {
                 case EINTR: continue
-                case EAGAIN:
-                    var pollFD = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                    _ = poll(&pollFD, 1, 1000)
-                default:
-                    throw lost(String(cString: strerror(errno)))
+                case EAGAIN: waitForSocket(Int16(POLLOUT))
+                default: throw lostBeforeAnswer(String(cString: strerror(errno)))
                 }
             }
+        }
+    }
+
+    /// Waits up to a second for the socket, or for a stop signal (then for the grace).
+    private func waitForSocket(_ events: Int16) {
+        var fds = [pollfd(fd: fd, events: events, revents: 0),
+                   pollfd(fd: Signals.wakeFD, events: Int16(POLLIN), revents: 0)]
+        let grace = Signals.graceLeftMs
+        if grace != nil { fds[1].fd = -1 }
+        _ = poll(&fds, 2, Int32(min(grace ?? 1000, 1000)))
+    }
+
+    /// A TLS failure while connected: a lost connection, or a refusal (a client certificate
+    /// the server does not want) that the same attempt would meet again.
+    private func failed(_ failure: TLSFailure) -> EvtError {
+        failure.refused ? failure.error(address.description) : lost(failure.reason)
+    }
+
+    /// Moves what the socket has to hiredis' parser: one read(2), as redisBufferRead does,
+    /// or under TLS one SSL_read (which may leave more decrypted bytes buffered).
+    private func readIntoParser() throws {
+        guard let tls else {
+            if redisBufferRead(context) != REDIS_OK { throw lostBeforeAnswer(RedisConnection.errorText(context)) }
+            return
+        }
+        switch tls.read(into: tlsInput) {
+        case .done(let count):
+            if redisReaderFeed(context.pointee.reader, tlsInput.baseAddress!.assumingMemoryBound(to: CChar.self), count) != REDIS_OK {
+                throw lost("protocol error: \(RedisConnection.errorText(context))")
+            }
+        case .wait: break   // a record not complete yet
+        case .closed: throw lost("the server closed the connection")
+        case .failed(let failure): throw failed(failure)
         }
     }
 
@@ -174,9 +263,9 @@ final class RedisConnection {
 
     /// Hands the next reply to `body`. `waitMs` < 0 waits until a reply, a stop signal, or
     /// (with `watchStdout`) a closed stdout (throws StdoutClosed); 0 only takes what is buffered.
-    @discardableResult
     /// `stopOnSignal` false: keep waiting through a stop signal (a producer still collecting
-    /// the answers to what it sent).
+    /// the answers to what it sent), for Signals.graceMs at most.
+    @discardableResult
     func nextReply(waitMs: Int32, watchStdout: Bool = false, stopOnSignal: Bool = true,
                    _ body: (RedisReplyView) throws -> Void) throws -> Wait {
         while true {
@@ -187,23 +276,32 @@ final class RedisConnection {
             if let reply {
                 let typed = reply.assumingMemoryBound(to: redisReply.self)
                 defer { freeReplyObject(reply) }
+                answered = true
                 try body(RedisReplyView(raw: typed))
                 return .reply
+            }
+            if let tls, tls.hasBufferedInput {
+                try readIntoParser()
+                continue
             }
             if waitMs == 0 && !socketReadable(waitMs: 0) { return .timedOut }
             var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: Signals.wakeFD, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: 1, events: 0, revents: 0)]
-            if !stopOnSignal { fds[1].fd = -1 }   // poll ignores it: no spinning on the wake pipe
-            let ready = poll(&fds, watchStdout ? 3 : 2, waitMs)
+            var pollWait = waitMs
+            if !stopOnSignal, let grace = Signals.graceLeftMs {
+                // Still collecting answers after a stop signal, but only for the grace.
+                if grace == 0 { return .stopRequested }
+                pollWait = waitMs < 0 ? Int32(grace) : min(waitMs, Int32(grace))
+                fds[1].fd = -1   // poll ignores it: no spinning on the wake pipe
+            }
+            let ready = poll(&fds, watchStdout ? 3 : 2, pollWait)
             if ready < 0 && errno != EINTR { throw lost(String(cString: strerror(errno))) }
             if stopOnSignal && Signals.stopRequested { return .stopRequested }
             if watchStdout && fds[2].revents != 0 { throw StdoutClosed() }
             if fds[0].revents != 0 {
-                if redisBufferRead(context) != REDIS_OK {
-                    throw lost(RedisConnection.errorText(context))
-                }
-            } else if ready == 0 && waitMs >= 0 {
+                try readIntoParser()
+            } else if ready == 0 && waitMs >= 0 && pollWait == waitMs {
                 return .timedOut
             }
         }
@@ -223,23 +321,32 @@ final class RedisConnection {
         let wait = try nextReply(waitMs: 10_000, stopOnSignal: false) { reply in
             if reply.kind == .error { serverError = reply.text } else { try body(reply) }
         }
-        if wait != .reply { throw lost("no answer to \(words[0]) within 10 s") }
+        if wait != .reply { throw unanswered(words[0], wait) }
         if let serverError {
             throw RedisErrorReply.error(serverError, words.count > 1 ? "\(words[0]) \(words[1]) failed" : "\(words[0]) failed")
         }
     }
 
     /// One command, one reply: for set-up and control, never per event.
-    /// A stop signal does not cut it short (the answer is at most 10 s away): callers check
-    /// for the stop between commands, so a command sent is never left half-known.
+    /// A stop signal cuts it short only after Signals.graceMs (a server that answers at all
+    /// answers sooner): callers check for the stop between commands, so a command sent is
+    /// left half-known only when the server stopped answering.
     func call(_ words: [String]) throws -> RedisValue {
         outgoing.command(words)
         try flushWrites()
         var value = RedisValue.null
-        switch try nextReply(waitMs: 10_000, stopOnSignal: false, { value = RedisValue($0) }) {
+        let wait = try nextReply(waitMs: 10_000, stopOnSignal: false) { value = RedisValue($0) }
+        switch wait {
         case .reply: return value
-        case .stopRequested, .timedOut: throw lost("no answer to \(words[0]) within 10 s")
+        case .stopRequested, .timedOut: throw unanswered(words[0], wait)
         }
+    }
+
+    private func unanswered(_ command: String, _ wait: Wait) -> EvtError {
+        if wait == .stopRequested {
+            return EvtError(.stopped, "stopped by a signal while \(address.description) did not answer \(command).")
+        }
+        return lost("no answer to \(command) within 10 s")
     }
 }
 

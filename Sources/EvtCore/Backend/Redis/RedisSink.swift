@@ -22,10 +22,10 @@ final class RedisSink: EventSink {
 
     private static let batchBytes = 256 << 10
     private static let maxInFlight = 16_384
-    static let graceAfterSignalMs = 5000
 
     init(server: RedisServerAddress, kind: RedisKind, name: String, options: SinkOptions) throws {
         connection = try RedisConnection(server)
+        connection.writeStallLimitMs = options.timeoutMs
         self.kind = kind
         self.name = Array(name.utf8)
         self.maxlen = options.maxlen.map { Array(String($0).utf8) }
@@ -95,11 +95,11 @@ final class RedisSink: EventSink {
                 if Signals.stopRequested && !graceGiven {
                     // Stopped by a signal: answers get a few more seconds, not the whole timeout.
                     graceGiven = true
-                    deadline = min(deadline, monotonicMilliseconds() + RedisSink.graceAfterSignalMs)
+                    deadline = min(deadline, monotonicMilliseconds() + Signals.graceMs)
                 }
                 let left = deadline - monotonicMilliseconds()
                 if left <= 0 {
-                    let waited = graceGiven ? "\(RedisSink.graceAfterSignalMs / 1000)s of the stop signal" : "--timeout (\(timeoutMs / 1000)s)"
+                    let waited = graceGiven ? "\(Signals.graceMs / 1000)s of the stop signal" : "--timeout (\(timeoutMs / 1000)s)"
                     connectionLost(connection.lost("no answer within \(waited)"))
                     return
                 }
