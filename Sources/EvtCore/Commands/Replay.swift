@@ -58,7 +58,8 @@ public enum ReplayCommand {
         } catch let error as EvtError where error.status == .usage {
             throw error
         } catch {
-            Diagnostics.print("\((error as? EvtError)?.message ?? "\(error)"); stopped the replay after \(loop.copied) acknowledged events.")
+            let message = (error as? EvtError)?.message ?? "\(error)"
+            Diagnostics.print("\(message.hasSuffix(".") ? message : message + ".") The replay stopped after \(loop.copied) acknowledged events.")
             return (error as? EvtError)?.status ?? .failure
         }
         Diagnostics.print("replayed \(loop.copied) event\(loop.copied == 1 ? "" : "s") into \(Endpoint.redactingPassword(targetText))")

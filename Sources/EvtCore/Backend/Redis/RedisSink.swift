@@ -92,10 +92,10 @@ final class RedisSink: EventSink {
             var deadline = monotonicMilliseconds() + timeoutMs
             var graceGiven = false
             while inFlight.count > 0 {
-                if Signals.stopRequested && !graceGiven {
-                    // Stopped by a signal: answers get a few more seconds, not the whole timeout.
+                if let grace = Signals.graceLeftMs, !graceGiven {
+                    // Stopped by a signal: answers get what is left of the grace, not the timeout.
                     graceGiven = true
-                    deadline = min(deadline, monotonicMilliseconds() + Signals.graceMs)
+                    deadline = min(deadline, monotonicMilliseconds() + grace)
                 }
                 let left = deadline - monotonicMilliseconds()
                 if left <= 0 {

@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+import EvtCore
+import EvtTestSupport
+
+/// SIGTERM ends every Redis command within a few seconds (Signals.graceMs for answers still
+/// due, then 143) while the server answers nothing: stopped with SIGSTOP (it keeps accepting
+/// connections), behind a TLS port, or not running at all.
+@Suite("stop signals while Redis does not answer")
+struct RedisStopTests {
+    static func stopsPromptly(_ arguments: [String], environment: [String: String], stdin: String? = nil,
+                              expecting status: Int32 = 143) throws -> ProcessResult {
+        let process = try Evt.start(arguments, environment: environment)
+        if let stdin { process.write(Data(stdin.utf8)) }
+        usleep(1_000_000)
+        #expect(!process.hasExited(), "\(arguments) ended before the signal: \(process.stderrSoFar)")
+        let signalled = Date()
+        process.signal(SIGTERM)
+        let result = process.wait(timeout: 30)
+        let took = Date().timeIntervalSince(signalled)
+        #expect(took < 3.5, "\(arguments) took \(took) s after SIGTERM")
+        #expect(result.status == status, "\(arguments): \(result.stderr)")
+        return result
+    }
+
+    @Test("a stopped (SIGSTOP) server: every reading command and group command exits 143 within ~2 s", arguments: [
+        ["tail", "stream:s"], ["tail", "stream:s", "-f"], ["subscribe", "stream:s", "--group", "g"],
+        ["subscribe", "list:l"], ["subscribe", "channel:c"], ["group-create", "stream:s", "g2"],
+        ["claim-pending", "stream:s", "g", "--min-idle", "1s"], ["replay-from-offset", "stream:s", "beginning"],
+        ["replay-from-offset", "stream:s", "beginning", "--to", "stream:t"],
+        ["copy-between", "stream:s", "topic:t", "--checkpoint", "c", "-f"],
+    ])
+    func pausedServer(arguments: [String]) throws {
+        let redis = try RedisServer()
+        try redis.cli(["XADD", "s", "*", "a", "1"])
+        try redis.cli(["XGROUP", "CREATE", "s", "g", "0"])
+        try redis.pause()
+        defer { redis.resume() }
+        let result = try Self.stopsPromptly(arguments, environment: ["EVT_REDIS_URL": redis.url,
+                                                                     "EVT_KAFKA_BROKERS": "127.0.0.1:\(try freeLoopbackPort())"])
+        #expect(result.stdout.isEmpty, "nothing half-read is printed")
+    }
+
+    @Test("a stopped server behind TLS: the handshake wait ends at once with 143")
+    func pausedTLSServer() throws {
+        let redis = try RedisServer(transport: .mutualTLS)
+        try redis.pause()
+        defer { redis.resume() }
+        _ = try Self.stopsPromptly(["tail", "stream:s", "-f"], environment: redis.environment)
+    }
+
+    @Test("a server that is not running: a -f bridge that waits for it stops with 143 at once")
+    func unreachableServer() throws {
+        let port = try freeLoopbackPort()
+        let result = try Self.stopsPromptly(["copy-between", "stream:s", "topic:t", "--checkpoint", "c", "-f"],
+                                            environment: ["EVT_REDIS_URL": "redis://127.0.0.1:\(port)",
+                                                          "EVT_KAFKA_BROKERS": "127.0.0.1:\(try freeLoopbackPort())"])
+        #expect(result.stderr.contains("retrying every second"), "\(result.stderr)")
+    }
+
+    @Test("publish to a stopped server: within ~2 s, unanswered lines named unconfirmed, unread input not delivered")
+    func pausedPublish() throws {
+        let redis = try RedisServer()
+        try redis.pause()
+        defer { redis.resume() }
+        let result = try Self.stopsPromptly(["publish", "stream:s"], environment: ["EVT_REDIS_URL": redis.url],
+                                            stdin: Self.lines(5_000), expecting: 1)   // within the pipe's 64 KiB
+        #expect(!reportedLines(in: result.stderr, marker: "unconfirmed").isEmpty, "\(result.stderr)")
+    }
+
+    static func lines(_ count: Int) -> String { (1...count).map { "{\"n\":\($0)}" }.joined(separator: "\n") + "\n" }
+}
