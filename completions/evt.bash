@@ -17,7 +17,7 @@ _evt()
         cword=$COMP_CWORD
     fi
 
-    local commands='publish subscribe tail replay-from-offset copy-between group-create claim-pending sandbox help'
+    local commands='publish subscribe tail replay-from-offset copy-between group-create claim-pending lag sandbox help'
     if ((cword == 1)); then
         COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
         return
@@ -35,9 +35,9 @@ _evt()
         subscribe)
             options='-g --group --consumer --from --create -c --count --exec --on-exec-error
                      --idle-exit --processing --pattern --no-pattern --ack-batch --retry-for
-                     -X --property -F --property-file -v --verbose -h --help'
+                     --stats -X --property -F --property-file -v --verbose -h --help'
             takes_value='-g --group --consumer --from -c --count --exec --on-exec-error
-                         --idle-exit --processing --ack-batch --retry-for
+                         --idle-exit --processing --ack-batch --retry-for --stats
                          -X --property -F --property-file'
             ;;
         tail)
@@ -65,6 +65,12 @@ _evt()
             takes_value='--min-idle --consumer -c --count --exec --on-exec-error
                          --max-deliveries --dead-letter --ack-batch
                          -X --property -F --property-file'
+            ;;
+        lag)
+            options='-g --group --format --watch --max-lag --max-lag-age --processing
+                     --dead-letter -X --property -F --property-file -v --verbose -h --help'
+            takes_value='-g --group --format --watch --max-lag --max-lag-age --processing
+                         --dead-letter -X --property -F --property-file'
             ;;
         sandbox)
             options='--run --brokers --topic -h --help'
@@ -95,13 +101,14 @@ _evt()
         case $option in
             --on-error) choices='fail skip' ;;
             --on-exec-error) choices='fail continue' ;;
+            --format) choices='json table prometheus' ;;
             --from | --until) choices='beginning end' ;;
             --to)
                 choices=$_evt_endpoints
                 compopt -o nospace 2>/dev/null
                 ;;
             --dead-letter)
-                if [[ $command == claim-pending ]]; then
+                if [[ $command == claim-pending || $command == lag ]]; then
                     # An endpoint only; publish's may also be a file.
                     choices=$_evt_endpoints
                     compopt -o nospace 2>/dev/null
@@ -133,10 +140,10 @@ _evt()
     done
     case $command:$operands in
         publish:0 | tail:0 | replay-from-offset:0 | copy-between:0 | copy-between:1 | group-create:0 \
-        | claim-pending:0 | subscribe:*)
+        | claim-pending:0 | subscribe:* | lag:*)
             # An endpoint: publish's TARGET, the SOURCE of tail, replay-from-offset,
             # group-create and claim-pending, copy-between's SOURCE and TARGET, every
-            # SOURCE of subscribe.
+            # SOURCE of subscribe and lag.
             COMPREPLY=($(compgen -W "$_evt_endpoints" -- "$cur"))
             compopt -o nospace 2>/dev/null
             ;;

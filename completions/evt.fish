@@ -1,7 +1,7 @@
 # fish completion for evt. Install: copy to ~/.config/fish/completions/evt.fish
 # The option lists mirror evt's option tables; a test checks that they agree.
 
-set -l commands publish subscribe tail replay-from-offset copy-between group-create claim-pending sandbox help
+set -l commands publish subscribe tail replay-from-offset copy-between group-create claim-pending lag sandbox help
 
 function __evt_operands
     # Prints how many operands precede the cursor, not counting option values; fails
@@ -30,6 +30,7 @@ function __evt_operands
                 --group --consumer --from --count --exec --on-exec-error --idle-exit \
                 --processing --ack-batch --retry-for --min-idle --max-deliveries \
                 --until --to --rate --checkpoint --key-field --stats \
+                --format --watch --max-lag --max-lag-age \
                 -H -X -F -n -g -c
                 set skip 1
             case '-*'
@@ -62,17 +63,19 @@ complete -c evt -n "not __fish_seen_subcommand_from $commands" -a replay-from-of
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a copy-between -d 'Copy a topic, stream or list into another, resumably'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a group-create -d 'Create a consumer group on a stream or topic'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a claim-pending -d 'Take over stream entries left unacknowledged too long'
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -a lag -d 'Show how far consumer groups are behind'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a sandbox -d 'Run throwaway local brokers'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a help -d 'Show help for evt or one command'
-complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail replay-from-offset copy-between group-create claim-pending sandbox"
+complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail replay-from-offset copy-between group-create claim-pending lag sandbox"
 
 # Endpoints: the first operand of publish, tail, replay-from-offset, group-create and
 # claim-pending, both operands of copy-between (SOURCE and TARGET), every operand of
-# subscribe. The second operand of group-create and claim-pending, GROUP, is a free name.
+# subscribe and lag. The second operand of group-create and claim-pending, GROUP, is a free
+# name.
 set -l endpoints stream: list: channel: topic: redis:// rediss:// kafka://
 for kind in $endpoints
     complete -c evt -n "__fish_seen_subcommand_from publish tail replay-from-offset group-create claim-pending; and __evt_needs_endpoint" -a $kind
-    complete -c evt -n "__fish_seen_subcommand_from subscribe; and __evt_at_operand" -a $kind
+    complete -c evt -n "__fish_seen_subcommand_from subscribe lag; and __evt_at_operand" -a $kind
     complete -c evt -n "__fish_seen_subcommand_from copy-between; and __evt_at_operand; and test (__evt_operands) -lt 2" -a $kind
 end
 # publish reads FILE operands after the target.
@@ -103,6 +106,7 @@ complete -c evt -n $subscribe -l pattern -d 'Channel: subscribe by pattern'
 complete -c evt -n $subscribe -l no-pattern -d 'Channel: subscribe to the name as written'
 complete -c evt -n $subscribe -l ack-batch -x -d 'Hand over at most N events at a time'
 complete -c evt -n $subscribe -l retry-for -x -d 'How long to reconnect a lost Redis connection'
+complete -c evt -n $subscribe -l stats -x -d "Print events consumed, rate and the group's lag every DURATION"
 
 set -l tail "__fish_seen_subcommand_from tail"
 complete -c evt -n $tail -s n -l lines -x -d 'Show the last N events'
@@ -142,10 +146,19 @@ complete -c evt -n $claim_pending -l dead-letter -x -a "$endpoints" -d 'Endpoint
 complete -c evt -n $claim_pending -l dry-run -d 'Show what would be claimed; change nothing'
 complete -c evt -n $claim_pending -l ack-batch -x -d 'Claim and acknowledge N entries at a time'
 
+set -l lag "__fish_seen_subcommand_from lag"
+complete -c evt -n $lag -s g -l group -x -d 'Only this group (repeatable)'
+complete -c evt -n $lag -l format -x -a 'json table prometheus' -d 'Output: NDJSON, a table or Prometheus metrics'
+complete -c evt -n $lag -l watch -x -d 'Repeat every DURATION until stopped'
+complete -c evt -n $lag -l max-lag -x -d 'Exit 4 when a group has more than N events left'
+complete -c evt -n $lag -l max-lag-age -x -d "Exit 4 when a group's oldest unconsumed event is older"
+complete -c evt -n $lag -l processing -x -d "List: also show this processing list's length"
+complete -c evt -n $lag -l dead-letter -x -a "$endpoints" -d 'Also show the depth of this dead-letter stream, list or topic'
+
 set -l positioned "__fish_seen_subcommand_from subscribe group-create"
 complete -c evt -n $positioned -l from -x -a 'beginning end' -d 'Where a new reader or group starts'
 
-set -l kafka "__fish_seen_subcommand_from publish subscribe tail replay-from-offset copy-between group-create claim-pending"
+set -l kafka "__fish_seen_subcommand_from publish subscribe tail replay-from-offset copy-between group-create claim-pending lag"
 complete -c evt -n $kafka -s X -l property -x -d 'Set a librdkafka property (KEY=VALUE)'
 complete -c evt -n $kafka -s F -l property-file -r -F -d 'Read librdkafka properties from FILE'
 complete -c evt -n $kafka -s v -l verbose -d "Show the Kafka client's log lines"

@@ -56,6 +56,8 @@ struct OutgoingEvent {
 /// became unavailable, so reading further input would only queue more failures.
 struct SinkStopped: Error {
     let reason: String
+    /// Why: the target stopped answering (the default), refused evt, or a stop signal came.
+    var cause: FailureCause = .connectionLost
 }
 
 /// A target that events are written to.
@@ -220,7 +222,7 @@ enum Backends {
             let sink = try KafkaSink(brokers: brokers, topic: topic, partition: partition, options: sinkOptions)
             // Where each entry goes must be the same in every run, or a resume would look for
             // an entry in another partition than the one an earlier run wrote it to.
-            guard partition != nil || sink.knowsPartitionCount else {
+            guard try partition != nil || sink.knowsPartitionCount else {
                 throw EvtError(.connectionLost, "cannot learn how many partitions topic \(topic) has; --exactly-once needs it to know where each entry goes. Is the broker reachable, and does the topic exist?")
             }
             let filter = try KafkaResumeFilter.make(brokers: brokers, topic: topic, partition: partition, sink: sink,

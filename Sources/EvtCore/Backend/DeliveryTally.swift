@@ -4,6 +4,8 @@ final class DeliveryTally {
     private(set) var delivered = 0
     private(set) var failedLines: [(line: Int, reason: Int)] = []
     private(set) var unconfirmedLines: [Int] = []
+    /// How many of `unconfirmedLines` a stop signal cut short (their answers were given up on).
+    private var unconfirmedByStop = 0
     private var reasons: [String] = []
     /// Why each reason happened, by the index of the reason.
     private var causes: [FailureCause] = []
@@ -33,7 +35,21 @@ final class DeliveryTally {
         failedLines.append((line, index))
     }
 
-    func unconfirmed(line: Int) { unconfirmedLines.append(line) }
+    /// `byStop`: the answer was given up on because of a stop signal (the connection was fine).
+    func unconfirmed(line: Int, byStop: Bool = false) {
+        unconfirmedLines.append(line)
+        if byStop { unconfirmedByStop += 1 }
+    }
+
+    /// True after a stop signal that explains every event that was not acknowledged: each
+    /// failure's cause is `.stopped`, each unconfirmed one was cut short by the stop (events
+    /// with no report at all were given up on because of it). Such a run ends with 130/143,
+    /// not 1; the account of what was not delivered is printed all the same.
+    var onlyStoppedTrouble: Bool {
+        guard Signals.stopRequested else { return false }
+        return unconfirmedLines.count == unconfirmedByStop
+            && Set(failedLines.map(\.reason)).allSatisfy { causes[$0] == .stopped }
+    }
 
     /// True when something went wrong and all of it may go right on a retry: a lost
     /// connection (events unconfirmed or not sent) or "not now" answers.

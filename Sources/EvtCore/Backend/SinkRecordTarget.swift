@@ -40,7 +40,7 @@ final class SinkRecordTarget: RecordTarget {
                 // the events before it; either way the copy stops before this one.
                 sent -= 1
                 try drain(at: cursor)
-                throw EvtError(.connectionLost, "\(description): \(stopped.reason)")
+                throw EvtError(stopped.cause, "\(description): \(stopped.reason)")
             }
             if exactlyOnce && !sink.tally.failedLines.isEmpty {
                 try drain(at: cursor)   // reports the failure: nothing after a gap may be sent
@@ -55,8 +55,10 @@ final class SinkRecordTarget: RecordTarget {
         sink.finish()
         guard sink.tally.allDelivered(sent: sent) else {
             for message in sink.tally.summary(sent: sent, unit: unit) { Diagnostics.print(message) }
-            // A lost or starting target is retried by a bridge (-f) from the confirmed position.
-            throw EvtError(sink.tally.onlyRetriableTrouble ? .connectionLost : .refused(code: ""),
+            // A lost or starting target is retried by a bridge (-f) from the confirmed position;
+            // what a stop signal cut short ends the copy with 130/143.
+            let tally = sink.tally
+            throw EvtError(tally.onlyStoppedTrouble ? .stopped : tally.onlyRetriableTrouble ? .connectionLost : .refused(code: ""),
                            "\(description) did not acknowledge every event; the checkpoint stays before them, so a rerun copies them again.")
         }
         delivered = sent

@@ -76,6 +76,8 @@ public enum CommandTable {
                        "Hand over and acknowledge at most N events at a time (default 1000)."),
             OptionSpec("retry-for", .value("DURATION"),
                        "Redis: keep reconnecting a lost connection this long before exit 1 (default 60s)."),
+            OptionSpec("stats", .value("DURATION"),
+                       "Print events consumed, rate and the group's lag (as evt lag) on stderr every DURATION."),
             kafkaProperty, kafkaPropertyFile, verbose,
         ],
         notes: """
@@ -169,6 +171,31 @@ public enum CommandTable {
         how records and entries map onto each other.
         """)
 
+    public static let lag = CommandSpec(
+        name: "lag",
+        summary: "Show how far consumer groups are behind: topics, streams (pending, deliveries) and lists.",
+        operands: [OperandSpec("SOURCE", repeating: true, completion: .endpoint)],
+        options: [
+            OptionSpec("group", short: "g", .repeated("GROUP"),
+                       "Only this group (repeatable); default every group of a stream, or that the Kafka cluster lists."),
+            OptionSpec("format", .value("json|table|prometheus"),
+                       "Output: NDJSON (default when stdout is not a terminal), a table, or Prometheus text metrics.",
+                       completion: .choices(["json", "table", "prometheus"])),
+            OptionSpec("watch", .value("DURATION"), "Repeat every DURATION until stopped (the table is redrawn)."),
+            OptionSpec("max-lag", .value("N"), "Exit 4 when a group has more than N events left to consume."),
+            OptionSpec("max-lag-age", .value("DURATION"),
+                       "Exit 4 when a group's oldest unconsumed event is older than DURATION."),
+            OptionSpec("processing", .value("LIST"), "List: also show this processing list's length (subscribe --processing)."),
+            OptionSpec("dead-letter", .repeated("DEST"), "Also show the depth of this dead-letter stream or list (repeatable).",
+                       completion: .endpoint),
+            kafkaProperty, kafkaPropertyFile, verbose,
+        ],
+        notes: """
+        Kafka: lag is the log end minus the committed offset, per partition. Streams: the \
+        entries after the group's last-delivered id, with pending entries, their delivery \
+        counts and each consumer. Lists: their length. Exit 4: beyond --max-lag/--max-lag-age.
+        """)
+
     public static let sandbox = CommandSpec(
         name: "sandbox",
         summary: "Run throwaway local brokers: a redis-server and a mock Kafka cluster.",
@@ -192,7 +219,7 @@ public enum CommandTable {
         operands: [OperandSpec("COMMAND", optional: true, completion: .choices(all.map(\.name)))],
         options: [])
 
-    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, claimPending, replay, copy, sandbox]
+    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, claimPending, replay, copy, lag, sandbox]
 
     /// The commands in the order help lists them (help itself last).
     public static var commands: [CommandSpec] { all + [help] }

@@ -44,6 +44,7 @@ public enum EvtMain {
             case "claim-pending": status = try ClaimPendingCommand.run(arguments, environment: environment)
             case "replay-from-offset": status = try ReplayCommand.run(arguments, environment: environment)
             case "copy-between": status = try CopyBetweenCommand.run(arguments, environment: environment)
+            case "lag": status = try LagCommand.run(arguments, environment: environment)
             case "sandbox": status = try SandboxCommand.run(arguments, environment: environment)
             default: return report(unknownCommand(first))
             }

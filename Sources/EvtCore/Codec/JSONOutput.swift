@@ -133,3 +133,53 @@ enum JSONOutput {
         }
     }
 }
+
+/// One JSON object built member by member, for the few objects evt prints that are not
+/// records (`evt lag`); strings go through the codec's quoting.
+struct JSONObjectBuilder {
+    private var bytes: [UInt8] = [UInt8(ascii: "{")]
+
+    /// The object's text, with its closing brace.
+    var closed: [UInt8] { bytes + [UInt8(ascii: "}")] }
+
+    private mutating func key(_ name: String) {
+        if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+        appendString(name)
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    mutating func string(_ name: String, _ value: String) {
+        key(name)
+        appendString(value)
+    }
+
+    /// A number, or `null` for nil.
+    mutating func number(_ name: String, _ value: Int64?) {
+        raw(name, value.map(String.init) ?? "null")
+    }
+
+    mutating func raw(_ name: String, _ json: String) {
+        key(name)
+        bytes += Array(json.utf8)
+    }
+
+    mutating func object(_ name: String, _ value: JSONObjectBuilder) {
+        key(name)
+        bytes += value.closed
+    }
+
+    mutating func array(_ name: String, _ items: [JSONObjectBuilder]) {
+        key(name)
+        bytes.append(UInt8(ascii: "["))
+        for (index, item) in items.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes += item.closed
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    private mutating func appendString(_ text: String) {
+        var text = text
+        text.withUTF8 { JSONOutput.appendQuoted(UnsafeRawBufferPointer($0), to: &bytes) }
+    }
+}

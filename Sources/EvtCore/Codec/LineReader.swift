@@ -30,7 +30,9 @@ final class LineReader {
     private static let blockSize = 1 << 20
 
     /// Called before a read that would wait for more input (a pipe with nothing in it), so a
-    /// sink can send what it holds instead of sitting on it while input trickles.
+    /// sink can send what it holds instead of sitting on it while input trickles, and again
+    /// every 200 ms while nothing comes, so that it can serve answers and give up (throw) on a
+    /// target that refused it even while stdin stays open.
     var whenInputStalls: (() throws -> Void)?
 
     init(fd: Int32, maxLineLength: Int = 64 << 20) {
@@ -92,7 +94,15 @@ final class LineReader {
     private func fill() throws -> Bool {
         if let whenInputStalls {
             var input = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            if poll(&input, 1, 0) == 0 { try whenInputStalls() }
+            while poll(&input, 1, 0) == 0 {
+                try whenInputStalls()
+                if Signals.stopRequested { return false }
+                let ready = poll(&input, 1, 200)
+                // A signal during the wait interrupts it, not the read after it.
+                if Signals.stopRequested { return false }
+                // Readable, hung up or failed: the read tells which.
+                if ready != 0 { break }
+            }
         }
         while true {
             let count = read(fd, buffer + end, capacity - end)

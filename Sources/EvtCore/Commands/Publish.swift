@@ -113,7 +113,7 @@ public enum PublishCommand {
                         break reading
                     }
                 } catch let stopped as SinkStopped {
-                    runFailure = EvtError.failure("\(stopped.reason); stopped reading input at line \(lineNumber): it and every line after it were not sent.")
+                    runFailure = EvtError(stopped.cause, "\(stopped.reason); stopped reading input at line \(lineNumber): it and every line after it were not sent.")
                     break reading
                 } catch {
                     runFailure = error as? EvtError ?? EvtError.failure("\(error)")
@@ -131,7 +131,12 @@ public enum PublishCommand {
         if let deadLetters, badLines > 0 {
             deadLettersKept = deadLetters.finish(badLines: badLines)
         }
-        if runFailure != nil || !sink.tally.allDelivered(sent: sent) || !deadLettersKept { return .failure }
+        // A stop signal that left events undelivered ends with 130/143 (they are named above),
+        // unless something had failed for another reason.
+        let failed = (runFailure.map { $0.cause != .stopped } ?? false)
+            || !(sink.tally.allDelivered(sent: sent) || sink.tally.onlyStoppedTrouble)
+            || !deadLettersKept
+        if failed { return .failure }
         if badLines > 0 { return .badInput }
         return Signals.exitStatusAfterSignal ?? .success
     }

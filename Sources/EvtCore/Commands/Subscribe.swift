@@ -36,10 +36,23 @@ public enum SubscribeCommand {
             if sources[0].has(.pendingEntries) { Diagnostics.print("consuming as \(options.consumer!) (--consumer)") }
         }
 
+        var stats: SubscribeStats?
+        if let text = arguments.value("stats") {
+            guard options.group != nil || sources.allSatisfy({ $0.has(.queue) }) else {
+                throw EvtError.usage("--stats reports a group's lag (or a list's length): give --group, or subscribe to a list.", usage: spec.usageLine)
+            }
+            var query = LagQuery()
+            query.groups = options.group.map { [$0] } ?? []
+            query.processing = options.processingList
+            query.kafka = options.kafka
+            stats = SubscribeStats(everyMs: try DurationParser.milliseconds(text, option: "--stats"),
+                                   readers: try sources.map { try Backends.lagReader(for: $0, query: query) })
+        }
+
         let consumer = try Backends.consumer(for: sources, options: options)
         do {
             return try consume(consumer, count: count, batchSize: batchSize, idleExitMs: idleExitMs,
-                               command: command, continueOnExecError: continueOnExecError)
+                               command: command, continueOnExecError: continueOnExecError, stats: stats)
         } catch {
             try? consumer.close()   // acknowledgements in flight, list items back: even on failure
             throw error
@@ -47,13 +60,15 @@ public enum SubscribeCommand {
     }
 
     private static func consume(_ consumer: EventConsumer, count: Int?, batchSize: Int, idleExitMs: Int?,
-                                command: String?, continueOnExecError: Bool) throws -> ExitStatus {
+                                command: String?, continueOnExecError: Bool, stats: SubscribeStats?) throws -> ExitStatus {
         let batch = RecordBatch()
         var remaining = count ?? Int.max
         var failure: EvtError?
         var idleSince = monotonicMilliseconds()
         consuming: while remaining > 0 && !Signals.stopRequested {
-            let waitMs = idleExitMs.map { max(0, idleSince + $0 - monotonicMilliseconds()) } ?? -1
+            stats?.showIfDue(consumed: (count ?? Int.max) - remaining)
+            var waitMs = idleExitMs.map { max(0, idleSince + $0 - monotonicMilliseconds()) } ?? -1
+            if let due = stats?.msUntilDue { waitMs = waitMs < 0 ? due : min(waitMs, due) }
             let received: Int
             do {
                 received = try consumer.receive(limit: min(batchSize, remaining), waitMs: waitMs, into: batch)
@@ -99,6 +114,32 @@ public enum SubscribeCommand {
         try consumer.close()
         if let failure { throw failure }
         return Signals.exitStatusAfterSignal ?? .success
+    }
+
+    /// `--stats DURATION`: events consumed, the rate, and the group's lag as `evt lag` reads it.
+    final class SubscribeStats {
+        let everyMs: Int
+        let readers: [LagReader]
+        private var lastShown = monotonicMilliseconds()
+        private var consumedAtLastShown = 0
+
+        init(everyMs: Int, readers: [LagReader]) {
+            self.everyMs = everyMs
+            self.readers = readers
+        }
+
+        var msUntilDue: Int { max(0, lastShown + everyMs - monotonicMilliseconds()) }
+
+        func showIfDue(consumed: Int) {
+            let now = monotonicMilliseconds()
+            guard now - lastShown >= everyMs else { return }
+            let rate = Double(consumed - consumedAtLastShown) * 1000 / Double(max(now - lastShown, 1))
+            lastShown = now
+            consumedAtLastShown = consumed
+            // A lag that cannot be read now (a server restarting) does not stop the consumer.
+            let lag = readers.compactMap { try? $0.read() }.joined().map { LagFormat.describe($0) + ": " + LagFormat.summary($0) }
+            Diagnostics.print("consumed \(consumed) events (\(Int(rate))/s)" + (lag.isEmpty ? "" : "; " + lag.joined(separator: "; ")))
+        }
     }
 
     /// `--on-exec-error fail|continue`: true for continue.

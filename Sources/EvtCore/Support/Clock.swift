@@ -8,3 +8,11 @@ func monotonicMilliseconds() -> Int {
     clock_gettime(CLOCK_MONOTONIC, &now)
     return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
 }
+
+/// Milliseconds since the epoch on CLOCK_REALTIME: the clock of stream ids and Kafka
+/// timestamps, for ages ("how old is the oldest unconsumed event").
+func epochMilliseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec / 1_000_000)
+}

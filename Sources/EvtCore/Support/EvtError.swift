@@ -11,6 +11,8 @@ public struct ExitStatus: RawRepresentable, Equatable, Sendable {
     public static let usage = ExitStatus(rawValue: 2)
     /// Bad input data.
     public static let badInput = ExitStatus(rawValue: 3)
+    /// `evt lag`: a group is beyond --max-lag or --max-lag-age (and nothing else went wrong).
+    public static let lagExceeded = ExitStatus(rawValue: 4)
     public static let interrupted = ExitStatus(rawValue: 130)
     public static let terminated = ExitStatus(rawValue: 143)
 }

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 internal import CRdKafka
-import Synchronization
 
 /// What every Kafka client of one command is made with: the user's `-F`/`-X` properties and
 /// `-v`, passed down from the command line to each client.
@@ -20,18 +19,25 @@ struct KafkaSettings {
 /// Builds librdkafka configurations: evt's defaults first, then the user's `-F` file and
 /// `-X` properties, which librdkafka itself validates (as kcat does).
 enum KafkaConfig {
-    static let reportedErrors = Mutex<Set<Int32>>([])
-
     /// `defaults`, then `settings.properties` (later wins), with evt's log and error callbacks.
     static func make(_ defaults: [(String, String)], _ settings: KafkaSettings) throws -> OpaquePointer {
         let properties = defaults + settings.properties
         let conf = rd_kafka_conf_new()!
         for (key, value) in properties {
+            // librdkafka says only "ssl.ca.location failed: …system lib" for a file it cannot open.
+            if KafkaConfig.fileProperties.contains(key) && value != "probe" && access(value, R_OK) != 0 {
+                rd_kafka_conf_destroy(conf)
+                throw EvtError.usage("Kafka property \(key)=\(value): cannot read it: \(String(cString: strerror(errno))).")
+            }
             var errorText = [CChar](repeating: 0, count: 512)
             if rd_kafka_conf_set(conf, key, value, &errorText, errorText.count) != RD_KAFKA_CONF_OK {
                 rd_kafka_conf_destroy(conf)
-                let shown = key.contains("password") || key.contains("secret") ? "***" : value
-                throw EvtError.usage("Kafka property \(key)=\(shown) was refused: \(text(errorText)).")
+                if key == "sasl.oauthbearer.method" && value.lowercased() == "oidc" {
+                    // This build refused it (Debian's 2.0.2 is built without libcurl); a build
+                    // that has OIDC takes it, and then nothing is said.
+                    throw EvtError.usage("-X sasl.oauthbearer.method=oidc: this librdkafka (\(libraryVersion), Debian's build) has no OIDC support (it needs libcurl), so evt cannot fetch OAuth tokens itself. Use a mechanism the cluster also offers (-X sasl.mechanisms=SCRAM-SHA-512 or PLAIN with sasl.username and sasl.password), or run evt with a librdkafka built with OIDC (Confluent's packages).")
+                }
+                throw EvtError.usage("Kafka property \(key)=\(isSecret(key) ? "***" : value) was refused: \(text(errorText)).")
             }
         }
         // C callbacks carry no context and the opaque pointer is the clients' own: the
@@ -83,11 +89,23 @@ enum KafkaConfig {
         EvtError(cause(err), message)
     }
 
-    /// Reads a `-F` properties file: KEY=VALUE lines, `#` comments, blank lines.
+    /// Properties that name a file (or a directory of CAs) librdkafka opens when the client is made.
+    static let fileProperties: Set<String> = ["ssl.ca.location", "ssl.certificate.location", "ssl.key.location",
+                                              "ssl.crl.location", "ssl.keystore.location"]
+
+    /// Whether a property's value must never be shown: passwords, secrets, inline keys, and
+    /// what librdkafka itself redacts in its configuration dumps.
+    static func isSecret(_ key: String) -> Bool {
+        key.contains("password") || key.contains("secret") || key == "ssl.key.pem" || key == "sasl.oauthbearer.config"
+    }
+
+    /// Reads a `-F` properties file: KEY=VALUE lines, `#` comments, blank lines. A file that
+    /// holds secrets and that group or others may read gets a warning (the values are not shown).
     static func properties(fromFile path: String) throws -> [(String, String)] {
         guard let contents = readWholeFile(path) else {
             throw EvtError.usage("cannot read the properties file \(path): \(String(cString: strerror(errno))).")
         }
+        defer { warnIfExposed(path, contents) }
         var result: [(String, String)] = []
         for (number, rawLine) in contents.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.trimmingWhitespace()
@@ -99,6 +117,21 @@ enum KafkaConfig {
                            String(line[line.index(after: equals)...]).trimmingWhitespace()))
         }
         return result
+    }
+
+    /// The warning for a properties file with secrets in it that is readable beyond its owner.
+    private static func warnIfExposed(_ path: String, _ contents: String) {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & (S_IRGRP | S_IROTH) != 0 else { return }
+        let secrets = contents.split(separator: "\n").compactMap { line -> String? in
+            guard let equals = line.firstIndex(of: "=") else { return nil }
+            let key = line[..<equals].trimmingWhitespace()
+            return !key.hasPrefix("#") && isSecret(key) ? key : nil
+        }
+        guard !secrets.isEmpty else { return }
+        let readers = info.st_mode & S_IROTH != 0 ? "anyone on this machine" : "its group"
+        let mode = String(info.st_mode & 0o777, radix: 8)
+        Diagnostics.print("warning: the properties file \(path) holds \(secrets.joined(separator: ", ")) and \(readers) can read it (mode \(mode)); make it private: chmod 600 \(path)")
     }
 
     /// `-X key=value` words.
@@ -119,18 +152,20 @@ private func kafkaLog(_ rk: OpaquePointer?, _ level: Int32, _ facility: UnsafePo
 
 private func kafkaLogNothing(_ rk: OpaquePointer?, _ level: Int32, _ facility: UnsafePointer<CChar>?, _ message: UnsafePointer<CChar>?) {}
 
-/// -v: every error librdkafka reports.
+/// -v: every error librdkafka reports (a refusal is also filed, to end the command).
 private func kafkaErrorEvery(_ rk: OpaquePointer?, _ err: Int32, _ reason: UnsafePointer<CChar>?, _ opaque: UnsafeMutableRawPointer?) {
-    Diagnostics.print("kafka: \(reason.map { String(cString: $0) } ?? "error \(err)")")
+    let text = reason.map { String(cString: $0) } ?? "error \(err)"
+    KafkaBrokerErrors.note(err, reason: text, client: rk)
+    Diagnostics.print("kafka: \(text)")
 }
 
 /// Otherwise each kind of error once (a broker that is down reports it every second), and
-/// every fatal one.
+/// every fatal one; a refusal only through the message that ends the command.
 private func kafkaErrorOnce(_ rk: OpaquePointer?, _ err: Int32, _ reason: UnsafePointer<CChar>?, _ opaque: UnsafeMutableRawPointer?) {
-    let fatal = err == RD_KAFKA_RESP_ERR__FATAL.rawValue
-    let first = KafkaConfig.reportedErrors.withLock { $0.insert(err).inserted }
-    guard fatal || first else { return }
-    kafkaErrorEvery(rk, err, reason, opaque)
+    let text = reason.map { String(cString: $0) } ?? "error \(err)"
+    let show = KafkaBrokerErrors.note(err, reason: text, client: rk)
+    guard show || err == RD_KAFKA_RESP_ERR__FATAL.rawValue else { return }
+    Diagnostics.print("kafka: \(text)")
 }
 
 extension StringProtocol {

@@ -61,10 +61,10 @@ final class KafkaConsumer: EventConsumer {
             rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(groupStart).toOpaque())
         }
         consumer = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
-        rd_kafka_poll_set_consumer(consumer)
         queue = rd_kafka_queue_get_consumer(consumer)!
         waker = KafkaFetchWaker(client: consumer, queue: queue)
         if grouped {
+            rd_kafka_poll_set_consumer(consumer)
             let list = KafkaPartitionList(capacity: topics.count)
             for topic in topics { list.add(topic, RD_KAFKA_PARTITION_UA) }
             let err = list.withListPointer { rd_kafka_subscribe(consumer, $0) }
@@ -72,7 +72,10 @@ final class KafkaConsumer: EventConsumer {
                 throw EvtError.failure("cannot subscribe to \(topics.joined(separator: ", ")): \(KafkaConfig.errorText(err)).")
             }
         } else {
+            // The lookups before the assignment serve the main queue themselves (errors,
+            // a refused authentication among them); only then does the consumer queue take it.
             try assign(topics: topics, partition: partition, from: options.from ?? .end)
+            rd_kafka_poll_set_consumer(consumer)
         }
     }
 
@@ -128,6 +131,9 @@ final class KafkaConsumer: EventConsumer {
                 waker.taken(messages, count: count)
                 return try take(count, into: batch)
             }
+            // The consumer queue serves the error callback: a refused authentication or TLS
+            // handshake ends the wait (a group join would retry it forever).
+            try KafkaBrokerErrors.check()
             if waitMs < 0 && OutputWriter.stdoutIsClosed() { throw StdoutClosed() }
             if grouped && !assigned {
                 // Joining takes seconds (about 3 on the mock cluster): --idle-exit counts
@@ -149,6 +155,10 @@ final class KafkaConsumer: EventConsumer {
             let record = message.pointee
             if record.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                 if record.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
+                if KafkaBrokerErrors.noteRefusal(message, client: consumer) {
+                    failure = KafkaBrokerErrors.refused()
+                    continue
+                }
                 let fatal = record.err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || record.err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
                     || record.err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
                 let topic = record.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
@@ -250,34 +260,21 @@ private func kafkaRebalance(_ rk: OpaquePointer?, _ err: rd_kafka_resp_err_t,
     if !starts.isEmpty { _ = starts.withListPointer { rd_kafka_commit(rk, $0, 0) } }
 }
 
-/// Partitions and positions, shared by subscribe, group-create (and replays).
+/// Partitions and positions, shared by subscribe, group-create (and replays). The `client`
+/// of each must not have its main queue forwarded yet (rd_kafka_poll_set_consumer): the
+/// waits serve it, to learn of a refused authentication or TLS handshake.
 enum KafkaOffsets {
-    /// A blocking librdkafka request, given up to 10 s as before, but asked in slices so that
-    /// a stop signal ends the wait for a broker that does not answer within half a second.
-    private static func untilStopped(_ what: String, _ request: (Int32) -> rd_kafka_resp_err_t) throws -> rd_kafka_resp_err_t {
-        let deadline = monotonicMilliseconds() + 10_000
-        while true {
-            let asked = monotonicMilliseconds()
-            let err = request(500)
-            let waitedOut = err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT
-            guard waitedOut, monotonicMilliseconds() < deadline else { return err }
-            if Signals.stopRequested { throw EvtError(.stopped, "stopped before \(what); nothing was read.") }
-            // A request that failed at once is not asked again in a tight loop.
-            if monotonicMilliseconds() - asked < 100 { Signals.sleep(milliseconds: 100) }
-        }
-    }
-
     static func partitions(of topic: String, client: OpaquePointer) throws -> [Int32] {
         guard let topicHandle = rd_kafka_topic_new(client, topic, nil) else {
             throw KafkaConfig.error(rd_kafka_last_error(), "cannot use topic \(topic): \(KafkaConfig.errorText(rd_kafka_last_error())).")
         }
         defer { rd_kafka_topic_destroy(topicHandle) }
         var metadata: UnsafePointer<rd_kafka_metadata>?
-        let err = try untilStopped("the partitions of topic \(topic) were known") {
+        let err = try KafkaBrokerErrors.request("the partitions of topic \(topic) were known", client: client) {
             rd_kafka_metadata(client, 0, topicHandle, &metadata, $0)
         }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-            throw KafkaConfig.error(err, "cannot read the partitions of topic \(topic): \(KafkaConfig.errorText(err)). Is a Kafka broker reachable (EVT_KAFKA_BROKERS, kafka://HOST:PORT/…)?")
+            throw KafkaConfig.error(err, "cannot read the partitions of topic \(topic): \(KafkaConfig.errorText(err)) (brokers from EVT_KAFKA_BROKERS or kafka://HOST:PORT/…).\(KafkaBrokerErrors.unreachableHint)")
         }
         defer { rd_kafka_metadata_destroy(metadata) }
         guard metadata.pointee.topic_cnt == 1 else { return [] }
@@ -324,7 +321,10 @@ enum KafkaOffsets {
         }
         let deadline = monotonicMilliseconds() + 10_000
         while monotonicMilliseconds() < deadline && !Signals.stopRequested {
-            guard let message = rd_kafka_consumer_poll(client, 200) else { continue }
+            guard let message = rd_kafka_consumer_poll(client, 200) else {
+                try KafkaBrokerErrors.serve(client)
+                continue
+            }
             defer { rd_kafka_message_destroy(message) }
             let record = message.pointee
             guard record.err == RD_KAFKA_RESP_ERR_NO_ERROR, record.partition == partition, record.offset >= offset else { continue }
@@ -337,11 +337,12 @@ enum KafkaOffsets {
     static func watermarks(_ topic: String, _ partition: Int32, client: OpaquePointer) throws -> (low: Int64, high: Int64) {
         var low: Int64 = 0
         var high: Int64 = 0
-        let err = try untilStopped("the offsets of \(topic)/\(partition) were known") {
+        let err = try KafkaBrokerErrors.request("the offsets of \(topic)/\(partition) were known", client: client) {
             rd_kafka_query_watermark_offsets(client, topic, partition, &low, &high, $0)
         }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw KafkaConfig.error(err, "cannot read the offsets of \(topic)/\(partition): \(KafkaConfig.errorText(err)).")
+            let hint = KafkaConfig.cause(err) == .connectionLost ? KafkaBrokerErrors.unreachableHint : ""
+            throw KafkaConfig.error(err, "cannot read the offsets of \(topic)/\(partition): \(KafkaConfig.errorText(err)).\(hint)")
         }
         return (low, high)
     }

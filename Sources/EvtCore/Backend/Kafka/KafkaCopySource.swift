@@ -39,7 +39,8 @@ final class KafkaRecordSource: RecordSource {
     }
 
     func lag(behind position: SourcePosition) -> String {
-        ", \(reader.lag(next: position.offsets, partitions: partitions)) records behind"
+        let behind = reader.lag(next: position.offsets, partitions: partitions)
+        return ", " + LagFormat.summary(LagReport(kind: "topic", name: reader.topic, lag: behind))
     }
 }
 

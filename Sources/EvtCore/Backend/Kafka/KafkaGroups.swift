@@ -25,6 +25,8 @@ enum KafkaGroups {
         let deadline = monotonicMilliseconds() + 30_000
         while monotonicMilliseconds() < deadline && !Signals.stopRequested {
             if let message = rd_kafka_consumer_poll(member, 100) { rd_kafka_message_destroy(message) }
+            // The consumer poll serves the error callback: a refusal ends the join.
+            try KafkaBrokerErrors.check()
             guard let count = KafkaPartitionList(assignmentOf: member)?.count else { continue }
             if count > 0 {
                 // Alone in the group, we get every partition; fewer means other members
@@ -36,7 +38,7 @@ enum KafkaGroups {
                 return err
             }
         }
-        if Signals.stopRequested { throw EvtError.failure("stopped before the offsets of group \(group) were committed; nothing changed.") }
+        if Signals.stopRequested { throw EvtError(.stopped, "stopped before the offsets of group \(group) were committed; nothing changed.") }
         throw EvtError.failure("could not join group \(group) to commit its offsets within 30 s.")
     }
 
@@ -48,6 +50,10 @@ enum KafkaGroups {
         ], kafka)
         let client = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
         defer { rd_kafka_destroy(client) }
+        // First, in half-second slices: a broker that refuses evt (or none at all) ends the
+        // command here, not in ListGroups' 10 s wait.
+        let topicPartitions = try KafkaOffsets.partitions(of: topic, client: client)
+        let partitions = partition.map { [$0] } ?? topicPartitions
 
         // Committing for a group whose members are reading would fight their own commits.
         var groups: UnsafePointer<rd_kafka_group_list>?
@@ -62,7 +68,6 @@ enum KafkaGroups {
             }
         }
 
-        let partitions = try partition.map { [$0] } ?? KafkaOffsets.partitions(of: topic, client: client)
         guard !partitions.isEmpty else { throw EvtError.failure("topic \(topic) has no partitions (does it exist?).") }
         let list = KafkaPartitionList(capacity: partitions.count)
         for partition in partitions { list.add(topic, partition) }
@@ -85,7 +90,7 @@ enum KafkaGroups {
         if err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID {
             // Some brokers (librdkafka's mock among them) take commits for a group that has
             // had members only from a member: join it alone, then commit as that member.
-            let allPartitions = Int32(try KafkaOffsets.partitions(of: topic, client: client).count)
+            let allPartitions = Int32(topicPartitions.count)
             err = try commitAsMember(list, group: group, brokers: brokers, topic: topic, allPartitions: allPartitions,
                                      kafka: kafka)
         }

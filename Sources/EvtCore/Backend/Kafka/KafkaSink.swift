@@ -14,7 +14,9 @@ internal import CRdKafka
 /// Java's murmur2 (`murmur2_random`: keyless records spread at random) unless
 /// `-X partitioner=…` names another, so evt and Java producers put a key on the same partition.
 final class KafkaSink: EventSink {
-    let tally = DeliveryTally()
+    var tally: DeliveryTally { deliveries.tally }
+    /// The delivery-report callback's context (the producer's opaque).
+    private let deliveries = KafkaDeliveries()
     private let producer: OpaquePointer
     private let topicHandle: OpaquePointer
     private let topic: String
@@ -23,13 +25,25 @@ final class KafkaSink: EventSink {
     /// `-H NAME=VALUE`, as bytes once rather than per event.
     private let fixedHeaders: [(name: [UInt8], value: [UInt8])]
     private var sinceLastPoll = 0
+    /// The input line of the newest event sent.
+    private var lastLine = 0
+    /// Set once some Kafka client of this process was refused (authentication, TLS): why
+    /// every further send stops at once.
+    private var refusedCause: FailureCause?
     /// The target topic's partition count, asked once, on the first event that carries a
     /// `sourcePartition`; nil when it could not be known (no such topic yet, no answer).
     private lazy var targetPartitionCount: Int32? = readPartitionCount()
 
     /// Whether the topic's partition count is known (asked now if it was not yet): without
-    /// it, source partitions fall back to the partitioner.
-    var knowsPartitionCount: Bool { targetPartitionCount != nil }
+    /// it, source partitions fall back to the partitioner. Throws a refused authentication or
+    /// TLS handshake, which no retry mends.
+    var knowsPartitionCount: Bool {
+        get throws {
+            if targetPartitionCount != nil { return true }
+            if let refusal = KafkaBrokerErrors.refused() { throw refusal }
+            return false
+        }
+    }
 
     init(brokers: String, topic: String, partition: Int32?, options: SinkOptions) throws {
         var properties: [(String, String)] = [
@@ -56,7 +70,7 @@ final class KafkaSink: EventSink {
         }
         let conf = try KafkaConfig.make(properties, options.kafka)
         rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReport)
-        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(tally).toOpaque())
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(deliveries).toOpaque())
         producer = try KafkaConfig.client(RD_KAFKA_PRODUCER, conf)
         guard let topicHandle = rd_kafka_topic_new(producer, topic, nil) else {
             rd_kafka_destroy(producer)
@@ -84,7 +98,7 @@ final class KafkaSink: EventSink {
     }
 
     func send(_ event: borrowing OutgoingEvent) throws {
-        if let reason = tally.targetUnavailable { throw SinkStopped(reason: reason) }
+        if let reason = tally.targetUnavailable { throw SinkStopped(reason: reason, cause: refusedCause ?? .connectionLost) }
         let headers = makeHeaders(event.headers)
         let partition = chosenPartition(event) ?? RD_KAFKA_PARTITION_UA
         let opaque = UnsafeMutableRawPointer(bitPattern: event.line)
@@ -103,10 +117,15 @@ final class KafkaSink: EventSink {
                 rd_kafka_poll(producer, 100)
                 if let fatal = fatalError() { throw EvtError.failure(fatal) }
                 // A broker that does not answer keeps the queue full until message.timeout.ms:
-                // a stop signal must not wait for that.
-                if let reason = tally.targetUnavailable ?? (Signals.stopRequested ? "stopped by a signal while the Kafka queue was full" : nil) {
+                // neither a refusal nor a stop signal may wait for that.
+                _ = refused()
+                if let reason = tally.targetUnavailable {
                     if let headers { rd_kafka_headers_destroy(headers) }
-                    throw SinkStopped(reason: reason)
+                    throw SinkStopped(reason: reason, cause: refusedCause ?? .connectionLost)
+                }
+                if Signals.stopRequested {
+                    if let headers { rd_kafka_headers_destroy(headers) }
+                    throw SinkStopped(reason: "stopped by a signal while the Kafka queue was full", cause: .stopped)
                 }
                 continue
             }
@@ -115,21 +134,44 @@ final class KafkaSink: EventSink {
             if let fatal = fatalError() { throw EvtError.failure(fatal) }
             return
         }
+        lastLine = event.line
         sinceLastPoll += 1
         if sinceLastPoll >= 1000 {
             sinceLastPoll = 0
             rd_kafka_poll(producer, 0)
+            _ = refused()   // the next send stops
         }
+    }
+
+    /// True once some Kafka client of this process was refused (authentication, TLS): the
+    /// first time, says so with librdkafka's reason and what to check (unless another client
+    /// said it), and makes every further send and the lines still queued "not delivered".
+    private func refused() -> Bool {
+        if refusedCause != nil { return true }
+        guard let (error, shown) = KafkaBrokerErrors.takeRefusal(), let refusal = KafkaBrokerErrors.refusal else {
+            return false
+        }
+        if !shown { Diagnostics.print(error.message) }
+        refusedCause = error.cause
+        let short = KafkaBrokerErrors.shortText(refusal.kind)
+        tally.targetUnavailable = short
+        deliveries.purgeReason = ("not sent: \(short)", error.cause)
+        return true
     }
 
     /// A valid address for a payload of no bytes (never read: its length is 0).
     private static var emptyBytes: UnsafeRawPointer { UnsafeRawPointer(("" as StaticString).utf8Start) }
 
-    /// The topic's partition count from one metadata request, nil when unknown.
+    /// The topic's partition count from one metadata request, nil when unknown (or refused:
+    /// then the next send stops).
     private func readPartitionCount() -> Int32? {
         var metadata: UnsafePointer<rd_kafka_metadata>?
         // Bounded well below --timeout: this runs once, on the data path.
-        let err = rd_kafka_metadata(producer, 0, topicHandle, &metadata, Int32(min(timeoutMs, 5000)))
+        let err = try? KafkaBrokerErrors.request("the partitions of topic \(topic) were known", client: producer,
+                                                 budgetMs: min(timeoutMs, 5000)) {
+            rd_kafka_metadata(producer, 0, topicHandle, &metadata, $0)
+        }
+        _ = refused()
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { return nil }
         defer { rd_kafka_metadata_destroy(metadata) }
         guard metadata.pointee.topic_cnt == 1, metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR,
@@ -137,8 +179,15 @@ final class KafkaSink: EventSink {
         return metadata.pointee.topics[0].partition_cnt
     }
 
-    /// librdkafka sends on its own (linger.ms); just serve delivery reports.
-    func inputStalled() throws { rd_kafka_poll(producer, 0) }
+    /// librdkafka sends on its own (linger.ms); just serve delivery reports, and stop reading
+    /// input that can only go undelivered once a client was refused.
+    func inputStalled() throws {
+        rd_kafka_poll(producer, 0)
+        if refused(), let reason = tally.targetUnavailable {
+            let read = lastLine == 0 ? "stopped before any input was sent" : "stopped reading input after line \(lastLine)"
+            throw EvtError(refusedCause ?? .connectionLost, "\(reason); \(read).")
+        }
+    }
 
     private func makeHeaders(_ eventHeaders: EventHeaders?) -> OpaquePointer? {
         let count = fixedHeaders.count + (eventHeaders?.entries.count ?? 0)
@@ -178,24 +227,23 @@ final class KafkaSink: EventSink {
         return "the Kafka producer hit a fatal error: \(KafkaConfig.text(text))"
     }
 
-    static let graceAfterSignalMs = 2000
-
     func finish() {
         // Every queued message gets a delivery report by message.timeout.ms at the latest…
         var deadline = monotonicMilliseconds() + timeoutMs + 3000
-        var graceGiven = false
         while rd_kafka_outq_len(producer) > 0 && monotonicMilliseconds() < deadline {
-            // …but after a stop signal the answers get two more seconds, not the whole timeout
-            // (a broker that is down would keep evt waiting until message.timeout.ms).
-            if Signals.stopRequested && !graceGiven {
-                graceGiven = true
-                deadline = min(deadline, monotonicMilliseconds() + KafkaSink.graceAfterSignalMs)
-            }
+            // …but after a stop signal the answers get Signals.graceMs from the signal, not the
+            // whole timeout (a broker that is down would keep evt waiting until
+            // message.timeout.ms), and after a refusal none: no answer is coming.
+            if let grace = Signals.graceLeftMs { deadline = min(deadline, monotonicMilliseconds() + grace) }
+            if refused() { break }
             rd_kafka_poll(producer, 100)
         }
         // …unless -X set it higher (or to 0, "forever"): purge what is left, so each of those
         // gets a report too (queued: not delivered; in flight: unconfirmed).
         if rd_kafka_outq_len(producer) > 0 {
+            if deliveries.purgeReason == nil && Signals.stopRequested {
+                deliveries.purgeReason = ("not sent: evt was stopped by a signal first", .stopped)
+            }
             _ = rd_kafka_purge(producer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
             let purgeDeadline = monotonicMilliseconds() + 2000
             while rd_kafka_outq_len(producer) > 0 && monotonicMilliseconds() < purgeDeadline {
@@ -203,14 +251,31 @@ final class KafkaSink: EventSink {
             }
         }
         rd_kafka_poll(producer, 0)
+        if deliveries.timedOut && !deliveries.timeoutExplained {
+            // librdkafka says only "Message timed out": what it last saw of the brokers.
+            deliveries.timeoutExplained = true
+            let waited = timeoutMs % 1000 == 0 ? "\(timeoutMs / 1000)s" : "\(timeoutMs)ms"
+            Diagnostics.print("Kafka did not acknowledge events within --timeout (\(waited)).\(KafkaBrokerErrors.unreachableHint)")
+        }
     }
+}
+
+/// What the delivery-report callback needs: the tally it files each line in, and why the
+/// lines that evt purged were not delivered (nil: librdkafka's own text).
+final class KafkaDeliveries {
+    let tally = DeliveryTally()
+    var purgeReason: (text: String, cause: FailureCause)?
+    /// Some report said "Message timed out"; the explanation is printed once.
+    var timedOut = false
+    var timeoutExplained = false
 }
 
 private func kafkaDeliveryReport(_ rk: OpaquePointer?, _ message: UnsafePointer<rd_kafka_message_t>?,
                                  _ opaque: UnsafeMutableRawPointer?) {
     guard let message, let opaque else { return }
-    // The producer's opaque is the sink's tally, alive as long as the producer: no retain.
-    Unmanaged<DeliveryTally>.fromOpaque(opaque)._withUnsafeGuaranteedRef { tally in
+    // The producer's opaque is the sink's KafkaDeliveries, alive as long as the producer: no retain.
+    Unmanaged<KafkaDeliveries>.fromOpaque(opaque)._withUnsafeGuaranteedRef { deliveries in
+        let tally = deliveries.tally
         let line = Int(bitPattern: message.pointee._private)
         let err = message.pointee.err
         if err == RD_KAFKA_RESP_ERR_NO_ERROR {
@@ -218,10 +283,15 @@ private func kafkaDeliveryReport(_ rk: OpaquePointer?, _ message: UnsafePointer<
             return
         }
         if err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT {
-            tally.targetUnavailable = "Kafka did not acknowledge events within --timeout"
+            tally.targetUnavailable = tally.targetUnavailable ?? "Kafka did not acknowledge events within --timeout"
+            deliveries.timedOut = true
         }
+        let purged = err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT
+        let purgeReason = purged ? deliveries.purgeReason : nil
         if rd_kafka_message_status(message) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED {
-            tally.unconfirmed(line: line)
+            tally.unconfirmed(line: line, byStop: purgeReason?.cause == .stopped)
+        } else if let purgeReason {
+            tally.failed(line: line, reason: purgeReason.text, cause: purgeReason.cause)
         } else if err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE {
             tally.failed(line: line, reason: "\(KafkaConfig.errorText(err)) (raise the limit with -X message.max.bytes=N and the topic's max.message.bytes)",
                          cause: KafkaConfig.cause(err))

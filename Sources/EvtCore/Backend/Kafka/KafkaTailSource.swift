@@ -64,6 +64,9 @@ final class KafkaTailSource {
                 return 1 + max(0, rd_kafka_consume_batch_queue(queue, 0, buffer.baseAddress! + 1, buffer.count - 1))
             }
             if received <= 0 {
+                // Nothing came: a refused authentication or TLS handshake (the main queue
+                // carries librdkafka's errors; the records come on the consumer queue).
+                try KafkaBrokerErrors.serve(consumer)
                 if let endOffsets { unfinished = try stillUnfinished(unfinished, endOffsets) }
                 try idle()
                 continue
@@ -78,6 +81,10 @@ final class KafkaTailSource {
                 let record = message.pointee
                 if record.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                     if record.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
+                    if KafkaBrokerErrors.noteRefusal(message, client: consumer) {
+                        failure = KafkaBrokerErrors.refused()
+                        continue
+                    }
                     failure = KafkaConfig.error(record.err, "reading \(topic)/\(record.partition): \(KafkaConfig.errorText(record.err)).")
                     continue
                 }

@@ -72,12 +72,17 @@ final class StreamCopySource {
     private var handingOver = false
     private var newestSeen: StreamID?
 
-    /// How far the copy is behind: milliseconds between `position` and the stream's newest id
-    /// (as last asked, when asked in the middle of a reply).
-    func lagMilliseconds(after position: StreamID?) -> Int64? {
-        if !handingOver, let newest = try? newestID() { newestSeen = newest }
-        guard let newest = newestSeen else { return nil }
-        return max(0, Int64(newest.milliseconds) - Int64(position?.milliseconds ?? newest.milliseconds))
+    /// The backlog as last measured: asked again only between replies (the connection is
+    /// busy while a reply is handed over).
+    private var lastBacklog: LagReport?
+
+    /// How far the copy is behind `position`: entries left and the age of the first of them.
+    func backlog(after position: StreamID?) -> LagReport? {
+        if !handingOver, let measured = try? StreamBacklog.measure(stream: name, after: position ?? .zero,
+                                                                   connection: connection, limit: 100_000) {
+            lastBacklog = LagReport(kind: "stream", name: name, lag: measured.count, lagExact: measured.exact, lagMs: measured.oldestMs)
+        }
+        return lastBacklog
     }
 }
 
@@ -105,6 +110,6 @@ extension StreamCopySource: RecordSource {
     }
 
     func lag(behind position: SourcePosition) -> String {
-        lagMilliseconds(after: position.id).map { ", \($0) ms behind" } ?? ""
+        backlog(after: position.id).map { ", " + LagFormat.summary($0) } ?? ""
     }
 }

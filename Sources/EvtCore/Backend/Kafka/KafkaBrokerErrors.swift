@@ -1,0 +1,189 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import CRdKafka
+import Synchronization
+
+/// What librdkafka's error callbacks learn about the brokers, for every loop that waits on one.
+///
+/// A refused authentication (`_AUTHENTICATION`) or a failed TLS handshake (`_SSL`) does not
+/// get better by waiting, but librdkafka retries it every second, and evt's waits then ran into
+/// their own timeouts (message.timeout.ms, 10 s per metadata request) and said only "Message
+/// timed out" or "Broker transport failure". The callbacks are C function pointers without a
+/// context of their own, so the first such failure of any client is kept process-wide here and
+/// every wait asks `check()`, directly or through `serve(_:)` and `request(_:client:_:)`.
+///
+/// Everything else librdkafka reports on a connection (`_TRANSPORT`: a broker that is down, a
+/// plaintext client at a TLS port, a client certificate the broker refused under TLS 1.3 — one
+/// code for all of them) is waited out as before; its latest text is kept so that the message
+/// at the timeout can say what librdkafka last saw.
+enum KafkaBrokerErrors {
+    /// Why evt gives up on the brokers at once.
+    enum Refusal {
+        /// Authentication refused: a wrong user or password, or a mechanism the broker lacks.
+        case authentication
+        /// The TLS handshake failed: evt does not trust the broker's certificate, or TLS itself failed.
+        case tls
+    }
+
+    private struct State {
+        var refusal: (kind: Refusal, code: String, message: String)?
+        /// The full refusal message was shown (thrown, or printed by a sink): later ones are short.
+        var refusalShown = false
+        /// librdkafka's latest other complaint, and the security.protocol of its client.
+        var lastBrokerError: (reason: String, protocol: String)?
+        /// Error codes reported once already (without -v, each kind is shown once).
+        var reported: Set<Int32> = []
+    }
+
+    private static let state = Mutex(State())
+
+    /// The kind of refusal librdkafka's `err` is, if it is one: decided by the code, never by
+    /// the text (librdkafka 2.0.2, tried against TLS and SASL fronts: a wrong CA gives `_SSL`,
+    /// a wrong password or an unknown mechanism `_AUTHENTICATION`).
+    static func refusal(for err: Int32) -> Refusal? {
+        switch err {
+        case RD_KAFKA_RESP_ERR__AUTHENTICATION.rawValue, RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED.rawValue:
+            return .authentication
+        case RD_KAFKA_RESP_ERR__SSL.rawValue:
+            return .tls
+        default:
+            return nil
+        }
+    }
+
+    /// Files one error of client `rk` (from its error callback, or a consumer error message);
+    /// true when it should be shown now: without -v each kind of error is shown once, and
+    /// neither a refusal (the message that ends the command says it) nor anything after one.
+    @discardableResult
+    static func note(_ err: Int32, reason: String, client rk: OpaquePointer?) -> Bool {
+        let kind = refusal(for: err)
+        // Read before the lock: librdkafka's own configuration lookups take its locks.
+        let message = kind.map { refusalMessage($0, reason: reason, client: rk) }
+        let securityProtocol = kind == nil ? setting("security.protocol", of: rk) ?? "plaintext" : ""
+        return state.withLock { state in
+            let first = state.reported.insert(err).inserted
+            if let kind, let message, state.refusal == nil {
+                state.refusal = (kind, String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(rawValue: err))), message)
+            }
+            // "1/1 brokers are down" says nothing about why.
+            if kind == nil && err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue {
+                state.lastBrokerError = (reason, securityProtocol)
+            }
+            return first && kind == nil && state.refusal == nil
+        }
+    }
+
+    /// A consumer error message (`err` set) that carries a refusal: filed like the error
+    /// callback's, true when it was one.
+    static func noteRefusal(_ message: UnsafeMutablePointer<rd_kafka_message_t>, client: OpaquePointer) -> Bool {
+        let err = message.pointee.err.rawValue
+        guard refusal(for: err) != nil else { return false }
+        note(err, reason: String(cString: rd_kafka_message_errstr(message)), client: client)
+        return true
+    }
+
+    /// The refusal some client met, as the error that ends the command (cause: refused, with
+    /// librdkafka's code name). The first time it is the whole message; afterwards (a second
+    /// client, a copy's other end) a short one that points up to it.
+    static func refused() -> EvtError? { takeRefusal()?.error }
+
+    /// `refused()`, and whether the whole message had been shown before this call.
+    static func takeRefusal() -> (error: EvtError, shown: Bool)? {
+        state.withLock { state in
+            guard let refusal = state.refusal else { return nil }
+            let shown = state.refusalShown
+            state.refusalShown = true
+            return (EvtError(.refused(code: refusal.code), shown ? "\(shortText(refusal.kind)) (see above)." : refusal.message), shown)
+        }
+    }
+
+    /// The refusal some client met, if any: its kind and librdkafka's code name.
+    static var refusal: (kind: Refusal, code: String)? {
+        state.withLock { state in state.refusal.map { ($0.kind, $0.code) } }
+    }
+
+    /// Throws the refusal some client met: every wait for a broker calls this.
+    static func check() throws {
+        if let error = refused() { throw error }
+    }
+
+    /// Serves the callbacks queued on `client`'s main queue (its errors among them), then
+    /// `check()`. Only for a client whose main queue is not forwarded to its consumer queue
+    /// (no rd_kafka_poll_set_consumer: librdkafka asserts on a message served that way);
+    /// such a consumer's poll serves the error callback itself.
+    static func serve(_ client: OpaquePointer) throws {
+        rd_kafka_poll(client, 0)
+        try check()
+    }
+
+    /// A blocking librdkafka request (metadata, watermarks), given up to `budgetMs` as before
+    /// but asked in half-second slices, so that neither a stop signal nor a refusal waits for
+    /// the whole budget. `client` as for `serve(_:)`.
+    static func request(_ what: String, client: OpaquePointer, budgetMs: Int = 10_000,
+                        _ request: (Int32) -> rd_kafka_resp_err_t) throws -> rd_kafka_resp_err_t {
+        let deadline = monotonicMilliseconds() + budgetMs
+        while true {
+            let asked = monotonicMilliseconds()
+            let err = request(Int32(max(1, min(500, deadline - asked))))
+            let waitedOut = err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT
+            guard waitedOut else { return err }
+            try serve(client)
+            guard monotonicMilliseconds() < deadline else { return err }
+            if Signals.stopRequested { throw EvtError(.stopped, "stopped before \(what); nothing was read.") }
+            // A request that failed at once is not asked again in a tight loop.
+            if monotonicMilliseconds() - asked < 100 { Signals.sleep(milliseconds: 100) }
+        }
+    }
+
+    /// What to add to a message about brokers that did not answer: librdkafka's latest
+    /// complaint, and the settings that make a reachable broker look unreachable.
+    static var unreachableHint: String {
+        guard let last = state.withLock({ $0.lastBrokerError }) else {
+            return " Is a Kafka broker reachable there, and does -X security.protocol match its listener?"
+        }
+        let question: String
+        switch last.protocol.lowercased() {
+        case "ssl", "sasl_ssl":
+            // A broker that wants a client certificate and refuses evt's says so only after
+            // the handshake (TLS 1.3): librdkafka calls it a transport failure.
+            question = "does -X security.protocol (now \(last.protocol)) match its listener, and if it wants a client certificate, do ssl.certificate.location and ssl.key.location give one it accepts?"
+        default:
+            question = "does -X security.protocol (now \(last.protocol)) match its listener (ssl or sasl_ssl for TLS, sasl_plaintext for SASL without TLS)?"
+        }
+        return " The last broker error: \(last.reason). Is a Kafka broker reachable there, and \(question)"
+    }
+
+    /// "Kafka refused the authentication", for the lines of a delivery report.
+    static func shortText(_ kind: Refusal) -> String {
+        switch kind {
+        case .authentication: return "Kafka refused the authentication"
+        case .tls: return "the TLS handshake with Kafka failed"
+        }
+    }
+
+    /// librdkafka's reason and what to check, with the settings' values where they are not
+    /// secret (never sasl.password or a key's password).
+    private static func refusalMessage(_ kind: Refusal, reason: String, client rk: OpaquePointer?) -> String {
+        switch kind {
+        case .authentication:
+            let user = setting("sasl.username", of: rk).map { " (now \($0))" } ?? " (not set)"
+            let mechanism = setting("sasl.mechanisms", of: rk).map { " (now \($0))" } ?? ""
+            return "\(shortText(kind)): \(reason). Check sasl.username\(user) and sasl.password (-X or -F FILE), and that sasl.mechanisms\(mechanism) names a mechanism the broker enables."
+        case .tls:
+            let ca = setting("ssl.ca.location", of: rk).map { " (now \($0))" } ?? " (not set: the system's CAs are used)"
+            return "\(shortText(kind)): \(reason). Check ssl.ca.location\(ca): it must hold the CA that signed the broker's certificate; if the broker wants a client certificate, give ssl.certificate.location and ssl.key.location."
+        }
+    }
+
+    /// A setting of client `rk` as librdkafka holds it; nil when unset or empty. Never asked
+    /// for a secret.
+    private static func setting(_ name: String, of rk: OpaquePointer?) -> String? {
+        guard let rk else { return nil }
+        var text = [CChar](repeating: 0, count: 1024)
+        var size = text.count
+        guard rd_kafka_conf_get(rd_kafka_conf(rk), name, &text, &size) == RD_KAFKA_CONF_OK else { return nil }
+        let value = KafkaConfig.text(text)
+        return value.isEmpty ? nil : value
+    }
+}

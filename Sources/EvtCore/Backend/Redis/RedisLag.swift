@@ -1,0 +1,181 @@
+/// Lag of a stream's consumer groups (XINFO GROUPS, XPENDING, XINFO CONSUMERS) or of a list
+/// used as a queue (LLEN).
+final class RedisLagReader: LagReader {
+    private let connection: RedisConnection
+    private let kind: RedisKind
+    private let name: String
+    private let query: LagQuery
+    private static let pageSize = 10_000
+
+    init(server: RedisServerAddress, kind: RedisKind, name: String, query: LagQuery) throws {
+        if kind == .channel {
+            throw EvtError.usage("a channel keeps no events, so it has no lag: name a stream, a list or a topic.")
+        }
+        if kind == .list && !query.groups.isEmpty {
+            throw EvtError.usage("--group is for streams and topics; a list's consumers share it without groups.")
+        }
+        if kind == .stream && query.processing != nil {
+            throw EvtError.usage("--processing is for lists; a stream group's unacknowledged entries are its pending entries.")
+        }
+        connection = try RedisConnection(server)
+        self.kind = kind
+        self.name = name
+        self.query = query
+    }
+
+    func read() throws -> [LagReport] {
+        if kind == .list || query.deadLetter {
+            return [try listOrDepth()]
+        }
+        let groups = try streamGroups()
+        let names = query.groups.isEmpty ? groups.map(\.name) : query.groups
+        return try names.map { wanted in
+            guard let info = groups.first(where: { $0.name == wanted }) else {
+                throw EvtError.failure("stream \(name) has no group \(wanted) (groups: \(groups.isEmpty ? "none" : groups.map(\.name).joined(separator: ", "))). Create it with evt group-create.")
+            }
+            return try report(info)
+        }
+    }
+
+    /// A list's length, or (for a --dead-letter source) any key's: its depth.
+    private func listOrDepth() throws -> LagReport {
+        let length = try integer([kind == .stream ? "XLEN" : "LLEN", name])
+        var report = LagReport(kind: kind.rawValue, name: name, lag: length)
+        report.deadLetter = query.deadLetter
+        if let processing = query.processing {
+            report.processing = (processing, try integer(["LLEN", processing]))
+        }
+        return report
+    }
+
+    private struct GroupInfo {
+        var name = ""
+        var pending: Int64 = 0
+        var lastDelivered = StreamID.zero
+        /// Redis' own count; nil where it cannot know (after an XDEL past the group, a
+        /// group made at an arbitrary id).
+        var lag: Int64?
+    }
+
+    private func streamGroups() throws -> [GroupInfo] {
+        var groups: [GroupInfo] = []
+        try connection.request(["XINFO", "GROUPS", name]) { reply in
+            for index in 0..<reply.count {
+                let fields = reply[index]
+                var group = GroupInfo()
+                var field = 0
+                while field + 1 < fields.count {
+                    let value = fields[field + 1]
+                    switch fields[field].text {
+                    case "name": group.name = value.text
+                    case "pending": group.pending = Int64(value.integer)
+                    case "last-delivered-id": group.lastDelivered = StreamID(value.bytes) ?? .zero
+                    case "lag": group.lag = value.kind == .integer ? Int64(value.integer) : nil
+                    default: break
+                    }
+                    field += 2
+                }
+                groups.append(group)
+            }
+        }
+        return groups
+    }
+
+    private func report(_ group: GroupInfo) throws -> LagReport {
+        let now = epochMilliseconds()
+        func age(_ id: StreamID) -> Int64 { max(0, now - Int64(id.milliseconds)) }
+        var report = LagReport(kind: "stream", name: name, group: group.name, lag: 0)
+        let backlog = try StreamBacklog.measure(stream: name, after: group.lastDelivered, connection: connection,
+                                                limit: query.scanLimit, known: group.lag)
+        (report.lag, report.lagExact, report.lagMs) = (backlog.count, backlog.exact, backlog.oldestMs)
+        report.pending = group.pending
+        var histogram: [Int64: Int64] = [:]
+        var scanned = 0
+        var start = "-"
+        if group.pending > 0 {
+            // Extended XPENDING, page by page from the oldest; bounded.
+            while scanned < query.scanLimit {
+                let asked = min(Self.pageSize, query.scanLimit - scanned)
+                var last: StreamID?
+                var got = 0
+                try connection.request(["XPENDING", name, group.name, start, "+", String(asked)]) { reply in
+                    got = reply.count
+                    for index in 0..<reply.count {
+                        let entry = reply[index]
+                        let id = StreamID(entry[0].bytes)
+                        if report.oldestPendingMs == nil, let id { report.oldestPendingMs = age(id) }
+                        histogram[Int64(entry[3].integer), default: 0] += 1
+                        last = id
+                    }
+                }
+                scanned += got
+                guard got == asked, let last else { break }
+                start = "(" + last.description
+            }
+            report.deliveriesExact = Int64(scanned) >= group.pending
+        }
+        report.deliveries = histogram.sorted { $0.key < $1.key }.map { (count: $0.key, entries: $0.value) }
+        var consumers: [ConsumerLag] = []
+        try connection.request(["XINFO", "CONSUMERS", name, group.name]) { reply in
+            for index in 0..<reply.count {
+                let fields = reply[index]
+                var consumer = ConsumerLag(name: "", pending: 0, idleMs: 0)
+                var field = 0
+                while field + 1 < fields.count {
+                    let value = fields[field + 1]
+                    switch fields[field].text {
+                    case "name": consumer.name = value.text
+                    case "pending": consumer.pending = Int64(value.integer)
+                    case "idle": consumer.idleMs = Int64(value.integer)
+                    default: break
+                    }
+                    field += 2
+                }
+                consumers.append(consumer)
+            }
+        }
+        report.consumers = consumers
+        return report
+    }
+
+    private func integer(_ words: [String]) throws -> Int64 {
+        var value: Int64 = 0
+        try connection.request(words) { value = Int64($0.integer) }
+        return value
+    }
+}
+
+/// The entries of a stream after a position: how many (Redis counts them only for a group,
+/// and not after an XDEL past it or an arbitrary SETID) and the age of the first, which
+/// `evt lag` and copy-between's --stats both report.
+enum StreamBacklog {
+    private static let pageSize = 10_000
+
+    /// `known`: the count when Redis gave one; else entries are counted page by page, up to
+    /// `limit` (then `exact` is false).
+    static func measure(stream: String, after position: StreamID, connection: RedisConnection,
+                        limit: Int, known: Int64? = nil) throws -> (count: Int64, exact: Bool, oldestMs: Int64?) {
+        let after = "(" + position.description
+        var oldest: StreamID?
+        try connection.request(["XRANGE", stream, after, "+", "COUNT", "1"]) { reply in
+            if reply.count > 0 { oldest = StreamID(reply[0][0].bytes) }
+        }
+        guard let oldest else { return (0, true, nil) }
+        let oldestMs = max(0, epochMilliseconds() - Int64(oldest.milliseconds))
+        if let known { return (known, true, known > 0 ? oldestMs : nil) }
+        var start = after
+        var counted = 0
+        while counted < limit {
+            var got = 0
+            var last: StreamID?
+            try connection.request(["XRANGE", stream, start, "+", "COUNT", String(pageSize)]) { reply in
+                got = reply.count
+                if got > 0 { last = StreamID(reply[got - 1][0].bytes) }
+            }
+            counted += got
+            guard got == pageSize, let last else { return (Int64(counted), true, oldestMs) }
+            start = "(" + last.description
+        }
+        return (Int64(counted), false, oldestMs)
+    }
+}
