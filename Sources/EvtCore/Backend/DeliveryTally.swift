@@ -35,7 +35,7 @@ final class DeliveryTally {
         failedLines.append((line, index))
     }
 
-    /// `byStop`: the answer was given up on because of a stop signal (the connection was fine).
+    /// `byStop`: the answer was given up on because of a stop signal, not a failed connection.
     func unconfirmed(line: Int, byStop: Bool = false) {
         unconfirmedLines.append(line)
         if byStop { unconfirmedByStop += 1 }
@@ -74,7 +74,10 @@ final class DeliveryTally {
             messages.append("\(unreported) of \(sent) events got no answer before evt stopped waiting: they may or may not be stored.")
         }
         if !unconfirmedLines.isEmpty {
-            messages.append("\(unconfirmedLines.count) of \(sent) events unconfirmed (sent, but the connection was lost before the answer; they may be stored): \(DeliveryTally.describe(unconfirmedLines, unit: unit))")
+            let why = unconfirmedByStop == unconfirmedLines.count
+                ? "sent, but evt stopped waiting for the answer at the stop signal"
+                : "sent, but the connection was lost before the answer"
+            messages.append("\(unconfirmedLines.count) of \(sent) events unconfirmed (\(why); they may be stored): \(DeliveryTally.describe(unconfirmedLines, unit: unit))")
         }
         return messages
     }

@@ -67,6 +67,7 @@ public enum PublishCommand {
         var badLines = 0
         var runFailure: EvtError?
         var linesBefore = 0
+        var linesRead = 0
         reading: for input in inputs.files {
             let reader = LineReader(fd: input.fd)
             reader.whenInputStalls = { try sink.inputStalled() }
@@ -90,6 +91,7 @@ public enum PublishCommand {
                 guard let (bytes, number) = next else { break }
                 fileLine = number
                 let lineNumber = linesBefore + number
+                linesRead = lineNumber
                 var line = bytes
                 if line.last == UInt8(ascii: "\r") { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
                 if line.isEmpty { continue }
@@ -125,7 +127,11 @@ public enum PublishCommand {
             if Signals.stopRequested { break reading }
         }
         sink.finish()
-        if let runFailure { Diagnostics.print(runFailure.message) }
+        if let runFailure {
+            Diagnostics.print(runFailure.message)
+        } else if Signals.stopRequested {
+            Diagnostics.print("stopped by a signal after line \(linesRead): any input after it was not read.")
+        }
         for message in sink.tally.summary(sent: sent) { Diagnostics.print(message) }
         var deadLettersKept = true
         if let deadLetters, badLines > 0 {

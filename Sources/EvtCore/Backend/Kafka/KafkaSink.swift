@@ -295,6 +295,9 @@ private func kafkaDeliveryReport(_ rk: OpaquePointer?, _ message: UnsafePointer<
         } else if err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE {
             tally.failed(line: line, reason: "\(KafkaConfig.errorText(err)) (raise the limit with -X message.max.bytes=N and the topic's max.message.bytes)",
                          cause: KafkaConfig.cause(err))
+        } else if err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT {
+            tally.failed(line: line, reason: "not acknowledged within --timeout (librdkafka: \(KafkaConfig.errorText(err)))",
+                         cause: KafkaConfig.cause(err))
         } else {
             tally.failed(line: line, reason: KafkaConfig.errorText(err), cause: KafkaConfig.cause(err))
         }

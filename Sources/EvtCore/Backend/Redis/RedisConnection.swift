@@ -199,7 +199,7 @@ final class RedisConnection {
             var lastProgress = monotonicMilliseconds()
             while offset < bytes.count {
                 if let grace = Signals.graceLeftMs, grace == 0 {
-                    throw lost("stopped by a signal while the server took no more commands")
+                    throw EvtError(.stopped, "stopped by a signal while \(address.description) took no more commands")
                 }
                 if monotonicMilliseconds() - lastProgress >= writeStallLimitMs {
                     throw lost("the server took no commands for \(writeStallLimitMs / 1000) s")

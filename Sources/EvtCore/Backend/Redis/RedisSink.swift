@@ -61,9 +61,9 @@ final class RedisSink: EventSink {
                     throw connection.lost("no answer within --timeout (\(timeoutMs / 1000)s)")
                 }
             }
-        } catch let lost as EvtError where lost.cause == .connectionLost {
+        } catch let lost as EvtError where lost.cause == .connectionLost || lost.cause == .stopped {
             connectionLost(lost, announce: false)   // the error below says it
-            throw EvtError(.connectionLost, "\(lost.message); stopped reading input after line \(event.line).")
+            throw EvtError(lost.cause, "\(lost.message); stopped reading input after line \(event.line).")
         }
     }
 
@@ -72,9 +72,9 @@ final class RedisSink: EventSink {
         do {
             try flush()
             _ = try readReplies(waitMs: 0)
-        } catch let lost as EvtError where lost.cause == .connectionLost {
+        } catch let lost as EvtError where lost.cause == .connectionLost || lost.cause == .stopped {
             connectionLost(lost, announce: false)
-            throw EvtError(.connectionLost, "\(lost.message); stopped reading input after line \(lastLine).")
+            throw EvtError(lost.cause, "\(lost.message); stopped reading input after line \(lastLine).")
         }
     }
 
@@ -99,13 +99,14 @@ final class RedisSink: EventSink {
                 }
                 let left = deadline - monotonicMilliseconds()
                 if left <= 0 {
-                    let waited = graceGiven ? "\(Signals.graceMs / 1000)s of the stop signal" : "--timeout (\(timeoutMs / 1000)s)"
-                    connectionLost(connection.lost("no answer within \(waited)"))
+                    connectionLost(graceGiven
+                        ? EvtError(.stopped, "stopped by a signal: \(connection.address.description) gave no answer within \(Signals.graceMs / 1000) s of it")
+                        : connection.lost("no answer within --timeout (\(timeoutMs / 1000)s)"))
                     return
                 }
                 _ = try readReplies(waitMs: Int32(min(left, 1000)))
             }
-        } catch let lost as EvtError where lost.cause == .connectionLost {
+        } catch let lost as EvtError where lost.cause == .connectionLost || lost.cause == .stopped {
             connectionLost(lost)
         } catch {
             connectionLost(connection.lost("\(error)"))
@@ -114,14 +115,18 @@ final class RedisSink: EventSink {
 
     /// Commands written but unanswered may or may not have been applied (unconfirmed); the
     /// newest `unsent` were never written (not delivered) — unless the write itself failed.
+    /// `lost.cause` is `.stopped` when a stop signal's grace ran out, not the connection.
     private func connectionLost(_ lost: EvtError, announce: Bool = true) {
         if announce { Diagnostics.print(lost.message) }
+        let byStop = lost.cause == .stopped
         let neverWritten = flushing ? 0 : unsent
         let written = inFlight.count - neverWritten
         for index in 0..<inFlight.count {
             let line = inFlight.popFirst()!
             if index < written {
-                tally.unconfirmed(line: line)
+                tally.unconfirmed(line: line, byStop: byStop)
+            } else if byStop {
+                tally.failed(line: line, reason: "not sent: evt was stopped by a signal first", cause: .stopped)
             } else {
                 tally.failed(line: line, reason: "not sent: the connection was lost first", cause: .connectionLost)
             }
