@@ -193,8 +193,8 @@ enum Backends {
                            options: CopyOptions) throws -> CheckpointStore? {
         if source.has(.queue) { return nil }
         switch (target, source) {
-        case (.redis(let server, _, _), _), (_, .redis(let server, _, _)):
-            return RedisHashCheckpoint(server: server, key: "evt:checkpoint:" + name)
+        case (.redis(let server, _, let key), _), (_, .redis(let server, _, let key)):
+            return RedisHashCheckpoint(server: server, key: "evt:checkpoint:" + name, sharingSlotWith: key)
         case (.kafka, .kafka(let brokers, let topic, let partition)):
             return try KafkaGroupCheckpoint(brokers: brokers, topic: topic, partition: partition, group: name,
                                             kafka: options.kafka)

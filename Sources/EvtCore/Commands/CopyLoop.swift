@@ -54,9 +54,19 @@ final class CopyLoop {
     /// lost connection or a "not now" answer is waited out and the copy goes on from the
     /// confirmed position; any other error is thrown.
     func run() throws {
+        var movesInARow = 0
+        var copiedAtLastMove = -1
         while true {
             do {
                 return try copyOnce()
+            } catch let error as EvtError where error.cause.isMoved && !Signals.stopRequested {
+                // A cluster slot moved under the copy, follow or not: nothing of the refused
+                // batches was applied. Go on at once where it is now, from the confirmed position.
+                movesInARow = copied == copiedAtLastMove ? movesInARow + 1 : 1
+                copiedAtLastMove = copied
+                guard movesInARow <= 20 else { throw error }
+                if movesInARow > 1 { Signals.sleep(milliseconds: 50 * movesInARow) }
+                try reloadCheckpoint()
             } catch let error where follow && ridesOutOutages && !Signals.stopRequested && error.isRetriable {
                 if outageSince == nil {
                     outageSince = monotonicMilliseconds()

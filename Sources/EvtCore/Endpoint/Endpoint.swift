@@ -20,11 +20,44 @@ public struct RedisServerAddress: Sendable, Equatable {
     public var password: String?
     /// nil: plain text (`redis://`); never a fallback from TLS to plain text.
     public var tls: RedisTLSSettings?
+    /// More nodes of the same Redis Cluster (`HOST:PORT,HOST:PORT`), tried in order after
+    /// the first when it cannot be reached.
+    public var moreSeeds: [RedisNode] = []
+
+    public init(host: String, port: Int, database: Int = 0, user: String? = nil, password: String? = nil,
+                tls: RedisTLSSettings? = nil, moreSeeds: [RedisNode] = []) {
+        self.host = host
+        self.port = port
+        self.database = database
+        self.user = user
+        self.password = password
+        self.tls = tls
+        self.moreSeeds = moreSeeds
+    }
 
     public var description: String {
-        let host = self.host.contains(":") ? "[\(self.host)]" : self.host
-        return (tls == nil ? "redis://" : "rediss://") + "\(host):\(port)" + (database == 0 ? "" : "/\(database)")
+        let nodes = ([RedisNode(host: host, port: port)] + moreSeeds).map(\.description).joined(separator: ",")
+        return (tls == nil ? "redis://" : "rediss://") + nodes + (database == 0 ? "" : "/\(database)")
     }
+
+    /// The same credentials and TLS settings for another node (of a cluster).
+    func at(_ node: RedisNode) -> RedisServerAddress {
+        var address = self
+        address.host = node.host
+        address.port = node.port
+        address.moreSeeds = []
+        return address
+    }
+
+    var seeds: [RedisNode] { [RedisNode(host: host, port: port)] + moreSeeds }
+}
+
+/// One Redis server's host and port.
+public struct RedisNode: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public init(host: String, port: Int) { self.host = host; self.port = port }
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// The three Redis data types evt reads and writes.
@@ -147,22 +180,11 @@ public enum Endpoint: Sendable, Equatable {
             }
         }
         let hostEnd = rest.firstIndex(of: "/") ?? rest.endIndex
-        var hostPort = rest[..<hostEnd]
         var path = rest[hostEnd...].drop { $0 == "/" }
-        var host: String
-        var port = 6379
-        if hostPort.hasPrefix("[") {
-            guard let close = hostPort.firstIndex(of: "]") else { throw bad("unclosed [ in the host") }
-            host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
-            hostPort = hostPort[hostPort.index(after: close)...]
-            if hostPort.hasPrefix(":") { port = try parsePort(hostPort.dropFirst(), bad: bad) }
-        } else if let colon = hostPort.firstIndex(of: ":") {
-            host = String(hostPort[..<colon])
-            port = try parsePort(hostPort[hostPort.index(after: colon)...], bad: bad)
-        } else {
-            host = String(hostPort)
+        // HOST:PORT, or several nodes of one cluster: HOST:PORT,HOST:PORT,…
+        let nodes = try rest[..<hostEnd].split(separator: ",", omittingEmptySubsequences: false).map { hostPort in
+            try parseNode(hostPort, bad: bad)
         }
-        if host.isEmpty { host = "127.0.0.1" }
         var database = 0
         let firstSegment = path.prefix { $0 != "/" }
         if !firstSegment.isEmpty, firstSegment.allSatisfy(\.isASCII), let number = Int(firstSegment) {
@@ -175,7 +197,8 @@ public enum Endpoint: Sendable, Equatable {
                 .compactMap { $0 }.first { !$0.isEmpty }
         }
         let tls = usesTLS ? try tlsSettings(query: query, environment: environment) : nil
-        return (RedisServerAddress(host: host, port: port, database: database, user: user, password: password, tls: tls),
+        return (RedisServerAddress(host: nodes[0].host, port: nodes[0].port, database: database, user: user,
+                                   password: password, tls: tls, moreSeeds: Array(nodes.dropFirst())),
                 String(path))
     }
 
@@ -223,6 +246,26 @@ public enum Endpoint: Sendable, Equatable {
             throw EvtError.usage("EVT_REDIS_TLS_VERIFY=\(other) is not known: leave it unset (verify the certificate and host name) or set it to none.")
         }
         return settings
+    }
+
+    /// `HOST[:PORT]` or `[IPv6][:PORT]`; an empty host is 127.0.0.1, no port 6379.
+    static func parseNode(_ text: Substring, bad: (String) -> EvtError) throws -> RedisNode {
+        var hostPort = text
+        var host: String
+        var port = 6379
+        if hostPort.hasPrefix("[") {
+            guard let close = hostPort.firstIndex(of: "]") else { throw bad("unclosed [ in the host") }
+            host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
+            hostPort = hostPort[hostPort.index(after: close)...]
+            if hostPort.hasPrefix(":") { port = try parsePort(hostPort.dropFirst(), bad: bad) }
+        } else if let colon = hostPort.firstIndex(of: ":") {
+            host = String(hostPort[..<colon])
+            port = try parsePort(hostPort[hostPort.index(after: colon)...], bad: bad)
+        } else {
+            host = String(hostPort)
+        }
+        if host.isEmpty { host = "127.0.0.1" }
+        return RedisNode(host: host, port: port)
     }
 
     static func parsePort(_ text: Substring, bad: (String) -> EvtError) throws -> Int {

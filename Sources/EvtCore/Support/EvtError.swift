@@ -29,6 +29,10 @@ public enum FailureCause: Sendable, Equatable {
     /// The server or the client library said no, with its code (a Redis error word such as
     /// WRONGTYPE, a librdkafka error name); empty when it gave none.
     case refused(code: String)
+    /// A Redis Cluster node said the key's slot is served elsewhere (MOVED), is moving there
+    /// (ASK), or that a blocked read's key went away (UNBLOCKED, after a migration): nothing
+    /// was applied, and the request goes through at once where the slot is now.
+    case moved(code: String)
     /// The input data is bad (exit 3).
     case badInput
     /// The command line asks for something impossible (exit 2).
@@ -37,10 +41,15 @@ public enum FailureCause: Sendable, Equatable {
     /// (exit 130 or 143), with nothing half done.
     case stopped
 
+    var isMoved: Bool {
+        if case .moved = self { return true }
+        return false
+    }
+
     /// A follower (`-f`) waits and tries again after these.
     public var isRetriable: Bool {
         switch self {
-        case .connectionLost, .transient: return true
+        case .connectionLost, .transient, .moved: return true
         case .refused, .badInput, .usage, .stopped: return false
         }
     }
@@ -64,7 +73,7 @@ public struct EvtError: Error, CustomStringConvertible, Sendable {
         switch cause {
         case .usage: return .usage
         case .badInput: return .badInput
-        case .connectionLost, .transient, .refused: return .failure
+        case .connectionLost, .transient, .moved, .refused: return .failure
         case .stopped: return Signals.exitStatusAfterSignal ?? .failure
         }
     }

@@ -1,23 +1,40 @@
 /// A copy's checkpoint as the Redis hash `evt:checkpoint:NAME`: `source` (what was copied),
 /// `id` (a stream source's last copied entry) or `partition:N` (a topic's next offset), and
 /// `batch`, the token that the stream target's guard script checks (StreamCopyTarget).
+/// On a Redis Cluster the hash carries the hash tag of the key it belongs to
+/// (`evt:checkpoint:NAME{orders}`), so that it shares that key's slot.
 final class RedisHashCheckpoint: CheckpointStore {
     let server: RedisServerAddress
-    let key: String
+    /// `evt:checkpoint:NAME` until the server was asked whether it is a cluster.
+    private(set) var key: String
+    /// The stream or list whose slot the checkpoint must share on a cluster.
+    private let companion: String
+    private var resolved = false
     /// Opened on first use and dropped when it fails, so a bridge that rides out an outage
     /// reads and writes through a new one.
     private var connection: RedisConnection?
 
-    init(server: RedisServerAddress, key: String) {
+    init(server: RedisServerAddress, key: String, sharingSlotWith companion: String) {
         self.server = server
         self.key = key
+        self.companion = companion
     }
 
     var name: String { "checkpoint \(key)" }
 
+    /// The hash's name on this server (asked once: a bridge may start before Redis does).
+    func resolvedKey() throws -> String {
+        if !resolved {
+            key = try RedisTopology.of(server).derivedKey(key, sharing: companion)
+            resolved = true
+        }
+        return key
+    }
+
     private func call(_ words: [String], _ what: String) throws -> RedisValue {
         do {
-            let connection = try self.connection ?? RedisConnection(server)
+            let key = try resolvedKey()
+            let connection = try self.connection ?? RedisConnection.open(server, key: key)
             self.connection = connection
             let reply = try connection.call(words)
             if case .error(let message) = reply { throw RedisErrorReply.error(message, "cannot \(what) \(name)") }
@@ -29,7 +46,7 @@ final class RedisHashCheckpoint: CheckpointStore {
     }
 
     func load(source identity: String) throws -> SourcePosition? {
-        guard case .array(let words) = try call(["HGETALL", key], "read") else { return nil }
+        guard case .array(let words) = try call(["HGETALL", resolvedKey()], "read") else { return nil }
         var fields: [String: String] = [:]
         var index = 0
         while index + 1 < words.count {
@@ -51,7 +68,7 @@ final class RedisHashCheckpoint: CheckpointStore {
     }
 
     func save(_ position: SourcePosition, source identity: String) throws {
-        _ = try call(["HSET", key] + RedisHashCheckpoint.fields(position, source: identity).flatMap { [$0.0, $0.1] }, "write")
+        _ = try call(["HSET", resolvedKey()] + RedisHashCheckpoint.fields(position, source: identity).flatMap { [$0.0, $0.1] }, "write")
     }
 
     /// The hash fields that record `position` (the stream target writes them in its batches).

@@ -17,7 +17,7 @@ final class RedisClaimer {
     private(set) var finished = false
 
     init(server: RedisServerAddress, stream: String, group: String, consumer: String, minIdleMs: Int) throws {
-        connection = try RedisConnection(server)
+        connection = try RedisConnection.open(server, key: stream)
         self.stream = stream
         self.group = group
         self.consumer = consumer

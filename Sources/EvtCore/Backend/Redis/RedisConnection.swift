@@ -10,8 +10,18 @@ enum RedisErrorReply {
         let code = String(message.prefix { $0 != " " })
         switch code {
         case "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN": return .transient(code: code)
+        // UNBLOCKED: a blocked read whose key went away (migrated to another node, or deleted:
+        // the next read says which).
+        case "MOVED", "ASK", "UNBLOCKED": return .moved(code: code)
         default: return .refused(code: code)
         }
+    }
+
+    /// A cluster's "not now": a multi-key command while its keys move (TRYAGAIN), or no
+    /// master for some slot yet (CLUSTERDOWN, during a failover).
+    static func isClusterNotNow(_ message: String) -> Bool {
+        let code = message.prefix { $0 != " " }
+        return code == "TRYAGAIN" || code == "CLUSTERDOWN"
     }
 
     /// `what` (e.g. "XREAD on stream orders") failed with this answer.
@@ -94,7 +104,7 @@ indirect enum RedisValue: Equatable {
 /// would never notice SIGINT (SWIFT-C-NOTES). For `rediss://`, evt's own TLS session sits
 /// between the socket and hiredis' parser (Debian's hiredis has no TLS).
 final class RedisConnection {
-    let address: RedisServerAddress
+    private(set) var address: RedisServerAddress
     private var context: UnsafeMutablePointer<redisContext>
     private var tls: TLSSession?
     /// Decrypted bytes on their way to hiredis' parser, one read at a time.
@@ -105,9 +115,39 @@ final class RedisConnection {
     var outgoing = RespCommandBuffer()
     /// How long a write may wait for a server that takes nothing (its buffers full).
     var writeStallLimitMs = 10_000
+    /// Set on a Redis Cluster: where MOVED and ASK answers to `call` and `request` lead.
+    var topology: RedisTopology?
+    private let connectTimeoutMs: Int
 
     init(_ address: RedisServerAddress, connectTimeoutMs: Int = 5000) throws {
         self.address = address
+        self.connectTimeoutMs = connectTimeoutMs
+        (context, tls) = try RedisConnection.openSocket(address, connectTimeoutMs: connectTimeoutMs)
+        if tls != nil { tlsInput = .allocate(byteCount: 65536, alignment: 16) }
+        // From here on a throw runs deinit, which frees the context.
+        try handshake()
+    }
+
+    /// Points this connection at another server (the node a cluster's MOVED names), with the
+    /// same credentials; commands not yet written stay queued.
+    func reconnect(to node: RedisNode) throws {
+        let target = address.at(node)
+        let (newContext, newTLS) = try RedisConnection.openSocket(target, connectTimeoutMs: connectTimeoutMs)
+        tls = nil
+        redisFree(context)
+        context = newContext
+        tls = newTLS
+        if tls != nil && tlsInput.baseAddress == nil { tlsInput = .allocate(byteCount: 65536, alignment: 16) }
+        address = target
+        answered = false
+        let queued = outgoing
+        outgoing = RespCommandBuffer(capacity: 0)
+        defer { outgoing = queued }
+        try handshake()
+    }
+
+    private static func openSocket(_ address: RedisServerAddress, connectTimeoutMs: Int) throws
+        -> (UnsafeMutablePointer<redisContext>, TLSSession?) {
         let timeout = timeval(tv_sec: connectTimeoutMs / 1000, tv_usec: (connectTimeoutMs % 1000) * 1000)
         guard let context = redisConnectWithTimeout(address.host, Int32(address.port), timeout) else {
             throw EvtError.failure("cannot connect to \(address.description): out of memory.")
@@ -117,7 +157,6 @@ final class RedisConnection {
             redisFree(context)
             throw EvtError(.connectionLost, "cannot connect to \(address.description): \(reason). Is redis-server running there? (set EVT_REDIS_URL or use a redis:// endpoint)")
         }
-        self.context = context
         let fd = context.pointee.fd
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
@@ -125,18 +164,15 @@ final class RedisConnection {
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         // hiredis' own blocking I/O is never used; its REDIS_BLOCK flag would only matter there.
         context.pointee.flags &= ~Int32(REDIS_BLOCK)
-        // From here on a throw runs deinit, which frees the context.
-        if let settings = address.tls {
-            tls = try TLSSession(TLSClientContext.shared(settings), fd: fd, host: address.host,
-                                 timeoutMs: connectTimeoutMs, server: address.description)
-            tlsInput = .allocate(byteCount: 65536, alignment: 16)
-            // TLS 1.3 servers judge the client certificate after the handshake and answer with
-            // session tickets or an alert: read those before writing, since a write that meets
-            // the closed socket gets a reset that discards the alert and its reason.
-            var pollFD = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            if poll(&pollFD, 1, 200) > 0 { try readIntoParser() }
+        guard let settings = address.tls else { return (context, nil) }
+        do {
+            let session = try TLSSession(TLSClientContext.shared(settings), fd: fd, host: address.host,
+                                         timeoutMs: connectTimeoutMs, server: address.description)
+            return (context, session)
+        } catch {
+            redisFree(context)
+            throw error
         }
-        try handshake()
     }
 
     deinit {
@@ -146,6 +182,13 @@ final class RedisConnection {
     }
 
     private func handshake() throws {
+        if tls != nil {
+            // TLS 1.3 servers judge the client certificate after the handshake and answer with
+            // session tickets or an alert: read those before writing, since a write that meets
+            // the closed socket gets a reset that discards the alert and its reason.
+            var pollFD = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&pollFD, 1, 200) > 0 { try readIntoParser() }
+        }
         if let password = address.password {
             let reply = try call(address.user.map { ["AUTH", $0, password] } ?? ["AUTH", password])
             if case .error(let message) = reply {
@@ -277,6 +320,9 @@ final class RedisConnection {
                 let typed = reply.assumingMemoryBound(to: redisReply.self)
                 defer { freeReplyObject(reply) }
                 answered = true
+                if let topology, typed.pointee.type == REDIS_REPLY_ERROR, strncmp(typed.pointee.str, "MOVED ", 6) == 0 {
+                    topology.isStale = true   // some slot has a new master
+                }
                 try body(RedisReplyView(raw: typed))
                 return .reply
             }
@@ -315,13 +361,10 @@ final class RedisConnection {
     /// One command for set-up or control, its reply handed to `body` without copying it (a
     /// page of entries, say); an error answer is thrown, naming the command and its key.
     func request(_ words: [String], _ body: (RedisReplyView) throws -> Void) throws {
-        outgoing.command(words)
-        try flushWrites()
         var serverError: String?
-        let wait = try nextReply(waitMs: 10_000, stopOnSignal: false) { reply in
+        try exchange(words) { reply in
             if reply.kind == .error { serverError = reply.text } else { try body(reply) }
         }
-        if wait != .reply { throw unanswered(words[0], wait) }
         if let serverError {
             throw RedisErrorReply.error(serverError, words.count > 1 ? "\(words[0]) \(words[1]) failed" : "\(words[0]) failed")
         }
@@ -332,13 +375,62 @@ final class RedisConnection {
     /// answers sooner): callers check for the stop between commands, so a command sent is
     /// left half-known only when the server stopped answering.
     func call(_ words: [String]) throws -> RedisValue {
-        outgoing.command(words)
-        try flushWrites()
         var value = RedisValue.null
-        let wait = try nextReply(waitMs: 10_000, stopOnSignal: false) { value = RedisValue($0) }
-        switch wait {
-        case .reply: return value
-        case .stopRequested, .timedOut: throw unanswered(words[0], wait)
+        try exchange(words) { value = RedisValue($0) }
+        return value
+    }
+
+    /// Sends one command and hands its answer to `body`. On a cluster it follows the answers
+    /// that say "elsewhere" or "not now" first: MOVED (this connection moves to the slot's new
+    /// master), ASK (the command once more on the importing node, after ASKING), TRYAGAIN and
+    /// CLUSTERDOWN (again after a pause, for up to `writeStallLimitMs`, i.e. --timeout).
+    private func exchange(_ words: [String], _ body: (RedisReplyView) throws -> Void) throws {
+        var via = self
+        var redirects = 0
+        let started = monotonicMilliseconds()
+        var pause = 50
+        while true {
+            let asking = via !== self
+            if asking { via.outgoing.command(["ASKING"]) }
+            via.outgoing.command(words)
+            try via.flushWrites()
+            if asking { try via.nextReply(waitMs: 10_000, stopOnSignal: false) { _ in } }
+            var elsewhere: ClusterRedirect?
+            var notNow = false
+            let wait = try via.nextReply(waitMs: 10_000, stopOnSignal: false) { reply in
+                if reply.kind == .error && topology != nil {
+                    elsewhere = ClusterRedirect(errorText: reply.text)
+                    notNow = RedisErrorReply.isClusterNotNow(reply.text)
+                    if elsewhere != nil || notNow { return }
+                }
+                try body(reply)
+            }
+            if wait != .reply { throw via.unanswered(words[0], wait) }
+            if let elsewhere {
+                redirects += 1
+                guard redirects <= 5 else {
+                    throw EvtError(.transient(code: "CLUSTERDOWN"), "\(words[0]) was redirected 5 times by the nodes of \(address.description); the cluster's slots keep moving. Try again later (redis-cli --cluster check).")
+                }
+                switch elsewhere {
+                case .moved(_, let host, let port):
+                    try reconnect(to: RedisNode(host: host.isEmpty ? address.host : host, port: port))
+                    via = self
+                case .ask(_, let host, let port):
+                    via = try RedisConnection(address.at(RedisNode(host: host.isEmpty ? address.host : host, port: port)),
+                                              connectTimeoutMs: connectTimeoutMs)
+                }
+                continue
+            }
+            if notNow {
+                guard monotonicMilliseconds() - started + pause <= writeStallLimitMs, !Signals.stopRequested else {
+                    throw EvtError(.transient(code: "CLUSTERDOWN"), "\(address.description) kept answering \(words[0]) with TRYAGAIN or CLUSTERDOWN for \(writeStallLimitMs / 1000) s; the cluster is failing over or resharding. Try again later (redis-cli --cluster check).")
+                }
+                Signals.sleep(milliseconds: pause)
+                pause = min(pause * 2, 1000)
+                via = self
+                continue
+            }
+            return
         }
     }
 
@@ -351,5 +443,11 @@ final class RedisConnection {
 }
 
 extension RedisConnection {
+    /// A connection for commands on `key` (and keys that share its slot): on a Redis Cluster
+    /// to the master that serves it. `key` nil: any node will do (pub/sub).
+    static func open(_ server: RedisServerAddress, key: String?, connectTimeoutMs: Int = 5000) throws -> RedisConnection {
+        try RedisTopology.of(server).connect(key: key, connectTimeoutMs: connectTimeoutMs)
+    }
+
     static var libraryVersion: String { "\(HIREDIS_MAJOR).\(HIREDIS_MINOR).\(HIREDIS_PATCH)" }
 }

@@ -54,7 +54,11 @@ final class RedisConsumer: EventConsumer {
         self.group = options.group
         self.consumerName = options.consumer ?? ""
         after = kind == .stream ? try StreamPositions.idBefore(options.from ?? .end) : "$"
-        connection = try RedisConnection(server)
+        // BLMOVE takes a list into its processing list: on a cluster only within one slot.
+        if kind == .list, let processing = options.processingList {
+            try RedisTopology.of(server).requireOneSlot([names[0], processing], for: "--processing moves items from the list into the processing list (LMOVE)")
+        }
+        connection = try RedisConnection.open(server, key: kind == .channel ? nil : names[0])
         if kind == .list, case .integer(let id) = try connection.call(["CLIENT", "ID"]) { clientID = id }
         if kind == .stream, let group {
             try ensureGroup(group)
@@ -98,8 +102,10 @@ final class RedisConsumer: EventConsumer {
                 case .list: return try receiveList(limit: limit, waitMs: waitMs, into: batch)
                 case .channel: return try receiveChannel(limit: limit, waitMs: waitMs, into: batch)
                 }
-            } catch let lost as EvtError where lost.cause == .connectionLost {
-                if kind == .channel {
+            } catch let lost as EvtError where lost.cause.isRetriable {
+                // A lost connection, or a "not now" / "elsewhere" answer (LOADING, a cluster's
+                // MOVED, CLUSTERDOWN during a failover): reconnect (to the key's master now).
+                if kind == .channel && lost.cause == .connectionLost {
                     throw EvtError.failure(
                         "\(lost.message): the subscription ended. Messages published meanwhile "
                         + "are lost: Redis drops a subscriber that falls behind (client-output-buffer-limit pubsub) or restarts.")
@@ -113,13 +119,19 @@ final class RedisConsumer: EventConsumer {
         while !acksInFlight.isEmpty {
             var problem: String?
             let command = acksInFlight[0]
+            var notApplied: EvtError?
             let wait = try connection.nextReply(waitMs: 10_000, stopOnSignal: false) { reply in
-                if reply.kind == .error { problem = reply.text }
+                if reply.kind == .error {
+                    problem = reply.text
+                    // Moved elsewhere or "not now": kept in acksInFlight, sent again after reconnecting.
+                    if RedisErrorReply.cause(reply.text).isRetriable { notApplied = RedisErrorReply.error(reply.text, "\(command[0]) on \(names[0])") }
+                }
                 if command[0] == "XACK", reply.kind == .integer, reply.integer < command.count - 3 {
                     problem = "\(command.count - 3 - reply.integer) of \(command.count - 3) entries were no longer pending (claimed by another consumer?)"
                 }
             }
             if wait != .reply { throw connection.lost("no answer to \(command[0]) within 10 s") }
+            if let notApplied { throw notApplied }
             acksInFlight.removeFirst()
             if let problem { Diagnostics.print("\(command[0]) on \(names[0]): \(problem)") }
         }
@@ -137,7 +149,7 @@ final class RedisConsumer: EventConsumer {
         if message.hasPrefix("NOGROUP") {
             return EvtError.failure("\(command) on \(names[0]): \(message). Create the group with evt group-create stream:\(names[0]) \(group ?? "GROUP").")
         }
-        return EvtError.failure("\(command) on \(kind.rawValue) \(names[0]) failed: \(message)")
+        return EvtError(RedisErrorReply.cause(message), "\(command) on \(kind.rawValue) \(names[0]) failed: \(message)")
     }
 
     private func blockArgument(_ waitMs: Int) -> String { waitMs < 0 ? "0" : String(max(waitMs, 1)) }
@@ -312,11 +324,11 @@ final class RedisConsumer: EventConsumer {
             // read its answer, so an item popped at that very moment is kept (pushed back on
             // close), not lost.
             if let clientID {
-                let other = try RedisConnection(server)
+                let other = try RedisConnection(connection.address)
                 _ = try other.call(["CLIENT", "UNBLOCK", String(clientID)])
                 _ = try connection.nextReply(waitMs: 5000, stopOnSignal: false, take)
             } else {
-                connection = try RedisConnection(server)
+                connection = try RedisConnection.open(server, key: names[0])
             }
             // Kept as not handed over: close() pushes it back.
             if let first { first.withUnsafeBytes { appendListRecord($0, into: batch) } }
@@ -485,12 +497,21 @@ final class RedisConsumer: EventConsumer {
 
     private func reconnect(after lost: EvtError) throws {
         let deadline = monotonicMilliseconds() + options.retryForMs
-        Diagnostics.print("\(lost.message); retrying for up to \(options.retryForMs / 1000)s (--retry-for).")
+        // A cluster slot that moved is no outage: go on where it is now, quietly (while it is
+        // moving, ASK: give the move a moment).
+        var moved = false
+        if case .moved(let code) = lost.cause {
+            moved = true
+            if code == "ASK" { Signals.sleep(milliseconds: 20) }
+        }
+        if !moved {
+            Diagnostics.print("\(lost.message); retrying for up to \(options.retryForMs / 1000)s (--retry-for).")
+        }
         var delay = 100
         while true {
             if Signals.stopRequested { throw EvtError.failure("stopped while reconnecting to \(server.description).") }
             // A restarted server answers -LOADING until its data is back: not ready yet.
-            if let fresh = try? RedisConnection(server, connectTimeoutMs: 1000),
+            if let fresh = try? RedisConnection.open(server, key: kind == .channel ? nil : names[0], connectTimeoutMs: 1000),
                let pong = try? fresh.call(["PING"]), pong.text == "PONG" {
                 connection = fresh
                 break
@@ -501,7 +522,7 @@ final class RedisConsumer: EventConsumer {
             Signals.sleep(milliseconds: delay)
             delay = min(delay * 2, 2000)
         }
-        Diagnostics.print("reconnected to \(server.description).")
+        if !moved { Diagnostics.print("reconnected to \(connection.address.description).") }
         // Acknowledgements whose answer was lost: send again (harmless if they were applied).
         let resend = acksInFlight
         acksInFlight.removeAll()

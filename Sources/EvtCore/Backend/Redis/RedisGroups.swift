@@ -19,7 +19,7 @@ enum RedisGroups {
     /// `evt group-create stream:S GROUP [--from POSITION] [--reset]`.
     static func create(group: String, server: RedisServerAddress, stream: String, from: Position,
                        reset: Bool) throws -> ExitStatus {
-        let connection = try RedisConnection(server)
+        let connection = try RedisConnection.open(server, key: stream)
         let (created, start) = try create(group, on: stream, from: from, connection: connection)
         if created {
             Diagnostics.print("created group \(group) on stream \(stream), delivering entries after \(start)")

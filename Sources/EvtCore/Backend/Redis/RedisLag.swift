@@ -17,7 +17,7 @@ final class RedisLagReader: LagReader {
         if kind == .stream && query.processing != nil {
             throw EvtError.usage("--processing is for lists; a stream group's unacknowledged entries are its pending entries.")
         }
-        connection = try RedisConnection(server)
+        connection = try RedisConnection.open(server, key: kind == .channel ? nil : name)
         self.kind = kind
         self.name = name
         self.query = query

@@ -23,14 +23,25 @@ final class RedisSink: EventSink {
     private static let batchBytes = 256 << 10
     private static let maxInFlight = 16_384
 
+    /// On a Redis Cluster: the commands in flight, to send again where a MOVED or ASK answer
+    /// says their slot is served now (such an answer means the command was not applied).
+    private var sentCommands: SentCommands?
+    /// Redirected commands waiting to go to the node their answers named, in input order.
+    private var redirected = RedirectedCommands()
+    /// Rounds of redirects in a row without a delivery in between: a slot map that keeps
+    /// contradicting itself ends in failed lines, not a loop.
+    private var redirectRounds = 0
+
     init(server: RedisServerAddress, kind: RedisKind, name: String, options: SinkOptions) throws {
-        connection = try RedisConnection(server)
+        connection = try RedisConnection.open(server, key: kind == .channel ? nil : name)
         connection.writeStallLimitMs = options.timeoutMs
         self.kind = kind
         self.name = Array(name.utf8)
         self.maxlen = options.maxlen.map { Array(String($0).utf8) }
         self.requireSubscribers = options.requireSubscribers
         self.timeoutMs = options.timeoutMs
+        // Kept whatever the server: a cluster shows itself only by its first MOVED answer.
+        sentCommands = SentCommands()
     }
 
     func send(_ event: borrowing OutgoingEvent) throws {
@@ -45,6 +56,7 @@ final class RedisSink: EventSink {
         case .channel: appendCommand("PUBLISH", event.value)
         }
         inFlight.append(event.line)
+        sentCommands?.noteCommand(queuedBytes: connection.outgoing.bytes.count)
         lastLine = event.line
         unsent += 1
         do {
@@ -81,6 +93,7 @@ final class RedisSink: EventSink {
     /// Writes the queued commands; a failure part-way leaves unknown which reached the server.
     private func flush() throws {
         flushing = true
+        sentCommands?.willSend(connection.outgoing)
         try connection.flushWrites()
         flushing = false
         unsent = 0
@@ -133,30 +146,124 @@ final class RedisSink: EventSink {
         }
         connection.outgoing.removeAll()
         unsent = 0
+        sentCommands?.removeAll()
+        for line in redirected.lines {
+            tally.failed(line: line, reason: "not sent again after a cluster redirect: the connection was lost first", cause: lost.cause)
+        }
+        redirected = RedirectedCommands()
     }
 
-    /// Reads the answers that arrive within `waitMs`; how many.
+    /// Reads the answers that arrive within `waitMs`; how many. On a cluster, commands whose
+    /// answer was MOVED or ASK are then sent again where their slot is served now.
     private func readReplies(waitMs: Int32) throws -> Int {
         var wait = waitMs
         var count = 0
         while inFlight.count > 0 {
             let result = try connection.nextReply(waitMs: wait, stopOnSignal: false) { reply in
                 let line = inFlight.popFirst()!
-                switch reply.kind {
-                case .error:
-                    tally.failed(line: line, reason: "\(reply.text) (\(kind.rawValue) \(String(decoding: name, as: UTF8.self)))",
-                                 cause: RedisErrorReply.cause(reply.text))
-                case .integer where kind == .channel && requireSubscribers && reply.integer == 0:
-                    tally.failed(line: line, reason: "no subscriber was listening (--require-subscribers)")
-                default:
-                    tally.delivered()
+                if let sent = sentCommands?.answered() {
+                    if reply.kind == .error, let redirect = ClusterRedirect(errorText: reply.text) {
+                        redirected.add(line: line, command: sentCommands!.bytes(of: sent), to: redirect)
+                        return
+                    }
                 }
+                record(reply, line: line)
             }
-            if result != .reply { return count }
+            if result != .reply { break }
             count += 1
             wait = 0
         }
+        if !redirected.isEmpty && !resending { try resendRedirected() }
         return count
+    }
+
+    private func record(_ reply: RedisReplyView, line: Int) {
+        switch reply.kind {
+        case .error:
+            tally.failed(line: line, reason: "\(reply.text) (\(kind.rawValue) \(String(decoding: name, as: UTF8.self)))",
+                         cause: RedisErrorReply.cause(reply.text))
+        case .integer where kind == .channel && requireSubscribers && reply.integer == 0:
+            tally.failed(line: line, reason: "no subscriber was listening (--require-subscribers)")
+        default:
+            tally.delivered()
+            redirectRounds = 0
+        }
+    }
+
+    private var resending = false
+
+    /// A cluster slot moved (MOVED) or is moving (ASK): every command still in flight to the
+    /// old node is answered first (those of the slot get the same answer), then the
+    /// redirected ones go, in input order, to the slot's new master (MOVED; this connection
+    /// follows it) or once to the importing node after ASKING (ASK, on a second connection).
+    private func resendRedirected() throws {
+        resending = true
+        defer { resending = false }
+        try flush()
+        var lastAnswer = monotonicMilliseconds()
+        while inFlight.count > 0 {
+            if try readReplies(waitMs: 1000) > 0 {
+                lastAnswer = monotonicMilliseconds()
+            } else if monotonicMilliseconds() - lastAnswer >= timeoutMs {
+                throw connection.lost("no answer within --timeout (\(timeoutMs / 1000)s)")
+            }
+        }
+        while !redirected.isEmpty {
+            let batch = redirected
+            redirected = RedirectedCommands()
+            redirectRounds += 1
+            guard redirectRounds <= 10 else {
+                for line in batch.lines {
+                    tally.failed(line: line, reason: "the cluster kept redirecting it (MOVED/ASK 10 times in a row); check the cluster with redis-cli --cluster check",
+                                 cause: .transient(code: "CLUSTERDOWN"))
+                }
+                return
+            }
+            let target = batch.target!
+            let node = RedisNode(host: target.host.isEmpty ? connection.address.host : target.host, port: target.port)
+            if target.asking {
+                // One command at a time may go to the importing node, each after ASKING.
+                let importing = try RedisConnection(connection.address.at(node))
+                for index in 0..<batch.count {
+                    importing.outgoing.command(["ASKING"])
+                    importing.outgoing.appendCommand(batch.command(at: index))
+                }
+                try importing.flushWrites()
+                var answered = 0
+                while answered < batch.count {
+                    let line = batch.line(at: answered)
+                    var wait = try importing.nextReply(waitMs: Int32(clamping: timeoutMs), stopOnSignal: false) { _ in }
+                    if wait == .reply {
+                        wait = try importing.nextReply(waitMs: Int32(clamping: timeoutMs), stopOnSignal: false) { reply in
+                            if reply.kind == .error, let again = ClusterRedirect(errorText: reply.text) {
+                                redirected.add(line: line, command: batch.command(at: answered), to: again)
+                            } else {
+                                record(reply, line: line)
+                            }
+                        }
+                    }
+                    if wait != .reply { break }
+                    answered += 1
+                }
+                for index in answered..<batch.count { tally.unconfirmed(line: batch.line(at: index)) }
+            } else {
+                try connection.reconnect(to: node)
+                for index in 0..<batch.count {
+                    connection.outgoing.appendCommand(batch.command(at: index))
+                    inFlight.append(batch.line(at: index))
+                    sentCommands?.noteCommand(queuedBytes: connection.outgoing.bytes.count)
+                    unsent += 1
+                }
+                try flush()
+                while inFlight.count > 0 {
+                    if try readReplies(waitMs: 1000) > 0 {
+                        lastAnswer = monotonicMilliseconds()
+                    } else if monotonicMilliseconds() - lastAnswer >= timeoutMs {
+                        throw connection.lost("no answer within --timeout (\(timeoutMs / 1000)s)")
+                    }
+                }
+            }
+        }
     }
 
     private func appendCommand(_ command: String, _ value: UnsafeRawBufferPointer) {
@@ -236,5 +343,78 @@ struct LineQueue {
             head = 0
         }
         return line
+    }
+}
+
+/// The commands a cluster sink sent and has no answer to yet, oldest first, as the bytes
+/// they were written as. Positions count every byte ever kept, so `ends` stay valid when the
+/// answered front is dropped.
+struct SentCommands {
+    private var bytes: [UInt8] = []
+    /// The position of bytes[0].
+    private var base = 0
+    /// Where the oldest unanswered command starts.
+    private var head = 0
+    private var ends = LineQueue()
+
+    /// A command was just queued; `queuedBytes` is the queue's length after it.
+    mutating func noteCommand(queuedBytes: Int) { ends.append(base + bytes.count + queuedBytes) }
+
+    /// The queue is about to be written.
+    mutating func willSend(_ queue: RespCommandBuffer) { bytes.append(contentsOf: queue.bytes) }
+
+    /// The oldest command was answered: its place, whose bytes stay readable until the next call.
+    mutating func answered() -> Range<Int> {
+        if head == base + bytes.count {
+            base = head
+            bytes.removeAll(keepingCapacity: true)
+        } else if head - base >= 1 << 20 && (head - base) * 2 >= bytes.count {
+            bytes.removeFirst(head - base)
+            base = head
+        }
+        let end = ends.popFirst()!
+        let range = head..<end
+        head = end
+        return range
+    }
+
+    /// The bytes of the command `answered()` returned last.
+    func bytes(of range: Range<Int>) -> ArraySlice<UInt8> {
+        bytes[(range.lowerBound - base)..<(range.upperBound - base)]
+    }
+
+    mutating func removeAll() {
+        while ends.count > 0 { _ = ends.popFirst() }
+        base += bytes.count
+        head = base
+        bytes.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Commands a cluster answered with MOVED or ASK, to send again in input order to the node
+/// named in the newest such answer.
+struct RedirectedCommands {
+    private var bytes: [UInt8] = []
+    private var ends: [Int] = []
+    private(set) var lines: [Int] = []
+    private(set) var target: (host: String, port: Int, asking: Bool)?
+
+    var isEmpty: Bool { lines.isEmpty }
+    var count: Int { lines.count }
+
+    mutating func add(line: Int, command: ArraySlice<UInt8>, to redirect: ClusterRedirect) {
+        bytes.append(contentsOf: command)
+        ends.append(bytes.count)
+        lines.append(line)
+        switch redirect {
+        case .moved(_, let host, let port): target = (host, port, false)
+        case .ask(_, let host, let port): target = (host, port, true)
+        }
+    }
+
+    func line(at index: Int) -> Int { lines[index] }
+
+    func command(at index: Int) -> ArraySlice<UInt8> {
+        bytes[(index == 0 ? 0 : ends[index - 1])..<ends[index]]
     }
 }

@@ -7,7 +7,7 @@ final class RedisTailSource: EventSource {
     private let quotedName: [UInt8]
 
     init(server: RedisServerAddress, kind: RedisKind, name: String) throws {
-        connection = try RedisConnection(server)
+        connection = try RedisConnection.open(server, key: kind == .channel ? nil : name)
         self.kind = kind
         self.name = name
         self.quotedName = OutputWriter.quoted(name)

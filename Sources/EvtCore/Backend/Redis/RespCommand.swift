@@ -32,6 +32,12 @@ struct RespCommandBuffer {
         bytes.append(13); bytes.append(10)
     }
 
+    /// Appends one whole command, already in RESP form.
+    mutating func appendCommand(_ command: ArraySlice<UInt8>) {
+        bytes.append(contentsOf: command)
+        commandCount += 1
+    }
+
     /// Appends commands built in another buffer.
     mutating func append(_ other: RespCommandBuffer) {
         bytes.append(contentsOf: other.bytes)

@@ -5,7 +5,7 @@ final class StreamCopySource {
     let name: String
 
     init(server: RedisServerAddress, name: String) throws {
-        connection = try RedisConnection(server)
+        connection = try RedisConnection.open(server, key: name)
         self.name = name
     }
 

@@ -52,8 +52,10 @@ final class StreamCopyTarget: StreamEntryWriter {
     /// same RSS: the unanswered commands wait in the socket and in Redis, not in evt).
     private static let maxBatchesInFlight = 128
 
-    init(server: RedisServerAddress, description: String, checkpointKey: String?, timeoutMs: Int) throws {
-        connection = try RedisConnection(server)
+    /// `stream`: the key whose slot serves the copy on a cluster (the checkpoint and every
+    /// stream written share it).
+    init(server: RedisServerAddress, stream: String, description: String, checkpointKey: String?, timeoutMs: Int) throws {
+        connection = try RedisConnection.open(server, key: stream)
         self.name = Array(description.utf8)
         self.checkpointKey = checkpointKey.map { Array($0.utf8) }
         self.timeoutMs = Int32(clamping: timeoutMs)
@@ -283,9 +285,9 @@ final class StreamCopyTarget: StreamEntryWriter {
                 : "the target is no longer a stream; the checkpoint was left where it was"
         }
         queueError = nil
-        if let refused, case .transient = RedisErrorReply.cause(refused) {
-            // Redis is starting up (or busy): nothing of the batch was applied; like a lost
-            // connection, a bridge tries again.
+        if let refused, RedisErrorReply.cause(refused).isRetriable {
+            // Redis is starting up (or busy), or the slot moved to another node of a cluster:
+            // nothing of the batch was applied; like a lost connection, the copy tries again.
             if transientRefusal == nil { transientRefusal = refused }
             return
         }

@@ -24,10 +24,13 @@ final class StreamRecordTarget: RecordTarget {
         self.name = name
         self.perPartition = perPartition
         stream = Array(name.utf8)
-        target = try StreamCopyTarget(server: server, description: "stream \(name)", checkpointKey: checkpoint?.key,
+        target = try StreamCopyTarget(server: server, stream: name, description: "stream \(name)", checkpointKey: checkpoint?.resolvedKey(),
                                       timeoutMs: timeoutMs)
         // Checked before the pipeline starts (a TYPE in the middle would read another answer).
         if perPartition {
+            try RedisTopology.of(server).requireOneSlot(
+                (try checkpoint.map { [try $0.resolvedKey()] } ?? []) + partitions.map { "\(name):\($0)" },
+                for: "--per-partition writes the streams \(name):PARTITION (and the checkpoint) in one transaction")
             for partition in partitions {
                 try target.checkIsStreamOrAbsent("\(name):\(partition)")
                 partitionStreams[partition] = Array("\(name):\(partition)".utf8)

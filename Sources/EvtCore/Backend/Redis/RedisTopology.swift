@@ -1,0 +1,140 @@
+import Synchronization
+
+/// What a Redis address is: one server, or a Redis Cluster, and then which master serves each
+/// slot. Found out once per address and run (`INFO cluster`, then `CLUSTER SLOTS`), and again
+/// when a MOVED answer or a lost master shows the map is old. Every Redis connection of a
+/// command is made here, for the key it works on, so commands know their key, not the
+/// server's shape.
+final class RedisTopology: @unchecked Sendable {
+    let server: RedisServerAddress
+    /// nil: a standalone server (or not asked yet).
+    private(set) var slots: ClusterSlotMap?
+    private var discovered = false
+
+    private static let known = Mutex<[String: RedisTopology]>([:])
+
+    private init(_ server: RedisServerAddress) { self.server = server }
+
+    /// The topology of `server`, shared by every connection to it in this run.
+    static func of(_ server: RedisServerAddress) -> RedisTopology {
+        let name = server.description + (server.user ?? "")
+        return known.withLock { topologies in
+            if let known = topologies[name] { return known }
+            let made = RedisTopology(server)
+            topologies[name] = made
+            return made
+        }
+    }
+
+    var isCluster: Bool { slots != nil }
+
+    /// A connection to the server that serves `key`: on a cluster the master of its slot,
+    /// else the server itself. `key` nil: any node (pub/sub reaches every node of a cluster).
+    /// Nothing is asked first: a cluster shows itself by its first MOVED answer, which every
+    /// connection follows (so a standalone server costs no extra round trip).
+    func connect(key: String?, connectTimeoutMs: Int = 5000, mayRefresh: Bool = true) throws -> RedisConnection {
+        if isStale {
+            isStale = false
+            try? refresh()
+        }
+        guard let slots, let key else {
+            let connection = try connectToSeed(connectTimeoutMs: connectTimeoutMs)
+            connection.topology = self
+            return connection
+        }
+        let slot = ClusterSlot.of(key)
+        guard let owner = slots.master(forSlot: slot) else {
+            throw EvtError(.transient(code: "CLUSTERDOWN"), "no master of \(server.description) serves slot \(slot) (key \(key)) now; the cluster may be failing over or not fully set up (redis-cli --cluster check).")
+        }
+        let connection: RedisConnection
+        do {
+            connection = try RedisConnection(server.at(RedisNode(host: owner.host, port: owner.port)), connectTimeoutMs: connectTimeoutMs)
+        } catch let error as EvtError where error.cause == .connectionLost && mayRefresh {
+            // The master known for the slot is gone (failed over?): read the map again, once.
+            try refresh()
+            return try connect(key: key, connectTimeoutMs: connectTimeoutMs, mayRefresh: false)
+        }
+        connection.topology = self
+        return connection
+    }
+
+    /// Reads the slot map again (after MOVED, or when a master is gone), from any node that
+    /// answers: the seeds first, then the masters last known.
+    func refresh(connectTimeoutMs: Int = 2000) throws {
+        var candidates = server.seeds
+        for master in slots?.masters ?? [] {
+            let node = RedisNode(host: master.host, port: master.port)
+            if !candidates.contains(node) { candidates.append(node) }
+        }
+        var lastError: Error?
+        for node in candidates {
+            do {
+                let connection = try RedisConnection(server.at(node), connectTimeoutMs: connectTimeoutMs)
+                let reply = try connection.call(["CLUSTER", "SLOTS"])
+                slots = try ClusterSlotMap(slotsReply: reply, seedHost: node.host)
+                discovered = true
+                return
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? EvtError(.connectionLost, "no node of \(server.description) answered")
+    }
+
+    /// Asks the first seed that answers whether it is part of a cluster, for what must be
+    /// known before the first command (the names of derived keys).
+    private func discover(connectTimeoutMs: Int = 5000) throws {
+        let connection = try connectToSeed(connectTimeoutMs: connectTimeoutMs)
+        if case .string(let info) = try connection.call(["INFO", "cluster"]),
+           String(decoding: info, as: UTF8.self).contains("cluster_enabled:1") {
+            let reply = try connection.call(["CLUSTER", "SLOTS"])
+            slots = try ClusterSlotMap(slotsReply: reply, seedHost: connection.address.host)
+        }
+        discovered = true
+    }
+
+    private func connectToSeed(connectTimeoutMs: Int) throws -> RedisConnection {
+        var firstError: Error?
+        for node in server.seeds {
+            do {
+                return try RedisConnection(server.at(node), connectTimeoutMs: connectTimeoutMs)
+            } catch let error as EvtError where error.cause == .connectionLost {
+                firstError = firstError ?? error
+            }
+        }
+        throw firstError!
+    }
+
+    /// Set when a connection saw a MOVED answer: the next connection made reads the map
+    /// (again) first — the first MOVED is how a cluster shows itself; a slot seldom moves alone.
+    var isStale = false
+
+    /// The name of a key evt derives from `key` (a copy's checkpoint, a processing list):
+    /// `derived` itself on a standalone server; on a cluster `derived{TAG}`, TAG being
+    /// `key`'s hash tag or else `key` itself, so that both share a slot and one MULTI/EXEC
+    /// or LMOVE may touch both.
+    func derivedKey(_ derived: String, sharing key: String) throws -> String {
+        if !discovered { try discover() }
+        guard isCluster else { return derived }
+        guard let tagged = ClusterSlot.keyWithTag(derived, sharing: key) else {
+            throw EvtError.usage("\(derived) contains a {, so on the Redis Cluster \(server.description) evt cannot give it the hash tag of \(key) (it must share that key's slot); choose a name without braces.")
+        }
+        return tagged
+    }
+
+    /// On a cluster, refuses `keys` that one command or transaction must touch together but
+    /// that fall in different slots (Redis would answer CROSSSLOT); `why` says what needs them.
+    func requireOneSlot(_ keys: [String], for why: String) throws {
+        if !discovered { try discover() }
+        guard isCluster, let first = keys.first else { return }
+        let slot = ClusterSlot.of(first)
+        guard let other = keys.first(where: { ClusterSlot.of($0) != slot }) else { return }
+        let tag = ClusterSlot.hashTag(of: first) ?? first
+        throw EvtError.usage("\(why) on the Redis Cluster \(server.description): \(first) (slot \(slot)) and \(other) (slot \(ClusterSlot.of(other))) are in different slots. Give them one hash tag, e.g. {\(tag)}, so they share a slot.")
+    }
+
+    /// Where `slot` is served now.
+    func node(forSlot slot: Int) -> RedisNode? {
+        slots?.master(forSlot: slot).map { RedisNode(host: $0.host, port: $0.port) }
+    }
+}

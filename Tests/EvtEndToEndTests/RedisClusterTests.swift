@@ -1,0 +1,154 @@
+import Foundation
+import Testing
+import EvtCore
+import EvtTestSupport
+
+/// evt on a real Redis Cluster (3 masters + 3 replicas of Debian's redis-server): every
+/// command given a seed node that does not serve the key's slot, checked with `redis-cli -c`.
+@Suite("Redis Cluster", .serialized)
+struct RedisClusterTests {
+    /// Shared by the tests of this suite (they use keys of their own): a cluster takes ~2 s.
+    static let cluster = Result { try RedisCluster() }
+
+    /// The cluster's environment with a seed that does not serve `key`.
+    static func environment(seedFor key: String) throws -> (RedisCluster, [String: String]) {
+        let cluster = try Self.cluster.get()
+        let seed = try cluster.nonOwnerPort(forKey: key)
+        return (cluster, ["EVT_REDIS_URL": "redis://127.0.0.1:\(seed)"])
+    }
+
+    static func lines(_ range: ClosedRange<Int>) -> String { range.map { "{\"n\":\($0)}" }.joined(separator: "\n") + "\n" }
+
+    @Test("publish to a stream, a list and a channel through a node that does not serve the key")
+    func publish() throws {
+        let (cluster, environment) = try Self.environment(seedFor: "orders")
+        let stream = try Evt.run(["publish", "stream:orders"], stdin: Self.lines(1...500), environment: environment)
+        #expect(stream.status == 0, "\(stream.stderr)")
+        #expect(try cluster.cli(["XLEN", "orders"]).trimmingCharacters(in: .whitespacesAndNewlines) == "500")
+        let entries = try cluster.streamEntries("orders")
+        #expect(entries.map { $0.fields } == (1...500).map { ["n", String($0)] })
+
+        let (_, listEnvironment) = try Self.environment(seedFor: "jobs")
+        let list = try Evt.run(["publish", "list:jobs"], stdin: Self.lines(1...20), environment: listEnvironment)
+        #expect(list.status == 0, "\(list.stderr)")
+        #expect(try cluster.cli(["LLEN", "jobs"]).trimmingCharacters(in: .whitespacesAndNewlines) == "20")
+    }
+
+    @Test("tail, group-create, subscribe --group, claim-pending and lag on a stream served by another node")
+    func streamCommands() throws {
+        let (cluster, environment) = try Self.environment(seedFor: "events")
+        for n in 1...30 { try cluster.cli(["XADD", "events", "*", "n", String(n)]) }
+        let tail = try Evt.run(["tail", "stream:events", "-n", "5"], environment: environment)
+        #expect(tail.status == 0, "\(tail.stderr)")
+        #expect(tail.stdoutLines.count == 5, "\(tail.stdoutText)")
+
+        let created = try Evt.run(["group-create", "stream:events", "workers", "--from", "beginning"], environment: environment)
+        #expect(created.status == 0, "\(created.stderr)")
+        // 10 left pending by consumer a, 10 read and acknowledged by evt as c, 10 claimed by b.
+        try cluster.cli(["XREADGROUP", "GROUP", "workers", "a", "COUNT", "10", "STREAMS", "events", ">"])
+        let read = try Evt.run(["subscribe", "stream:events", "--group", "workers", "--consumer", "c", "-c", "10"],
+                               environment: environment)
+        #expect(read.status == 0, "\(read.stderr)")
+        #expect(read.stdoutLines.count == 10)
+        let claimed = try Evt.run(["claim-pending", "stream:events", "workers", "--consumer", "b", "--min-idle", "0s"],
+                                  environment: environment)
+        #expect(claimed.status == 0, "\(claimed.stderr)")
+        #expect(claimed.stdoutLines.count == 10, "\(claimed.stdoutText)")
+        #expect(try cluster.cli(["XPENDING", "events", "workers"]).hasPrefix("0"))
+        let lag = try Evt.run(["lag", "stream:events", "--group", "workers"], environment: environment)
+        #expect(lag.status == 0, "\(lag.stderr)")
+        #expect(lag.stdoutText.contains("\"lag\":10"), "\(lag.stdoutText)")
+    }
+
+    @Test("publish while the stream's slot moves to another master: every line stored once, in order")
+    func publishDuringReshard() throws {
+        let (cluster, environment) = try Self.environment(seedFor: "moving")
+        let slot = try cluster.slot(forKey: "moving")
+        let owner = try cluster.masterPort(forSlot: slot)
+        let target = try cluster.masterPorts().first { $0 != owner }!
+        try cluster.cli(["XADD", "moving", "*", "n", "0"])
+        let count = 200_000
+        let publisher = try Evt.start(["publish", "stream:moving"], environment: environment)
+        let writer = Thread { publisher.write(Data(Self.lines(1...count).utf8)); publisher.closeStdin() }
+        writer.start()
+        usleep(300_000)
+        try cluster.moveSlot(slot, to: target)
+        let result = publisher.wait(timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try cluster.masterPort(forSlot: slot) == target)
+        let entries = try cluster.streamEntries("moving")
+        #expect(entries.count == count + 1)
+        #expect(entries.dropFirst().map { $0.fields.last ?? "" } == (1...count).map(String.init), "lost or doubled entries")
+    }
+
+    static func length(_ cluster: RedisCluster, _ key: String) throws -> Int {
+        Int(try cluster.cli(["XLEN", key]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    static func waitFor(_ count: Int, in key: String, _ cluster: RedisCluster, seconds: Double = 30) throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try length(cluster, key) >= count { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+
+    @Test("a copy-between -f --checkpoint bridge from a topic while the stream's slot moves: every kafka.source once")
+    func bridgeDuringReshard() throws {
+        let (cluster, redisEnvironment) = try Self.environment(seedFor: "bridged")
+        let kafka = try mockCluster(topics: [("orders", 4)])
+        var environment = redisEnvironment
+        environment["EVT_KAFKA_BROKERS"] = kafka.bootstrapServers
+        let count = 60_000
+        let published = try Evt.run(["publish", "topic:orders", "--key", "n"], stdin: Self.lines(1...count), environment: environment)
+        #expect(published.status == 0, "\(published.stderr)")
+        let bridge = try Evt.start(["copy-between", "topic:orders", "stream:bridged", "--checkpoint", "bridge", "-f"],
+                                   environment: environment)
+        #expect(try Self.waitFor(1, in: "bridged", cluster))
+        let slot = try cluster.slot(forKey: "bridged")
+        let target = try cluster.masterPorts().first { $0 != (try? cluster.masterPort(forSlot: slot)) }!
+        try cluster.moveSlot(slot, to: target)
+        let more = try Evt.run(["publish", "topic:orders", "--key", "n"], stdin: Self.lines(count + 1...count + 100), environment: environment)
+        #expect(more.status == 0)
+        #expect(try Self.waitFor(count + 100, in: "bridged", cluster), "the copy fell short")
+        usleep(300_000)
+        bridge.signal(SIGTERM)
+        let result = bridge.wait(timeout: 20)
+        #expect(result.status == 143, "\(result.stderr)")
+        let sources = try cluster.streamEntries("bridged").map { entry -> String in
+            guard let index = entry.fields.firstIndex(of: "kafka.source"), index + 1 < entry.fields.count else { return "" }
+            return entry.fields[index + 1]
+        }
+        #expect(sources.count == count + 100, "\(sources.count) entries")
+        #expect(Set(sources).count == sources.count, "a record was copied twice")
+        // The checkpoint shares the stream's slot (so the copy's MULTI/EXEC stays legal).
+        #expect(try cluster.cli(["EXISTS", "evt:checkpoint:bridge{bridged}"]).hasPrefix("1"))
+    }
+
+    @Test("a group read blocked on a stream whose slot moves, then fed on the new master: every entry handed over once, all acknowledged")
+    func groupReadDuringReshard() throws {
+        let (cluster, environment) = try Self.environment(seedFor: "work")
+        let half = 5_000
+        let published = try Evt.run(["publish", "stream:work"], stdin: Self.lines(1...half), environment: environment)
+        #expect(published.status == 0, "\(published.stderr)")
+        let created = try Evt.run(["group-create", "stream:work", "g", "--from", "beginning"], environment: environment)
+        #expect(created.status == 0, "\(created.stderr)")
+        let reader = try Evt.start(["subscribe", "stream:work", "--group", "g", "-c", String(2 * half), "--ack-batch", "100"],
+                                   environment: environment)
+        usleep(500_000)   // it has read the first half and waits in XREADGROUP BLOCK
+        let slot = try cluster.slot(forKey: "work")
+        let target = try cluster.masterPorts().first { $0 != (try? cluster.masterPort(forSlot: slot)) }!
+        try cluster.moveSlot(slot, to: target)
+        let more = try Evt.run(["publish", "stream:work"], stdin: Self.lines(half + 1...2 * half), environment: environment)
+        #expect(more.status == 0, "\(more.stderr)")
+        let result = reader.wait(timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        let numbers = result.stdoutLines.compactMap { line -> Int? in
+            guard let range = line.range(of: "\"n\":\""), let end = line[range.upperBound...].firstIndex(of: "\"") else { return nil }
+            return Int(line[range.upperBound..<end])
+        }
+        #expect(numbers.count == 2 * half && Set(numbers) == Set(1...2 * half), "\(Set(1...2 * half).subtracting(numbers).count) entries never handed over, \(numbers.count - Set(numbers).count) twice")
+        #expect(try cluster.cli(["XPENDING", "work", "g"]).hasPrefix("0"), "entries left pending")
+    }
+}
