@@ -27,9 +27,9 @@ _evt()
     case $command in
         publish)
             options='--key -H --header --partition --maxlen --envelope --raw --on-error
-                     --dead-letter --require-subscribers --timeout -X --property
+                     --dead-letter --require-subscribers --wait-replicas --timeout -X --property
                      -F --property-file -v --verbose -h --help'
-            takes_value='--key -H --header --partition --maxlen --on-error --dead-letter
+            takes_value='--key -H --header --partition --maxlen --on-error --dead-letter --wait-replicas
                          --timeout -X --property -F --property-file'
             ;;
         subscribe)

@@ -5,14 +5,12 @@ import EvtTestSupport
 
 /// evt on a real Redis Cluster (3 masters + 3 replicas of Debian's redis-server): every
 /// command given a seed node that does not serve the key's slot, checked with `redis-cli -c`.
-@Suite("Redis Cluster", .serialized)
+/// Each test has a cluster of its own (~2–3 s to start), stopped when the test ends.
+@Suite("Redis Cluster")
 struct RedisClusterTests {
-    /// Shared by the tests of this suite (they use keys of their own): a cluster takes ~2 s.
-    static let cluster = Result { try RedisCluster() }
-
-    /// The cluster's environment with a seed that does not serve `key`.
+    /// A new cluster, and the environment with a seed that does not serve `key`.
     static func environment(seedFor key: String) throws -> (RedisCluster, [String: String]) {
-        let cluster = try Self.cluster.get()
+        let cluster = try RedisCluster()
         let seed = try cluster.nonOwnerPort(forKey: key)
         return (cluster, ["EVT_REDIS_URL": "redis://127.0.0.1:\(seed)"])
     }
@@ -28,7 +26,7 @@ struct RedisClusterTests {
         let entries = try cluster.streamEntries("orders")
         #expect(entries.map { $0.fields } == (1...500).map { ["n", String($0)] })
 
-        let (_, listEnvironment) = try Self.environment(seedFor: "jobs")
+        let listEnvironment = ["EVT_REDIS_URL": "redis://127.0.0.1:\(try cluster.nonOwnerPort(forKey: "jobs"))"]
         let list = try Evt.run(["publish", "list:jobs"], stdin: Self.lines(1...20), environment: listEnvironment)
         #expect(list.status == 0, "\(list.stderr)")
         #expect(try cluster.cli(["LLEN", "jobs"]).trimmingCharacters(in: .whitespacesAndNewlines) == "20")
@@ -150,5 +148,83 @@ struct RedisClusterTests {
         }
         #expect(numbers.count == 2 * half && Set(numbers) == Set(1...2 * half), "\(Set(1...2 * half).subtracting(numbers).count) entries never handed over, \(numbers.count - Set(numbers).count) twice")
         #expect(try cluster.cli(["XPENDING", "work", "g"]).hasPrefix("0"), "entries left pending")
+    }
+
+    /// The `n` of each record a subscribe printed, in order.
+    static func numbers(_ lines: [String]) -> [Int] {
+        lines.compactMap { line -> Int? in
+            guard let range = line.range(of: "\"n\":\""), let end = line[range.upperBound...].firstIndex(of: "\"") else { return nil }
+            return Int(line[range.upperBound..<end])
+        }
+    }
+
+    @Test("publish while the stream's master is killed: with --wait-replicas 1 every line reported delivered survives the failover", arguments: [true, false])
+    func publishThroughFailover(waitForReplica: Bool) throws {
+        let (cluster, environment) = try Self.environment(seedFor: "durable")
+        let master = try cluster.masterPort(forKey: "durable")
+        let count = 400_000
+        let scratch = Scratch()
+        let file = scratch.write("in.ndjson", Data(Self.lines(1...count).utf8))
+        let publisher = try Evt.start(["publish", "stream:durable", file, "--timeout", "5s"]
+                                      + (waitForReplica ? ["--wait-replicas", "1"] : []), environment: environment)
+        // Kill the master once part of the input is in.
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, (Int((try? cluster.cli(port: master, ["XLEN", "durable"]))?
+                                        .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0) < 50_000 {
+            usleep(10_000)
+        }
+        try cluster.killMaster(port: master)
+        let result = publisher.wait(timeout: 60)
+        let recovery = try cluster.waitForFailover(ofPort: master)
+        #expect(result.status == 1, "a lost master is a failure: \(result.stderr)")
+        let reported = reportedLines(in: result.stderr, marker: "not delivered")
+            .union(reportedLines(in: result.stderr, marker: "unconfirmed"))
+        let stored = Set(try cluster.streamEntries("durable").compactMap { Int($0.fields.last ?? "") })
+        // Reported delivered: every line before evt stopped reading that is not named.
+        let lastRead = result.stderr.range(of: "stopped reading input after line ").flatMap { range in
+            Int(result.stderr[range.upperBound...].prefix { $0.isNumber })
+        } ?? count
+        let delivered = Set(1...lastRead).subtracting(reported)
+        let lost = delivered.subtracting(stored)
+        print("failover after \(String(format: "%.1f", recovery)) s; --wait-replicas \(waitForReplica ? 1 : 0): \(delivered.count) lines reported delivered, \(lost.count) of them lost, \(reported.count) named not delivered or unconfirmed")
+        if waitForReplica {
+            #expect(lost.isEmpty, "\(lost.count) lines reported delivered were lost in the failover")
+        }
+    }
+
+    @Test("a group read and a -f bridge while the master of their streams is killed: they ride through CLUSTERDOWN, nothing is lost")
+    func readersThroughFailover() throws {
+        let (cluster, redisEnvironment) = try Self.environment(seedFor: "{f}jobs")
+        let kafka = try mockCluster(topics: [("feed", 2)])
+        var environment = redisEnvironment
+        environment["EVT_KAFKA_BROKERS"] = kafka.bootstrapServers
+        let master = try cluster.masterPort(forKey: "{f}jobs")
+        let half = 3_000
+        let published = try Evt.run(["publish", "stream:{f}jobs", "--wait-replicas", "1"], stdin: Self.lines(1...half), environment: environment)
+        #expect(published.status == 0, "\(published.stderr)")
+        #expect(try Evt.run(["group-create", "stream:{f}jobs", "g", "--from", "beginning"], environment: environment).status == 0)
+        #expect(try Evt.run(["publish", "topic:feed", "--key", "n"], stdin: Self.lines(1...half), environment: environment).status == 0)
+        let reader = try Evt.start(["subscribe", "stream:{f}jobs", "--group", "g", "-c", String(2 * half), "--ack-batch", "100"],
+                                   environment: environment)
+        let bridge = try Evt.start(["copy-between", "topic:feed", "stream:{f}copy", "--checkpoint", "feed", "-f"], environment: environment)
+        #expect(try Self.waitFor(half, in: "{f}copy", cluster))
+        usleep(300_000)
+        try cluster.killMaster(port: master)
+        let recovery = try cluster.waitForFailover(ofPort: master)
+        // More for both once a replica took over (a master with no replica left: no --wait-replicas).
+        #expect(try Evt.run(["publish", "stream:{f}jobs"], stdin: Self.lines(half + 1...2 * half),
+                            environment: environment).status == 0)
+        #expect(try Evt.run(["publish", "topic:feed", "--key", "n"], stdin: Self.lines(half + 1...2 * half), environment: environment).status == 0)
+        let read = reader.wait(timeout: 60)
+        #expect(read.status == 0, "\(read.stderr)")
+        #expect(Set(Self.numbers(read.stdoutLines)) == Set(1...2 * half), "entries never handed over")
+        #expect(try Self.waitFor(2 * half, in: "{f}copy", cluster), "the bridge did not catch up after the failover")
+        usleep(300_000)
+        bridge.signal(SIGTERM)
+        let copied = bridge.wait(timeout: 20)
+        #expect(copied.status == 143, "\(copied.stderr)")
+        let sources = try cluster.streamEntries("{f}copy").map { $0.fields.last ?? "" }
+        #expect(sources.count == 2 * half && Set(sources).count == sources.count, "\(sources.count) entries, \(Set(sources).count) distinct")
+        print("failover after \(String(format: "%.1f", recovery)) s; reader: \(read.stderr.split(separator: "\n").filter { $0.contains("retrying") || $0.contains("reconnected") }), bridge: \(copied.stderr.split(separator: "\n").filter { $0.contains("retrying") || $0.contains("again") })")
     }
 }

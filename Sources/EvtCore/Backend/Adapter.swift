@@ -50,6 +50,8 @@ struct OutgoingEvent {
     var sourcePartition: Int32?
     /// Milliseconds since the epoch; nil lets the producer assign it.
     var timestamp: Int64?
+    /// An envelope record's `stream` or `list`: where a `stream:*` (`list:*`) target puts it.
+    var redisName: UnsafeRawBufferPointer?
 }
 
 /// Thrown by `EventSink.send` when it did not even try to send the event: the target
@@ -132,6 +134,8 @@ struct SinkOptions {
     var headers: [(String, String)] = []
     var maxlen: Int?
     var requireSubscribers = false
+    /// `--wait-replicas N`: an event counts as delivered once N replicas have it (WAIT).
+    var waitReplicas: Int?
 }
 
 struct SourceOptions {
@@ -287,6 +291,8 @@ struct Capabilities: OptionSet {
     static let queue = Capabilities(rawValue: 1 << 7)
     /// Publish/subscribe: names or patterns, delivered only to whoever listens (a channel).
     static let pubSub = Capabilities(rawValue: 1 << 8)
+    /// Writes a Redis server's replicas copy, which WAIT can wait for (a stream, a list).
+    static let replicatedWrites = Capabilities(rawValue: 1 << 9)
 
     /// What an option that needs these is for, as its usage error says it.
     fileprivate var purpose: String {
@@ -294,6 +300,7 @@ struct Capabilities: OptionSet {
         case .keysAndHeaders: return "is for Kafka topics: only they have keys, headers and partitions"
         case .trimming: return "trims Redis streams (Kafka topics are trimmed by their retention settings)"
         case .pubSub: return "is for Redis channels"
+        case .replicatedWrites: return "waits for the replicas of a Redis stream or list (WAIT); Kafka's acks=all already waits for the in-sync replicas, and a channel keeps nothing to replicate"
         case .queue: return "is for Redis lists"
         case .groups: return "is for streams and topics: only they have consumer groups"
         case .history: return "is for streams and topics: only they keep positions"
@@ -307,8 +314,8 @@ extension Endpoint {
     var capabilities: Capabilities {
         switch self {
         case .kafka: return [.history, .groups, .keysAndHeaders]
-        case .redis(_, .stream, _): return [.history, .groups, .pendingEntries, .trimming, .fieldEntries, .atomicBatches]
-        case .redis(_, .list, _): return [.queue]
+        case .redis(_, .stream, _): return [.history, .groups, .pendingEntries, .trimming, .fieldEntries, .atomicBatches, .replicatedWrites]
+        case .redis(_, .list, _): return [.queue, .replicatedWrites]
         case .redis(_, .channel, _): return [.pubSub]
         }
     }

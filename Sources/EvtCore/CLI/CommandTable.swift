@@ -30,6 +30,8 @@ public enum CommandTable {
                        completion: .file),
             OptionSpec("require-subscribers",
                        "Channel: count a message that reached no subscriber as not delivered."),
+            OptionSpec("wait-replicas", .value("N"),
+                       "Redis: count an event as delivered only once N replicas have it (WAIT after each batch)."),
             OptionSpec("timeout", .value("DURATION"),
                        "How long to wait for acknowledgements (default 30s; Kafka's message.timeout.ms)."),
             kafkaProperty, kafkaPropertyFile, verbose,

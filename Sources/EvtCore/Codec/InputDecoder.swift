@@ -72,6 +72,7 @@ final class InputDecoder {
         var timestamp: Int64?
         var sawValue = false
         var sawStream = false
+        var decodedName: Range<Int>?     // the record's stream or list, into `scratch`
         var failure: BadLine?
         func field(_ name: String, _ keyBytes: UnsafeRawBufferPointer) -> Bool {
             keyBytes.count == name.utf8.count + 2 && keyBytes.dropFirst().prefix(name.utf8.count).elementsEqual(name.utf8)
@@ -132,15 +133,26 @@ final class InputDecoder {
                               column: valueRange.lowerBound + 1, failure: &failure)
             } else if field("stream", name) {
                 sawStream = true
+                decodedName = decodeInto(valueRange, kind: kind, base64: false, what: "stream")
+            } else if field("list", name) {
+                decodedName = decodeInto(valueRange, kind: kind, base64: false, what: "list")
             }
         }
         if let failure { throw failure }
         guard sawValue else {
             throw BadLine(reason: "--envelope record has no value or value_b64", column: 1)
         }
-        if sawStream, let value, valueKind == .object,
-           try sendRecordHeldByEntry(UnsafeRawBufferPointer(rebasing: line[value]), number: number, body) {
-            return
+        if sawStream, let value, valueKind == .object {
+            let name = decodedName.map { Array(scratch[$0]) }
+            let held = try sendRecordHeldByEntry(UnsafeRawBufferPointer(rebasing: line[value]), number: number) { event in
+                guard let name else { return try body(event) }
+                var named = copy event
+                try name.withUnsafeBytes { bytes in
+                    named.redisName = bytes
+                    try body(named)
+                }
+            }
+            if held { return }
         }
         try scratch.withUnsafeBytes { decoded in
             var event = OutgoingEvent(line: number, value: UnsafeRawBufferPointer(start: nil, count: 0), valueKind: nil)
@@ -154,6 +166,7 @@ final class InputDecoder {
             }
             if let key { event.key = UnsafeRawBufferPointer(rebasing: line[key]) }
             if let decodedKey { event.key = UnsafeRawBufferPointer(rebasing: decoded[decodedKey]) }
+            if let decodedName { event.redisName = UnsafeRawBufferPointer(rebasing: decoded[decodedName]) }
             event.headers = headers.isEmpty ? nil : headers
             event.partition = partition
             event.timestamp = timestamp

@@ -26,6 +26,12 @@ public enum PublishCommand {
             }
             options.maxlen = number
         }
+        if let replicas = arguments.value("wait-replicas") {
+            guard let number = Int(replicas), number >= 1 else {
+                throw EvtError.usage("--wait-replicas \(replicas): expected a number of replicas, 1 or more.", usage: spec.usageLine)
+            }
+            options.waitReplicas = number
+        }
         let mode: InputDecoder.Mode = arguments.flag("raw") ? .raw : arguments.flag("envelope") ? .envelope : .json
         if arguments.flag("raw") && arguments.flag("envelope") {
             throw EvtError.usage("--raw and --envelope contradict each other: an envelope must be JSON.", usage: spec.usageLine)
@@ -44,7 +50,8 @@ public enum PublishCommand {
                             ("-H/--header", !options.headers.isEmpty, .keysAndHeaders),
                             ("--partition", arguments.value("partition") != nil, .keysAndHeaders),
                             ("--maxlen", options.maxlen != nil, .trimming),
-                            ("--require-subscribers", options.requireSubscribers, .pubSub)], usage: spec.usageLine)
+                            ("--require-subscribers", options.requireSubscribers, .pubSub),
+                            ("--wait-replicas", options.waitReplicas != nil, .replicatedWrites)], usage: spec.usageLine)
         let partition = try arguments.value("partition").map { text in
             guard let number = Int32(text), number >= 0 else {
                 throw EvtError.usage("--partition \(text): expected a partition number (0 or more).", usage: spec.usageLine)

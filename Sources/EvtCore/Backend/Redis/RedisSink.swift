@@ -32,6 +32,14 @@ final class RedisSink: EventSink {
     /// contradicting itself ends in failed lines, not a loop.
     private var redirectRounds = 0
 
+    /// `--wait-replicas N`: each written batch ends with `WAIT N --timeout`, and its events
+    /// count as delivered only once that many replicas have them.
+    private let waitReplicas: Int?
+    /// Lines the master stored whose batch's WAIT has not answered yet.
+    private var awaitingReplicas: [Int] = []
+    /// Stands for a WAIT in `inFlight` (input lines are numbered from 1).
+    private static let waitMarker = Int.min
+
     init(server: RedisServerAddress, kind: RedisKind, name: String, options: SinkOptions) throws {
         connection = try RedisConnection.open(server, key: kind == .channel ? nil : name)
         connection.writeStallLimitMs = options.timeoutMs
@@ -40,6 +48,7 @@ final class RedisSink: EventSink {
         self.maxlen = options.maxlen.map { Array(String($0).utf8) }
         self.requireSubscribers = options.requireSubscribers
         self.timeoutMs = options.timeoutMs
+        self.waitReplicas = options.waitReplicas
         // Kept whatever the server: a cluster shows itself only by its first MOVED answer.
         sentCommands = SentCommands()
     }
@@ -93,6 +102,11 @@ final class RedisSink: EventSink {
     /// Writes the queued commands; a failure part-way leaves unknown which reached the server.
     private func flush() throws {
         flushing = true
+        if let waitReplicas, unsent > 0 {
+            connection.outgoing.command(["WAIT", String(waitReplicas), String(timeoutMs)])
+            inFlight.append(RedisSink.waitMarker)
+            sentCommands?.noteCommand(queuedBytes: connection.outgoing.bytes.count)
+        }
         sentCommands?.willSend(connection.outgoing)
         try connection.flushWrites()
         flushing = false
@@ -134,8 +148,12 @@ final class RedisSink: EventSink {
         let byStop = lost.cause == .stopped
         let neverWritten = flushing ? 0 : unsent
         let written = inFlight.count - neverWritten
+        // Stored on the master, their replication unknown.
+        for line in awaitingReplicas { tally.unconfirmed(line: line, byStop: byStop) }
+        awaitingReplicas.removeAll()
         for index in 0..<inFlight.count {
             let line = inFlight.popFirst()!
+            if line == RedisSink.waitMarker { continue }
             if index < written {
                 tally.unconfirmed(line: line, byStop: byStop)
             } else if byStop {
@@ -161,6 +179,11 @@ final class RedisSink: EventSink {
         while inFlight.count > 0 {
             let result = try connection.nextReply(waitMs: wait, stopOnSignal: false) { reply in
                 let line = inFlight.popFirst()!
+                if line == RedisSink.waitMarker {
+                    _ = sentCommands?.answered()
+                    settleWait(reply)
+                    return
+                }
                 if let sent = sentCommands?.answered() {
                     if reply.kind == .error, let redirect = ClusterRedirect(errorText: reply.text) {
                         redirected.add(line: line, command: sentCommands!.bytes(of: sent), to: redirect)
@@ -185,9 +208,24 @@ final class RedisSink: EventSink {
         case .integer where kind == .channel && requireSubscribers && reply.integer == 0:
             tally.failed(line: line, reason: "no subscriber was listening (--require-subscribers)")
         default:
-            tally.delivered()
+            if waitReplicas == nil { tally.delivered() } else { awaitingReplicas.append(line) }
             redirectRounds = 0
         }
+    }
+
+    /// A batch's WAIT answered with the number of replicas that have all of the connection's
+    /// writes so far: its events are delivered, or (too few replicas) on the master only.
+    private func settleWait(_ reply: RedisReplyView) {
+        let wanted = waitReplicas ?? 0
+        if reply.kind == .integer && reply.integer >= wanted {
+            tally.delivered(count: awaitingReplicas.count)
+        } else {
+            let reason = reply.kind == .integer
+                ? "stored on the master, but only \(reply.integer) of \(wanted) replicas had it within --timeout (\(timeoutMs / 1000)s); a failover now could lose it"
+                : "stored on the master, but WAIT failed: \(reply.text)"
+            for line in awaitingReplicas { tally.failed(line: line, reason: reason, cause: .transient(code: "WAIT")) }
+        }
+        awaitingReplicas.removeAll()
     }
 
     private var resending = false
@@ -228,6 +266,7 @@ final class RedisSink: EventSink {
                     importing.outgoing.command(["ASKING"])
                     importing.outgoing.appendCommand(batch.command(at: index))
                 }
+                if let waitReplicas { importing.outgoing.command(["WAIT", String(waitReplicas), String(timeoutMs)]) }
                 try importing.flushWrites()
                 var answered = 0
                 while answered < batch.count {
@@ -244,6 +283,12 @@ final class RedisSink: EventSink {
                     }
                     if wait != .reply { break }
                     answered += 1
+                }
+                if answered == batch.count && waitReplicas != nil {
+                    if try importing.nextReply(waitMs: Int32(clamping: timeoutMs) + 1000, stopOnSignal: false, settleWait) != .reply {
+                        for line in awaitingReplicas { tally.unconfirmed(line: line) }
+                        awaitingReplicas.removeAll()
+                    }
                 }
                 for index in answered..<batch.count { tally.unconfirmed(line: batch.line(at: index)) }
             } else {
