@@ -19,6 +19,47 @@ struct PublishRedisTests {
         }
     }
 
+    @Test("stream:* and list:* with --envelope: each record goes to the key it names, in order per key; a tail of two streams restores")
+    func keyFromRecord() throws {
+        let redis = try RedisServer()
+        let environment = ["EVT_REDIS_URL": redis.url]
+        let lines = (1...300).map { #"{"stream":"s\#($0 % 3)","value":{"n":"\#($0)"}}"# }
+        let result = try Evt.run(["publish", "stream:*", "--envelope"], stdin: ndjson(lines), environment: environment)
+        #expect(result.status == 0, "\(result.stderr)")
+        for key in 0..<3 {
+            #expect(try redis.streamEntries("s\(key)").map { $0.fields } == (1...300).filter { $0 % 3 == key }.map { ["n", String($0)] })
+        }
+        // evt's own records of two streams, back into two other streams through one publish.
+        let dump = try Evt.run(["tail", "stream:s1", "-n", "100"], environment: environment).stdoutText
+            .replacingOccurrences(of: #""stream":"s1""#, with: #""stream":"copy1""#)
+        #expect(try Evt.run(["publish", "stream:*", "--envelope"], stdin: dump, environment: environment).status == 0)
+        #expect(try redis.streamEntries("copy1").map { $0.fields } == (1...300).filter { $0 % 3 == 1 }.map { ["n", String($0)] })
+        let list = try Evt.run(["publish", "list:*", "--envelope"], stdin: #"{"list":"q1","value":"a"}"# + "\n" + #"{"list":"q2","value":"b"}"# + "\n",
+                               environment: environment)
+        #expect(list.status == 0, "\(list.stderr)")
+        #expect(try redis.cli(["LRANGE", "q1", "0", "-1"]) == "a\n" && (try redis.cli(["LRANGE", "q2", "0", "-1"])) == "b\n")
+    }
+
+    @Test("stream:* without --envelope is a usage error; a record naming no stream is bad line N, every line before it delivered; --wait-replicas on a channel is a usage error")
+    func keyFromRecordErrors() throws {
+        let redis = try RedisServer()
+        let environment = ["EVT_REDIS_URL": redis.url]
+        let plain = try Evt.run(["publish", "stream:*"], stdin: "{}\n", environment: environment)
+        #expect(plain.status == 2 && plain.stderr.contains("--envelope"), "\(plain.stderr)")
+        let input = #"{"stream":"a","value":1}"# + "\n" + #"{"value":2}"# + "\n" + #"{"stream":"a","value":3}"# + "\n"
+        let missing = try Evt.run(["publish", "stream:*", "--envelope"], stdin: input, environment: environment)
+        #expect(missing.status == 3, "\(missing.stderr)")
+        #expect(missing.stderr.contains("line 2: the record names no stream"), "\(missing.stderr)")
+        #expect(try redis.streamEntries("a").map { $0.fields } == [["value", "1"]])
+        let channel = try Evt.run(["publish", "channel:news", "--wait-replicas", "1"], stdin: "1\n", environment: environment)
+        #expect(channel.status == 2 && channel.stderr.contains("--wait-replicas"), "\(channel.stderr)")
+        // A standalone server has no replica: WAIT times out, and the lines are named.
+        let unreplicated = try Evt.run(["publish", "stream:w", "--wait-replicas", "1", "--timeout", "1s"], stdin: "1\n2\n", environment: environment)
+        #expect(unreplicated.status == 1, "\(unreplicated.stderr)")
+        #expect(unreplicated.stderr.contains("only 0 of 1 replicas had it"), "\(unreplicated.stderr)")
+        #expect(reportedLines(in: unreplicated.stderr, marker: "not delivered") == [1, 2], "\(unreplicated.stderr)")
+    }
+
     @Test("a line that is not an object becomes one field named value; escapes are decoded; --maxlen trims")
     func nonObjectsAndEscapes() throws {
         let redis = try RedisServer()

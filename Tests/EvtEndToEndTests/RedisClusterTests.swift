@@ -227,4 +227,26 @@ struct RedisClusterTests {
         #expect(sources.count == 2 * half && Set(sources).count == sources.count, "\(sources.count) entries, \(Set(sources).count) distinct")
         print("failover after \(String(format: "%.1f", recovery)) s; reader: \(read.stderr.split(separator: "\n").filter { $0.contains("retrying") || $0.contains("reconnected") }), bridge: \(copied.stderr.split(separator: "\n").filter { $0.contains("retrying") || $0.contains("again") })")
     }
+
+    @Test("publish 'stream:*' --envelope over 64 keys on all three masters, pipelined per node, while one of their slots moves")
+    func publishManyKeys() throws {
+        let (cluster, environment) = try Self.environment(seedFor: "k:0")
+        let count = 64_000
+        let input = (1...count).map { #"{"stream":"k:\#($0 % 64)","value":{"n":"\#($0)"}}"# }.joined(separator: "\n") + "\n"
+        let slot = try cluster.slot(forKey: "k:5")
+        let target = try cluster.masterPorts().first { $0 != (try? cluster.masterPort(forSlot: slot)) }!
+        let publisher = try Evt.start(["publish", "stream:*", "--envelope"], environment: environment)
+        let writer = Thread { publisher.write(Data(input.utf8)); publisher.closeStdin() }
+        writer.start()
+        usleep(150_000)
+        try cluster.moveSlot(slot, to: target)
+        let result = publisher.wait(timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        let owners = Set(try (0..<64).map { try cluster.masterPort(forKey: "k:\($0)") })
+        #expect(owners.count == 3, "the keys should spread over the three masters")
+        for key in 0..<64 {
+            let numbers = try cluster.streamEntries("k:\(key)").compactMap { Int($0.fields.last ?? "") }
+            #expect(numbers == (1...count).filter { $0 % 64 == key }, "stream k:\(key): \(numbers.count) entries")
+        }
+    }
 }

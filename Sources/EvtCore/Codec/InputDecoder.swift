@@ -17,8 +17,13 @@ final class InputDecoder {
     private var scratch: [UInt8] = []
     private let headers = EventHeaders()
 
-    init(mode: Mode, keyPath: String?) {
+    /// `stream` or `list`: the envelope member that names each event's Redis key
+    /// (`stream:*`, `list:*` targets), into `OutgoingEvent.redisName`.
+    private let nameMember: String?
+
+    init(mode: Mode, keyPath: String?, nameMember: String? = nil) {
         self.mode = mode
+        self.nameMember = nameMember
         self.keyPath = keyPath.map { $0.split(separator: ".", omittingEmptySubsequences: false).map { Array($0.utf8) } }
     }
 
@@ -131,11 +136,11 @@ final class InputDecoder {
             } else if field("headers", name) {
                 decodeHeaders(UnsafeRawBufferPointer(rebasing: line[valueRange]), kind: kind,
                               column: valueRange.lowerBound + 1, failure: &failure)
+            } else if let nameMember, field(nameMember, name) {
+                sawStream = sawStream || nameMember == "stream"
+                decodedName = decodeInto(valueRange, kind: kind, base64: false, what: nameMember)
             } else if field("stream", name) {
                 sawStream = true
-                decodedName = decodeInto(valueRange, kind: kind, base64: false, what: "stream")
-            } else if field("list", name) {
-                decodedName = decodeInto(valueRange, kind: kind, base64: false, what: "list")
             }
         }
         if let failure { throw failure }

@@ -58,6 +58,16 @@ public enum PublishCommand {
             }
             return number
         }
+        // `stream:*`, `list:*`: each envelope record names its key.
+        let keyFromRecord: String?
+        if case .redis(_, let kind, "*") = target, kind != .channel {
+            guard mode == .envelope else {
+                throw EvtError.usage("\(kind.rawValue):* takes each record's \(kind.rawValue) from its envelope: add --envelope, with records such as {\"\(kind.rawValue)\":\"orders\",\"value\":{…}}.", usage: spec.usageLine)
+            }
+            keyFromRecord = kind.rawValue
+        } else {
+            keyFromRecord = nil
+        }
         let pinnedTarget = try target.pinned(to: partition)
         // Also for a Redis target: a Kafka --dead-letter destination uses them.
         options.kafka = try arguments.kafkaSettings()
@@ -68,7 +78,7 @@ public enum PublishCommand {
         }
 
         let sink = try Backends.sink(for: pinnedTarget, options: options)
-        let decoder = InputDecoder(mode: mode, keyPath: arguments.value("key"))
+        let decoder = InputDecoder(mode: mode, keyPath: arguments.value("key"), nameMember: keyFromRecord)
 
         var sent = 0
         var badLines = 0
@@ -104,6 +114,9 @@ public enum PublishCommand {
                 if line.isEmpty { continue }
                 do {
                     try decoder.decode(line, number: lineNumber) { event in
+                        if let keyFromRecord, event.redisName?.isEmpty ?? true {
+                            throw BadLine(reason: "the record names no \(keyFromRecord) (a non-empty \"\(keyFromRecord)\" member), which \(keyFromRecord):* needs", column: 1)
+                        }
                         sent += 1
                         do {
                             try sink.send(event)

@@ -1,33 +1,39 @@
 /// Writes events to a Redis stream (XADD), list (LPUSH) or channel (PUBLISH), pipelined:
-/// commands are built into one buffer and written in large batches, replies are read as
-/// they arrive, and each reply is matched to its input line in FIFO order.
+/// commands are built into one buffer per connection and written in large batches, replies
+/// are read as they arrive, and each reply is matched to its input line in FIFO order.
+///
+/// On a Redis Cluster there is one connection (a lane) per master that the events' keys
+/// lead to, each pipelined on its own. A command answered MOVED or ASK was not applied: it
+/// goes again, in input order, to the node the answer names (after ASKING for an ASK).
+/// `stream:*` / `list:*` targets take each event's key from its envelope record.
 final class RedisSink: EventSink {
     let tally = DeliveryTally()
-    private let connection: RedisConnection
+    private let server: RedisServerAddress
+    private let topology: RedisTopology
     private let kind: RedisKind
-    private let name: [UInt8]
+    /// The key of every event, or nil for `*`: each event's `redisName`.
+    private let fixedName: [UInt8]?
     private let maxlen: [UInt8]?
     private let requireSubscribers: Bool
     private let timeoutMs: Int
-    /// Lines whose command was sent (or is in `connection.outgoing`) and not yet answered.
-    private var inFlight = LineQueue()
-    /// How many of the newest `inFlight` commands are still in `connection.outgoing`.
-    private var unsent = 0
     private var lastLine = 0
     private var warnedAboutDroppedParts = false
-    private var flushing = false
     /// Unescaped field names and values of the current stream entry.
     private var scratch: [UInt8] = []
     private var fieldRanges: [Range<Int>] = []
 
+    private var lanes: [RedisSinkLane] = []
+    /// On a cluster, the lane of each slot as far as known (-1: look it up).
+    private var laneOfSlot: [Int16] = []
+    /// The lane of a single-key target.
+    private var fixedLane: RedisSinkLane?
+
     private static let batchBytes = 256 << 10
     private static let maxInFlight = 16_384
 
-    /// On a Redis Cluster: the commands in flight, to send again where a MOVED or ASK answer
-    /// says their slot is served now (such an answer means the command was not applied).
-    private var sentCommands: SentCommands?
     /// Redirected commands waiting to go to the node their answers named, in input order.
     private var redirected = RedirectedCommands()
+    private var resending = false
     /// Rounds of redirects in a row without a delivery in between: a slot map that keeps
     /// contradicting itself ends in failed lines, not a loop.
     private var redirectRounds = 0
@@ -35,23 +41,51 @@ final class RedisSink: EventSink {
     /// `--wait-replicas N`: each written batch ends with `WAIT N --timeout`, and its events
     /// count as delivered only once that many replicas have them.
     private let waitReplicas: Int?
-    /// Lines the master stored whose batch's WAIT has not answered yet.
-    private var awaitingReplicas: [Int] = []
-    /// Stands for a WAIT in `inFlight` (input lines are numbered from 1).
-    private static let waitMarker = Int.min
+    /// How long evt waits for an answer: --timeout, and a WAIT's own --timeout a little more.
+    private var answerWaitMs: Int { timeoutMs + (waitReplicas == nil ? 0 : 2000) }
 
     init(server: RedisServerAddress, kind: RedisKind, name: String, options: SinkOptions) throws {
-        connection = try RedisConnection.open(server, key: kind == .channel ? nil : name)
-        connection.writeStallLimitMs = options.timeoutMs
+        self.server = server
+        topology = RedisTopology.of(server)
         self.kind = kind
-        self.name = Array(name.utf8)
+        fixedName = name == "*" && kind != .channel ? nil : Array(name.utf8)
         self.maxlen = options.maxlen.map { Array(String($0).utf8) }
         self.requireSubscribers = options.requireSubscribers
         self.timeoutMs = options.timeoutMs
         self.waitReplicas = options.waitReplicas
-        // Kept whatever the server: a cluster shows itself only by its first MOVED answer.
-        sentCommands = SentCommands()
+        let first = try RedisConnection.open(server, key: kind == .channel || fixedName == nil ? nil : name)
+        first.writeStallLimitMs = options.timeoutMs
+        lanes = [RedisSinkLane(first, index: 0)]
+        if fixedName != nil { fixedLane = lanes[0] }
     }
+
+    // MARK: Routing
+
+    /// The lane for `key`: the master of its slot when the cluster's map is known, else the
+    /// first connection (a cluster shows itself by its first MOVED answer).
+    private func lane(forKey key: UnsafeRawBufferPointer) throws -> RedisSinkLane {
+        guard let slots = topology.slots else { return lanes[0] }
+        let slot = ClusterSlot.of(key)
+        if laneOfSlot.isEmpty { laneOfSlot = [Int16](repeating: -1, count: ClusterSlot.count) }
+        if laneOfSlot[slot] >= 0 { return lanes[Int(laneOfSlot[slot])] }
+        guard let owner = slots.master(forSlot: slot) else { return lanes[0] }   // its MOVED will tell
+        let lane = try lane(for: RedisNode(host: owner.host, port: owner.port))
+        laneOfSlot[slot] = Int16(lanes.firstIndex { $0 === lane }!)
+        return lane
+    }
+
+    /// The lane connected to `node`, made when there is none yet.
+    private func lane(for node: RedisNode) throws -> RedisSinkLane {
+        if let known = lanes.first(where: { $0.node == node }) { return known }
+        let connection = try RedisConnection(server.at(node))
+        connection.topology = topology
+        connection.writeStallLimitMs = timeoutMs
+        let lane = RedisSinkLane(connection, index: lanes.count)
+        lanes.append(lane)
+        return lane
+    }
+
+    // MARK: Sending
 
     func send(_ event: borrowing OutgoingEvent) throws {
         if !warnedAboutDroppedParts && (event.key != nil || event.headers != nil || event.timestamp != nil) {
@@ -59,101 +93,140 @@ final class RedisSink: EventSink {
             warnedAboutDroppedParts = true
             Diagnostics.print("warning: a Redis \(kind.rawValue) keeps only the value: the key, headers and timestamp of the events are dropped (first at event \(event.line)). To keep them, copy into a stream with evt copy-between.")
         }
-        switch kind {
-        case .stream: appendXADD(event)
-        case .list: appendCommand("LPUSH", event.value)
-        case .channel: appendCommand("PUBLISH", event.value)
-        }
-        inFlight.append(event.line)
-        sentCommands?.noteCommand(queuedBytes: connection.outgoing.bytes.count)
-        lastLine = event.line
-        unsent += 1
+        var current = fixedLane
         do {
-            if connection.outgoing.bytes.count >= RedisSink.batchBytes {
-                try flush()
-                _ = try readReplies(waitMs: 0)
+            try withKey(event) { key in
+                let lane = try current ?? self.lane(forKey: key)
+                current = lane
+                switch kind {
+                case .stream: appendXADD(event, key: key, to: &lane.connection.outgoing)
+                case .list: appendCommand("LPUSH", key, event.value, to: &lane.connection.outgoing)
+                case .channel: appendCommand("PUBLISH", key, event.value, to: &lane.connection.outgoing)
+                }
+                lane.queued(line: event.line)
+            }
+            lastLine = event.line
+            let lane = current!
+            if lane.connection.outgoing.bytes.count >= RedisSink.batchBytes {
+                try flush(lane)
+                _ = try readReplies(lane, waitMs: 0)
             }
             // Bounded: wait for answers, but never longer than --timeout without one.
             var lastAnswer = monotonicMilliseconds()
-            while inFlight.count > RedisSink.maxInFlight && !Signals.stopRequested {
-                if try readReplies(waitMs: 1000) > 0 {
+            while lane.inFlight.count > RedisSink.maxInFlight && !Signals.stopRequested {
+                if try readReplies(lane, waitMs: 1000) > 0 {
                     lastAnswer = monotonicMilliseconds()
-                } else if monotonicMilliseconds() - lastAnswer >= timeoutMs {
-                    throw connection.lost("no answer within --timeout (\(timeoutMs / 1000)s)")
+                } else if monotonicMilliseconds() - lastAnswer >= answerWaitMs {
+                    throw lane.connection.lost("no answer within --timeout (\(timeoutMs / 1000)s)")
                 }
             }
-        } catch let lost as EvtError where lost.cause == .connectionLost || lost.cause == .stopped {
-            connectionLost(lost, announce: false)   // the error below says it
-            throw EvtError(lost.cause, "\(lost.message); stopped reading input after line \(event.line).")
+        } catch let failure as LaneFailure {
+            connectionLost(lanes[failure.laneIndex], failure.error, announce: false)   // the error below says it
+            throw EvtError(failure.error.cause, "\(failure.error.message); stopped reading input after line \(event.line).")
+        }
+    }
+
+    private func withKey(_ event: borrowing OutgoingEvent, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        if let fixedName { return try fixedName.withUnsafeBytes(body) }
+        // Publish checked that every event for a `*` target names its key.
+        try body(event.redisName ?? UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
+    /// A lane's connection failed (or a stop signal's grace ran out): which lane, and how.
+    private struct LaneFailure: Error {
+        let laneIndex: Int
+        let error: EvtError
+    }
+
+    /// Runs `body` on `lane`, tagging a lost connection or a stop with the lane.
+    private func on<T>(_ lane: RedisSinkLane, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as EvtError where error.cause == .connectionLost || error.cause == .stopped {
+            throw LaneFailure(laneIndex: lane.index, error: error)
         }
     }
 
     func inputStalled() throws {
-        guard unsent > 0 else { return }
-        do {
-            try flush()
-            _ = try readReplies(waitMs: 0)
-        } catch let lost as EvtError where lost.cause == .connectionLost || lost.cause == .stopped {
-            connectionLost(lost, announce: false)
-            throw EvtError(lost.cause, "\(lost.message); stopped reading input after line \(lastLine).")
+        for lane in lanes where lane.unsent > 0 {
+            do {
+                try flush(lane)
+                _ = try readReplies(lane, waitMs: 0)
+            } catch let failure as LaneFailure {
+                connectionLost(lanes[failure.laneIndex], failure.error, announce: false)
+                throw EvtError(failure.error.cause, "\(failure.error.message); stopped reading input after line \(lastLine).")
+            }
         }
     }
 
-    /// Writes the queued commands; a failure part-way leaves unknown which reached the server.
-    private func flush() throws {
-        flushing = true
-        if let waitReplicas, unsent > 0 {
-            connection.outgoing.command(["WAIT", String(waitReplicas), String(timeoutMs)])
-            inFlight.append(RedisSink.waitMarker)
-            sentCommands?.noteCommand(queuedBytes: connection.outgoing.bytes.count)
+    /// Writes a lane's queued commands (with a WAIT at the end for --wait-replicas); a
+    /// failure part-way leaves unknown which reached the server.
+    private func flush(_ lane: RedisSinkLane) throws {
+        guard lane.unsent > 0 || !lane.connection.outgoing.bytes.isEmpty else { return }
+        lane.flushing = true
+        if let waitReplicas, lane.unsent > 0 {
+            lane.connection.outgoing.command(["WAIT", String(waitReplicas), String(timeoutMs)])
+            lane.queued(line: RedisSinkLane.waitMarker)
         }
-        sentCommands?.willSend(connection.outgoing)
-        try connection.flushWrites()
-        flushing = false
-        unsent = 0
+        lane.sentCommands.willSend(lane.connection.outgoing)
+        try on(lane) { try lane.connection.flushWrites() }
+        lane.flushing = false
+        lane.unsent = 0
     }
 
     func finish() {
-        do {
-            try flush()
-            var deadline = monotonicMilliseconds() + timeoutMs
-            var graceGiven = false
-            while inFlight.count > 0 {
-                if let grace = Signals.graceLeftMs, !graceGiven {
-                    // Stopped by a signal: answers get what is left of the grace, not the timeout.
-                    graceGiven = true
-                    deadline = min(deadline, monotonicMilliseconds() + grace)
-                }
-                let left = deadline - monotonicMilliseconds()
-                if left <= 0 {
-                    connectionLost(graceGiven
-                        ? EvtError(.stopped, "stopped by a signal: \(connection.address.description) gave no answer within \(Signals.graceMs / 1000) s of it")
-                        : connection.lost("no answer within --timeout (\(timeoutMs / 1000)s)"))
-                    return
-                }
-                _ = try readReplies(waitMs: Int32(min(left, 1000)))
+        var index = 0
+        while index < lanes.count {   // a redirect may add lanes
+            let lane = lanes[index]
+            index += 1
+            do {
+                try flush(lane)
+                try drain(lane, stoppable: true)
+            } catch let failure as LaneFailure {
+                connectionLost(lanes[failure.laneIndex], failure.error)
+            } catch {
+                connectionLost(lane, lane.connection.lost("\(error)"))
             }
-        } catch let lost as EvtError where lost.cause == .connectionLost || lost.cause == .stopped {
-            connectionLost(lost)
-        } catch {
-            connectionLost(connection.lost("\(error)"))
+        }
+    }
+
+    /// Waits for every answer due on `lane`, within --timeout of the last one (or what is left
+    /// of a stop signal's grace).
+    private func drain(_ lane: RedisSinkLane, stoppable: Bool = false) throws {
+        var deadline = monotonicMilliseconds() + answerWaitMs
+        var graceGiven = false
+        while lane.inFlight.count > 0 {
+            if stoppable, let grace = Signals.graceLeftMs, !graceGiven {
+                // Stopped by a signal: answers get what is left of the grace, not the timeout.
+                graceGiven = true
+                deadline = min(deadline, monotonicMilliseconds() + grace)
+            }
+            let left = deadline - monotonicMilliseconds()
+            if left <= 0 {
+                throw LaneFailure(laneIndex: lane.index, error: graceGiven
+                    ? EvtError(.stopped, "stopped by a signal: \(lane.connection.address.description) gave no answer within \(Signals.graceMs / 1000) s of it")
+                    : lane.connection.lost("no answer within --timeout (\(timeoutMs / 1000)s)"))
+            }
+            if try readReplies(lane, waitMs: Int32(min(left, 1000))) > 0 && !graceGiven {
+                deadline = monotonicMilliseconds() + answerWaitMs
+            }
         }
     }
 
     /// Commands written but unanswered may or may not have been applied (unconfirmed); the
     /// newest `unsent` were never written (not delivered) — unless the write itself failed.
     /// `lost.cause` is `.stopped` when a stop signal's grace ran out, not the connection.
-    private func connectionLost(_ lost: EvtError, announce: Bool = true) {
+    private func connectionLost(_ lane: RedisSinkLane, _ lost: EvtError, announce: Bool = true) {
         if announce { Diagnostics.print(lost.message) }
         let byStop = lost.cause == .stopped
-        let neverWritten = flushing ? 0 : unsent
-        let written = inFlight.count - neverWritten
+        let neverWritten = lane.flushing ? 0 : lane.unsent
+        let written = lane.inFlight.count - neverWritten
         // Stored on the master, their replication unknown.
-        for line in awaitingReplicas { tally.unconfirmed(line: line, byStop: byStop) }
-        awaitingReplicas.removeAll()
-        for index in 0..<inFlight.count {
-            let line = inFlight.popFirst()!
-            if line == RedisSink.waitMarker { continue }
+        for line in lane.awaitingReplicas { tally.unconfirmed(line: line, byStop: byStop) }
+        lane.awaitingReplicas.removeAll()
+        for index in 0..<lane.inFlight.count {
+            let line = lane.inFlight.popFirst()!
+            if line < 0 { continue }   // a WAIT or an ASKING
             if index < written {
                 tally.unconfirmed(line: line, byStop: byStop)
             } else if byStop {
@@ -162,35 +235,40 @@ final class RedisSink: EventSink {
                 tally.failed(line: line, reason: "not sent: the connection was lost first", cause: .connectionLost)
             }
         }
-        connection.outgoing.removeAll()
-        unsent = 0
-        sentCommands?.removeAll()
+        lane.connection.outgoing.removeAll()
+        lane.unsent = 0
+        lane.flushing = false
+        lane.sentCommands.removeAll()
         for line in redirected.lines {
             tally.failed(line: line, reason: "not sent again after a cluster redirect: the connection was lost first", cause: lost.cause)
         }
         redirected = RedirectedCommands()
     }
 
-    /// Reads the answers that arrive within `waitMs`; how many. On a cluster, commands whose
-    /// answer was MOVED or ASK are then sent again where their slot is served now.
-    private func readReplies(waitMs: Int32) throws -> Int {
+    // MARK: Answers
+
+    /// Reads the answers `lane` has within `waitMs`; how many. Commands answered MOVED or ASK
+    /// are then sent again where their slot is served now.
+    private func readReplies(_ lane: RedisSinkLane, waitMs: Int32) throws -> Int {
         var wait = waitMs
         var count = 0
-        while inFlight.count > 0 {
-            let result = try connection.nextReply(waitMs: wait, stopOnSignal: false) { reply in
-                let line = inFlight.popFirst()!
-                if line == RedisSink.waitMarker {
-                    _ = sentCommands?.answered()
-                    settleWait(reply)
-                    return
-                }
-                if let sent = sentCommands?.answered() {
-                    if reply.kind == .error, let redirect = ClusterRedirect(errorText: reply.text) {
-                        redirected.add(line: line, command: sentCommands!.bytes(of: sent), to: redirect)
-                        return
+        let connection = lane.connection
+        while lane.inFlight.count > 0 {
+            let result = try on(lane) {
+                try connection.nextReply(waitMs: wait, stopOnSignal: false) { reply in
+                    let line = lane.inFlight.popFirst()!
+                    let sent = lane.sentCommands.answered()
+                    switch line {
+                    case RedisSinkLane.waitMarker: settleWait(reply, on: lane)
+                    case RedisSinkLane.askingMarker: break   // +OK, or an error the next answer repeats
+                    default:
+                        if reply.kind == .error, let redirect = ClusterRedirect(errorText: reply.text) {
+                            redirected.add(line: line, command: lane.sentCommands.bytes(of: sent), to: redirect, from: connection.address)
+                        } else {
+                            record(reply, line: line, on: lane)
+                        }
                     }
                 }
-                record(reply, line: line)
             }
             if result != .reply { break }
             count += 1
@@ -200,51 +278,49 @@ final class RedisSink: EventSink {
         return count
     }
 
-    private func record(_ reply: RedisReplyView, line: Int) {
+    private func record(_ reply: RedisReplyView, line: Int, on lane: RedisSinkLane) {
         switch reply.kind {
         case .error:
-            tally.failed(line: line, reason: "\(reply.text) (\(kind.rawValue) \(String(decoding: name, as: UTF8.self)))",
-                         cause: RedisErrorReply.cause(reply.text))
+            let target = fixedName.map { String(decoding: $0, as: UTF8.self) } ?? "named by the record"
+            tally.failed(line: line, reason: "\(reply.text) (\(kind.rawValue) \(target))", cause: RedisErrorReply.cause(reply.text))
         case .integer where kind == .channel && requireSubscribers && reply.integer == 0:
             tally.failed(line: line, reason: "no subscriber was listening (--require-subscribers)")
         default:
-            if waitReplicas == nil { tally.delivered() } else { awaitingReplicas.append(line) }
+            if waitReplicas == nil { tally.delivered() } else { lane.awaitingReplicas.append(line) }
             redirectRounds = 0
         }
     }
 
     /// A batch's WAIT answered with the number of replicas that have all of the connection's
     /// writes so far: its events are delivered, or (too few replicas) on the master only.
-    private func settleWait(_ reply: RedisReplyView) {
+    private func settleWait(_ reply: RedisReplyView, on lane: RedisSinkLane) {
         let wanted = waitReplicas ?? 0
         if reply.kind == .integer && reply.integer >= wanted {
-            tally.delivered(count: awaitingReplicas.count)
+            tally.delivered(count: lane.awaitingReplicas.count)
         } else {
             let reason = reply.kind == .integer
                 ? "stored on the master, but only \(reply.integer) of \(wanted) replicas had it within --timeout (\(timeoutMs / 1000)s); a failover now could lose it"
                 : "stored on the master, but WAIT failed: \(reply.text)"
-            for line in awaitingReplicas { tally.failed(line: line, reason: reason, cause: .transient(code: "WAIT")) }
+            for line in lane.awaitingReplicas { tally.failed(line: line, reason: reason, cause: .transient(code: "WAIT")) }
         }
-        awaitingReplicas.removeAll()
+        lane.awaitingReplicas.removeAll()
     }
 
-    private var resending = false
-
-    /// A cluster slot moved (MOVED) or is moving (ASK): every command still in flight to the
-    /// old node is answered first (those of the slot get the same answer), then the
-    /// redirected ones go, in input order, to the slot's new master (MOVED; this connection
-    /// follows it) or once to the importing node after ASKING (ASK, on a second connection).
+    /// A cluster slot moved (MOVED) or is moving (ASK): every command still in flight is
+    /// answered first (later ones of the same slot get the same answer, so the order per key
+    /// holds), then the redirected ones go, in input order, each to the node its answer named
+    /// (after ASKING for an ASK: the importing node takes it once).
     private func resendRedirected() throws {
         resending = true
         defer { resending = false }
-        try flush()
-        var lastAnswer = monotonicMilliseconds()
-        while inFlight.count > 0 {
-            if try readReplies(waitMs: 1000) > 0 {
-                lastAnswer = monotonicMilliseconds()
-            } else if monotonicMilliseconds() - lastAnswer >= timeoutMs {
-                throw connection.lost("no answer within --timeout (\(timeoutMs / 1000)s)")
-            }
+        for lane in lanes {
+            try flush(lane)
+            try drain(lane)
+        }
+        if topology.isStale {
+            topology.isStale = false
+            try? topology.refresh()
+            laneOfSlot.removeAll()
         }
         while !redirected.isEmpty {
             let batch = redirected
@@ -257,70 +333,46 @@ final class RedisSink: EventSink {
                 }
                 return
             }
-            let target = batch.target!
-            let node = RedisNode(host: target.host.isEmpty ? connection.address.host : target.host, port: target.port)
-            if target.asking {
-                // One command at a time may go to the importing node, each after ASKING.
-                let importing = try RedisConnection(connection.address.at(node))
-                for index in 0..<batch.count {
-                    importing.outgoing.command(["ASKING"])
-                    importing.outgoing.appendCommand(batch.command(at: index))
+            var used: [RedisSinkLane] = []
+            for index in 0..<batch.count {
+                let target = batch.targets[index]
+                let lane: RedisSinkLane
+                do {
+                    lane = try self.lane(for: target.node)
+                } catch let error as EvtError {
+                    tally.failed(line: batch.lines[index], reason: "not sent again after a cluster redirect: \(error.message)", cause: error.cause)
+                    continue
                 }
-                if let waitReplicas { importing.outgoing.command(["WAIT", String(waitReplicas), String(timeoutMs)]) }
-                try importing.flushWrites()
-                var answered = 0
-                while answered < batch.count {
-                    let line = batch.line(at: answered)
-                    var wait = try importing.nextReply(waitMs: Int32(clamping: timeoutMs), stopOnSignal: false) { _ in }
-                    if wait == .reply {
-                        wait = try importing.nextReply(waitMs: Int32(clamping: timeoutMs), stopOnSignal: false) { reply in
-                            if reply.kind == .error, let again = ClusterRedirect(errorText: reply.text) {
-                                redirected.add(line: line, command: batch.command(at: answered), to: again)
-                            } else {
-                                record(reply, line: line)
-                            }
-                        }
-                    }
-                    if wait != .reply { break }
-                    answered += 1
+                if target.asking {
+                    lane.connection.outgoing.command(["ASKING"])
+                    lane.queued(line: RedisSinkLane.askingMarker)
+                } else if fixedName != nil {
+                    fixedLane = lane   // the key's slot is served there now
                 }
-                if answered == batch.count && waitReplicas != nil {
-                    if try importing.nextReply(waitMs: Int32(clamping: timeoutMs) + 1000, stopOnSignal: false, settleWait) != .reply {
-                        for line in awaitingReplicas { tally.unconfirmed(line: line) }
-                        awaitingReplicas.removeAll()
-                    }
-                }
-                for index in answered..<batch.count { tally.unconfirmed(line: batch.line(at: index)) }
-            } else {
-                try connection.reconnect(to: node)
-                for index in 0..<batch.count {
-                    connection.outgoing.appendCommand(batch.command(at: index))
-                    inFlight.append(batch.line(at: index))
-                    sentCommands?.noteCommand(queuedBytes: connection.outgoing.bytes.count)
-                    unsent += 1
-                }
-                try flush()
-                while inFlight.count > 0 {
-                    if try readReplies(waitMs: 1000) > 0 {
-                        lastAnswer = monotonicMilliseconds()
-                    } else if monotonicMilliseconds() - lastAnswer >= timeoutMs {
-                        throw connection.lost("no answer within --timeout (\(timeoutMs / 1000)s)")
-                    }
-                }
+                lane.connection.outgoing.appendCommand(batch.command(at: index))
+                lane.queued(line: batch.lines[index])
+                if !used.contains(where: { $0 === lane }) { used.append(lane) }
+            }
+            for lane in used {
+                try flush(lane)
+                try drain(lane)
             }
         }
     }
 
-    private func appendCommand(_ command: String, _ value: UnsafeRawBufferPointer) {
-        connection.outgoing.beginCommand(arguments: 3)
-        connection.outgoing.argument(command)
-        connection.outgoing.argument(name)
-        connection.outgoing.argument(value)
+    // MARK: Commands
+
+    private func appendCommand(_ command: String, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer,
+                               to outgoing: inout RespCommandBuffer) {
+        outgoing.beginCommand(arguments: 3)
+        outgoing.argument(command)
+        outgoing.argument(key)
+        outgoing.argument(value)
     }
 
     /// An object becomes the entry's fields (string values unescaped, others as JSON text);
     /// anything else one field named `value` holding the exact bytes.
-    private func appendXADD(_ event: borrowing OutgoingEvent) {
+    private func appendXADD(_ event: borrowing OutgoingEvent, key: UnsafeRawBufferPointer, to outgoing: inout RespCommandBuffer) {
         scratch.removeAll(keepingCapacity: true)
         fieldRanges.removeAll(keepingCapacity: true)
         if event.valueKind == .object {
@@ -340,30 +392,66 @@ final class RedisSink: EventSink {
         }
         let trim = maxlen.map { _ in 3 } ?? 0
         if fieldRanges.isEmpty {
-            connection.outgoing.beginCommand(arguments: 5 + trim)
-            appendXADDHead()
-            connection.outgoing.argument("value")
-            connection.outgoing.argument(event.value)
+            outgoing.beginCommand(arguments: 5 + trim)
+            appendXADDHead(key, to: &outgoing)
+            outgoing.argument("value")
+            outgoing.argument(event.value)
             return
         }
-        connection.outgoing.beginCommand(arguments: 3 + trim + fieldRanges.count)
-        appendXADDHead()
+        outgoing.beginCommand(arguments: 3 + trim + fieldRanges.count)
+        appendXADDHead(key, to: &outgoing)
         scratch.withUnsafeBytes { bytes in
             for range in fieldRanges {
-                connection.outgoing.argument(UnsafeRawBufferPointer(rebasing: bytes[range]))
+                outgoing.argument(UnsafeRawBufferPointer(rebasing: bytes[range]))
             }
         }
     }
 
-    private func appendXADDHead() {
-        connection.outgoing.argument("XADD")
-        connection.outgoing.argument(name)
+    private func appendXADDHead(_ key: UnsafeRawBufferPointer, to outgoing: inout RespCommandBuffer) {
+        outgoing.argument("XADD")
+        outgoing.argument(key)
         if let maxlen {
-            connection.outgoing.argument("MAXLEN")
-            connection.outgoing.argument("~")
-            connection.outgoing.argument(maxlen)
+            outgoing.argument("MAXLEN")
+            outgoing.argument("~")
+            outgoing.argument(maxlen)
         }
-        connection.outgoing.argument("*")
+        outgoing.argument("*")
+    }
+}
+
+/// One connection of a RedisSink and what is in flight on it.
+final class RedisSinkLane {
+    let connection: RedisConnection
+    /// Lines whose command was sent (or is in `connection.outgoing`) and not yet answered,
+    /// and the markers of the commands evt adds (WAIT, ASKING).
+    var inFlight = LineQueue()
+    /// How many of the newest `inFlight` commands are still in `connection.outgoing`.
+    var unsent = 0
+    var flushing = false
+    /// The bytes of what is in flight, to send again after a MOVED or ASK.
+    var sentCommands = SentCommands()
+    /// Lines the master stored whose batch's WAIT has not answered yet.
+    var awaitingReplicas: [Int] = []
+
+    /// Stand for a WAIT and an ASKING in `inFlight` (input lines are numbered from 1).
+    static let waitMarker = Int.min
+    static let askingMarker = Int.min + 1
+
+    /// Its place in the sink's lanes.
+    let index: Int
+
+    init(_ connection: RedisConnection, index: Int) {
+        self.connection = connection
+        self.index = index
+    }
+
+    var node: RedisNode { RedisNode(host: connection.address.host, port: connection.address.port) }
+
+    /// The command just put in `connection.outgoing` is for `line` (or a marker).
+    func queued(line: Int) {
+        inFlight.append(line)
+        sentCommands.noteCommand(queuedBytes: connection.outgoing.bytes.count)
+        unsent += 1
     }
 }
 
@@ -436,28 +524,27 @@ struct SentCommands {
     }
 }
 
-/// Commands a cluster answered with MOVED or ASK, to send again in input order to the node
-/// named in the newest such answer.
+/// Commands a cluster answered with MOVED or ASK, each to send again, in input order, to
+/// the node its answer named.
 struct RedirectedCommands {
     private var bytes: [UInt8] = []
     private var ends: [Int] = []
     private(set) var lines: [Int] = []
-    private(set) var target: (host: String, port: Int, asking: Bool)?
+    private(set) var targets: [(node: RedisNode, asking: Bool)] = []
 
     var isEmpty: Bool { lines.isEmpty }
     var count: Int { lines.count }
 
-    mutating func add(line: Int, command: ArraySlice<UInt8>, to redirect: ClusterRedirect) {
+    /// `server`: the node that answered (Redis 7 may leave the host out).
+    mutating func add(line: Int, command: ArraySlice<UInt8>, to redirect: ClusterRedirect, from server: RedisServerAddress) {
         bytes.append(contentsOf: command)
         ends.append(bytes.count)
         lines.append(line)
         switch redirect {
-        case .moved(_, let host, let port): target = (host, port, false)
-        case .ask(_, let host, let port): target = (host, port, true)
+        case .moved(_, let host, let port): targets.append((RedisNode(host: host.isEmpty ? server.host : host, port: port), false))
+        case .ask(_, let host, let port): targets.append((RedisNode(host: host.isEmpty ? server.host : host, port: port), true))
         }
     }
-
-    func line(at index: Int) -> Int { lines[index] }
 
     func command(at index: Int) -> ArraySlice<UInt8> {
         bytes[(index == 0 ? 0 : ends[index - 1])..<ends[index]]
