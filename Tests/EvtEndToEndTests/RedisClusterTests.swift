@@ -249,4 +249,19 @@ struct RedisClusterTests {
             #expect(numbers == (1...count).filter { $0 % 64 == key }, "stream k:\(key): \(numbers.count) entries")
         }
     }
+
+    @Test("a mutual-TLS cluster (rediss://): publish and a group read through a seed that does not serve the key, certificates checked on every node")
+    func mutualTLSCluster() throws {
+        let cluster = try RedisCluster(transport: .mutualTLS)
+        let seed = try cluster.nonOwnerPort(forKey: "secure")
+        var environment = cluster.environment
+        environment["EVT_REDIS_URL"] = "rediss://127.0.0.1:\(seed)"
+        let published = try Evt.run(["publish", "stream:secure"], stdin: Self.lines(1...1000), environment: environment)
+        #expect(published.status == 0, "\(published.stderr)")
+        #expect(try Self.length(cluster, "secure") == 1000)
+        let read = try Evt.run(["subscribe", "stream:secure", "--group", "g", "--create", "--from", "beginning", "-c", "1000"],
+                               environment: environment)
+        #expect(read.status == 0, "\(read.stderr)")
+        #expect(Self.numbers(read.stdoutLines) == Array(1...1000))
+    }
 }
