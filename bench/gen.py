@@ -1,5 +1,6 @@
-"""Writes the benchmark data once: Kafka lines (~200 B JSON), stream lines (8 fields), and the
-same stream entries as RESP XADD commands for redis-cli --pipe."""
+"""Writes the benchmark data once: Kafka lines (~200 B JSON), stream lines (8 fields), the
+same stream entries as RESP XADD commands for redis-cli --pipe, and envelopes of such entries
+spread over 64 streams (bench:0 .. bench:63) for `evt publish 'stream:*' --envelope`."""
 import json, random, sys
 
 work, lines, stream_lines = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -36,3 +37,11 @@ with open(f"{work}/channel.resp", "w", newline="") as rp:
     for i in range(channel_messages + 1):
         rp.write(resp(["PUBLISH", "bench", json.dumps({"n": i, "type": "tick", "price": i % 997 + 0.25},
                                                       separators=(",", ":"))]))
+
+# Envelopes naming their stream, line i to bench:(i % 64), each value 8 fields as above (its own
+# random sequence, so the files above stay as they were).
+spread = random.Random(64)
+with open(f"{work}/streams64.ndjson", "w") as nd:
+    for i in range(stream_lines):
+        fields = {f"f{k}": f"{spread.choice(words)}-{i}-{k}" for k in range(8)}
+        nd.write(json.dumps({"stream": f"bench:{i % 64}", "value": fields}, separators=(",", ":")) + "\n")

@@ -45,14 +45,14 @@ _evt()
             takes_value='-n --lines -X --property -F --property-file'
             ;;
         replay-from-offset)
-            options='--until -f --follow --to -c --count --rate --timeout
+            options='--until -f --follow --to -c --count --rate --timeout --wait-replicas
                      -X --property -F --property-file -v --verbose -h --help'
-            takes_value='--until --to -c --count --rate --timeout -X --property -F --property-file'
+            takes_value='--until --to -c --count --rate --timeout --wait-replicas -X --property -F --property-file'
             ;;
         copy-between)
             options='--checkpoint -f --follow --exactly-once --key-field --per-partition --stats
-                     --timeout -X --property -F --property-file -v --verbose -h --help'
-            takes_value='--checkpoint --key-field --stats --timeout -X --property -F --property-file'
+                     --timeout --wait-replicas -X --property -F --property-file -v --verbose -h --help'
+            takes_value='--checkpoint --key-field --stats --timeout --wait-replicas -X --property -F --property-file'
             ;;
         group-create)
             options='--from --reset -X --property -F --property-file -v --verbose -h --help'

@@ -122,6 +122,7 @@ complete -c evt -n $replay -l to -x -a "$endpoints" -d 'Write the events into TA
 complete -c evt -n $replay -s c -l count -x -d 'Stop after N events'
 complete -c evt -n $replay -l rate -x -d 'Replay at most N events per second'
 complete -c evt -n $replay -l timeout -x -d 'With --to: how long to wait for acknowledgements'
+complete -c evt -n $replay -l wait-replicas -x -d 'Redis: delivered once N replicas have it'
 
 set -l copy "__fish_seen_subcommand_from copy-between"
 complete -c evt -n $copy -l checkpoint -x -d 'Keep the position in Redis and resume from it'
@@ -131,6 +132,7 @@ complete -c evt -n $copy -l key-field -x -d 'Stream to topic: the Kafka key is t
 complete -c evt -n $copy -l per-partition -d 'Topic to stream: one stream per partition (TARGET:PARTITION)'
 complete -c evt -n $copy -l stats -x -d 'Print events copied, rate, position and lag every DURATION'
 complete -c evt -n $copy -l timeout -x -d 'How long to wait for acknowledgements'
+complete -c evt -n $copy -l wait-replicas -x -d 'Redis: delivered once N replicas have it'
 
 set -l group_create "__fish_seen_subcommand_from group-create"
 complete -c evt -n $group_create -l reset -d 'Move an existing group to --from'

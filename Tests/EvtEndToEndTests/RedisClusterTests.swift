@@ -264,4 +264,45 @@ struct RedisClusterTests {
         #expect(read.status == 0, "\(read.stderr)")
         #expect(Self.numbers(read.stdoutLines) == Array(1...1000))
     }
+
+    @Test("copy-between a list into a stream with --wait-replicas 1: on the cluster every item copied; a server without replicas stops the copy with exit 1 and keeps the items")
+    func copyWaitingForReplicas() throws {
+        let (cluster, environment) = try Self.environment(seedFor: "{q}in")
+        for n in 1...500 { try cluster.cli(["LPUSH", "{q}in", "{\"n\":\"\(n)\"}"]) }
+        let copied = try Evt.run(["copy-between", "list:{q}in", "stream:{q}out", "--wait-replicas", "1"], environment: environment)
+        #expect(copied.status == 0, "\(copied.stderr)")
+        #expect(try Self.length(cluster, "{q}out") == 500)
+        #expect(try cluster.cli(["LLEN", "{q}in"]).hasPrefix("0"))
+
+        let redis = try RedisServer()
+        for n in 1...5 { try redis.cli(["LPUSH", "in", "\(n)"]) }
+        let alone = try Evt.run(["copy-between", "list:in", "stream:out", "--wait-replicas", "1", "--timeout", "1s"],
+                                environment: ["EVT_REDIS_URL": redis.url])
+        #expect(alone.status == 1, "\(alone.stderr)")
+        #expect(alone.stderr.contains("only 0 of 1 replicas had it"), "\(alone.stderr)")
+        let kept = Int(try redis.cli(["LLEN", "in"]).trimmingCharacters(in: .whitespacesAndNewlines))!
+            + Int(try redis.cli(["LLEN", "evt:copy:in"]).trimmingCharacters(in: .whitespacesAndNewlines))!
+        #expect(kept == 5, "items removed from the source though no replica had them")
+    }
+
+    @Test("exactly-once keys that cannot share a slot are usage errors before anything is copied: a checkpoint NAME with a brace, --per-partition streams, a --processing list")
+    func slotUsageErrors() throws {
+        let (cluster, redisEnvironment) = try Self.environment(seedFor: "orders")
+        let kafka = try mockCluster(topics: [("t", 2)])
+        var environment = redisEnvironment
+        environment["EVT_KAFKA_BROKERS"] = kafka.bootstrapServers
+        #expect(try Evt.run(["publish", "topic:t", "--key", "n"], stdin: Self.lines(1...10), environment: environment).status == 0)
+        let braced = try Evt.run(["copy-between", "topic:t", "stream:orders", "--checkpoint", "a{b}"], environment: environment)
+        #expect(braced.status == 2, "\(braced.stderr)")
+        #expect(braced.stderr.contains("contains a {") && !braced.stderr.contains("run the same command again"), "\(braced.stderr)")
+        let spread = try Evt.run(["copy-between", "topic:t", "stream:orders", "--per-partition", "--checkpoint", "p"], environment: environment)
+        #expect(spread.status == 2 && spread.stderr.contains("different slots") && spread.stderr.contains("{orders}"), "\(spread.stderr)")
+        let tagged = try Evt.run(["copy-between", "topic:t", "stream:{orders}", "--per-partition", "--checkpoint", "p"], environment: environment)
+        #expect(tagged.status == 0, "\(tagged.stderr)")
+        #expect(try Self.length(cluster, "{orders}:0") + (try Self.length(cluster, "{orders}:1")) == 10)
+        #expect(try cluster.cli(["EXISTS", "evt:checkpoint:p{orders}"]).hasPrefix("1"))
+        let processing = try Evt.run(["subscribe", "list:jobs", "--processing", "jobs:working", "-c", "1"], environment: environment)
+        #expect(processing.status == 2 && processing.stderr.contains("different slots"), "\(processing.stderr)")
+        #expect(try Self.length(cluster, "orders") == 0, "nothing was copied by the refused runs")
+    }
 }

@@ -213,12 +213,13 @@ enum Backends {
         var sinkOptions = SinkOptions()
         sinkOptions.timeoutMs = options.timeoutMs
         sinkOptions.kafka = options.kafka
+        sinkOptions.waitReplicas = options.waitReplicas
         switch endpoint {
         case .redis(let server, .stream, let name):
             let kept = (checkpoint as? RedisHashCheckpoint).flatMap { $0.server == server ? $0 : nil }
             return try StreamRecordTarget(server: server, name: name, checkpoint: kept, sourceIdentity: source.identity,
                                           partitions: source.partitions, perPartition: options.perPartition,
-                                          timeoutMs: options.timeoutMs)
+                                          timeoutMs: options.timeoutMs, waitReplicas: options.waitReplicas)
         case .kafka(let brokers, let topic, let partition) where options.exactlyOnce:
             // A failed batch must fail everything after it (evt stops at the first failed
             // event), and the partition of an entry must be one evt can compute.
@@ -472,6 +473,8 @@ struct CopyOptions {
     var perPartition = false
     /// The checkpoint NAME (a list source moves its items through `evt:checkpoint:NAME`).
     var checkpointName: String?
+    /// `--wait-replicas N` for a Redis target.
+    var waitReplicas: Int?
     /// What the numbers in delivery reports count.
     var unit = "copied event"
 }

@@ -30,8 +30,7 @@ public enum CommandTable {
                        completion: .file),
             OptionSpec("require-subscribers",
                        "Channel: count a message that reached no subscriber as not delivered."),
-            OptionSpec("wait-replicas", .value("N"),
-                       "Redis: count an event as delivered only once N replicas have it (WAIT after each batch)."),
+            waitReplicas,
             OptionSpec("timeout", .value("DURATION"),
                        "How long to wait for acknowledgements (default 30s; Kafka's message.timeout.ms)."),
             kafkaProperty, kafkaPropertyFile, verbose,
@@ -56,6 +55,9 @@ public enum CommandTable {
     static let from = OptionSpec(
         "from", .value("POSITION"),
         "Where a new reader or group starts: beginning, end (default), an offset or id, -N, @TIME.")
+
+    static let waitReplicas = OptionSpec(
+        "wait-replicas", .value("N"), "Redis: count an event as delivered only once N replicas have it (WAIT after each batch).")
 
     public static let subscribe = CommandSpec(
         name: "subscribe",
@@ -142,6 +144,7 @@ public enum CommandTable {
             OptionSpec("rate", .value("N/s"), "Replay at most N events per second."),
             OptionSpec("timeout", .value("DURATION"),
                        "With --to: how long to wait for acknowledgements (default 30s)."),
+            waitReplicas,
             kafkaProperty, kafkaPropertyFile, verbose,
         ],
         notes: """
@@ -165,6 +168,7 @@ public enum CommandTable {
             OptionSpec("stats", .value("DURATION"), "Print events copied, rate, position and lag on stderr every DURATION."),
             OptionSpec("timeout", .value("DURATION"),
                        "How long to wait for acknowledgements (default 30s)."),
+            waitReplicas,
             kafkaProperty, kafkaPropertyFile, verbose,
         ],
         notes: """

@@ -15,6 +15,15 @@ extension ParsedArguments {
         return KafkaSettings(properties: properties, verbose: flag("verbose"))
     }
 
+    /// `--wait-replicas N`: how many Redis replicas must have a write before it counts.
+    func waitReplicas() throws -> Int? {
+        guard let text = value("wait-replicas") else { return nil }
+        guard let number = Int(text), number >= 1 else {
+            throw EvtError.usage("--wait-replicas \(text): expected a number of replicas, 1 or more.", usage: spec.usageLine)
+        }
+        return number
+    }
+
     /// `--timeout DURATION`: how long to wait for acknowledgements (default 30 s).
     func timeoutMs() throws -> Int {
         guard let text = value("timeout") else { return 30_000 }

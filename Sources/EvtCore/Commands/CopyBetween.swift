@@ -22,6 +22,8 @@ public enum CopyBetweenCommand {
         options.keyField = arguments.value("key-field").map(KeyField.init)
         options.perPartition = arguments.flag("per-partition")
         options.timeoutMs = try arguments.timeoutMs()
+        options.waitReplicas = try arguments.waitReplicas()
+        try target.require([("--wait-replicas", options.waitReplicas != nil, .replicatedWrites)], usage: spec.usageLine)
         options.kafka = try arguments.kafkaSettings()
         options.checkpointName = arguments.value("checkpoint")
         let statsEveryMs = try arguments.value("stats").map { try DurationParser.milliseconds($0, option: "--stats") }
@@ -37,6 +39,8 @@ public enum CopyBetweenCommand {
                             target: { try Backends.copyTarget(for: target, source: $0, checkpoint: checkpoint, options: options) })
         do {
             try loop.run()
+        } catch let error as EvtError where error.cause == .usage {
+            throw error   // a usage error found once a server answered (a cluster's slots): nothing copied
         } catch {
             let resumable = options.checkpointName != nil
             let message = (error as? EvtError)?.message ?? "\(error)"

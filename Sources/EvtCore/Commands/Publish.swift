@@ -26,12 +26,7 @@ public enum PublishCommand {
             }
             options.maxlen = number
         }
-        if let replicas = arguments.value("wait-replicas") {
-            guard let number = Int(replicas), number >= 1 else {
-                throw EvtError.usage("--wait-replicas \(replicas): expected a number of replicas, 1 or more.", usage: spec.usageLine)
-            }
-            options.waitReplicas = number
-        }
+        options.waitReplicas = try arguments.waitReplicas()
         let mode: InputDecoder.Mode = arguments.flag("raw") ? .raw : arguments.flag("envelope") ? .envelope : .json
         if arguments.flag("raw") && arguments.flag("envelope") {
             throw EvtError.usage("--raw and --envelope contradict each other: an envelope must be JSON.", usage: spec.usageLine)

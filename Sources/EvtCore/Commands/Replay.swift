@@ -29,6 +29,9 @@ public enum ReplayCommand {
         let pacer = Pacer(eventsPerSecond: rate, showProgress: isatty(2) != 0, output: output)
         defer { pacer.finish() }
         let paced: (() throws -> Void)? = rate != nil || pacer.showProgress ? { try pacer.recordWritten() } : nil
+        if arguments.value("to") == nil && arguments.value("wait-replicas") != nil {
+            throw EvtError.usage("--wait-replicas waits for the replicas of a --to target; without --to the events go to stdout.", usage: spec.usageLine)
+        }
         if let targetText = arguments.value("to") {
             return try replay(source, into: try Endpoint.parse(targetText, environment: environment), targetText: targetText,
                               range: (from, until), limit: limit, paced: paced, arguments: arguments, options: options)
@@ -49,6 +52,8 @@ public enum ReplayCommand {
                                arguments: ParsedArguments, options: CopyOptions) throws -> ExitStatus {
         var options = options
         options.timeoutMs = try arguments.timeoutMs()
+        options.waitReplicas = try arguments.waitReplicas()
+        try target.require([("--wait-replicas", options.waitReplicas != nil, .replicatedWrites)], usage: arguments.spec.usageLine)
         options.unit = "replayed event"   // numbered in replay order: event 1 is the first record replayed
         let loop = CopyLoop(follow: options.follow, range: range, limit: limit, afterRecord: paced,
                             source: { try Backends.copySource(for: source, options: options) },

@@ -115,7 +115,7 @@ final class RedisTopology: @unchecked Sendable {
     /// or LMOVE may touch both.
     func derivedKey(_ derived: String, sharing key: String) throws -> String {
         if !discovered { try discover() }
-        guard isCluster else { return derived }
+        guard isCluster, ClusterSlot.of(derived) != ClusterSlot.of(key) else { return derived }
         guard let tagged = ClusterSlot.keyWithTag(derived, sharing: key) else {
             throw EvtError.usage("\(derived) contains a {, so on the Redis Cluster \(server.description) evt cannot give it the hash tag of \(key) (it must share that key's slot); choose a name without braces.")
         }

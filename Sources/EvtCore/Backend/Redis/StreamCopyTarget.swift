@@ -32,7 +32,12 @@ final class StreamCopyTarget: StreamEntryWriter {
     private var scriptArgumentCount = 0
 
     /// Batches sent and not yet answered, oldest first: their entry counts and tokens.
-    private var inFlight: [(form: BatchForm, entries: Int, replies: Int, token: Int, checkpointed: Bool)] = []
+    /// `waits`: a WAIT for --wait-replicas follows the batch; its answer is the batch's last.
+    private var inFlight: [(form: BatchForm, entries: Int, replies: Int, token: Int, checkpointed: Bool, waits: Bool)] = []
+    /// --wait-replicas N: a batch counts as copied once N replicas have it.
+    private let waitReplicas: Int?
+    /// The batch's own outcome (its refusal, if any), held until its WAIT answers.
+    private var heldOutcome: (refused: String?, guardRefusal: Bool)?
     /// The streams the open batch writes to (one, or a few with --per-partition).
     private var streamsInBatch: [[UInt8]] = []
     /// The `batch` token the checkpoint must carry for the next batch to move it.
@@ -54,7 +59,9 @@ final class StreamCopyTarget: StreamEntryWriter {
 
     /// `stream`: the key whose slot serves the copy on a cluster (the checkpoint and every
     /// stream written share it).
-    init(server: RedisServerAddress, stream: String, description: String, checkpointKey: String?, timeoutMs: Int) throws {
+    init(server: RedisServerAddress, stream: String, description: String, checkpointKey: String?, timeoutMs: Int,
+         waitReplicas: Int? = nil) throws {
+        self.waitReplicas = waitReplicas
         connection = try RedisConnection.open(server, key: stream)
         self.name = Array(description.utf8)
         self.checkpointKey = checkpointKey.map { Array($0.utf8) }
@@ -70,6 +77,8 @@ final class StreamCopyTarget: StreamEntryWriter {
 
     /// How long to wait for an answer before the connection counts as lost (--timeout).
     private let timeoutMs: Int32
+    /// How long evt waits for an answer: --timeout, and a WAIT's own --timeout a little more.
+    private var answerWaitMs: Int32 { timeoutMs + (waitReplicas == nil ? 0 : 2000) }
 
     /// A key of another type would refuse every XADD of a transaction while its checkpoint
     /// still moved: refuse it before copying anything.
@@ -183,7 +192,7 @@ final class StreamCopyTarget: StreamEntryWriter {
             connection.outgoing.argument(String(entriesInBatch))
             connection.outgoing.append(scriptArguments)
             if withCheckpoint { appendCheckpoint() }
-            inFlight.append((.script, entriesInBatch, 1, token, withCheckpoint))
+            inFlight.append((.script, entriesInBatch, 1, token, withCheckpoint, false))
         default:
             if withCheckpoint {
                 connection.outgoing.beginCommand(arguments: 3 + 1 + streamsInBatch.count + 2 + checkpoint.count * 2)
@@ -194,7 +203,12 @@ final class StreamCopyTarget: StreamEntryWriter {
             }
             connection.outgoing.command(["EXEC"])
             // MULTI's +OK, one +QUEUED per command, EXEC's array.
-            inFlight.append((.transaction, entriesInBatch, 2 + entriesInBatch + (withCheckpoint ? 1 : 0), token, withCheckpoint))
+            inFlight.append((.transaction, entriesInBatch, 2 + entriesInBatch + (withCheckpoint ? 1 : 0), token, withCheckpoint, false))
+        }
+        if let waitReplicas {
+            connection.outgoing.command(["WAIT", String(waitReplicas), String(timeoutMs)])
+            inFlight[inFlight.count - 1].replies += 1
+            inFlight[inFlight.count - 1].waits = true
         }
         if withCheckpoint { previousBatchToken = batchToken }
         streamsInBatch.removeAll(keepingCapacity: true)
@@ -205,7 +219,7 @@ final class StreamCopyTarget: StreamEntryWriter {
         }
         try readAnswers(waitMs: 0)
         while inFlight.count - inFlightHead >= StreamCopyTarget.maxBatchesInFlight {
-            try readAnswers(waitMs: timeoutMs, atLeastOne: true)
+            try readAnswers(waitMs: answerWaitMs, atLeastOne: true)
         }
         try throwIfFailed()
     }
@@ -214,7 +228,7 @@ final class StreamCopyTarget: StreamEntryWriter {
     func drain() throws {
         try connection.flushWrites()
         while inFlightHead < inFlight.count {
-            try readAnswers(waitMs: timeoutMs, atLeastOne: true)
+            try readAnswers(waitMs: answerWaitMs, atLeastOne: true)
         }
         try throwIfFailed()
     }
@@ -253,11 +267,27 @@ final class StreamCopyTarget: StreamEntryWriter {
     private func settle(_ reply: RedisReplyView) {
         let batch = inFlight[inFlightHead]
         repliesSeen += 1
-        if batch.form == .transaction && repliesSeen < batch.replies {
+        let outcomeAt = batch.replies - (batch.waits ? 1 : 0)
+        if repliesSeen < outcomeAt {
             if reply.kind == .error && queueError == nil { queueError = reply.text }
             return
         }
-        // The batch's last answer: EXEC's array (or EXECABORT), or the script's result.
+        var outcome = heldOutcome ?? self.outcome(of: reply, batch.form, checkpointed: batch.checkpointed)
+        if repliesSeen == outcomeAt && batch.waits {
+            heldOutcome = outcome   // the WAIT's answer comes next
+            return
+        }
+        if batch.waits {
+            heldOutcome = nil
+            let wanted = waitReplicas ?? 0
+            if outcome.refused == nil && !(reply.kind == .integer && reply.integer >= wanted) {
+                outcome.refused = reply.kind == .integer
+                    ? "stored on the master, but only \(reply.integer) of \(wanted) replicas had it within --timeout (\(Int(timeoutMs) / 1000)s) (--wait-replicas); a failover now could lose the batch with its checkpoint"
+                    : "stored on the master, but WAIT failed: \(reply.text)"
+                outcome.guardRefusal = true   // the batch itself was applied: no retry
+            }
+        }
+        // The batch is settled.
         repliesSeen = 0
         inFlightHead += 1
         if inFlightHead == inFlight.count {
@@ -267,6 +297,28 @@ final class StreamCopyTarget: StreamEntryWriter {
             inFlight.removeFirst(inFlightHead)   // a trickle never drains it completely
             inFlightHead = 0
         }
+        if let refused = outcome.refused, !outcome.guardRefusal, RedisErrorReply.cause(refused).isRetriable {
+            // Redis is starting up (or busy), or the slot moved to another node of a cluster:
+            // nothing of the batch was applied; like a lost connection, the copy tries again.
+            if transientRefusal == nil { transientRefusal = refused }
+            return
+        }
+        if let refused = outcome.refused {
+            if failure == nil {
+                failure = EvtError(outcome.guardRefusal ? .refused(code: "") : RedisErrorReply.cause(refused),
+                                   "\(connection.address.description) refused a batch of \(batch.entries) entries for \(String(decoding: name, as: UTF8.self)): \(refused)")
+            }
+            return
+        }
+        if failure == nil && transientRefusal == nil {
+            delivered += batch.entries
+            confirmedToken = batch.token
+        }
+    }
+
+    /// What the batch's own last answer (EXEC's array or EXECABORT, or the script's result)
+    /// says: refused (why), and whether the checkpoint guard refused it.
+    private func outcome(of reply: RedisReplyView, _ form: BatchForm, checkpointed: Bool) -> (refused: String?, guardRefusal: Bool) {
         var refused: String?
         if reply.kind == .error {
             refused = queueError ?? reply.text
@@ -276,32 +328,16 @@ final class StreamCopyTarget: StreamEntryWriter {
                 break
             }
         }
+        queueError = nil
         // The checkpoint guard's answer: the script's own, or the last of EXEC's.
-        let guardAnswer = batch.form == .script ? reply : (reply.kind == .array && reply.count > 0 ? reply[reply.count - 1] : reply)
-        let guardRefusal = refused == nil && batch.checkpointed && guardAnswer.kind == .integer && guardAnswer.integer != 1
+        let guardAnswer = form == .script ? reply : (reply.kind == .array && reply.count > 0 ? reply[reply.count - 1] : reply)
+        let guardRefusal = refused == nil && checkpointed && guardAnswer.kind == .integer && guardAnswer.integer != 1
         if guardRefusal {
             refused = guardAnswer.integer == 0
                 ? "the checkpoint moved meanwhile (another copy with the same --checkpoint NAME, or an earlier batch was refused); it was left where it was"
                 : "the target is no longer a stream; the checkpoint was left where it was"
         }
-        queueError = nil
-        if let refused, RedisErrorReply.cause(refused).isRetriable {
-            // Redis is starting up (or busy), or the slot moved to another node of a cluster:
-            // nothing of the batch was applied; like a lost connection, the copy tries again.
-            if transientRefusal == nil { transientRefusal = refused }
-            return
-        }
-        if let refused {
-            if failure == nil {
-                failure = EvtError(guardRefusal ? .refused(code: "") : RedisErrorReply.cause(refused),
-                                   "\(connection.address.description) refused a batch of \(batch.entries) entries for \(String(decoding: name, as: UTF8.self)): \(refused)")
-            }
-            return
-        }
-        if failure == nil && transientRefusal == nil {
-            delivered += batch.entries
-            confirmedToken = batch.token
-        }
+        return (refused, guardRefusal)
     }
 
     /// Batches sent and not answered: with a lost connection, they may or may not be stored.

@@ -18,14 +18,14 @@ final class StreamRecordTarget: RecordTarget {
 
     /// `partitions`: a topic source's, written one stream NAME:PARTITION each with `perPartition`.
     init(server: RedisServerAddress, name: String, checkpoint: RedisHashCheckpoint?, sourceIdentity: String,
-         partitions: [Int32], perPartition: Bool, timeoutMs: Int) throws {
+         partitions: [Int32], perPartition: Bool, timeoutMs: Int, waitReplicas: Int? = nil) throws {
         self.checkpoint = checkpoint
         self.sourceIdentity = sourceIdentity
         self.name = name
         self.perPartition = perPartition
         stream = Array(name.utf8)
         target = try StreamCopyTarget(server: server, stream: name, description: "stream \(name)", checkpointKey: checkpoint?.resolvedKey(),
-                                      timeoutMs: timeoutMs)
+                                      timeoutMs: timeoutMs, waitReplicas: waitReplicas)
         // Checked before the pipeline starts (a TYPE in the middle would read another answer).
         if perPartition {
             try RedisTopology.of(server).requireOneSlot(
