@@ -305,4 +305,23 @@ struct RedisClusterTests {
         #expect(processing.status == 2 && processing.stderr.contains("different slots"), "\(processing.stderr)")
         #expect(try Self.length(cluster, "orders") == 0, "nothing was copied by the refused runs")
     }
+
+    @Test("every README example runs as written against a Redis Cluster, EVT_REDIS_URL naming a node that does not serve its streams")
+    func readmeExamples() throws {
+        let (cluster, redisEnvironment) = try Self.environment(seedFor: "orders")
+        let kafka = try mockCluster(topics: [("orders", 4)])
+        let scratch = Scratch()
+        let path = scratch.write("examples.sh", Data(try UsageAndSandboxTests.readmeExamples().utf8))
+        let evtDirectory = URL(fileURLWithPath: Evt.binary).deletingLastPathComponent().path
+        var environment = Evt.environment(redisEnvironment)
+        environment["EVT_KAFKA_BROKERS"] = kafka.bootstrapServers
+        environment["PATH"] = evtDirectory + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
+        let result = try runProcess(["sh", "-e", "-c", "cd \(scratch.path) && sh -e \(path)"], environment: environment, timeout: 180)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdoutText.contains(#""deliveries":1}"#), "claim-pending --dry-run listed the stuck entries")
+        #expect(try String(contentsOfFile: scratch.file("handled.ndjson"), encoding: .utf8).split(separator: "\n").count == 3)
+        // The streams are where their slots are, with the tagged checkpoint next to its stream.
+        #expect(try Self.length(cluster, "orders-p3-copy") > 0)
+        #expect(try cluster.cli(["EXISTS", "evt:checkpoint:orders-p3{orders-p3-copy}"]).hasPrefix("1"))
+    }
 }

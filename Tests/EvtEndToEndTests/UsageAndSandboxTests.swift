@@ -93,8 +93,8 @@ struct UsageAndSandboxTests {
         #expect(lines.suffix(3).allSatisfy { $0.hasPrefix(#"{"stream":"orders","id":"#) })
     }
 
-    @Test("every README example runs as written, in a sandbox, and ends with status 0")
-    func readmeExamples() throws {
+    /// The sh blocks of README's Examples section, as one script.
+    static func readmeExamples() throws -> String {
         let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
         let section = try #require(readme.range(of: "## Examples")).upperBound
@@ -107,6 +107,12 @@ struct UsageAndSandboxTests {
             if inBlock { script += line + "\n" }
         }
         #expect(script.contains("evt claim-pending"), "the examples were found")
+        return script
+    }
+
+    @Test("every README example runs as written, in a sandbox, and ends with status 0")
+    func readmeExamples() throws {
+        let script = try Self.readmeExamples()
         let scratch = Scratch()
         let path = scratch.write("examples.sh", Data(script.utf8))
         let result = try Evt.run(["sandbox", "--topic", "orders:4", "--run", "cd \(scratch.path) && sh -e \(path)"],
