@@ -15,6 +15,16 @@ struct RedisClusterTests {
         return (cluster, ["EVT_REDIS_URL": "redis://127.0.0.1:\(seed)"])
     }
 
+    /// The same with a mock Kafka cluster holding `topics`, its brokers in EVT_KAFKA_BROKERS.
+    static func environment(seedFor key: String, topics: [(String, Int)]) throws
+        -> (RedisCluster, KafkaMockCluster, [String: String]) {
+        let (cluster, redisEnvironment) = try environment(seedFor: key)
+        let kafka = try mockCluster(topics: topics)
+        var environment = redisEnvironment
+        environment["EVT_KAFKA_BROKERS"] = kafka.bootstrapServers
+        return (cluster, kafka, environment)
+    }
+
     static func lines(_ range: ClosedRange<Int>) -> String { range.map { "{\"n\":\($0)}" }.joined(separator: "\n") + "\n" }
 
     @Test("publish to a stream, a list and a channel through a node that does not serve the key")
@@ -94,10 +104,8 @@ struct RedisClusterTests {
 
     @Test("a copy-between -f --checkpoint bridge from a topic while the stream's slot moves: every kafka.source once")
     func bridgeDuringReshard() throws {
-        let (cluster, redisEnvironment) = try Self.environment(seedFor: "bridged")
-        let kafka = try mockCluster(topics: [("orders", 4)])
-        var environment = redisEnvironment
-        environment["EVT_KAFKA_BROKERS"] = kafka.bootstrapServers
+        let (cluster, kafka, environment) = try Self.environment(seedFor: "bridged", topics: [("orders", 4)])
+        defer { withExtendedLifetime(kafka) {} }   // the mock broker serves until the test ends
         let count = 60_000
         let published = try Evt.run(["publish", "topic:orders", "--key", "n"], stdin: Self.lines(1...count), environment: environment)
         #expect(published.status == 0, "\(published.stderr)")
@@ -194,10 +202,8 @@ struct RedisClusterTests {
 
     @Test("a group read and a -f bridge while the master of their streams is killed: they ride through CLUSTERDOWN, nothing is lost")
     func readersThroughFailover() throws {
-        let (cluster, redisEnvironment) = try Self.environment(seedFor: "{f}jobs")
-        let kafka = try mockCluster(topics: [("feed", 2)])
-        var environment = redisEnvironment
-        environment["EVT_KAFKA_BROKERS"] = kafka.bootstrapServers
+        let (cluster, kafka, environment) = try Self.environment(seedFor: "{f}jobs", topics: [("feed", 2)])
+        defer { withExtendedLifetime(kafka) {} }   // the mock broker serves until the test ends
         let master = try cluster.masterPort(forKey: "{f}jobs")
         let half = 3_000
         let published = try Evt.run(["publish", "stream:{f}jobs", "--wait-replicas", "1"], stdin: Self.lines(1...half), environment: environment)
@@ -287,10 +293,8 @@ struct RedisClusterTests {
 
     @Test("exactly-once keys that cannot share a slot are usage errors before anything is copied: a checkpoint NAME with a brace, --per-partition streams, a --processing list")
     func slotUsageErrors() throws {
-        let (cluster, redisEnvironment) = try Self.environment(seedFor: "orders")
-        let kafka = try mockCluster(topics: [("t", 2)])
-        var environment = redisEnvironment
-        environment["EVT_KAFKA_BROKERS"] = kafka.bootstrapServers
+        let (cluster, kafka, environment) = try Self.environment(seedFor: "orders", topics: [("t", 2)])
+        defer { withExtendedLifetime(kafka) {} }   // the mock broker serves until the test ends
         #expect(try Evt.run(["publish", "topic:t", "--key", "n"], stdin: Self.lines(1...10), environment: environment).status == 0)
         let braced = try Evt.run(["copy-between", "topic:t", "stream:orders", "--checkpoint", "a{b}"], environment: environment)
         #expect(braced.status == 2, "\(braced.stderr)")
@@ -308,13 +312,12 @@ struct RedisClusterTests {
 
     @Test("every README example runs as written against a Redis Cluster, EVT_REDIS_URL naming a node that does not serve its streams")
     func readmeExamples() throws {
-        let (cluster, redisEnvironment) = try Self.environment(seedFor: "orders")
-        let kafka = try mockCluster(topics: [("orders", 4)])
+        let (cluster, kafka, clusterEnvironment) = try Self.environment(seedFor: "orders", topics: [("orders", 4)])
+        defer { withExtendedLifetime(kafka) {} }
         let scratch = Scratch()
         let path = scratch.write("examples.sh", Data(try UsageAndSandboxTests.readmeExamples().utf8))
         let evtDirectory = URL(fileURLWithPath: Evt.binary).deletingLastPathComponent().path
-        var environment = Evt.environment(redisEnvironment)
-        environment["EVT_KAFKA_BROKERS"] = kafka.bootstrapServers
+        var environment = Evt.environment(clusterEnvironment)
         environment["PATH"] = evtDirectory + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
         let result = try runProcess(["sh", "-e", "-c", "cd \(scratch.path) && sh -e \(path)"], environment: environment, timeout: 180)
         #expect(result.status == 0, "\(result.stderr)")
@@ -323,5 +326,40 @@ struct RedisClusterTests {
         // The streams are where their slots are, with the tagged checkpoint next to its stream.
         #expect(try Self.length(cluster, "orders-p3-copy") > 0)
         #expect(try cluster.cli(["EXISTS", "evt:checkpoint:orders-p3{orders-p3-copy}"]).hasPrefix("1"))
+    }
+
+    @Test("publish to a surviving master while another master fails over: its CLUSTERDOWN answers are waited out, every line stored once")
+    func publishThroughClusterDown() throws {
+        let (cluster, environment) = try Self.environment(seedFor: "steady")
+        let owner = try cluster.masterPort(forKey: "steady")
+        let victim = try cluster.masterPorts().first { $0 != owner }!
+        let publisher = try Evt.start(["publish", "stream:steady"], environment: Self.environment(environment, seed: owner))
+        // 120 lines every 50 ms for ~7 s: before, during and after the failover's CLUSTERDOWN.
+        let written = DispatchSemaphore(value: 0)
+        let writer = Thread {
+            for chunk in 0..<140 {
+                publisher.write(Data(Self.lines(chunk * 120 + 1...chunk * 120 + 120).utf8))
+                usleep(50_000)
+            }
+            written.signal()
+        }
+        writer.start()
+        usleep(500_000)
+        try cluster.killMaster(port: victim)
+        written.wait()
+        let result = publisher.wait(timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        let numbers = try cluster.streamEntries("steady").compactMap { Int($0.fields.last ?? "") }
+        #expect(numbers.count == 140 * 120 && numbers == Array(1...140 * 120), "\(numbers.count) entries, not in order or not each once")
+        let errors = try cluster.cli(port: owner, ["INFO", "errorstats"])
+        // The failover's CLUSTERDOWN window (~3–4.5 s after the kill) fell inside the publish.
+        #expect(errors.contains("errorstat_CLUSTERDOWN"), "no CLUSTERDOWN answer was met: \(errors)")
+    }
+
+    /// `environment` with EVT_REDIS_URL at the node on `seed`.
+    static func environment(_ environment: [String: String], seed: Int) -> [String: String] {
+        var changed = environment
+        changed["EVT_REDIS_URL"] = "redis://127.0.0.1:\(seed)"
+        return changed
     }
 }

@@ -12,7 +12,7 @@ public struct RedisTLSSettings: Sendable, Hashable {
 }
 
 /// Where a Redis server is; `description` never shows the password.
-public struct RedisServerAddress: Sendable, Equatable {
+public struct RedisServerAddress: Sendable, Hashable {
     public var host: String
     public var port: Int
     public var database: Int

@@ -37,6 +37,9 @@ final class RedisSink: EventSink {
     /// Rounds of redirects in a row without a delivery in between: a slot map that keeps
     /// contradicting itself ends in failed lines, not a loop.
     private var redirectRounds = 0
+    /// Since when the cluster answers TRYAGAIN or CLUSTERDOWN (nil: it does not): such
+    /// commands are sent again for up to --timeout.
+    private var notNowSince: Int?
 
     /// `--wait-replicas N`: each written batch ends with `WAIT N --timeout`, and its events
     /// count as delivered only once that many replicas have them.
@@ -264,6 +267,10 @@ final class RedisSink: EventSink {
                     default:
                         if reply.kind == .error, let redirect = ClusterRedirect(errorText: reply.text) {
                             redirected.add(line: line, command: lane.sentCommands.bytes(of: sent), to: redirect, from: connection.address)
+                        } else if reply.kind == .error && RedisErrorReply.isClusterNotNow(reply.text) {
+                            // TRYAGAIN, CLUSTERDOWN: not applied; the same node again after a pause.
+                            redirected.add(line: line, command: lane.sentCommands.bytes(of: sent), notNow: reply.text, at: lane.node)
+                            notNowSince = notNowSince ?? monotonicMilliseconds()
                         } else {
                             record(reply, line: line, on: lane)
                         }
@@ -288,6 +295,7 @@ final class RedisSink: EventSink {
         default:
             if waitReplicas == nil { tally.delivered() } else { lane.awaitingReplicas.append(line) }
             redirectRounds = 0
+            notNowSince = nil
         }
     }
 
@@ -325,7 +333,20 @@ final class RedisSink: EventSink {
         while !redirected.isEmpty {
             let batch = redirected
             redirected = RedirectedCommands()
-            redirectRounds += 1
+            if let notNow = batch.notNowAnswer, let since = notNowSince {
+                // The cluster is failing over or resharding: wait, within --timeout.
+                let waited = monotonicMilliseconds() - since
+                guard waited < timeoutMs, !Signals.stopRequested else {
+                    for line in batch.lines {
+                        tally.failed(line: line, reason: "the cluster kept answering \(notNow) for --timeout (\(timeoutMs / 1000)s); check it with redis-cli --cluster check",
+                                     cause: .transient(code: "CLUSTERDOWN"))
+                    }
+                    return
+                }
+                Signals.sleep(milliseconds: min(max(waited / 4, 50), 1000))
+            } else {
+                redirectRounds += 1
+            }
             guard redirectRounds <= 10 else {
                 for line in batch.lines {
                     tally.failed(line: line, reason: "the cluster kept redirecting it (MOVED/ASK 10 times in a row); check the cluster with redis-cli --cluster check",
@@ -524,26 +545,38 @@ struct SentCommands {
     }
 }
 
-/// Commands a cluster answered with MOVED or ASK, each to send again, in input order, to
-/// the node its answer named.
+/// Commands a cluster did not apply, each to send again, in input order, to the node its
+/// answer named (MOVED, ASK), or after a pause to the same node (TRYAGAIN, CLUSTERDOWN).
 struct RedirectedCommands {
     private var bytes: [UInt8] = []
     private var ends: [Int] = []
     private(set) var lines: [Int] = []
     private(set) var targets: [(node: RedisNode, asking: Bool)] = []
+    /// A TRYAGAIN or CLUSTERDOWN answer among them (sent again after a pause).
+    private(set) var notNowAnswer: String?
 
     var isEmpty: Bool { lines.isEmpty }
     var count: Int { lines.count }
 
     /// `server`: the node that answered (Redis 7 may leave the host out).
     mutating func add(line: Int, command: ArraySlice<UInt8>, to redirect: ClusterRedirect, from server: RedisServerAddress) {
+        switch redirect {
+        case .moved(_, let host, let port): add(line, command, RedisNode(host: host.isEmpty ? server.host : host, port: port), asking: false)
+        case .ask(_, let host, let port): add(line, command, RedisNode(host: host.isEmpty ? server.host : host, port: port), asking: true)
+        }
+    }
+
+    /// A command answered "not now" (`answer`): to `node` again.
+    mutating func add(line: Int, command: ArraySlice<UInt8>, notNow answer: String, at node: RedisNode) {
+        add(line, command, node, asking: false)
+        notNowAnswer = notNowAnswer ?? answer
+    }
+
+    private mutating func add(_ line: Int, _ command: ArraySlice<UInt8>, _ node: RedisNode, asking: Bool) {
         bytes.append(contentsOf: command)
         ends.append(bytes.count)
         lines.append(line)
-        switch redirect {
-        case .moved(_, let host, let port): targets.append((RedisNode(host: host.isEmpty ? server.host : host, port: port), false))
-        case .ask(_, let host, let port): targets.append((RedisNode(host: host.isEmpty ? server.host : host, port: port), true))
-        }
+        targets.append((node, asking))
     }
 
     func command(at index: Int) -> ArraySlice<UInt8> {

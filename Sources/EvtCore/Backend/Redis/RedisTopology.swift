@@ -11,17 +11,17 @@ final class RedisTopology: @unchecked Sendable {
     private(set) var slots: ClusterSlotMap?
     private var discovered = false
 
-    private static let known = Mutex<[String: RedisTopology]>([:])
+    /// By the whole address: credentials and TLS settings are the topology's connections' too.
+    private static let known = Mutex<[RedisServerAddress: RedisTopology]>([:])
 
     private init(_ server: RedisServerAddress) { self.server = server }
 
     /// The topology of `server`, shared by every connection to it in this run.
     static func of(_ server: RedisServerAddress) -> RedisTopology {
-        let name = server.description + (server.user ?? "")
-        return known.withLock { topologies in
-            if let known = topologies[name] { return known }
+        known.withLock { topologies in
+            if let known = topologies[server] { return known }
             let made = RedisTopology(server)
-            topologies[name] = made
+            topologies[server] = made
             return made
         }
     }
