@@ -1,4 +1,4 @@
-/// `250ms`, `30s`, `5m`, `1h` (CONTRACT.md, "Positions and durations").
+/// `250ms`, `30s`, `5m`, `1h`, `2d` (CONTRACT.md, "Positions and durations").
 public enum DurationParser {
     /// Milliseconds. A bare number is a usage error with a hint, since "30" could mean anything.
     public static func milliseconds(_ text: String, option: String) throws -> Int {
@@ -12,10 +12,11 @@ public enum DurationParser {
         case "s": return value * 1000
         case "m": return value * 60_000
         case "h": return value * 3_600_000
+        case "d": return value * 86_400_000
         case "":
             throw EvtError.usage("\(option) \(text): give a unit, e.g. \(text)s or \(text)ms.")
         default:
-            throw EvtError.usage("\(option) \(text): unknown unit \(unit); use ms, s, m or h.")
+            throw EvtError.usage("\(option) \(text): unknown unit \(unit); use ms, s, m, h or d.")
         }
     }
 }

@@ -16,9 +16,14 @@ public enum Position: Equatable, Sendable {
     /// `@TIME`, as milliseconds since the epoch.
     case time(Int64)
 
-    /// Parses `beginning`, `end`, `N`, `MS-SEQ`, `-N` or `@TIME` (ms since the epoch, or ISO
-    /// 8601 such as `2026-11-20T10:00:00Z`; no zone means UTC).
+    /// Parses `beginning`, `end`, `N`, `MS-SEQ`, `-N` or `@TIME`: ms since the epoch, ISO 8601
+    /// such as `2026-11-20T10:00:00Z` (no zone means UTC), or a time relative to `now`,
+    /// `@-10m`, `@-2h`, `@+5s` (units ms, s, m, h, d).
     public static func parse(_ text: String, option: String) throws -> Position {
+        try parse(text, option: option, now: epochMilliseconds())
+    }
+
+    static func parse(_ text: String, option: String, now: Int64) throws -> Position {
         func bad(_ why: String) -> EvtError {
             EvtError.usage("\(option) \(text): \(why)")
         }
@@ -29,9 +34,15 @@ public enum Position: Equatable, Sendable {
         }
         if text.hasPrefix("@") {
             let time = text.dropFirst()
+            if let sign = time.first, sign == "-" || sign == "+" {
+                guard let offset = try? DurationParser.milliseconds(String(time.dropFirst()), option: option) else {
+                    throw bad("expected a time relative to now such as @-10m, @-2h or @+5s (units ms, s, m, h, d).")
+                }
+                return .time(max(0, sign == "-" ? now - Int64(offset) : now + Int64(offset)))
+            }
             if let milliseconds = Int64(time), milliseconds >= 0 { return .time(milliseconds) }
             guard let milliseconds = iso8601Milliseconds(String(time)) else {
-                throw bad("expected @MILLISECONDS or @ISO-8601 such as @2026-11-20T10:00:00Z.")
+                throw bad("expected @MILLISECONDS, @ISO-8601 such as @2026-11-20T10:00:00Z, or a time relative to now such as @-10m or @+5s.")
             }
             return .time(milliseconds)
         }
