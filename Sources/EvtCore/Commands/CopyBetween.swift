@@ -34,7 +34,11 @@ public enum CopyBetweenCommand {
         let checkpoint = try options.checkpointName.flatMap {
             try Backends.checkpoint(named: $0, source: source, target: target, options: options)
         }
+        // A one-off copy shows its progress on a terminal; a bridge has --stats.
+        let progress = ProgressLine(verb: "copied", when: !options.follow)
+        defer { progress.clear() }
         let loop = CopyLoop(follow: options.follow, checkpoint: checkpoint, statsEveryMs: statsEveryMs,
+                            afterRecord: progress.isOn ? { progress.advance() } : nil,
                             source: { try Backends.copySource(for: source, options: options) },
                             target: { try Backends.copyTarget(for: target, source: $0, checkpoint: checkpoint, options: options) })
         do {

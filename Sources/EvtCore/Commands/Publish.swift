@@ -75,6 +75,9 @@ public enum PublishCommand {
         let sink = try Backends.sink(for: pinnedTarget, options: options)
         let decoder = InputDecoder(mode: mode, keyPath: arguments.value("key"), nameMember: keyFromRecord)
 
+        let progress = ProgressLine(verb: "sent")
+        defer { progress.clear() }
+        if progress.isOn { progress.share = { inputs.shareRead } }
         var sent = 0
         var badLines = 0
         var runFailure: EvtError?
@@ -113,6 +116,7 @@ public enum PublishCommand {
                             throw BadLine(reason: "the record names no \(keyFromRecord) (a non-empty \"\(keyFromRecord)\" member), which \(keyFromRecord):* needs", column: 1)
                         }
                         sent += 1
+                        progress.advance()
                         do {
                             try sink.send(event)
                         } catch let stopped as SinkStopped {
@@ -176,6 +180,23 @@ struct InputFiles {
             }
             return (fd, path)
         }
+    }
+
+    /// How much of the inputs was read, when they are regular files (a pipe has no size):
+    /// the files before the one being read, and how far into it.
+    var shareRead: Double? {
+        var total: Int64 = 0
+        var read: Int64 = 0
+        var current = true   // files after the one being read have position 0
+        for file in files {
+            var status = stat()
+            guard fstat(file.fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
+            let position = current ? lseek(file.fd, 0, SEEK_CUR) : 0
+            if position < status.st_size { current = false }
+            total += Int64(status.st_size)
+            read += Int64(max(position, 0))
+        }
+        return total > 0 ? min(Double(read) / Double(total), 1) : nil
     }
 
     /// ` (FILE line N)` for a named file; nothing for stdin, where the line number says it all.

@@ -26,9 +26,11 @@ public enum ReplayCommand {
 
         let rate = try arguments.value("rate").map { try parseRate($0, spec: spec) }
         let output = OutputWriter()
-        let pacer = Pacer(eventsPerSecond: rate, showProgress: isatty(2) != 0, output: output)
-        defer { pacer.finish() }
-        let paced: (() throws -> Void)? = rate != nil || pacer.showProgress ? { try pacer.recordWritten() } : nil
+        // Progress on a terminal, unless the records themselves go to that terminal.
+        let progress = ProgressLine(verb: "replayed", when: arguments.value("to") != nil || isatty(1) == 0)
+        defer { progress.clear() }
+        let pacer = Pacer(eventsPerSecond: rate, progress: progress, output: output)
+        let paced: (() throws -> Void)? = rate != nil || progress.isOn ? { try pacer.recordWritten() } : nil
         if arguments.value("to") == nil && arguments.value("wait-replicas") != nil {
             throw EvtError.usage("--wait-replicas waits for the replicas of a --to target; without --to the events go to stdout.", usage: spec.usageLine)
         }
@@ -84,42 +86,29 @@ extension ReplayCommand {
 }
 
 /// `--rate`: holds each record back until its time (flushing first, so readers downstream
-/// see records as they are released); on a terminal, a progress line on stderr once a second.
+/// see records as they are released); counts each for the progress line.
 final class Pacer {
-    let showProgress: Bool
     private let interval: Double?
+    private let progress: ProgressLine
     private let output: OutputWriter
     private let started = monotonicMilliseconds()
     private var count = 0
-    private var lastShown = monotonicMilliseconds()
 
-    init(eventsPerSecond: Double?, showProgress: Bool, output: OutputWriter) {
+    init(eventsPerSecond: Double?, progress: ProgressLine, output: OutputWriter) {
         interval = eventsPerSecond.map { 1000 / $0 }
-        self.showProgress = showProgress
+        self.progress = progress
         self.output = output
     }
 
     func recordWritten() throws {
         count += 1
-        if let interval {
-            let due = started + Int(Double(count) * interval)
-            let wait = due - monotonicMilliseconds()
-            if wait > 0 {
-                try output.flush()
-                Signals.sleep(milliseconds: wait)
-            }
+        progress.advance()
+        guard let interval else { return }
+        let due = started + Int(Double(count) * interval)
+        let wait = due - monotonicMilliseconds()
+        if wait > 0 {
+            try output.flush()
+            Signals.sleep(milliseconds: wait)
         }
-        if showProgress && count % 256 == 0 {
-            let now = monotonicMilliseconds()
-            if now - lastShown >= 1000 {
-                lastShown = now
-                let seconds = Double(max(now - started, 1)) / 1000
-                EvtMain.writeStderr("\revt: replayed \(count) events, \(Int(Double(count) / seconds))/s ")
-            }
-        }
-    }
-
-    func finish() {
-        if showProgress && monotonicMilliseconds() - started >= 1000 { EvtMain.writeStderr("\n") }
     }
 }

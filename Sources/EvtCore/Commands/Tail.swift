@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `evt tail SOURCE [-n N] [-f]`: the last N events, oldest first, then (with -f) new ones.
 public enum TailCommand {
     public static func run(_ arguments: ParsedArguments, environment: [String: String]) throws -> ExitStatus {
@@ -22,7 +26,11 @@ public enum TailCommand {
                 // A topic or a stream: the last N of each partition are a read from -N.
                 var options = CopyOptions()
                 options.kafka = try arguments.kafkaSettings()
+                // Many records into a file or a pipe: a progress line on the terminal.
+                let progress = ProgressLine(verb: "read", when: count > 100_000 && isatty(1) == 0)
+                defer { progress.clear() }
                 try CopyLoop(follow: follow, ridesOutOutages: false, range: (.fromEnd(Int64(count)), nil),
+                             afterRecord: progress.isOn ? { progress.advance() } : nil,
                              source: { try Backends.copySource(for: source, options: options) },
                              target: { _ in NDJSONTarget(output: output) }).run()
             } else {

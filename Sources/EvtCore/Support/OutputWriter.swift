@@ -48,6 +48,7 @@ final class OutputWriter {
 /// Lines for stderr: `evt: …`. Unbuffered, one write per message.
 public enum Diagnostics {
     public static func print(_ message: String) {
+        ProgressLine.visible?.clear()   // a message never shares a line with the progress
         _ = writeAll(2, "evt: \(message)\n")   // nowhere left to say that stderr failed
     }
 }
