@@ -34,20 +34,20 @@ _evt()
             ;;
         subscribe)
             options='-g --group --consumer --from --create -c --count --exec --on-exec-error
-                     --idle-exit --processing --pattern --no-pattern --ack-batch --retry-for
-                     --stats -X --property -F --property-file -v --verbose -h --help'
+                     --idle-exit --processing --pattern --no-pattern --match --no-ack-filtered
+                     --ack-batch --retry-for --stats -X --property -F --property-file -v --verbose -h --help'
             takes_value='-g --group --consumer --from -c --count --exec --on-exec-error
-                         --idle-exit --processing --ack-batch --retry-for --stats
+                         --idle-exit --processing --match --ack-batch --retry-for --stats
                          -X --property -F --property-file'
             ;;
         tail)
-            options='-n --lines -f --follow -X --property -F --property-file -v --verbose -h --help'
-            takes_value='-n --lines -X --property -F --property-file'
+            options='-n --lines -f --follow --match -X --property -F --property-file -v --verbose -h --help'
+            takes_value='-n --lines --match -X --property -F --property-file'
             ;;
         replay-from-offset)
-            options='--until -f --follow --to -c --count --rate --timeout --wait-replicas
+            options='--until -f --follow --to -c --count --rate --match --timeout --wait-replicas
                      -X --property -F --property-file -v --verbose -h --help'
-            takes_value='--until --to -c --count --rate --timeout --wait-replicas -X --property -F --property-file'
+            takes_value='--until --to -c --count --rate --match --timeout --wait-replicas -X --property -F --property-file'
             ;;
         copy-between)
             options='--checkpoint -f --follow --exactly-once --key-field --per-partition --stats

@@ -105,6 +105,8 @@ complete -c evt -n $subscribe -l idle-exit -x -d 'Exit 0 when nothing arrived fo
 complete -c evt -n $subscribe -l processing -x -d 'List: keep items in LIST until handed over'
 complete -c evt -n $subscribe -l pattern -d 'Channel: subscribe by pattern'
 complete -c evt -n $subscribe -l no-pattern -d 'Channel: subscribe to the name as written'
+complete -c evt -n $subscribe -l match -x -d 'Only records where key=GLOB, header.NAME=GLOB or value.PATH=VALUE'
+complete -c evt -n $subscribe -l no-ack-filtered -d 'Leave the records --match filtered out pending'
 complete -c evt -n $subscribe -l ack-batch -x -d 'Hand over at most N events at a time'
 complete -c evt -n $subscribe -l retry-for -x -d 'How long to reconnect a lost Redis connection'
 complete -c evt -n $subscribe -l stats -x -d "Print events consumed, rate and the group's lag every DURATION"
@@ -112,6 +114,7 @@ complete -c evt -n $subscribe -l stats -x -d "Print events consumed, rate and th
 set -l tail "__fish_seen_subcommand_from tail"
 complete -c evt -n $tail -s n -l lines -x -d 'Show the last N events'
 complete -c evt -n $tail -s f -l follow -d 'Keep printing new events'
+complete -c evt -n $tail -l match -x -d 'Only records where key=GLOB, header.NAME=GLOB or value.PATH=VALUE'
 
 set -l replay "__fish_seen_subcommand_from replay-from-offset"
 # The second operand, POSITION: also an offset, id, -N or @TIME, typed by hand.
@@ -121,6 +124,7 @@ complete -c evt -n $replay -s f -l follow -d 'Do not stop at the end: go on with
 complete -c evt -n $replay -l to -x -a "$endpoints" -d 'Write the events into TARGET instead of stdout'
 complete -c evt -n $replay -s c -l count -x -d 'Stop after N events'
 complete -c evt -n $replay -l rate -x -d 'Replay at most N events per second'
+complete -c evt -n $replay -l match -x -d 'Only records where key=GLOB, header.NAME=GLOB or value.PATH=VALUE'
 complete -c evt -n $replay -l timeout -x -d 'With --to: how long to wait for acknowledgements'
 complete -c evt -n $replay -l wait-replicas -x -d 'Redis: delivered once N replicas have it'
 

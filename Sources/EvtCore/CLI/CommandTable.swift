@@ -48,9 +48,14 @@ public enum CommandTable {
             OptionSpec("lines", short: "n", .value("N"),
                        "Show the last N events (default 10; per partition for a topic, as kcat -o -N)."),
             OptionSpec("follow", short: "f", "Keep printing new events as they arrive (required for a channel)."),
+            match,
             kafkaProperty, kafkaPropertyFile, verbose,
         ],
         notes: "Events are printed oldest first, one JSON object per line.")
+
+    static let match = OptionSpec(
+        "match", .repeated("FIELD=PATTERN"),
+        "Print only records where key=GLOB, header.NAME=GLOB or value.PATH=VALUE holds (repeatable: all must).")
 
     static let from = OptionSpec(
         "from", .value("POSITION"),
@@ -76,6 +81,9 @@ public enum CommandTable {
                        "List: move each item into LIST (LMOVE) and remove it once handed over: at least once."),
             OptionSpec("pattern", "Channel: subscribe by pattern (PSUBSCRIBE) whatever the name."),
             OptionSpec("no-pattern", "Channel: subscribe to the name as written, even with * ? or [."),
+            match,
+            OptionSpec("no-ack-filtered",
+                       "Stream group or list: leave the records --match filtered out pending, not acknowledged."),
             OptionSpec("ack-batch", .value("N"),
                        "Hand over and acknowledge at most N events at a time (default 1000)."),
             OptionSpec("retry-for", .value("DURATION"),
@@ -142,6 +150,7 @@ public enum CommandTable {
                        completion: .endpoint),
             OptionSpec("count", short: "c", .value("N"), "Stop after N events."),
             OptionSpec("rate", .value("N/s"), "Replay at most N events per second."),
+            match,
             OptionSpec("timeout", .value("DURATION"),
                        "With --to: how long to wait for acknowledgements (default 30s)."),
             waitReplicas,

@@ -23,6 +23,7 @@ extension OutputWriter {
     }
 
     private func appendRecordHead(_ kind: RedisKind) {
+        recordStart = buffer.count
         switch kind {
         case .list: appendLiteral("{\"list\":")
         case .channel: appendLiteral("{\"channel\":")
@@ -38,11 +39,21 @@ extension OutputWriter {
         buffer.append(UInt8(ascii: ","))
         JSONOutput.appendPayload(value, name: .value, to: &buffer)
         appendLiteral("}\n")
+        recordEnded()
+    }
+
+    /// Keeps the record just appended only if it passes `filter`.
+    @inline(__always)
+    private func recordEnded() {
+        guard let filter else { return }
+        let kept = buffer.withUnsafeBytes { filter.matches(UnsafeRawBufferPointer(rebasing: $0[recordStart...])) }
+        if !kept { buffer.removeLast(buffer.count - recordStart) }
     }
 
     /// `{"stream":"orders","id":"…","value":{` — then `appendStreamField` per field, then
     /// `endStreamEntry`.
     func beginStreamEntry(quotedName: [UInt8], id: UnsafeRawBufferPointer) {
+        recordStart = buffer.count
         appendLiteral("{\"stream\":")
         buffer.append(contentsOf: quotedName)
         appendLiteral(",\"id\":\"")
@@ -76,12 +87,14 @@ extension OutputWriter {
             JSONOutput.appendDecimal(deliveries, to: &buffer)
         }
         appendLiteral("}\n")
+        recordEnded()
     }
 
     /// `{"topic":"orders","partition":0,"offset":42,"timestamp":…,"key":…,` — then headers
     /// (optional) and `endKafkaRecord(value:)`.
     func beginKafkaRecord(quotedTopic: [UInt8], partition: Int32, offset: Int64, timestamp: Int64?,
                           key: UnsafeRawBufferPointer?) {
+        recordStart = buffer.count
         appendLiteral("{\"topic\":")
         buffer.append(contentsOf: quotedTopic)
         appendLiteral(",\"partition\":")
@@ -98,6 +111,7 @@ extension OutputWriter {
         buffer.append(UInt8(ascii: ","))
         JSONOutput.appendPayload(value, name: .value, to: &buffer)
         appendLiteral("}\n")
+        recordEnded()
     }
 
     /// `,"headers":{"a":"1","b":["2","3"]}` from `count` headers read by `header(i)` (none:

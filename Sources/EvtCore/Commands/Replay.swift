@@ -26,6 +26,10 @@ public enum ReplayCommand {
 
         let rate = try arguments.value("rate").map { try parseRate($0, spec: spec) }
         let output = OutputWriter()
+        output.filter = try RecordMatcher.fromArguments(arguments)
+        if output.filter != nil && arguments.value("to") != nil {
+            throw EvtError.usage("--match filters what replay-from-offset prints; to filter into a target, pipe it: evt replay-from-offset … --match … | evt publish TARGET --envelope.", usage: spec.usageLine)
+        }
         // Progress on a terminal, unless the records themselves go to that terminal.
         let progress = ProgressLine(verb: "replayed", when: arguments.value("to") != nil || isatty(1) == 0)
         defer { progress.clear() }

@@ -29,6 +29,17 @@ public enum SubscribeCommand {
         let idleExitMs = try arguments.value("idle-exit").map { try DurationParser.milliseconds($0, option: "--idle-exit") }
         let command = arguments.value("exec")
         let continueOnExecError = try execErrorMode(arguments, spec: spec)
+        let matcher = try RecordMatcher.fromArguments(arguments)
+        let acknowledgesFiltered = !arguments.flag("no-ack-filtered")
+        if !acknowledgesFiltered {
+            guard matcher != nil else {
+                throw EvtError.usage("--no-ack-filtered is about the records --match filters out; give a --match.", usage: spec.usageLine)
+            }
+            // Kafka commits a position, not single records: one left out cannot stay behind.
+            guard (options.group != nil && sources[0].has(.pendingEntries)) || sources[0].has(.queue) else {
+                throw EvtError.usage("--no-ack-filtered keeps filtered records pending, which only a stream group or a list can: a Kafka group commits positions, and a channel keeps nothing.", usage: spec.usageLine)
+            }
+        }
         try checkCombination(sources, options, spec: spec)
         if options.group != nil && options.consumer == nil {
             options.consumer = "evt-\(hostName())"
@@ -52,16 +63,22 @@ public enum SubscribeCommand {
         let consumer = try Backends.consumer(for: sources, options: options)
         do {
             return try consume(consumer, count: count, batchSize: batchSize, idleExitMs: idleExitMs,
-                               command: command, continueOnExecError: continueOnExecError, stats: stats)
+                               command: command, continueOnExecError: continueOnExecError, stats: stats,
+                               matcher: matcher, acknowledgesFiltered: acknowledgesFiltered)
         } catch {
             try? consumer.close()   // acknowledgements in flight, list items back: even on failure
             throw error
         }
     }
 
+    /// `matcher`: records it filters out are left empty in the batch; they are acknowledged
+    /// (consumed) with the rest unless `acknowledgesFiltered` is false, and do not count
+    /// towards `count`.
     private static func consume(_ consumer: EventConsumer, count: Int?, batchSize: Int, idleExitMs: Int?,
-                                command: String?, continueOnExecError: Bool, stats: SubscribeStats?) throws -> ExitStatus {
+                                command: String?, continueOnExecError: Bool, stats: SubscribeStats?,
+                                matcher: RecordMatcher?, acknowledgesFiltered: Bool) throws -> ExitStatus {
         let batch = RecordBatch()
+        batch.writer.filter = matcher
         var remaining = count ?? Int.max
         var failure: EvtError?
         var idleSince = monotonicMilliseconds()
@@ -80,19 +97,22 @@ public enum SubscribeCommand {
                 continue
             }
             idleSince = monotonicMilliseconds()
-            remaining -= received
+            let kept = matcher == nil ? Array(0..<received) : (0..<received).filter { !batch.range(of: $0).isEmpty }
+            // Filtered out: consumed as far as the source goes, unless --no-ack-filtered.
+            let filtered = matcher == nil || !acknowledgesFiltered ? [] : (0..<received).filter { batch.range(of: $0).isEmpty }
+            remaining -= kept.count
             guard let command else {
                 do {
                     try batch.writer.flush()
                 } catch is StdoutClosed {
                     break consuming   // nothing of this batch is acknowledged
                 }
-                try consumer.acknowledge(Array(0..<received))
+                try consumer.acknowledge(matcher == nil ? kept : (kept + filtered).sorted())
                 batch.removeAll()
                 continue
             }
-            var handled: [Int] = []
-            for index in 0..<received {
+            var handled = filtered
+            for index in kept {
                 if Signals.stopRequested { break }   // the rest stays pending
                 let status = try runExec(command, record: batch.writer.buffer[batch.range(of: index)])
                 if status == 0 {
@@ -107,7 +127,7 @@ public enum SubscribeCommand {
                 }
                 failure = failure ?? EvtError.failure("some events were not handled by --exec and stay pending (see above).")
             }
-            try consumer.acknowledge(handled)
+            try consumer.acknowledge(handled.sorted())
             batch.removeAll()
             if failure != nil && !continueOnExecError { break }
         }

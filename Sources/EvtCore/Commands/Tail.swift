@@ -21,6 +21,7 @@ public enum TailCommand {
             throw EvtError.usage("tail -f on a list would have to pop items; use evt subscribe to consume a list as a queue.", usage: spec.usageLine)
         }
         let output = OutputWriter()
+        output.filter = try RecordMatcher.fromArguments(arguments)
         do {
             if source.has(.history) {
                 // A topic or a stream: the last N of each partition are a read from -N.
