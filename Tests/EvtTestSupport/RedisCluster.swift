@@ -50,22 +50,11 @@ public final class RedisCluster: @unchecked Sendable {
     /// Two seed nodes, as evt takes them: `redis://127.0.0.1:P1,127.0.0.1:P2`.
     public var seedsURL: String { "\(scheme)://127.0.0.1:\(ports[0]),127.0.0.1:\(ports[1])" }
 
-    private var scheme: String {
-        if case .plain = transport { return "redis" }
-        return "rediss"
-    }
+    private var scheme: String { transport.scheme }
 
     /// The environment that lets evt reach the cluster through `stream:`/`list:`/`channel:`
     /// (EVT_REDIS_URL is the single seed `url`; the test CA and client certificate for TLS).
-    public var environment: [String: String] {
-        var variables = ["EVT_REDIS_URL": url]
-        if case .plain = transport { return variables }
-        let certificates = TestCertificates.shared
-        variables["EVT_REDIS_CACERT"] = certificates.ca
-        variables["EVT_REDIS_CERT"] = certificates.clientCertificate
-        variables["EVT_REDIS_KEY"] = certificates.clientKey
-        return variables
-    }
+    public var environment: [String: String] { transport.environment(url: url) }
 
     /// Starts `masters` masters with `replicasPerMaster` replicas each and waits until every
     /// node says `cluster_state:ok`, all agree on who serves which slot and every replica's

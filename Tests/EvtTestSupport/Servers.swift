@@ -7,6 +7,23 @@ public enum RedisTransport: Sendable {
     case plain
     case tls(certificate: String)
     case mutualTLS
+
+    /// `redis` or `rediss`.
+    public var scheme: String {
+        if case .plain = self { return "redis" }
+        return "rediss"
+    }
+
+    /// EVT_REDIS_URL (`url`) and, for TLS, the test CA and client certificate.
+    public func environment(url: String) -> [String: String] {
+        var variables = ["EVT_REDIS_URL": url]
+        if case .plain = self { return variables }
+        let certificates = TestCertificates.shared
+        variables["EVT_REDIS_CACERT"] = certificates.ca
+        variables["EVT_REDIS_CERT"] = certificates.clientCertificate
+        variables["EVT_REDIS_KEY"] = certificates.clientKey
+        return variables
+    }
 }
 
 /// A real redis-server on a free 127.0.0.1 port, in its own directory, stopped on deinit.
@@ -17,22 +34,11 @@ public final class RedisServer: @unchecked Sendable {
     private let persistent: Bool
     public let transport: RedisTransport
 
-    public var url: String {
-        if case .plain = transport { return "redis://127.0.0.1:\(port)" }
-        return "rediss://127.0.0.1:\(port)"
-    }
+    public var url: String { "\(transport.scheme)://127.0.0.1:\(port)" }
 
     /// The environment that lets evt reach this server through `stream:`/`list:`/`channel:`
     /// (the test CA and client certificate for TLS).
-    public var environment: [String: String] {
-        var variables = ["EVT_REDIS_URL": url]
-        if case .plain = transport { return variables }
-        let certificates = TestCertificates.shared
-        variables["EVT_REDIS_CACERT"] = certificates.ca
-        variables["EVT_REDIS_CERT"] = certificates.clientCertificate
-        variables["EVT_REDIS_KEY"] = certificates.clientKey
-        return variables
-    }
+    public var environment: [String: String] { transport.environment(url: url) }
 
     /// redis-cli's connection options for this server.
     private var cliConnection: [String] {
