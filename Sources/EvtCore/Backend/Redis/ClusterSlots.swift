@@ -236,4 +236,13 @@ enum ClusterRedirect: Equatable, Sendable {
     var port: Int {
         switch self { case .moved(_, _, let port), .ask(_, _, let port): return port }
     }
+    var isAsk: Bool {
+        if case .ask = self { return true }
+        return false
+    }
+
+    /// The node named, `server` (the one that answered) standing in for an empty host.
+    func node(answeredBy server: RedisServerAddress) -> RedisNode {
+        RedisNode(host: host.isEmpty ? server.host : host, port: port)
+    }
 }

@@ -411,13 +411,12 @@ final class RedisConnection {
                 guard redirects <= 5 else {
                     throw EvtError(.transient(code: "CLUSTERDOWN"), "\(words[0]) was redirected 5 times by the nodes of \(address.description); the cluster's slots keep moving. Try again later (redis-cli --cluster check).")
                 }
-                switch elsewhere {
-                case .moved(_, let host, let port):
-                    try reconnect(to: RedisNode(host: host.isEmpty ? address.host : host, port: port))
+                let node = elsewhere.node(answeredBy: via.address)
+                if elsewhere.isAsk {
+                    via = try RedisConnection(address.at(node), connectTimeoutMs: connectTimeoutMs)
+                } else {
+                    try reconnect(to: node)
                     via = self
-                case .ask(_, let host, let port):
-                    via = try RedisConnection(address.at(RedisNode(host: host.isEmpty ? address.host : host, port: port)),
-                                              connectTimeoutMs: connectTimeoutMs)
                 }
                 continue
             }

@@ -560,10 +560,7 @@ struct RedirectedCommands {
 
     /// `server`: the node that answered (Redis 7 may leave the host out).
     mutating func add(line: Int, command: ArraySlice<UInt8>, to redirect: ClusterRedirect, from server: RedisServerAddress) {
-        switch redirect {
-        case .moved(_, let host, let port): add(line, command, RedisNode(host: host.isEmpty ? server.host : host, port: port), asking: false)
-        case .ask(_, let host, let port): add(line, command, RedisNode(host: host.isEmpty ? server.host : host, port: port), asking: true)
-        }
+        add(line, command, redirect.node(answeredBy: server), asking: redirect.isAsk)
     }
 
     /// A command answered "not now" (`answer`): to `node` again.

@@ -132,9 +132,4 @@ final class RedisTopology: @unchecked Sendable {
         let tag = ClusterSlot.hashTag(of: first) ?? first
         throw EvtError.usage("\(why) on the Redis Cluster \(server.description): \(first) (slot \(slot)) and \(other) (slot \(ClusterSlot.of(other))) are in different slots. Give them one hash tag, e.g. {\(tag)}, so they share a slot.")
     }
-
-    /// Where `slot` is served now.
-    func node(forSlot slot: Int) -> RedisNode? {
-        slots?.master(forSlot: slot).map { RedisNode(host: $0.host, port: $0.port) }
-    }
 }
