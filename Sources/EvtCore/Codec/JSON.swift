@@ -245,22 +245,32 @@ enum JSON {
 /// `JSON.validate` then runs the Validator to accept the deep case or name the error.
 /// Both must accept exactly the same lines up to 64 levels; the codec tests check that.
 enum QuickCheck {
+    /// The kind of the one JSON value in `bytes` (whitespace around it allowed), or nil when
+    /// they are not exactly one valid value or nest deeper than 64 levels.
+    ///
+    /// One loop over a pointer, with the string scan written once (keys and values alike):
+    /// as separate functions the scans were not inlined, and their calls (register saves,
+    /// constants reloaded) cost more than the bytes of the short keys they scan.
     static func kind(of bytes: UnsafeRawBufferPointer) -> JSONKind? {
-        let count = bytes.count
-        guard let base = bytes.baseAddress else { return nil }
-        @inline(__always) func at(_ index: Int) -> UInt8 { base.load(fromByteOffset: index, as: UInt8.self) }
-        var i = 0
+        guard let start = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
+        let end = start + bytes.count
+        var p = start
         @inline(__always) func skipWhitespace() {
-            while i < count {
-                let byte = at(i)
+            // Most bytes are above 0x20: one compare tells them from whitespace.
+            while p < end && p.pointee <= 0x20 {
+                let byte = p.pointee
                 guard byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { return }
-                i &+= 1
+                p += 1
             }
         }
+        @inline(__always) func isDigit(_ at: UnsafePointer<UInt8>) -> Bool { at < end && at.pointee &- UInt8(ascii: "0") < 10 }
+        @inline(__always) func word(_ at: UnsafePointer<UInt8>) -> UInt32 {
+            UInt32(littleEndian: UnsafeRawPointer(at).loadUnaligned(as: UInt32.self))
+        }
         skipWhitespace()
-        guard i < count else { return nil }
+        guard p < end else { return nil }
         let kind: JSONKind
-        switch at(i) {
+        switch p.pointee {
         case UInt8(ascii: "{"): kind = .object
         case UInt8(ascii: "["): kind = .array
         case UInt8(ascii: "\""): kind = .string
@@ -270,157 +280,118 @@ enum QuickCheck {
         }
         var objects: UInt64 = 0   // bit d: the container at depth d+1 is an object
         var depth = 0
+        var wantsKey = false      // the next token is a member's key, in quotes
         value: while true {
-            guard i < count else { return nil }
-            switch at(i) {
-            case UInt8(ascii: "{"):
-                guard depth < 64 else { return nil }
-                objects |= 1 &<< UInt64(depth)
-                depth &+= 1
-                i &+= 1
-                skipWhitespace()
-                if i < count && at(i) == UInt8(ascii: "}") {
-                    depth &-= 1
-                    i &+= 1
-                    break
+            guard p < end else { return nil }
+            let first = p.pointee
+            if first == UInt8(ascii: "\"") {
+                p += 1
+                while true {
+                    while end - p >= 8 {
+                        let special = Validator.specialBytes(UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+                        if special != 0 {
+                            p += special.trailingZeroBitCount &>> 3
+                            break
+                        }
+                        p += 8
+                    }
+                    guard p < end else { return nil }
+                    let byte = p.pointee
+                    if byte == UInt8(ascii: "\"") { break }
+                    if byte == UInt8(ascii: "\\") {
+                        guard end - p >= 2 else { return nil }
+                        switch p[1] {
+                        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                             UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                            p += 2
+                        case UInt8(ascii: "u"):
+                            guard end - p >= 6, JSON.hexValue(p[2]) != nil, JSON.hexValue(p[3]) != nil,
+                                  JSON.hexValue(p[4]) != nil, JSON.hexValue(p[5]) != nil else { return nil }
+                            p += 6
+                        default:
+                            return nil
+                        }
+                    } else if byte < 0x20 {
+                        return nil
+                    } else if byte < 0x80 {
+                        p += 1
+                    } else {
+                        guard let length = JSON.utf8SequenceLength(bytes, at: p - start) else { return nil }
+                        p += length
+                    }
                 }
-                i = member(bytes, i)
-                if i < 0 { return nil }
-                skipWhitespace()
-                continue value
-            case UInt8(ascii: "["):
-                guard depth < 64 else { return nil }
-                objects &= ~(1 &<< UInt64(depth))
-                depth &+= 1
-                i &+= 1
-                skipWhitespace()
-                if i < count && at(i) == UInt8(ascii: "]") {
-                    depth &-= 1
-                    i &+= 1
-                    break
+                p += 1
+                if wantsKey {
+                    skipWhitespace()
+                    guard p < end, p.pointee == UInt8(ascii: ":") else { return nil }
+                    p += 1
+                    skipWhitespace()
+                    wantsKey = false
+                    continue value
                 }
-                continue value
-            case UInt8(ascii: "\""):
-                i = string(bytes, i)
-            case UInt8(ascii: "t"):
-                i = literal(bytes, i, "true")
-            case UInt8(ascii: "f"):
-                i = literal(bytes, i, "false")
-            case UInt8(ascii: "n"):
-                i = literal(bytes, i, "null")
-            default:
-                i = number(bytes, i)
+            } else if wantsKey {
+                return nil
+            } else if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
+                guard depth < 64 else { return nil }
+                let isObject = first == UInt8(ascii: "{")
+                if isObject { objects |= 1 &<< UInt64(depth) } else { objects &= ~(1 &<< UInt64(depth)) }
+                depth &+= 1
+                p += 1
+                skipWhitespace()
+                if p < end && p.pointee == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                    depth &-= 1
+                    p += 1
+                } else {
+                    wantsKey = isObject
+                    continue value
+                }
+            } else if first == UInt8(ascii: "t") {
+                guard end - p >= 4, word(p) == 0x6575_7274 else { return nil }           // "true"
+                p += 4
+            } else if first == UInt8(ascii: "f") {
+                guard end - p >= 5, word(p + 1) == 0x6573_6C61 else { return nil }       // "alse"
+                p += 5
+            } else if first == UInt8(ascii: "n") {
+                guard end - p >= 4, word(p) == 0x6C6C_756E else { return nil }           // "null"
+                p += 4
+            } else {
+                if first == UInt8(ascii: "-") { p += 1 }
+                guard isDigit(p) else { return nil }
+                if p.pointee == UInt8(ascii: "0") {
+                    p += 1
+                } else {
+                    repeat { p += 1 } while isDigit(p)
+                }
+                if p < end && p.pointee == UInt8(ascii: ".") {
+                    p += 1
+                    guard isDigit(p) else { return nil }
+                    repeat { p += 1 } while isDigit(p)
+                }
+                if p < end && p.pointee | 0x20 == UInt8(ascii: "e") {
+                    p += 1
+                    if p < end && (p.pointee == UInt8(ascii: "+") || p.pointee == UInt8(ascii: "-")) { p += 1 }
+                    guard isDigit(p) else { return nil }
+                    repeat { p += 1 } while isDigit(p)
+                }
             }
-            if i < 0 { return nil }
             // After a value: close containers, or a comma and the next value.
             while true {
                 skipWhitespace()
-                if depth == 0 { return i == count ? kind : nil }
-                guard i < count else { return nil }
-                let byte = at(i)
+                if depth == 0 { return p == end ? kind : nil }
+                guard p < end else { return nil }
+                let byte = p.pointee
                 let inObject = objects & (1 &<< UInt64(depth &- 1)) != 0
                 if byte == UInt8(ascii: ",") {
-                    i &+= 1
+                    p += 1
                     skipWhitespace()
-                    if inObject {
-                        i = member(bytes, i)
-                        if i < 0 { return nil }
-                        skipWhitespace()
-                    }
+                    wantsKey = inObject
                     continue value
                 }
                 guard byte == (inObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) else { return nil }
                 depth &-= 1
-                i &+= 1
+                p += 1
             }
         }
-    }
-
-    /// `"key"` and `:`; the index after the colon, or -1.
-    @inline(__always)
-    static func member(_ bytes: UnsafeRawBufferPointer, _ start: Int) -> Int {
-        guard start < bytes.count, bytes[start] == UInt8(ascii: "\"") else { return -1 }
-        var i = string(bytes, start)
-        if i < 0 { return -1 }
-        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0A || bytes[i] == 0x0D { i &+= 1 }
-        guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return -1 }
-        return i &+ 1
-    }
-
-    /// The index after the string that opens at `start`, or -1.
-    @inline(__always)
-    static func string(_ bytes: UnsafeRawBufferPointer, _ start: Int) -> Int {
-        let count = bytes.count
-        var i = start &+ 1
-        while true {
-            while i &+ 8 <= count {
-                let special = Validator.specialBytes(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                if special != 0 {
-                    i &+= special.trailingZeroBitCount &>> 3
-                    break
-                }
-                i &+= 8
-            }
-            guard i < count else { return -1 }
-            let byte = bytes[i]
-            if byte == UInt8(ascii: "\"") { return i &+ 1 }
-            if byte == UInt8(ascii: "\\") {
-                guard i &+ 1 < count else { return -1 }
-                switch bytes[i &+ 1] {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
-                     UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                    i &+= 2
-                case UInt8(ascii: "u"):
-                    guard i &+ 6 <= count, JSON.hexValue(bytes[i &+ 2]) != nil, JSON.hexValue(bytes[i &+ 3]) != nil,
-                          JSON.hexValue(bytes[i &+ 4]) != nil, JSON.hexValue(bytes[i &+ 5]) != nil else { return -1 }
-                    i &+= 6
-                default:
-                    return -1
-                }
-            } else if byte < 0x20 {
-                return -1
-            } else if byte < 0x80 {
-                i &+= 1
-            } else {
-                guard let length = JSON.utf8SequenceLength(bytes, at: i) else { return -1 }
-                i &+= length
-            }
-        }
-    }
-
-    /// The index after the number that starts at `start`, or -1.
-    @inline(__always)
-    static func number(_ bytes: UnsafeRawBufferPointer, _ start: Int) -> Int {
-        let count = bytes.count
-        @inline(__always) func digit(_ i: Int) -> Bool { i < count && bytes[i] &- UInt8(ascii: "0") < 10 }
-        var i = start
-        if bytes[i] == UInt8(ascii: "-") { i &+= 1 }
-        guard digit(i) else { return -1 }
-        if bytes[i] == UInt8(ascii: "0") {
-            i &+= 1
-        } else {
-            while digit(i) { i &+= 1 }
-        }
-        if i < count && bytes[i] == UInt8(ascii: ".") {
-            i &+= 1
-            guard digit(i) else { return -1 }
-            while digit(i) { i &+= 1 }
-        }
-        if i < count && bytes[i] | 0x20 == UInt8(ascii: "e") {
-            i &+= 1
-            if i < count && (bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-")) { i &+= 1 }
-            guard digit(i) else { return -1 }
-            while digit(i) { i &+= 1 }
-        }
-        return i
-    }
-
-    @inline(__always)
-    static func literal(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ word: StaticString) -> Int {
-        let length = word.utf8CodeUnitCount
-        guard start &+ length <= bytes.count else { return -1 }
-        for k in 0..<length where bytes[start &+ k] != word.utf8Start[k] { return -1 }
-        return start &+ length
     }
 }
 
@@ -532,13 +503,8 @@ private struct Validator {
         }
     }
 
-    /// QuickCheck's scan for a good string; byte by byte, to name the problem, for a bad one.
+    /// Byte by byte, to name the problem (this runs on lines QuickCheck rejected).
     mutating func string() throws(JSONSyntaxError) {
-        let end = QuickCheck.string(bytes, index)
-        if end >= 0 {
-            index = end
-            return
-        }
         let start = index
         let count = bytes.count
         var i = index &+ 1
