@@ -27,7 +27,7 @@ _evt()
     case $command in
         publish)
             options='--key -H --header --partition --maxlen --envelope --raw --on-error
-                     --dead-letter --require-subscribers --wait-replicas --timeout -X --property
+                     --dead-letter --require-subscribers --dry-run --wait-replicas --timeout -X --property
                      -F --property-file -v --verbose -h --help'
             takes_value='--key -H --header --partition --maxlen --on-error --dead-letter --wait-replicas
                          --timeout -X --property -F --property-file'

@@ -91,6 +91,7 @@ complete -c evt -n $publish -l raw -d 'Send each line as it is, unchecked'
 complete -c evt -n $publish -l on-error -x -a 'fail skip' -d 'What a bad line does'
 complete -c evt -n $publish -l dead-letter -r -F -d 'Append bad lines to FILE'
 complete -c evt -n $publish -l require-subscribers -d 'Channel: no subscriber means not delivered'
+complete -c evt -n $publish -l dry-run -d 'Check the input, report bad lines; send nothing'
 complete -c evt -n $publish -l wait-replicas -x -d 'Redis: delivered once N replicas have it'
 complete -c evt -n $publish -l timeout -x -d 'How long to wait for acknowledgements'
 

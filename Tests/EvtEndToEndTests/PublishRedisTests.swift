@@ -115,6 +115,31 @@ struct PublishRedisTests {
         #expect(try redis.streamEntries("s").map { Int($0.fields[1])! } == Array(1...5000))
     }
 
+    @Test("--dry-run checks every line as publish would and sends nothing: bad lines named (exit 3), good input exit 0, no server needed")
+    func dryRun() throws {
+        let redis = try RedisServer()
+        var lines = sampleLines(2_000)
+        lines[99] = #"{"n":100,}"#
+        lines[1499] = "not json"
+        let checked = try Evt.run(["publish", "stream:s", "--dry-run", "--on-error", "skip"], stdin: ndjson(lines),
+                                  environment: ["EVT_REDIS_URL": redis.url])
+        #expect(checked.status == 3)
+        #expect(checked.stdout.isEmpty)
+        #expect(checked.stderr.contains("line 100:") && checked.stderr.contains("line 1500:"), "\(checked.stderr)")
+        #expect(checked.stderr.contains("2000 lines read, 1998 events checked, 2 bad; nothing was sent"), "\(checked.stderr)")
+        #expect(try redis.cli(["EXISTS", "s"]).trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+
+        // No broker listens on port 1: a dry run never connects.
+        let good = try Evt.run(["publish", "topic:t", "--dry-run", "--key", "user.id"], stdin: ndjson(sampleLines(500)),
+                               environment: ["EVT_KAFKA_BROKERS": "127.0.0.1:1"])
+        #expect(good.status == 0, "\(good.stderr)")
+        #expect(good.stderr.contains("500 lines read, 500 events checked, all good"), "\(good.stderr)")
+
+        let both = try Evt.run(["publish", "stream:s", "--dry-run", "--dead-letter", "bad.ndjson"], stdin: "{}\n",
+                               environment: ["EVT_REDIS_URL": redis.url])
+        #expect(both.status == 2 && both.stderr.contains("--dry-run sends nothing"), "\(both.stderr)")
+    }
+
     @Test("--dead-letter to an endpoint: bad lines become events there, with their line numbers; a DLQ that refuses them means exit 1")
     func deadLetterEndpoint() throws {
         let redis = try RedisServer()

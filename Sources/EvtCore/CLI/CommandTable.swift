@@ -30,14 +30,16 @@ public enum CommandTable {
                        completion: .file),
             OptionSpec("require-subscribers",
                        "Channel: count a message that reached no subscriber as not delivered."),
+            OptionSpec("dry-run", "Check the input as publish would and report bad lines; connect to nothing, send nothing."),
             waitReplicas,
             OptionSpec("timeout", .value("DURATION"),
                        "How long to wait for acknowledgements (default 30s; Kafka's message.timeout.ms)."),
             kafkaProperty, kafkaPropertyFile, verbose,
         ],
         notes: """
-        Exit status: 0 when every event was acknowledged; 1 when some were not (stderr names \
-        the input lines); 3 on a bad input line (every earlier line is still delivered).
+        Exit status: 0 when every event was acknowledged (with --dry-run: every line was good); \
+        1 when some were not (stderr names the input lines); 3 on a bad input line (every \
+        earlier line is still delivered).
         """)
 
     public static let tail = CommandSpec(

@@ -67,15 +67,19 @@ public enum PublishCommand {
         // Also for a Redis target: a Kafka --dead-letter destination uses them.
         options.kafka = try arguments.kafkaSettings()
 
+        let dryRun = arguments.flag("dry-run")
+        if dryRun && arguments.value("dead-letter") != nil {
+            throw EvtError.usage("--dry-run sends nothing, --dead-letter would: drop one of them (--on-error skip lists every bad line).", usage: spec.usageLine)
+        }
         let inputs = try InputFiles(paths: Array(arguments.operands.dropFirst()))
         let deadLetters = try arguments.value("dead-letter").map {
             try DeadLetters(destination: $0, environment: environment, options: options)
         }
 
-        let sink = try Backends.sink(for: pinnedTarget, options: options)
+        let sink: EventSink = dryRun ? CheckOnly() : try Backends.sink(for: pinnedTarget, options: options)
         let decoder = InputDecoder(mode: mode, keyPath: arguments.value("key"), nameMember: keyFromRecord)
 
-        let progress = ProgressLine(verb: "sent")
+        let progress = ProgressLine(verb: dryRun ? "checked" : "sent")
         defer { progress.clear() }
         if progress.isOn { progress.share = { inputs.shareRead } }
         var sent = 0
@@ -152,6 +156,12 @@ public enum PublishCommand {
             Diagnostics.print("stopped by a signal after line \(linesRead): any input after it was not read.")
         }
         for message in sink.tally.summary(sent: sent) { Diagnostics.print(message) }
+        if dryRun {
+            let bad = badLines == 0 ? "all good" : "\(badLines) bad"
+            let lines = linesRead == 1 ? "1 line" : "\(linesRead) lines"
+            let events = sent == 1 ? "1 event" : "\(sent) events"
+            Diagnostics.print("--dry-run: \(lines) read, \(events) checked, \(bad); nothing was sent.")
+        }
         var deadLettersKept = true
         if let deadLetters, badLines > 0 {
             deadLettersKept = deadLetters.finish(badLines: badLines)
@@ -165,6 +175,14 @@ public enum PublishCommand {
         if badLines > 0 { return .badInput }
         return Signals.exitStatusAfterSignal ?? .success
     }
+}
+
+/// `--dry-run`'s target: each event is counted as it comes, and goes nowhere.
+private final class CheckOnly: EventSink {
+    let tally = DeliveryTally()
+    func send(_ event: borrowing OutgoingEvent) throws { tally.delivered() }
+    func inputStalled() throws {}
+    func finish() {}
 }
 
 /// The FILE operands in order (`-` or none: stdin), all opened before anything is sent.
