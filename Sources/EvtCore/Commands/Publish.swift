@@ -79,6 +79,7 @@ public enum PublishCommand {
         let sink: EventSink = dryRun ? CheckOnly() : try Backends.sink(for: pinnedTarget, options: options)
         let decoder = InputDecoder(mode: mode, keyPath: arguments.value("key"), nameMember: keyFromRecord)
 
+        let handled = dryRun ? "checked" : "delivered"   // what becomes of the lines before a bad one
         let progress = ProgressLine(verb: dryRun ? "checked" : "sent")
         defer { progress.clear() }
         if progress.isOn { progress.share = { inputs.shareRead } }
@@ -97,7 +98,7 @@ public enum PublishCommand {
                     next = try reader.next()
                 } catch let tooLong as LineTooLong {
                     badLines += 1
-                    Diagnostics.print("line \(linesBefore + tooLong.line)\(InputFiles.place(input.path, tooLong.line)): longer than \(tooLong.limit >> 20) MiB; stopped reading there. Every line before it is delivered.")
+                    Diagnostics.print("line \(linesBefore + tooLong.line)\(InputFiles.place(input.path, tooLong.line)): longer than \(tooLong.limit >> 20) MiB; stopped reading there. Every line before it is \(handled).")
                     break reading
                 } catch let sinkFailure as EvtError {
                     runFailure = sinkFailure   // the sink gave up while the input paused
@@ -134,7 +135,7 @@ public enum PublishCommand {
                     Diagnostics.print("line \(lineNumber)\(InputFiles.place(input.path, number)): \(bad.reason)\(column)")
                     deadLetters?.append(line: lineNumber, error: bad.reason, input: line)
                     if !skipBadLines {
-                        Diagnostics.print("stopped at line \(lineNumber); every line before it is delivered. Fix it, or use --on-error skip to go on past bad lines.")
+                        Diagnostics.print("stopped at line \(lineNumber); every line before it is \(handled). Fix it, or use --on-error skip to go on past bad lines.")
                         break reading
                     }
                 } catch let stopped as SinkStopped {
