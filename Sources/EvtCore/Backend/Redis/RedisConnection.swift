@@ -118,6 +118,8 @@ final class RedisConnection {
     /// Set on a Redis Cluster: where MOVED and ASK answers to `call` and `request` lead.
     var topology: RedisTopology?
     private let connectTimeoutMs: Int
+    /// Answers still to come to commands whose callers have gone (`pages` cut short): read and dropped.
+    private var unwanted = 0
 
     init(_ address: RedisServerAddress, connectTimeoutMs: Int = 5000) throws {
         self.address = address
@@ -134,12 +136,13 @@ final class RedisConnection {
         let target = address.at(node)
         let (newContext, newTLS) = try RedisConnection.openSocket(target, connectTimeoutMs: connectTimeoutMs)
         tls = nil
-        redisFree(context)
+        evt_redis_free(context)
         context = newContext
         tls = newTLS
         if tls != nil && tlsInput.baseAddress == nil { tlsInput = .allocate(byteCount: 65536, alignment: 16) }
         address = target
         answered = false
+        unwanted = 0
         let queued = outgoing
         outgoing = RespCommandBuffer(capacity: 0)
         defer { outgoing = queued }
@@ -154,8 +157,12 @@ final class RedisConnection {
         }
         if context.pointee.err != 0 {
             let reason = RedisConnection.errorText(context)
-            redisFree(context)
+            evt_redis_free(context)
             throw EvtError(.connectionLost, "cannot connect to \(address.description): \(reason). Is redis-server running there? (set EVT_REDIS_URL or use a redis:// endpoint)")
+        }
+        guard evt_reply_arena_attach(context) != 0 else {
+            evt_redis_free(context)
+            throw EvtError.failure("cannot connect to \(address.description): out of memory.")
         }
         let fd = context.pointee.fd
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -170,14 +177,14 @@ final class RedisConnection {
                                          timeoutMs: connectTimeoutMs, server: address.description)
             return (context, session)
         } catch {
-            redisFree(context)
+            evt_redis_free(context)
             throw error
         }
     }
 
     deinit {
         tls = nil   // its close_notify goes out before hiredis closes the socket
-        redisFree(context)
+        evt_redis_free(context)
         tlsInput.deallocate()
     }
 
@@ -318,7 +325,11 @@ final class RedisConnection {
             }
             if let reply {
                 let typed = reply.assumingMemoryBound(to: redisReply.self)
-                defer { freeReplyObject(reply) }
+                defer { evt_reply_release(context) }
+                if unwanted > 0 {
+                    unwanted -= 1
+                    continue
+                }
                 answered = true
                 if let topology, typed.pointee.type == REDIS_REPLY_ERROR, strncmp(typed.pointee.str, "MOVED ", 6) == 0 {
                     topology.isStale = true   // some slot has a new master
@@ -367,6 +378,44 @@ final class RedisConnection {
         }
         if let serverError {
             throw RedisErrorReply.error(serverError, words.count > 1 ? "\(words[0]) \(words[1]) failed" : "\(words[0]) failed")
+        }
+    }
+
+    /// A read in pages, one request ahead: `next` gives the request for the page after the
+    /// one answered (nil: that one was the last), and it goes out before `body` handles the
+    /// answer, so the server builds a page while evt writes out the one before. An answer
+    /// that is an error (a cluster's MOVED, say) is asked again through `request`, which
+    /// follows redirects or throws. After a stop signal no further page is asked for.
+    func pages(_ first: [String], next: (RedisReplyView) -> [String]?, _ body: (RedisReplyView) throws -> Void) throws {
+        var words: [String]? = first
+        var sent = false
+        var inFlight = false
+        // A throw out of `body` leaves the next page's answer in flight: it is skipped.
+        defer { if inFlight { unwanted += 1 } }
+        while let current = words {
+            if !sent { outgoing.command(current); try flushWrites() }
+            var refused = false
+            words = nil
+            inFlight = true
+            let wait = try nextReply(waitMs: 10_000, stopOnSignal: false) { reply in
+                inFlight = false
+                if reply.kind == .error { refused = true; return }
+                words = Signals.stopRequested ? nil : next(reply)
+                if let ahead = words {
+                    outgoing.command(ahead)
+                    try flushWrites()
+                    inFlight = true
+                }
+                try body(reply)
+            }
+            if wait != .reply { throw unanswered(current[0], wait) }
+            sent = !refused && words != nil
+            if refused {
+                try request(current) { reply in
+                    words = Signals.stopRequested ? nil : next(reply)
+                    try body(reply)
+                }
+            }
         }
     }
 

@@ -40,14 +40,15 @@ final class StreamCopySource {
             return entries.count
         }
         if let until {
-            while true {
-                if Signals.stopRequested { return }
-                let start = position.map { "(\($0)" } ?? "-"
-                var got = 0
-                try connection.request(["XRANGE", name, start, until.description, "COUNT", String(pageSize)]) { got = try handOver($0) }
+            if Signals.stopRequested { return }
+            func page(after start: String) -> [String] { ["XRANGE", name, start, until.description, "COUNT", String(pageSize)] }
+            try connection.pages(page(after: position.map { "(\($0)" } ?? "-"), next: { entries in
+                entries.count < pageSize ? nil : page(after: "(" + entries[entries.count - 1][0].text)
+            }) { entries in
+                _ = try handOver(entries)
                 try batchEnded()
-                if got < pageSize { return }
             }
+            return
         }
         while !Signals.stopRequested {
             connection.outgoing.command(["XREAD", "COUNT", String(pageSize), "BLOCK", "1000", "STREAMS", name,

@@ -66,17 +66,17 @@ enum StreamPositions {
         if length <= count { return "-" }
         var start = "-"
         var remaining = count
-        var before = "+"
-        while remaining > 0 {
-            var got = 0
-            try connection.request(["XREVRANGE", stream, before, "-", "COUNT", String(min(remaining, RedisStreamPages.pageSize))]) { reply in
-                got = reply.count
-                guard got > 0 else { return }
-                start = reply[got - 1][0].text
-                before = "(" + start
-            }
-            if got == 0 { return "-" }   // fewer entries than asked for: all of them
-            remaining -= got
+        func page(before: String, wanted: Int) -> [String] {
+            ["XREVRANGE", stream, before, "-", "COUNT", String(min(wanted, RedisStreamPages.pageSize))]
+        }
+        try connection.pages(page(before: "+", wanted: remaining), next: { entries in
+            let wanted = remaining - entries.count
+            guard entries.count > 0, wanted > 0 else { return nil }
+            return page(before: "(" + entries[entries.count - 1][0].text, wanted: wanted)
+        }) { entries in
+            // None: fewer entries than asked for (the stream was trimmed meanwhile), all of them.
+            start = entries.count == 0 ? "-" : entries[entries.count - 1][0].text
+            remaining -= entries.count
         }
         return start
     }
