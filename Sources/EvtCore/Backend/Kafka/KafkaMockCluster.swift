@@ -13,8 +13,12 @@ public final class KafkaMockCluster: @unchecked Sendable {
 
     public init(brokers: Int) throws {
         let conf = rd_kafka_conf_new()!
-        // The cluster's own handle has no bootstrap servers and would say so on stderr.
-        rd_kafka_conf_set_log_cb(conf) { _, _, _, _ in }
+        // The cluster's own handle has no bootstrap servers and would say so on stderr; only
+        // the mock's critical messages (a listener it could not bind, say) are worth seeing.
+        rd_kafka_conf_set_log_cb(conf) { _, level, _, message in
+            guard level <= 2, let message else { return }
+            Diagnostics.print("mock Kafka cluster: \(String(cString: message))")
+        }
         var errorText = [CChar](repeating: 0, count: 512)
         guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errorText, errorText.count) else {
             rd_kafka_conf_destroy(conf)
