@@ -388,15 +388,17 @@ final class RedisConnection {
     /// follows redirects or throws. After a stop signal no further page is asked for.
     func pages(_ first: [String], next: (RedisReplyView) -> [String]?, _ body: (RedisReplyView) throws -> Void) throws {
         var words: [String]? = first
-        var sent = false
-        var inFlight = false
-        // A throw out of `body` leaves the next page's answer in flight: it is skipped.
+        var inFlight = false   // `words` went out already (asked for ahead)
+        // A throw leaves the answer to what is in flight unread: it is skipped when it comes.
         defer { if inFlight { unwanted += 1 } }
         while let current = words {
-            if !sent { outgoing.command(current); try flushWrites() }
+            if !inFlight {
+                outgoing.command(current)
+                try flushWrites()
+                inFlight = true
+            }
             var refused = false
             words = nil
-            inFlight = true
             let wait = try nextReply(waitMs: 10_000, stopOnSignal: false) { reply in
                 inFlight = false
                 if reply.kind == .error { refused = true; return }
@@ -409,7 +411,6 @@ final class RedisConnection {
                 try body(reply)
             }
             if wait != .reply { throw unanswered(current[0], wait) }
-            sent = !refused && words != nil
             if refused {
                 try request(current) { reply in
                     words = Signals.stopRequested ? nil : next(reply)
