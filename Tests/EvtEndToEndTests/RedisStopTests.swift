@@ -58,6 +58,33 @@ struct RedisStopTests {
         #expect(result.stderr.contains("retrying every second"), "\(result.stderr)")
     }
 
+    @Test("a stop while subscribe waits to reconnect to a killed server is a stop: 143 / 130, within a few seconds", arguments: [
+        (["subscribe", "stream:s", "--group", "g"], SIGTERM, Int32(143)), (["subscribe", "list:l"], SIGTERM, Int32(143)),
+        (["subscribe", "stream:s", "--group", "g"], SIGINT, Int32(130)),
+    ])
+    func stopWhileReconnecting(arguments: [String], signal: Int32, status: Int32) throws {
+        let redis = try RedisServer()
+        try redis.cli(["XADD", "s", "*", "a", "1"])
+        try redis.cli(["XGROUP", "CREATE", "s", "g", "$"])
+        let process = try Evt.start(arguments + ["--retry-for", "60s"], environment: ["EVT_REDIS_URL": redis.url])
+        defer { if !process.hasExited() { process.signal(SIGKILL) } }
+        // evt is connected and waiting for entries (a blocked read in CLIENT LIST); then the
+        // server goes away without a word.
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, !process.hasExited(),
+              !(try redis.cli(["CLIENT", "LIST"])).contains("flags=b") { usleep(20_000) }
+        #expect(try redis.cli(["CLIENT", "LIST"]).contains("flags=b"), "\(process.stderrSoFar)")
+        redis.kill()
+        #expect(process.waitForStderr(containing: "retrying for up to", timeout: 30), "\(process.stderrSoFar)")
+        let signalled = Date()
+        process.signal(signal)
+        let result = process.wait(timeout: 30)
+        let took = Date().timeIntervalSince(signalled)
+        #expect(took < 5, "\(arguments) took \(took) s after the signal")
+        #expect(result.status == status, "\(arguments): \(result.stderr)")
+        #expect(result.stderr.contains("stopped while reconnecting"), "\(result.stderr)")
+    }
+
     @Test("publish to a stopped server: 143 within ~2 s, unanswered lines named unconfirmed, unread input not delivered", arguments: [5_000, 300_000])
     func pausedPublish(lines: Int) throws {
         let redis = try RedisServer()

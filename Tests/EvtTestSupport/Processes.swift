@@ -82,6 +82,18 @@ public final class RunningProcess: @unchecked Sendable {
         (try? String(contentsOfFile: scratch.file("stderr"), encoding: .utf8)) ?? ""
     }
 
+    /// Polls stderr until it contains `text` (true) or `timeout` seconds passed, or the
+    /// process exited first (false).
+    public func waitForStderr(containing text: String, timeout: Double = 30) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if stderrSoFar.contains(text) { return true }
+            if hasExited() { return stderrSoFar.contains(text) }
+            usleep(20_000)
+        }
+        return false
+    }
+
     /// Waits for the exit; past `timeout` seconds kills it and reports status -9.
     public func wait(timeout: Double = 60) -> ProcessResult {
         closeStdin()

@@ -509,7 +509,7 @@ final class RedisConsumer: EventConsumer {
         }
         var delay = 100
         while true {
-            if Signals.stopRequested { throw EvtError.failure("stopped while reconnecting to \(server.description).") }
+            if Signals.stopRequested { throw EvtError(.stopped, "stopped while reconnecting to \(server.description).") }
             // A restarted server answers -LOADING until its data is back: not ready yet.
             if let fresh = try? RedisConnection.open(server, key: kind == .channel ? nil : names[0], connectTimeoutMs: 1000),
                let pong = try? fresh.call(["PING"]), pong.text == "PONG" {
