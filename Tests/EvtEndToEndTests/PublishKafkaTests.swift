@@ -123,6 +123,21 @@ struct PublishKafkaTests {
         #expect(Set(delivered).isDisjoint(with: failed))
     }
 
+    @Test("a directory among the FILE operands is a usage error before anything is sent: exit 2 naming it, the topic stays empty")
+    func directoryOperand() throws {
+        let cluster = try mockCluster(topics: [("files", 1)])
+        let scratch = Scratch()
+        let first = scratch.write("a.ndjson", ndjson(sampleLines(10)))
+        let directory = scratch.file("more")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        let last = scratch.write("b.ndjson", ndjson(sampleLines(10)))
+        let result = try Evt.run(["publish", "topic:files", first, directory, last],
+                                 environment: ["EVT_KAFKA_BROKERS": cluster.bootstrapServers])
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("\(directory): it is a directory"), "\(result.stderr)")
+        #expect(try kcatConsume(brokers: cluster.bootstrapServers, topic: "files").isEmpty, "nothing was sent")
+    }
+
     @Test("all brokers down longer than --timeout: exit 1 and every line named as not delivered")
     func brokersDown() throws {
         let cluster = try mockCluster(topics: [("down", 2)])

@@ -186,7 +186,8 @@ private final class CheckOnly: EventSink {
     func finish() {}
 }
 
-/// The FILE operands in order (`-` or none: stdin), all opened before anything is sent.
+/// The FILE operands in order (`-` or none: stdin), all opened before anything is sent: one
+/// that cannot be opened, or is a directory, is a usage error before any line is read.
 struct InputFiles {
     let files: [(fd: Int32, path: String?)]
 
@@ -196,6 +197,12 @@ struct InputFiles {
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
                 throw EvtError.usage("cannot open \(path): \(String(cString: strerror(errno))).")
+            }
+            // A directory opens, and fails only when read: after the files before it were sent.
+            var status = stat()
+            if fstat(fd, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR {
+                close(fd)
+                throw EvtError.usage("cannot read \(path): it is a directory; name the files in it instead.")
             }
             return (fd, path)
         }
