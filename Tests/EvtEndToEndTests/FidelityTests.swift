@@ -142,6 +142,39 @@ struct FidelityTests {
         #expect(received.split(separator: "\n").first == #"{"channel":"news","value":"null"}"#)
     }
 
+    @Test("tail topic | publish stream --envelope keeps the values only and warns once; README and the man pages say so")
+    func envelopeIntoStreamKeepsValuesOnly() throws {
+        let cluster = try mockCluster(topics: [("A", 1)])
+        let redis = try RedisServer()
+        let environment = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
+        let produce = try runProcess(["kcat", "-b", cluster.bootstrapServers, "-P", "-t", "A", "-K:", "-H", "src=api"],
+                                     stdin: Data("u1:{\"id\":1}\nu2:{\"id\":2}\n".utf8), timeout: 30)
+        #expect(produce.status == 0, "kcat -P: \(produce.stderr)")
+        let tail = try Evt.run(["tail", "topic:A", "-n", "10"], environment: environment)
+        #expect(tail.status == 0 && tail.stdoutLines.count == 2, "\(tail.stderr)")
+        let publish = try Evt.run(["publish", "stream:copy", "--envelope"], stdin: tail.stdout, environment: environment)
+        #expect(publish.status == 0, "\(publish.stderr)")
+        let warnings = publish.stderr.split(separator: "\n").filter { $0.contains("warning:") }
+        #expect(warnings.count == 1 && warnings[0].contains("key, headers and timestamp of the events are dropped"), "\(publish.stderr)")
+        // Each entry holds the value's fields and nothing else.
+        #expect(try redis.cli(["XRANGE", "copy", "-", "+"]).split(separator: "\n").filter { !$0.contains("-") } == ["id", "1", "id", "2"])
+
+        // The documents describe this pipeline as it behaves, not as a byte-for-byte copy.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8).split(separator: "\n")
+        let example = try #require(readme.firstIndex { $0.contains("| evt publish stream:") && $0.contains("--envelope") })
+        let comment = readme[..<example].reversed().prefix { $0.hasPrefix("#") }.reversed().joined(separator: " ")
+        #expect(comment.contains("keys, headers and timestamps are dropped") && comment.contains("warns"), "\(comment)")
+        #expect(!comment.contains("byte for byte"))
+        let tailPage = try String(contentsOf: root.appendingPathComponent("man/evt-tail.1"), encoding: .utf8)
+        let tailExample = try #require(tailPage.range(of: "| evt publish stream:orders \\-\\-envelope"))
+        let before = tailPage[..<tailExample.lowerBound].suffix(200)
+        #expect(before.contains("keys, headers and timestamps") && before.contains("warns"), "\(before)")
+        let publishPage = try String(contentsOf: root.appendingPathComponent("man/evt-publish.1"), encoding: .utf8)
+        #expect(!publishPage.contains("dropped without a warning"))
+        withExtendedLifetime(cluster) {}
+    }
+
     @Test("publish --key puts every key on the partition Java's murmur2 picks, where confluent-kafka with murmur2_random puts it too",
           .enabled(if: python3 != nil, "python3 is missing: the confluent-kafka peer cannot run"))
     func javaPartitioner() throws {
