@@ -220,6 +220,63 @@ struct SubscribeRedisTests {
         #expect(try Self.pendingCount(redis, "s", "g") == 0)
     }
 
+    /// XINFO CONSUMERS: each consumer's name and pending count.
+    static func consumers(_ redis: RedisServer, _ stream: String, _ group: String) throws -> [String: Int] {
+        let lines = try redis.cli(["XINFO", "CONSUMERS", stream, group]).split(separator: "\n").map(String.init)
+        var result: [String: Int] = [:]
+        var name: String?
+        for (index, line) in lines.enumerated() where index + 1 < lines.count {
+            if line == "name" { name = lines[index + 1] }
+            if line == "pending", let name { result[name] = Int(lines[index + 1]) }
+        }
+        return result
+    }
+
+    @Test("claim-pending without --consumer leaves no consumer behind unless entries are pending for it")
+    func claimLeavesNoIdleConsumer() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "stream:s"], stdin: Self.seq(1...6), environment: env)
+        _ = try Evt.run(["group-create", "stream:s", "g", "--from", "beginning"], environment: env)
+        func readAsW(_ count: Int) throws {
+            try redis.cli(["XREADGROUP", "GROUP", "g", "w", "COUNT", String(count), "STREAMS", "s", ">"])
+            // Idle past --min-idle 100ms, as the server counts it.
+            let deadline = Date().addingTimeInterval(10)
+            while try redis.cli(["XPENDING", "s", "g", "IDLE", "150", "-", "+", "100", "w"]).split(separator: "\n").count < 4 * count,
+                  Date() < deadline { usleep(20_000) }
+        }
+        func claimer(_ result: ProcessResult) -> String? {
+            result.stderr.split(separator: "\n").first { $0.contains("claiming as ") }
+                .map { String($0.split(separator: " ")[3]) }
+        }
+        try readAsW(4)
+        // Claims and acknowledges 4 entries; then finds nothing to claim: neither run's consumer stays.
+        let claimed = try Evt.run(["claim-pending", "stream:s", "g", "--min-idle", "100ms"], environment: env)
+        #expect(claimed.status == 0 && Self.values(claimed) == [1, 2, 3, 4], "\(claimed.stderr)")
+        let idle = try Evt.run(["claim-pending", "stream:s", "g", "--min-idle", "100ms"], environment: env)
+        #expect(idle.status == 0 && idle.stdoutText.isEmpty, "\(idle.stderr)")
+        // A name given with --consumer is the user's: it stays, even with nothing pending.
+        try readAsW(2)
+        let named = try Evt.run(["claim-pending", "stream:s", "g", "--min-idle", "100ms", "--consumer", "reclaimer"], environment: env)
+        #expect(named.status == 0 && Self.values(named) == [5, 6], "\(named.stderr)")
+        // Leaves what it claimed pending (--no-ack): its consumer holds it and stays.
+        _ = try Evt.run(["publish", "stream:s"], stdin: "7\n", environment: env)
+        try readAsW(1)
+        let kept = try Evt.run(["claim-pending", "stream:s", "g", "--min-idle", "100ms", "--no-ack"], environment: env)
+        #expect(kept.status == 0 && Self.values(kept) == [7], "\(kept.stderr)")
+
+        let claimedName = try #require(claimer(claimed))
+        let idleName = try #require(claimer(idle))
+        let keptName = try #require(claimer(kept))
+        let consumers = try Self.consumers(redis, "s", "g")
+        #expect(consumers[claimedName] == nil && consumers[idleName] == nil, "\(consumers)")
+        #expect(consumers[keptName] == 1, "\(consumers)")
+        #expect(consumers["w"] == 0, "a consumer evt did not make is left alone: \(consumers)")
+        #expect(consumers["reclaimer"] == 0, "\(consumers)")
+        #expect(consumers.count == 3, "\(consumers)")
+        #expect(try Self.pendingCount(redis, "s", "g") == 1)
+    }
+
     @Test("--max-deliveries sends worn-out entries to the dead-letter target, acknowledged only once it took them")
     func deadLetter() throws {
         let redis = try RedisServer()

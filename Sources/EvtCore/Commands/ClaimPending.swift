@@ -65,6 +65,9 @@ public enum ClaimPendingCommand {
             return Signals.exitStatusAfterSignal ?? .success
         }
 
+        // A name made up for this run leaves the group with it unless entries are pending for
+        // it: run from cron, every run would add a consumer (XINFO CONSUMERS, lag, metrics).
+        defer { if arguments.value("consumer") == nil { deleteConsumerIfNothingPending(claimer) } }
         var claimed = 0
         var deletedTotal = 0
         var deadLettered = 0
@@ -134,6 +137,16 @@ public enum ClaimPendingCommand {
         Diagnostics.print(summary + (noAck ? " (not acknowledged: --no-ack)" : ""))
         if let failure { throw failure }
         return Signals.exitStatusAfterSignal ?? .success
+    }
+
+    private static func deleteConsumerIfNothingPending(_ claimer: RedisClaimer) {
+        do {
+            try claimer.deleteConsumerIfNothingPending()
+        } catch let error as EvtError where error.cause == .stopped {
+            // The server stopped answering after a stop signal: nothing more to do now.
+        } catch {
+            Diagnostics.print("could not remove consumer \(claimer.consumer) from group \(claimer.group): \(error) Once nothing is pending for it, XGROUP DELCONSUMER \(claimer.stream) \(claimer.group) \(claimer.consumer) does.")
+        }
     }
 
     private static func append(_ entry: RedisClaimer.Entry, quotedName: [UInt8], to output: OutputWriter) {

@@ -86,6 +86,18 @@ final class RedisClaimer {
         return 0
     }
 
+    /// Deletes `consumer` from the group unless entries are pending for it.
+    /// XGROUP DELCONSUMER drops the consumer's pending entries with it, so the check and the
+    /// delete run as one script: nothing claimed in between can be lost.
+    func deleteConsumerIfNothingPending() throws {
+        let script = """
+            if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return 0 end
+            return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+            """
+        let reply = try connection.call(["EVAL", script, "1", stream, group, consumer])
+        if case .error(let message) = reply { throw failure("XGROUP DELCONSUMER", message) }
+    }
+
     /// `--dry-run`: XPENDING with IDLE, a page at a time: (id, consumer, idle ms, deliveries).
     func pending(after: String?, limit: Int) throws -> [(id: String, consumer: String, idleMs: Int, deliveries: Int)] {
         let start = after.map { "(" + $0 } ?? "-"
