@@ -93,6 +93,33 @@ struct SubscribeRedisTests {
         #expect(try redis.cli(["LRANGE", "q", "0", "-1"]).split(separator: "\n").count <= 1, "nothing beyond what the pipe took")
     }
 
+    @Test("--group G | head -1 acknowledges every line written into the pipe, -c 1 exactly one, as README says")
+    func headVersusCount() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "stream:s"], stdin: Self.seq(1...5), environment: env)
+        let head = try runProcess(["sh", "-c", "\(Evt.binary) subscribe stream:s --group g --create --from beginning | head -1"],
+                                  environment: Evt.environment(env), timeout: 20)
+        #expect(head.stdoutLines.count == 1)
+        // One flush wrote all 5 before head read its line: all 5 were delivered and acknowledged.
+        #expect(try Self.pendingCount(redis, "s", "g") == 0)
+        let left = try redis.cli(["XREADGROUP", "GROUP", "g", "other", "COUNT", "10", "STREAMS", "s", ">"])
+        #expect(!left.contains("-"), "nothing left for g: \(left)")
+
+        let one = try Evt.run(["subscribe", "stream:s", "--group", "g1", "--create", "--from", "beginning", "-c", "1"], environment: env)
+        #expect(one.status == 0 && one.stdoutLines.count == 1, "\(one.stderr)")
+        #expect(try Self.pendingCount(redis, "s", "g1") == 0)
+        let rest = try redis.cli(["XREADGROUP", "GROUP", "g1", "other", "COUNT", "10", "STREAMS", "s", ">"])
+        #expect(rest.split(separator: "\n").filter { $0.contains("-") }.count == 4, "the other 4 are still there for g1: \(rest)")
+
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
+        let promise = try #require(readme.range(of: "nothing is acknowledged before it was handed over"))
+        let paragraph = readme[promise.lowerBound...].prefix(400)
+        #expect(paragraph.contains("| head -1`, every line evt wrote into the pipe is acknowledged") && paragraph.contains("`-c N`"),
+                "\(paragraph)")
+    }
+
     @Test("a redis-server restart mid-subscribe loses nothing: evt reconnects and every entry arrives")
     func serverRestart() throws {
         let redis = try RedisServer(persistent: true)
