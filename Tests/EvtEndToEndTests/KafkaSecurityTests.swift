@@ -211,6 +211,29 @@ struct KafkaSecurityTests {
         #expect(result.stderr.contains("ssl.ca.location=/nonexistent/ca.pem: cannot read it: No such file or directory"), "\(result.stderr)")
     }
 
+    @Test("a refused property is a usage error that names it and never shows its value, from -X or -F, in any case", arguments: [
+        "sasl.passwrd", "SASL.PASSWORD", "Sasl.Password", "ssl.key.passwrd", "sasl.oauthbearer.client.secrett",
+        "SSL.KEY.PEM", "my.api.token", "compression.codec",
+    ])
+    func refusedPropertyValueHidden(_ key: String) throws {
+        let scratch = Scratch()
+        let secret = "Hunter2-Typo-Secret"
+        let file = scratch.write("client.properties", Data("# typo\n\(key) = \(secret)\n".utf8))
+        chmod(file, 0o600)
+        for arguments in [["-X", "\(key)=\(secret)"], ["-F", file]] {
+            let result = try Evt.run(["publish", "topic:t"] + arguments, stdin: "1\n", timeout: 30)
+            #expect(result.status == 2, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.contains("Kafka property \(key) was refused"), "\(arguments): \(result.stderr)")
+            #expect(!result.stderr.contains(secret), "\(arguments): \(result.stderr)")
+        }
+        // A word that is no KEY=VALUE at all is not shown either when it may hold a secret.
+        for word in ["\(key):\(secret)", "=\(secret)"] where key != "compression.codec" {
+            let result = try Evt.run(["publish", "topic:t", "-X", word], stdin: "1\n", timeout: 30)
+            #expect(result.status == 2 && result.stderr.contains("expected KEY=VALUE"), "\(word): \(result.stderr)")
+            #expect(!result.stderr.contains(secret), "\(word): \(result.stderr)")
+        }
+    }
+
     @Test("-F FILE with a password that group or others may read gets a warning that names the key, never the value")
     func exposedPropertiesFile() throws {
         let scratch = Scratch()

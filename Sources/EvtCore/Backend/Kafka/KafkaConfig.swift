@@ -37,7 +37,9 @@ enum KafkaConfig {
                     // that has OIDC takes it, and then nothing is said.
                     throw EvtError.usage("-X sasl.oauthbearer.method=oidc: this librdkafka (\(libraryVersion), Debian's build) has no OIDC support (it needs libcurl), so evt cannot fetch OAuth tokens itself. Use a mechanism the cluster also offers (-X sasl.mechanisms=SCRAM-SHA-512 or PLAIN with sasl.username and sasl.password), or run evt with a librdkafka built with OIDC (Confluent's packages).")
                 }
-                throw EvtError.usage("Kafka property \(key)=\(isSecret(key) ? "***" : value) was refused: \(text(errorText)).")
+                // Never the value: a refused property is often a mistyped secret
+                // (sasl.passwrd, SASL.PASSWORD), and librdkafka quotes some values it refuses.
+                throw EvtError.usage("Kafka property \(key) was refused (its value is not shown): \(masking(value, in: text(errorText))).")
             }
         }
         // C callbacks carry no context and the opaque pointer is the clients' own: the
@@ -93,10 +95,22 @@ enum KafkaConfig {
     static let fileProperties: Set<String> = ["ssl.ca.location", "ssl.certificate.location", "ssl.key.location",
                                               "ssl.crl.location", "ssl.keystore.location"]
 
-    /// Whether a property's value must never be shown: passwords, secrets, inline keys, and
-    /// what librdkafka itself redacts in its configuration dumps.
+    /// Whether a property's value must never be shown: any name that holds "password",
+    /// "secret", "key" or "token" in any case (a mistyped one too), and sasl.oauthbearer.config,
+    /// which librdkafka itself redacts. Not the file properties: their value is a path, and
+    /// the message about a file that cannot be read must name it.
     static func isSecret(_ key: String) -> Bool {
-        key.contains("password") || key.contains("secret") || key == "ssl.key.pem" || key == "sasl.oauthbearer.config"
+        if fileProperties.contains(key) { return false }
+        let name = key.lowercased()
+        return ["password", "secret", "key", "token"].contains { name.contains($0) } || name == "sasl.oauthbearer.config"
+    }
+
+    /// librdkafka's reason for refusing a property, with the value it quotes (`Invalid value
+    /// "…"`) replaced by `***`.
+    private static func masking(_ value: String, in reason: String) -> String {
+        let reason = reason.trimmingWhitespace()
+        guard !value.isEmpty else { return reason }
+        return reason.replacing("\"\(value)\"", with: "\"***\"")
     }
 
     /// Reads a `-F` properties file: KEY=VALUE lines, `#` comments, blank lines. A file that
@@ -138,7 +152,9 @@ enum KafkaConfig {
     static func properties(fromArguments words: [String]) throws -> [(String, String)] {
         try words.map { word in
             guard let equals = word.firstIndex(of: "="), equals != word.startIndex else {
-                throw EvtError.usage("-X \(word): expected KEY=VALUE, as in kcat (e.g. -X linger.ms=10).")
+                // `-X sasl.password:S` or `-X =S` may hold a secret: not shown then.
+                let shown = word.hasPrefix("=") || isSecret(word) ? "" : " \(word)"
+                throw EvtError.usage("-X\(shown): expected KEY=VALUE, as in kcat (e.g. -X linger.ms=10).")
             }
             return (String(word[..<equals]), String(word[word.index(after: equals)...]))
         }
