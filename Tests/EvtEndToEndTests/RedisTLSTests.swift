@@ -131,4 +131,23 @@ struct RedisTLSTests {
         #expect(refused.status == 1 && refused.stderr.contains("user alice"), "\(refused.stderr)")
         #expect(!refused.stderr.contains("wrong-pw") && !published.stderr.contains("s3cret"))
     }
+
+    @Test("the test CA lives in evt-test-ca-PID, and the directories of test processes that ended are removed")
+    func certificateDirectories() throws {
+        #expect(TestCertificates.shared.scratch.path == TestCertificates.directory(of: getpid()))
+        #expect(FileManager.default.fileExists(atPath: TestCertificates.shared.ca))
+        // No process can have a PID above pid_max; PID 1 is always running.
+        let pidMax = try String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8)
+        let ended = TestCertificates.directory(of: try #require(pid_t(pidMax.trimmingCharacters(in: .whitespacesAndNewlines))) + 1)
+        let running = TestCertificates.directory(of: 1)
+        for directory in [ended, running] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: directory + "/ca.key", contents: Data("key".utf8))
+        }
+        defer { try? FileManager.default.removeItem(atPath: running) }
+        TestCertificates.removeDirectoriesOfEndedProcesses()
+        #expect(!FileManager.default.fileExists(atPath: ended))
+        #expect(FileManager.default.fileExists(atPath: running))
+        #expect(FileManager.default.fileExists(atPath: TestCertificates.shared.ca))
+    }
 }

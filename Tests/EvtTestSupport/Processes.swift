@@ -15,8 +15,8 @@ public struct ProcessResult: Sendable {
 public final class Scratch: @unchecked Sendable {
     public let path: String
 
-    public init() {
-        path = NSTemporaryDirectory() + "evt-test-" + UUID().uuidString
+    public init(path: String = NSTemporaryDirectory() + "evt-test-" + UUID().uuidString) {
+        self.path = path
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 

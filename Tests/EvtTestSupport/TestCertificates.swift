@@ -3,9 +3,11 @@ import EvtCore
 
 /// A throwaway PKI made with `openssl` for the TLS tests: a CA, a server certificate for
 /// IP:127.0.0.1 only (so `localhost` must be refused), an expired one, a client certificate
-/// signed by the CA, and one signed by nobody the server trusts. Made once per test process.
+/// signed by the CA, and one signed by nobody the server trusts. Made once per test process,
+/// in `evt-test-ca-PID` under the temporary directory: removed when the process exits, and
+/// the next test process removes those of processes that did not (killed, crashed).
 public final class TestCertificates: @unchecked Sendable {
-    public let scratch = Scratch()
+    public let scratch: Scratch
     public var ca: String { scratch.file("ca.pem") }
     public var serverCertificate: String { scratch.file("server.pem") }
     public var serverKey: String { scratch.file("server.key") }
@@ -16,9 +18,32 @@ public final class TestCertificates: @unchecked Sendable {
     public var strangerCertificate: String { scratch.file("stranger.pem") }
     public var strangerKey: String { scratch.file("stranger.key") }
 
-    public static let shared: TestCertificates = try! TestCertificates()
+    public static let shared: TestCertificates = {
+        removeDirectoriesOfEndedProcesses()
+        let certificates = try! TestCertificates()
+        atexit { try? FileManager.default.removeItem(atPath: TestCertificates.directory(of: getpid())) }
+        return certificates
+    }()
+
+    static let directoryPrefix = "evt-test-ca-"
+
+    /// Where the test process `pid` keeps its certificates.
+    public static func directory(of pid: pid_t) -> String { NSTemporaryDirectory() + directoryPrefix + String(pid) }
+
+    /// Removes the certificate directories of test processes that are no longer running.
+    public static func removeDirectoriesOfEndedProcesses() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []
+        for name in names where name.hasPrefix(directoryPrefix) {
+            guard let pid = pid_t(name.dropFirst(directoryPrefix.count)), pid > 0,
+                  kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + name)
+        }
+    }
 
     private init() throws {
+        // A directory left by an earlier process with this PID holds nothing of ours.
+        try? FileManager.default.removeItem(atPath: Self.directory(of: getpid()))
+        scratch = Scratch(path: Self.directory(of: getpid()))
         let dir = scratch.path
         try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3", "-subj", "/CN=evt test CA",
                      "-keyout", "\(dir)/ca.key", "-out", ca])
