@@ -74,6 +74,52 @@ struct UsageAndSandboxTests {
         #expect(try runProcess(["redis-cli", "-p", port, "PING"]).status != 0)
     }
 
+    /// The children of `parent` by /proc: (pid, command name, state).
+    static func children(of parent: Int32) -> [(pid: Int32, name: String, state: String)] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry in
+            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return nil }
+            // "PID (NAME) STATE PPID ...": the name may hold spaces and parentheses.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, Int32(fields[1]) == parent else { return nil }
+            return (pid, String(stat[stat.index(after: open)..<close]), String(fields[0]))
+        }
+    }
+
+    /// True once `pid` has ended (gone, or a zombie nobody reaped yet).
+    static func hasEnded(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+    }
+
+    @Test("a sandbox killed with SIGKILL takes its redis-server with it")
+    func sandboxKilledTakesRedisServer() throws {
+        let sandbox = try Evt.start(["sandbox", "--run", "sleep 60"])
+        var redis: Int32?
+        var command: Int32?
+        let started = Date()
+        while (redis == nil || command == nil) && Date().timeIntervalSince(started) < 30 && !sandbox.hasExited() {
+            let children = Self.children(of: sandbox.pid)
+            redis = children.first { $0.name == "redis-server" }?.pid
+            command = children.first { $0.name == "sh" || $0.name == "sleep" }?.pid
+            usleep(50_000)
+        }
+        let server = try #require(redis, "the sandbox started redis-server: \(sandbox.stderrSoFar)")
+        defer { if let command { kill(command, SIGKILL) } }
+        // redis-server works in the sandbox's directory, which a killed evt cannot remove.
+        let directory = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(server)/cwd")
+        #expect(directory.contains("/evt-sandbox."))
+        defer { if directory.contains("/evt-sandbox.") { try? FileManager.default.removeItem(atPath: directory) } }
+        sandbox.signal(SIGKILL)
+        #expect(sandbox.wait(timeout: 15).status == 128 + SIGKILL)
+        let killed = Date()
+        while !Self.hasEnded(server) && Date().timeIntervalSince(killed) < 30 { usleep(50_000) }
+        #expect(Self.hasEnded(server), "redis-server \(server) outlived the sandbox")
+        if !Self.hasEnded(server) { kill(server, SIGKILL) }
+    }
+
     @Test("README's first command runs end to end: its --run script succeeds and prints what README says")
     func readmeQuickStart() throws {
         let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()

@@ -3,7 +3,10 @@ import Glibc
 #endif
 
 /// A redis-server child for the sandbox: a free 127.0.0.1 port, no persistence, its files in
-/// the sandbox's temporary directory, started with a clean signal mask.
+/// the sandbox's temporary directory, started with a clean signal mask. It is started through
+/// util-linux's `setpriv --pdeathsig KILL`, so the kernel kills it when evt ends in any way,
+/// kill -9 included (posix_spawn cannot set PR_SET_PDEATHSIG itself; it is kept across exec).
+/// The signal follows the thread that spawned it: evt's main thread, which ends with evt.
 final class SandboxRedis {
     let port: Int
     private let child: ChildProcess
@@ -20,12 +23,14 @@ final class SandboxRedis {
             let child: ChildProcess
             do {
                 child = try ChildProcess.spawn(
-                    ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "",
+                    ["setpriv", "--pdeathsig", "KILL", "--",
+                     "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "",
                      "--appendonly", "no", "--dir", directory, "--logfile", "\(directory)/redis.log",
                      "--daemonize", "no"],
                     stdin: devNull, stdout: devNull, stderr: devNull)
             } catch {
-                throw EvtError.failure("cannot start redis-server: \(error). Install it (apt-get install redis-server) or put it on PATH.")
+                // ChildProcess's message is a sentence: "cannot run setpriv: No such file or directory."
+                throw EvtError.failure("cannot start redis-server: \(error) Install util-linux (apt-get install util-linux), whose setpriv ties redis-server's life to evt's, or put setpriv on PATH.")
             }
             let address = RedisServerAddress(host: "127.0.0.1", port: port, database: 0)
             for _ in 0..<100 {   // up to ~5 s
@@ -35,6 +40,9 @@ final class SandboxRedis {
                     return
                 }
                 if let status = child.tryWait() {
+                    if status == 127 {   // setpriv found no redis-server to run
+                        throw EvtError.failure("cannot start redis-server: it is not on PATH. Install it (apt-get install redis-server) or put it on PATH.")
+                    }
                     lastError = "redis-server exited with status \(status) (port \(port) taken?)"
                     break
                 }
