@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import EvtCore
 import EvtTestSupport
 
 /// copy-between on a real redis-server and the mock Kafka cluster; what arrived is read back
@@ -235,14 +236,15 @@ struct CopyBetweenTests {
         let total = 20_000
         _ = try Evt.run(["publish", "stream:src"], stdin: ndjson((0..<total).map { #"{"n":"\#($0)"}"# }), environment: env)
 
-        // Kafka down: deliveries time out.
-        cluster.setBrokerDown(1)
+        // Kafka loses every Produce request (its connection closes, nothing is stored): deliveries time out.
+        cluster.pushRequestErrors(apiKey: 0, errors: Array(repeating: KafkaMockCluster.connectionLost, count: 10_000))
         let failed = try Evt.run(["copy-between", "stream:src", "topic:t", "--checkpoint", "down", "--timeout", "2s"], environment: env)
         #expect(failed.status == 1)
         #expect(failed.stderr.contains("not delivered") || failed.stderr.contains("did not acknowledge"), "\(failed.stderr)")
         let checkpoint = try redis.cli(["HGET", "evt:checkpoint:down", "id"]).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(checkpoint.isEmpty, "the checkpoint moved to \(checkpoint) though nothing was acknowledged")
-        cluster.setBrokerUp(1)
+        #expect(try kcatConsume(brokers: cluster.bootstrapServers, topic: "t").isEmpty)
+        cluster.clearRequestErrors(apiKey: 0)
         let resumed = try Evt.run(["copy-between", "stream:src", "topic:t", "--checkpoint", "down"], environment: env)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let ids = Set(try kcatConsume(brokers: cluster.bootstrapServers, topic: "t").map { $0.headers[0].1 })
@@ -311,10 +313,14 @@ struct CopyBetweenTests {
         try publish(1...10)
         let bridge = try Evt.start(["copy-between", "stream:in", "topic:out", "--checkpoint", "out", "-f", "--timeout", "1s"], environment: env)
         #expect(try waitForCheckpoint())
-        cluster.setBrokerDown(1)
+        // Kafka loses every Produce request (its connection closes, nothing is stored) until
+        // deliveries have timed out (1 s) and the bridge has said it retries, and then for a
+        // few of its retries (one a second) more.
+        cluster.pushRequestErrors(apiKey: 0, errors: Array(repeating: KafkaMockCluster.connectionLost, count: 10_000))
         try publish(11...20)
-        usleep(3_000_000)   // deliveries time out (1 s) and the bridge retries, more than once
-        cluster.setBrokerUp(1)
+        #expect(waitUntil { bridge.stderrSoFar.contains("retrying") }, "\(bridge.stderrSoFar)")
+        usleep(2_500_000)
+        cluster.clearRequestErrors(apiKey: 0)
         #expect(try waitForCheckpoint())
         bridge.signal(SIGTERM)
         let result = bridge.wait(timeout: 15)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import EvtCore
 import EvtTestSupport
 
 @Suite("publish to Kafka")
@@ -68,14 +69,15 @@ struct PublishKafkaTests {
         let evt = try Evt.start(["publish", "topic:faults", "--key", "user.id"],
                                 environment: ["EVT_KAFKA_BROKERS": cluster.bootstrapServers])
         evt.write(ndjson(Array(lines[0..<3000])))
-        usleep(300_000)
+        // The faults come once evt is delivering: when the first lines are stored.
+        #expect(try waitUntil { try !kcatConsume(brokers: cluster.bootstrapServers, topic: "faults").isEmpty })
         // NOT_LEADER_OR_FOLLOWER and REQUEST_TIMED_OUT on the next Produce requests.
         cluster.pushRequestErrors(apiKey: 0, errors: [6, 7, 6, 7, 6])
         evt.write(ndjson(Array(lines[3000..<6000])))
-        usleep(200_000)
-        cluster.setBrokerDown(2)
-        usleep(1_000_000)
-        cluster.setBrokerUp(2)
+        // Then connections lost with Produce requests in flight (nothing of them is stored), and
+        // every partition's leader moves to another broker, as when a broker goes away.
+        cluster.pushRequestErrors(apiKey: 0, errors: Array(repeating: KafkaMockCluster.connectionLost, count: 3))
+        for partition in 0..<4 { cluster.setPartitionLeader(topic: "faults", partition: Int32(partition), broker: Int32(partition % 3 + 1)) }
         evt.write(ndjson(Array(lines[6000...])))
         let result = evt.wait(timeout: 90)
         #expect(result.status == 0, "\(result.stderr)")
@@ -138,16 +140,18 @@ struct PublishKafkaTests {
         #expect(try kcatConsume(brokers: cluster.bootstrapServers, topic: "files").isEmpty, "nothing was sent")
     }
 
-    @Test("all brokers down longer than --timeout: exit 1 and every line named as not delivered")
+    @Test("all brokers unreachable (they accept connections and answer nothing) longer than --timeout: exit 1 and every line named as not delivered")
     func brokersDown() throws {
         let cluster = try mockCluster(topics: [("down", 2)])
-        cluster.setBrokerDown(1)
+        cluster.setRoundTripTime(broker: -1, milliseconds: 600_000)
         let result = try Evt.run(["publish", "topic:down", "--timeout", "3s"], stdin: ndjson(sampleLines(100)),
                                  environment: ["EVT_KAFKA_BROKERS": cluster.bootstrapServers], timeout: 60)
         #expect(result.status == 1)
         let named = reportedLines(in: result.stderr, marker: "not delivered")
             .union(reportedLines(in: result.stderr, marker: "unconfirmed"))
         #expect(named == Set(1...100), "\(result.stderr)")
+        cluster.setRoundTripTime(broker: -1, milliseconds: 0)
+        #expect(try kcatConsume(brokers: cluster.bootstrapServers, topic: "down").isEmpty)
     }
 
     @Test("tail | publish --envelope copies records byte for byte: keys, headers, binary values")

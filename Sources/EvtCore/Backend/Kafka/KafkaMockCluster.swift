@@ -48,9 +48,22 @@ public final class KafkaMockCluster: @unchecked Sendable {
 
     // MARK: Fault injection (tests only; no command calls these)
 
-    /// Broker ids are 1...brokerCount.
-    public func setBrokerDown(_ broker: Int32) { _ = rd_kafka_mock_broker_set_down(cluster, broker) }
-    public func setBrokerUp(_ broker: Int32) { _ = rd_kafka_mock_broker_set_up(cluster, broker) }
+    // librdkafka's rd_kafka_mock_broker_set_down/up are left out on purpose: set_down closes a
+    // broker's listener and binds its port again at once, and if another process took the port
+    // meanwhile the mock aborts this whole process. The faults below all keep listeners bound.
+
+    /// Every answer of broker `broker` (-1: all of them; ids are 1...brokerCount) is held back
+    /// `milliseconds` (0: answers flow again, held ones at once). A large value makes the broker
+    /// one that accepts connections and answers nothing: its clients' requests time out.
+    /// Requests still take effect at once (a Produce is stored, only its answer waits).
+    public func setRoundTripTime(broker: Int32, milliseconds: Int) {
+        _ = rd_kafka_mock_broker_set_rtt(cluster, broker, Int32(milliseconds))
+    }
+
+    /// librdkafka's own code for a lost connection, for `pushRequestErrors`: the request that
+    /// draws it is not applied (a Produce stores nothing) and its connection closes unanswered,
+    /// with whatever else was in flight on it.
+    public static let connectionLost = RD_KAFKA_RESP_ERR__TRANSPORT.rawValue
 
     public func setPartitionLeader(topic: String, partition: Int32, broker: Int32) {
         _ = rd_kafka_mock_partition_set_leader(cluster, topic, partition, broker)
@@ -58,11 +71,17 @@ public final class KafkaMockCluster: @unchecked Sendable {
 
     /// The next requests of this API (0 = Produce, 1 = Fetch, 3 = Metadata, 8 = OffsetCommit…)
     /// fail with these Kafka protocol error codes, one per request, in order
-    /// (6 NOT_LEADER_OR_FOLLOWER, 7 REQUEST_TIMED_OUT, 10 MESSAGE_TOO_LARGE, …).
+    /// (6 NOT_LEADER_OR_FOLLOWER, 7 REQUEST_TIMED_OUT, 10 MESSAGE_TOO_LARGE, `connectionLost`, …),
+    /// whichever broker gets them.
     public func pushRequestErrors(apiKey: Int16, errors: [Int32]) {
         let codes = errors.map { rd_kafka_resp_err_t(rawValue: $0) }
         codes.withUnsafeBufferPointer {
             rd_kafka_mock_push_request_errors_array(cluster, apiKey, $0.count, $0.baseAddress)
         }
+    }
+
+    /// Drops the errors still waiting for requests of this API.
+    public func clearRequestErrors(apiKey: Int16) {
+        rd_kafka_mock_clear_request_errors(cluster, apiKey)
     }
 }
