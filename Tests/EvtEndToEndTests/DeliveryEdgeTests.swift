@@ -19,6 +19,20 @@ struct DeliveryEdgeTests {
         #expect(zero.status == 2 && zero.stderr.contains("--timeout"))
     }
 
+    @Test("Kafka: the wait for room in a full producer queue ends at --timeout, also with -X message.timeout.ms=0")
+    func kafkaQueueFullForever() throws {
+        let broker = try SilentListener()   // accepts, never answers
+        let started = Date()
+        let result = try Evt.run(["publish", "kafka://127.0.0.1:\(broker.port)/t", "--timeout", "2s",
+                                  "-X", "message.timeout.ms=0", "-X", "queue.buffering.max.messages=10"],
+                                 stdin: ndjson(sampleLines(100)), timeout: 60)
+        #expect(Date().timeIntervalSince(started) < 20, "took \(Date().timeIntervalSince(started)) s")
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("Kafka took no event for --timeout (2s)"), "\(result.stderr)")
+        #expect(reportedLines(in: result.stderr, marker: "not delivered")
+                    .union(reportedLines(in: result.stderr, marker: "unconfirmed")) == Set(1...10), "\(result.stderr)")
+    }
+
     @Test("Kafka: SIGTERM while no broker answers ends publish within a few seconds, every line named, not after message.timeout.ms", arguments: [5, 200_000])
     func kafkaStopWhileUnreachable(lines: Int) throws {
         let port = try freeLoopbackPort()   // nothing listens there

@@ -109,6 +109,44 @@ struct PublishKafkaTests {
         #expect(delivered.sorted() == Array(1...6) + Array(8...20))
     }
 
+    @Test("a 17 MiB record with -X message.max.bytes raised is delivered within seconds: the producer queue is sized to fit it")
+    func recordLargerThanDefaultQueue() throws {
+        let cluster = try mockCluster(topics: [("huge", 1), ("large", 1)])
+        // Over the 16 MiB evt gives the queue by default. The mock keeps only ~5 MiB a
+        // partition, so its delivery reports (exit 0) are the proof here…
+        let huge = #"{"blob":""# + String(repeating: "b", count: 17 << 20) + #""}"#
+        let started = Date()
+        let result = try Evt.run(["publish", "topic:huge", "-X", "message.max.bytes=100000000", "--timeout", "10s"],
+                                 stdin: ndjson([huge, #"{"n":2}"#]), environment: ["EVT_KAFKA_BROKERS": cluster.bootstrapServers],
+                                 timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.isEmpty, "\(result.stderr)")
+        #expect(Date().timeIntervalSince(started) < 10, "took \(Date().timeIntervalSince(started)) s")
+        // …and a 3 MiB record, which it keeps, is read back whole by kcat.
+        let large = #"{"blob":""# + String(repeating: "l", count: 3 << 20) + #""}"#
+        let kept = try Evt.run(["publish", "topic:large", "-X", "message.max.bytes=100000000"], stdin: ndjson([large]),
+                               environment: ["EVT_KAFKA_BROKERS": cluster.bootstrapServers], timeout: 60)
+        #expect(kept.status == 0, "\(kept.stderr)")
+        #expect(try kcatConsume(brokers: cluster.bootstrapServers, topic: "large").map(\.payload) == [large])
+    }
+
+    @Test("a record larger than -X queue.buffering.max.kbytes fails at once with the reason; the lines around it are delivered")
+    func recordLargerThanQueue() throws {
+        let cluster = try mockCluster(topics: [("q", 1)])
+        let big = #"{"blob":""# + String(repeating: "b", count: 3 << 20) + #""}"#
+        let started = Date()
+        let result = try Evt.run(["publish", "topic:q", "-X", "message.max.bytes=10000000", "-X", "queue.buffering.max.kbytes=1024",
+                                  "--timeout", "10s"],
+                                 stdin: ndjson([#"{"n":1}"#, big, #"{"n":3}"#]),
+                                 environment: ["EVT_KAFKA_BROKERS": cluster.bootstrapServers], timeout: 60)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(Date().timeIntervalSince(started) < 10, "took \(Date().timeIntervalSince(started)) s")
+        #expect(reportedLines(in: result.stderr, marker: "not delivered") == [2], "\(result.stderr)")
+        #expect(result.stderr.contains("queue.buffering.max.kbytes=1024); raise it with -X queue.buffering.max.kbytes="), "\(result.stderr)")
+        let delivered = try kcatConsume(brokers: cluster.bootstrapServers, topic: "q").compactMap { sequenceNumber(of: $0.payload!) }
+        #expect(delivered == [1, 3])
+    }
+
     @Test("a non-retriable broker error (MESSAGE_TOO_LARGE) fails its batch: exit 1, failed lines named, the rest delivered once")
     func brokerRejectsBatch() throws {
         let cluster = try mockCluster(topics: [("rejects", 1)])

@@ -186,3 +186,32 @@ public func kcatConsume(brokers: String, topic: String) throws -> [KafkaRecord] 
                            key: object["key"] as? String, payload: object["payload"] as? String, headers: headers)
     }
 }
+
+/// A TCP port on 127.0.0.1 that accepts connections (the kernel completes them) and never
+/// answers: a broker that is merely slow, as opposed to a closed port, which refuses at once.
+public final class SilentListener: @unchecked Sendable {
+    public let port: Int
+    private let fd: Int32
+
+    public init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && listen(fd, 64) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard fd >= 0, listening else {
+            if fd >= 0 { close(fd) }
+            throw EvtError.failure("cannot listen on 127.0.0.1: \(String(cString: strerror(errno))).")
+        }
+        self.fd = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(fd) }
+}
+

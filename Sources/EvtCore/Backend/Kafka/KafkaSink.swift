@@ -22,6 +22,9 @@ final class KafkaSink: EventSink {
     private let topic: String
     private let partition: Int32
     private let timeoutMs: Int
+    /// The producer queue's bound in bytes (queue.buffering.max.kbytes): librdkafka answers
+    /// QUEUE_FULL for ever to a record larger than that, even with the queue empty.
+    private let queueLimitBytes: Int
     /// `-H NAME=VALUE`, as bytes once rather than per event.
     private let fixedHeaders: [(name: [UInt8], value: [UInt8])]
     private var sinceLastPoll = 0
@@ -46,21 +49,25 @@ final class KafkaSink: EventSink {
     }
 
     init(brokers: String, topic: String, partition: Int32?, options: SinkOptions) throws {
+        let user = Dictionary(options.kafka.properties, uniquingKeysWith: { $1 })
+        // A record fits the queue only when the queue is larger: one of up to
+        // message.max.bytes (1 000 000 unless -X raised it) must fit an empty queue.
+        let messageMaxBytes = user["message.max.bytes"].flatMap { Int($0) } ?? 1_000_000
         var properties: [(String, String)] = [
             ("bootstrap.servers", brokers),
             ("client.id", "evt"),
             ("enable.idempotence", "true"),
             ("acks", "all"),
             ("message.timeout.ms", String(options.timeoutMs)),
-            // Bounded memory however long the input (librdkafka's default is 1 GiB).
-            ("queue.buffering.max.kbytes", "16384"),
+            // Bounded memory however long the input (librdkafka's default is 1 GiB): 16 MiB,
+            // or message.max.bytes when -X raised it past that.
+            ("queue.buffering.max.kbytes", String(max(16384, (messageMaxBytes + 1023) / 1024))),
             ("queue.buffering.max.messages", "100000"),
             ("linger.ms", "5"),
             // Java's partitioner, so a key lands where a Java client (or kcat/confluent-kafka
             // with the same setting) would put it; librdkafka's default is CRC32-based.
             ("partitioner", "murmur2_random"),
         ]
-        let user = Dictionary(options.kafka.properties, uniquingKeysWith: { $1 })
         if let acks = user["acks"], acks != "all", acks != "-1" {
             Diagnostics.print("warning: -X acks=\(acks) weakens delivery: an acknowledged event may still be lost if a broker fails. Honoured as asked.")
             if user["enable.idempotence"] == nil { properties.append(("enable.idempotence", "false")) }
@@ -80,6 +87,12 @@ final class KafkaSink: EventSink {
         self.topic = topic
         self.partition = partition ?? RD_KAFKA_PARTITION_UA
         self.timeoutMs = options.timeoutMs
+        // What librdkafka took, -X queue.buffering.max.kbytes included.
+        var text = [CChar](repeating: 0, count: 32)
+        var size = text.count
+        let queueKilobytes = rd_kafka_conf_get(rd_kafka_conf(producer), "queue.buffering.max.kbytes", &text, &size) == RD_KAFKA_CONF_OK
+            ? Int(KafkaConfig.text(text)) : nil
+        self.queueLimitBytes = (queueKilobytes ?? 16384) * 1024
         self.fixedHeaders = options.headers.map { (Array($0.0.utf8), Array($0.1.utf8)) }
     }
 
@@ -106,6 +119,7 @@ final class KafkaSink: EventSink {
         // there gets a non-NULL pointer (a buffer of no bytes may have none).
         let value = event.valueIsNull ? nil : (event.value.baseAddress ?? KafkaSink.emptyBytes)
         let key = event.key.map { $0.baseAddress ?? KafkaSink.emptyBytes }
+        var queueFullSince: Int?
         while true {
             let err = evt_produce(producer, topicHandle, partition,
                                   value, event.valueIsNull ? 0 : event.value.count,
@@ -113,7 +127,26 @@ final class KafkaSink: EventSink {
                                   headers, event.timestamp ?? 0, opaque)
             if err == RD_KAFKA_RESP_ERR_NO_ERROR { break }
             if err == RD_KAFKA_RESP_ERR__QUEUE_FULL {
-                // The local queue is bounded: wait for deliveries to make room.
+                if event.value.count > queueLimitBytes {
+                    // No delivery makes room for it: this line fails now, and the next goes on.
+                    if let headers { rd_kafka_headers_destroy(headers) }
+                    let kilobytes = queueLimitBytes / 1024
+                    tally.failed(line: event.line, reason: "\(event.value.count) bytes is more than the producer queue holds (queue.buffering.max.kbytes=\(kilobytes)); raise it with -X queue.buffering.max.kbytes=\((event.value.count + 1023) / 1024) or more",
+                                 cause: KafkaConfig.cause(err))
+                    return
+                }
+                // The local queue is bounded: wait for deliveries to make room, up to --timeout
+                // (by then librdkafka has timed out what filled it, unless -X
+                // message.timeout.ms was raised or set to 0, "forever").
+                let now = monotonicMilliseconds()
+                if now - (queueFullSince ?? now) >= timeoutMs {
+                    if let headers { rd_kafka_headers_destroy(headers) }
+                    let reason = "Kafka took no event for --timeout (\(KafkaSink.duration(timeoutMs))) while the producer queue was full"
+                    tally.targetUnavailable = reason
+                    deliveries.purgeReason = ("not sent: \(reason)", .connectionLost)
+                    throw SinkStopped(reason: reason, cause: .connectionLost)
+                }
+                queueFullSince = queueFullSince ?? now
                 rd_kafka_poll(producer, 100)
                 if let fatal = fatalError() { throw EvtError.failure(fatal) }
                 // A broker that does not answer keeps the queue full until message.timeout.ms:
@@ -157,6 +190,11 @@ final class KafkaSink: EventSink {
         tally.targetUnavailable = short
         deliveries.purgeReason = ("not sent: \(short)", error.cause)
         return true
+    }
+
+    /// `30s`, `1500ms`: a --timeout as the user would write it.
+    private static func duration(_ milliseconds: Int) -> String {
+        milliseconds % 1000 == 0 ? "\(milliseconds / 1000)s" : "\(milliseconds)ms"
     }
 
     /// A valid address for a payload of no bytes (never read: its length is 0).
@@ -235,7 +273,8 @@ final class KafkaSink: EventSink {
             // whole timeout (a broker that is down would keep evt waiting until
             // message.timeout.ms), and after a refusal none: no answer is coming.
             if let grace = Signals.graceLeftMs { deadline = min(deadline, monotonicMilliseconds() + grace) }
-            if refused() { break }
+            // Nor after a refusal, or a queue that stayed full for --timeout.
+            if refused() || deliveries.purgeReason != nil { break }
             rd_kafka_poll(producer, 100)
         }
         // …unless -X set it higher (or to 0, "forever"): purge what is left, so each of those
@@ -254,8 +293,7 @@ final class KafkaSink: EventSink {
         if deliveries.timedOut && !deliveries.timeoutExplained {
             // librdkafka says only "Message timed out": what it last saw of the brokers.
             deliveries.timeoutExplained = true
-            let waited = timeoutMs % 1000 == 0 ? "\(timeoutMs / 1000)s" : "\(timeoutMs)ms"
-            Diagnostics.print("Kafka did not acknowledge events within --timeout (\(waited)).\(KafkaBrokerErrors.unreachableHint)")
+            Diagnostics.print("Kafka did not acknowledge events within --timeout (\(KafkaSink.duration(timeoutMs))).\(KafkaBrokerErrors.unreachableHint)")
         }
     }
 }
