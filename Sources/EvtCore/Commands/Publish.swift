@@ -139,7 +139,7 @@ public enum PublishCommand {
                         break reading
                     }
                 } catch let stopped as SinkStopped {
-                    runFailure = EvtError(stopped.cause, "\(stopped.reason); stopped reading input at line \(lineNumber): it and every line after it were not sent.")
+                    runFailure = EvtError(stopped.cause, "\(clause(stopped.reason)); stopped reading input at line \(lineNumber): it and every line after it were not sent.")
                     break reading
                 } catch {
                     runFailure = error as? EvtError ?? EvtError.failure("\(error)")

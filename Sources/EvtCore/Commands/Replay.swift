@@ -70,7 +70,7 @@ public enum ReplayCommand {
             throw error
         } catch {
             let message = (error as? EvtError)?.message ?? "\(error)"
-            Diagnostics.print("\(message.hasSuffix(".") ? message : message + ".") The replay stopped after \(loop.copied) acknowledged events.")
+            Diagnostics.print("\(clause(message)). The replay stopped after \(loop.copied) acknowledged events.")
             return (error as? EvtError)?.status ?? .failure
         }
         Diagnostics.print("replayed \(loop.copied) event\(loop.copied == 1 ? "" : "s") into \(Endpoint.redactingPassword(targetText))")

@@ -91,6 +91,13 @@ public struct EvtError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
+/// `text` (a server's or a library's message, or another error's) as a clause of a longer
+/// message that goes on after it with ". ", "; " or ": ": without the period it may end with,
+/// so that no message reads "user is disabled.. Check".
+func clause(_ text: String) -> Substring {
+    text.hasSuffix(".") && !text.hasSuffix("..") ? text.dropLast() : Substring(text)
+}
+
 extension Error {
     /// True for an EvtError a follower should wait out (a lost connection, a "not now").
     var isRetriable: Bool { (self as? EvtError)?.isRetriable ?? false }

@@ -151,7 +151,7 @@ enum KafkaBrokerErrors {
         default:
             question = "does -X security.protocol (now \(last.protocol)) match its listener (ssl or sasl_ssl for TLS, sasl_plaintext for SASL without TLS)?"
         }
-        return " The last broker error: \(last.reason). Is a Kafka broker reachable there, and \(question)"
+        return " The last broker error: \(clause(last.reason)). Is a Kafka broker reachable there, and \(question)"
     }
 
     /// "Kafka refused the authentication", for the lines of a delivery report.
@@ -169,10 +169,10 @@ enum KafkaBrokerErrors {
         case .authentication:
             let user = setting("sasl.username", of: rk).map { " (now \($0))" } ?? " (not set)"
             let mechanism = setting("sasl.mechanisms", of: rk).map { " (now \($0))" } ?? ""
-            return "\(shortText(kind)): \(reason). Check sasl.username\(user) and sasl.password (-X or -F FILE), and that sasl.mechanisms\(mechanism) names a mechanism the broker enables."
+            return "\(shortText(kind)): \(clause(reason)). Check sasl.username\(user) and sasl.password (-X or -F FILE), and that sasl.mechanisms\(mechanism) names a mechanism the broker enables."
         case .tls:
             let ca = setting("ssl.ca.location", of: rk).map { " (now \($0))" } ?? " (not set: the system's CAs are used)"
-            return "\(shortText(kind)): \(reason). Check ssl.ca.location\(ca): it must hold the CA that signed the broker's certificate; if the broker wants a client certificate, give ssl.certificate.location and ssl.key.location."
+            return "\(shortText(kind)): \(clause(reason)). Check ssl.ca.location\(ca): it must hold the CA that signed the broker's certificate; if the broker wants a client certificate, give ssl.certificate.location and ssl.key.location."
         }
     }
 

@@ -223,7 +223,7 @@ final class KafkaSink: EventSink {
         rd_kafka_poll(producer, 0)
         if refused(), let reason = tally.targetUnavailable {
             let read = lastLine == 0 ? "stopped before any input was sent" : "stopped reading input after line \(lastLine)"
-            throw EvtError(refusedCause ?? .connectionLost, "\(reason); \(read).")
+            throw EvtError(refusedCause ?? .connectionLost, "\(clause(reason)); \(read).")
         }
     }
 

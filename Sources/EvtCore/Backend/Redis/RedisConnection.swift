@@ -158,7 +158,7 @@ final class RedisConnection {
         if context.pointee.err != 0 {
             let reason = RedisConnection.errorText(context)
             evt_redis_free(context)
-            throw EvtError(.connectionLost, "cannot connect to \(address.description): \(reason). Is redis-server running there? (set EVT_REDIS_URL or use a redis:// endpoint)")
+            throw EvtError(.connectionLost, "cannot connect to \(address.description): \(clause(reason)). Is redis-server running there? (set EVT_REDIS_URL or use a redis:// endpoint)")
         }
         guard evt_reply_arena_attach(context) != 0 else {
             evt_redis_free(context)
@@ -201,7 +201,7 @@ final class RedisConnection {
             if case .error(let message) = reply {
                 // The server's message never contains the password.
                 let user = address.user.map { "user \($0)" } ?? "the default user"
-                throw EvtError.failure("\(address.description) refused the password of \(user): \(message). Check the endpoint, EVT_REDIS_PASSWORD or REDISCLI_AUTH.")
+                throw EvtError.failure("\(address.description) refused the password of \(user): \(clause(message)). Check the endpoint, EVT_REDIS_PASSWORD or REDISCLI_AUTH.")
             }
         }
         if address.database != 0 {
@@ -219,7 +219,7 @@ final class RedisConnection {
                 let hint = address.tls?.clientCertificate == nil
                     ? "it may want a client certificate (redis-server's tls-auth-clients is yes by default): give one with EVT_REDIS_CERT and EVT_REDIS_KEY, or ?cert=FILE&key=FILE"
                     : "it may have refused evt's client certificate: check that EVT_REDIS_CERT is signed by a CA the server trusts and has not expired"
-                throw EvtError(.connectionLost, "\(error.message); the server closed the connection right after the TLS handshake, so \(hint).")
+                throw EvtError(.connectionLost, "\(clause(error.message)); the server closed the connection right after the TLS handshake, so \(hint).")
             }
         }
     }

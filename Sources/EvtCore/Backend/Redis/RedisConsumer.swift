@@ -107,7 +107,7 @@ final class RedisConsumer: EventConsumer {
                 // MOVED, CLUSTERDOWN during a failover): reconnect (to the key's master now).
                 if kind == .channel && lost.cause == .connectionLost {
                     throw EvtError.failure(
-                        "\(lost.message): the subscription ended. Messages published meanwhile "
+                        "\(clause(lost.message)): the subscription ended. Messages published meanwhile "
                         + "are lost: Redis drops a subscriber that falls behind (client-output-buffer-limit pubsub) or restarts.")
                 }
                 try reconnect(after: lost)
@@ -147,7 +147,7 @@ final class RedisConsumer: EventConsumer {
 
     private func serverError(_ command: String, _ message: String) -> EvtError {
         if message.hasPrefix("NOGROUP") {
-            return EvtError.failure("\(command) on \(names[0]): \(message). Create the group with evt group-create stream:\(names[0]) \(group ?? "GROUP").")
+            return EvtError.failure("\(command) on \(names[0]): \(clause(message)). Create the group with evt group-create stream:\(names[0]) \(group ?? "GROUP").")
         }
         return EvtError(RedisErrorReply.cause(message), "\(command) on \(kind.rawValue) \(names[0]) failed: \(message)")
     }
@@ -505,7 +505,7 @@ final class RedisConsumer: EventConsumer {
             if code == "ASK" { Signals.sleep(milliseconds: 20) }
         }
         if !moved {
-            Diagnostics.print("\(lost.message); retrying for up to \(options.retryForMs / 1000)s (--retry-for).")
+            Diagnostics.print("\(clause(lost.message)); retrying for up to \(options.retryForMs / 1000)s (--retry-for).")
         }
         var delay = 100
         while true {

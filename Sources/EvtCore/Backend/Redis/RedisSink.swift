@@ -125,7 +125,7 @@ final class RedisSink: EventSink {
             }
         } catch let failure as LaneFailure {
             connectionLost(lanes[failure.laneIndex], failure.error, announce: false)   // the error below says it
-            throw EvtError(failure.error.cause, "\(failure.error.message); stopped reading input after line \(event.line).")
+            throw EvtError(failure.error.cause, "\(clause(failure.error.message)); stopped reading input after line \(event.line).")
         }
     }
 
@@ -157,7 +157,7 @@ final class RedisSink: EventSink {
                 _ = try readReplies(lane, waitMs: 0)
             } catch let failure as LaneFailure {
                 connectionLost(lanes[failure.laneIndex], failure.error, announce: false)
-                throw EvtError(failure.error.cause, "\(failure.error.message); stopped reading input after line \(lastLine).")
+                throw EvtError(failure.error.cause, "\(clause(failure.error.message)); stopped reading input after line \(lastLine).")
             }
         }
     }

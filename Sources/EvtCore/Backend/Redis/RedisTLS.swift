@@ -226,6 +226,6 @@ struct TLSFailure {
     let refused: Bool
 
     func error(_ server: String) -> EvtError {
-        EvtError(refused ? .refused(code: "TLS") : .connectionLost, "TLS with \(server) failed: \(reason).")
+        EvtError(refused ? .refused(code: "TLS") : .connectionLost, "TLS with \(server) failed: \(clause(reason)).")
     }
 }

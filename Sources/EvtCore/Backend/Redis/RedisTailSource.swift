@@ -22,7 +22,7 @@ final class RedisTailSource: EventSource {
             }
         } catch let lost as EvtError where lost.cause == .connectionLost && kind == .channel {
             throw EvtError.failure(
-                "\(lost.message): the subscription to \(name) ended. "
+                "\(clause(lost.message)): the subscription to \(name) ended. "
                 + "Messages published meanwhile were lost: Redis disconnects a subscriber that falls behind "
                 + "(client-output-buffer-limit pubsub) or when it restarts.")
         }

@@ -1,0 +1,20 @@
+import Foundation
+import Testing
+import EvtTestSupport
+
+/// Messages a user read and tripped on: each says what went wrong and what to do, in
+/// well-formed sentences, about the server and the names that were used.
+@Suite("message wording")
+struct MessageWordingTests {
+    @Test("a server's message that ends with a period is not followed by a second one (user is disabled. Check)")
+    func noDoublePeriod() throws {
+        let redis = try RedisServer()
+        try redis.cli(["ACL", "SETUSER", "alice", "on", ">right-pw", "~*", "&*", "+@all"])
+        let refused = try Evt.run(["tail", "redis://alice:wrong-pw@127.0.0.1:\(redis.port)/stream/s"])
+        #expect(refused.status == 1)
+        // Redis says "WRONGPASS invalid username-password pair or user is disabled."
+        #expect(refused.stderr.contains("user is disabled. Check the endpoint"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains(".."), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("wrong-pw"))
+    }
+}
