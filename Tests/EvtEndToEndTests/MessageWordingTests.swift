@@ -17,4 +17,13 @@ struct MessageWordingTests {
         #expect(!refused.stderr.contains(".."), "\(refused.stderr)")
         #expect(!refused.stderr.contains("wrong-pw"))
     }
+
+    @Test("stream:* with a record that names no stream says what it needs, with no column")
+    func keyFromRecordWithoutColumn() throws {
+        let result = try Evt.run(["publish", "stream:*", "--envelope", "--dry-run"], stdin: #"{"value":1}"# + "\n")
+        #expect(result.status == 3)
+        #expect(result.stderr.contains(#"line 1: the record names no stream (a non-empty "stream" member), which stream:* needs"# + "\n"),
+                "\(result.stderr)")
+        #expect(!result.stderr.contains("at column"), "\(result.stderr)")
+    }
 }

@@ -118,7 +118,7 @@ public enum PublishCommand {
                 do {
                     try decoder.decode(line, number: lineNumber) { event in
                         if let keyFromRecord, event.redisName?.isEmpty ?? true {
-                            throw BadLine(reason: "the record names no \(keyFromRecord) (a non-empty \"\(keyFromRecord)\" member), which \(keyFromRecord):* needs", column: 1)
+                            throw BadLine(reason: "the record names no \(keyFromRecord) (a non-empty \"\(keyFromRecord)\" member), which \(keyFromRecord):* needs", column: nil)
                         }
                         sent += 1
                         progress.advance()
