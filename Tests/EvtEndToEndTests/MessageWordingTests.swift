@@ -26,4 +26,18 @@ struct MessageWordingTests {
                 "\(result.stderr)")
         #expect(!result.stderr.contains("at column"), "\(result.stderr)")
     }
+
+    @Test("subscribe -f says subscribe always follows, instead of suggesting --from; another command's letter is named")
+    func unknownShortOption() throws {
+        for spelled in ["-f", "--follow"] {
+            let result = try Evt.run(["subscribe", "stream:s", spelled])
+            #expect(result.status == 2)
+            #expect(result.stderr.contains("evt subscribe always follows: it runs until -c N, --idle-exit or a signal stops it."),
+                    "\(result.stderr)")
+            #expect(!result.stderr.contains("--from"), "\(result.stderr)")
+        }
+        let lines = try Evt.run(["publish", "topic:t", "-n", "5"])
+        #expect(lines.status == 2 && lines.stderr.contains("-n is --lines of evt tail."), "\(lines.stderr)")
+        #expect(!lines.stderr.contains("Did you mean"), "\(lines.stderr)")
+    }
 }

@@ -116,8 +116,21 @@ public enum ArgumentParser {
 
     static func unknownOption(_ spelled: String, in spec: CommandSpec) -> EvtError {
         var message = "unknown option \(spelled) for evt \(spec.name)."
-        let candidates = spec.options.map { "--\($0.long)" }
-        if let guess = closest(to: spelled.hasPrefix("--") ? spelled : "-\(spelled)", among: candidates) {
+        let letter = spelled.hasPrefix("--") ? nil : spelled.dropFirst().first
+        // The option other commands have under this letter or name.
+        let others = CommandTable.commands.filter { $0.name != spec.name }
+        let elsewhere = others.flatMap(\.options).first { option in
+            letter.map { option.short == $0 } ?? ("--" + option.long == spelled)
+        }
+        if let elsewhere, let why = spec.without[elsewhere.long] {
+            message += " " + why
+        } else if let letter {
+            // One letter is no typo of a long name (-f is not short for --from).
+            if let elsewhere {
+                let owners = others.filter { $0.options.contains { $0.short == letter && $0.long == elsewhere.long } }
+                message += " -\(letter) is --\(elsewhere.long) of " + owners.map { "evt \($0.name)" }.joined(separator: ", ") + "."
+            }
+        } else if let guess = closest(to: spelled, among: spec.options.map { "--\($0.long)" }) {
             message += " Did you mean \(guess)?"
         }
         message += " See: evt help \(spec.name)"

@@ -78,14 +78,18 @@ public struct CommandSpec: Sendable {
     public let options: [OptionSpec]
     /// Text after the option list in `evt help CMD`.
     public let notes: String
+    /// Options of other commands that this one does without, by long name, and why: an
+    /// unknown-option error gives the reason (`subscribe -f`: it always follows).
+    public let without: [String: String]
 
     public init(name: String, summary: String, operands: [OperandSpec], options: [OptionSpec],
-                notes: String = "") {
+                notes: String = "", without: [String: String] = [:]) {
         self.name = name
         self.summary = summary
         self.operands = operands
         self.options = options + [CommandSpec.helpOption]
         self.notes = notes
+        self.without = without
     }
 
     static let helpOption = OptionSpec("help", short: "h", "Show this help and exit.")

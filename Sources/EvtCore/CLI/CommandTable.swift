@@ -97,7 +97,8 @@ public enum CommandTable {
         notes: """
         Records are written to stdout and flushed before they are acknowledged; with | head, \
         what the pipe held but head never printed was acknowledged: use -c N for an exact count.
-        """)
+        """,
+        without: ["follow": "evt subscribe always follows: it runs until -c N, --idle-exit or a signal stops it."])
 
     static let exec = OptionSpec(
         "exec", .value("COMMAND"),
