@@ -40,4 +40,24 @@ struct MessageWordingTests {
         #expect(lines.status == 2 && lines.stderr.contains("-n is --lines of evt tail."), "\(lines.stderr)")
         #expect(!lines.stderr.contains("Did you mean"), "\(lines.stderr)")
     }
+
+    @Test("subscribe's hint to create a missing group names the server that was used, and following it works")
+    func groupCreateHintNamesTheServer() throws {
+        let usual = try RedisServer()
+        let other = try RedisServer()
+        let environment = ["EVT_REDIS_URL": usual.url]
+        try other.cli(["XADD", "s", "*", "n", "1"])
+        let missing = try Evt.run(["subscribe", "redis://127.0.0.1:\(other.port)/stream/s", "--group", "g", "-c", "1"],
+                                  environment: environment)
+        #expect(missing.status == 1)
+        let hint = try #require(missing.stderr.range(of: "Create it with evt group-create "), "\(missing.stderr)")
+        let words = missing.stderr[hint.upperBound...].prefix { $0 != "[" }.split(separator: " ").map(String.init)
+        #expect(words == ["redis://127.0.0.1:\(other.port)/stream/s", "g"], "\(missing.stderr)")
+        // The hint as written creates the group there, whatever EVT_REDIS_URL says.
+        #expect(try Evt.run(["group-create"] + words + ["--from", "beginning"], environment: environment).status == 0)
+        #expect(try other.cli(["XINFO", "GROUPS", "s"]).contains("g"))
+        #expect(try usual.cli(["EXISTS", "s"]) == "0\n")
+        let consumed = try Evt.run(["subscribe", words[0], "--group", "g", "-c", "1"], environment: environment)
+        #expect(consumed.status == 0 && consumed.stdoutLines.count == 1, "\(consumed.stderr)")
+    }
 }

@@ -40,6 +40,14 @@ public struct RedisServerAddress: Sendable, Hashable {
         return (tls == nil ? "redis://" : "rediss://") + nodes + (database == 0 ? "" : "/\(database)")
     }
 
+    /// `redis://HOST:PORT[/DB]/KIND/NAME`, quoted for sh when it needs to be: this server's
+    /// endpoint for a command in a hint, so the hint acts on the server that was used. No
+    /// password (it stays in the user's endpoint or the environment).
+    func endpoint(_ kind: RedisKind, _ name: String) -> String {
+        let escaped = name.map { $0 == "%" ? "%25" : $0 == "?" ? "%3F" : String($0) }.joined()
+        return SandboxCommand.shellQuoted("\(description)/\(kind.rawValue)/\(escaped)")
+    }
+
     /// The same credentials and TLS settings for another node (of a cluster).
     func at(_ node: RedisNode) -> RedisServerAddress {
         var address = self

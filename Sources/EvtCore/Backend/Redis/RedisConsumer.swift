@@ -79,7 +79,7 @@ final class RedisConsumer: EventConsumer {
             }
         }
         guard options.createGroup else {
-            throw EvtError.failure("stream \(names[0]) has no group \(group). Create it with evt group-create stream:\(names[0]) \(group) [--from POSITION], or add --create.")
+            throw EvtError.failure("stream \(names[0]) has no group \(group). Create it with evt group-create \(server.endpoint(.stream, names[0])) \(SandboxCommand.shellQuoted(group)) [--from POSITION], or add --create.")
         }
         let (created, start) = try RedisGroups.create(group, on: names[0], from: options.from ?? .end, connection: connection)
         if created { Diagnostics.print("created group \(group) on stream \(names[0]) at \(start)") }
@@ -146,8 +146,8 @@ final class RedisConsumer: EventConsumer {
     }
 
     private func serverError(_ command: String, _ message: String) -> EvtError {
-        if message.hasPrefix("NOGROUP") {
-            return EvtError.failure("\(command) on \(names[0]): \(clause(message)). Create the group with evt group-create stream:\(names[0]) \(group ?? "GROUP").")
+        if RedisErrorReply.cause(message) == .refused(code: "NOGROUP") {
+            return EvtError.failure("\(command) on \(names[0]): \(clause(message)). Create the group with evt group-create \(server.endpoint(.stream, names[0])) \(group.map(SandboxCommand.shellQuoted) ?? "GROUP").")
         }
         return EvtError(RedisErrorReply.cause(message), "\(command) on \(kind.rawValue) \(names[0]) failed: \(message)")
     }
