@@ -60,4 +60,20 @@ struct MessageWordingTests {
         let consumed = try Evt.run(["subscribe", words[0], "--group", "g", "-c", "1"], environment: environment)
         #expect(consumed.status == 0 && consumed.stdoutLines.count == 1, "\(consumed.stderr)")
     }
+
+    @Test("lag of a stream that does not exist, or of a list named as a stream, says so and exits 1")
+    func lagOfMissingStream() throws {
+        let redis = try RedisServer()
+        try redis.cli(["RPUSH", "jobs", "a"])
+        let missing = try Evt.run(["lag", "stream:nonexist", "--format", "json"], environment: ["EVT_REDIS_URL": redis.url])
+        #expect(missing.status == 1 && missing.stdout.isEmpty)
+        #expect(missing.stderr.contains("stream nonexist does not exist on redis://127.0.0.1:\(redis.port), so it has no lag."),
+                "\(missing.stderr)")
+        #expect(!missing.stderr.contains("ERR no such key"), "\(missing.stderr)")
+        let list = try Evt.run(["lag", "stream:jobs", "--format", "json"], environment: ["EVT_REDIS_URL": redis.url])
+        #expect(list.status == 1)
+        #expect(list.stderr.contains("jobs on redis://127.0.0.1:\(redis.port) is a Redis list, not a stream")
+                && list.stderr.contains("name it redis://127.0.0.1:\(redis.port)/list/jobs."), "\(list.stderr)")
+        #expect(!list.stderr.contains("WRONGTYPE"), "\(list.stderr)")
+    }
 }

@@ -59,26 +59,43 @@ final class RedisLagReader: LagReader {
 
     private func streamGroups() throws -> [GroupInfo] {
         var groups: [GroupInfo] = []
-        try connection.request(["XINFO", "GROUPS", name]) { reply in
-            for index in 0..<reply.count {
-                let fields = reply[index]
-                var group = GroupInfo()
-                var field = 0
-                while field + 1 < fields.count {
-                    let value = fields[field + 1]
-                    switch fields[field].text {
-                    case "name": group.name = value.text
-                    case "pending": group.pending = Int64(value.integer)
-                    case "last-delivered-id": group.lastDelivered = StreamID(value.bytes) ?? .zero
-                    case "lag": group.lag = value.kind == .integer ? Int64(value.integer) : nil
-                    default: break
+        do {
+            try connection.request(["XINFO", "GROUPS", name]) { reply in
+                for index in 0..<reply.count {
+                    let fields = reply[index]
+                    var group = GroupInfo()
+                    var field = 0
+                    while field + 1 < fields.count {
+                        let value = fields[field + 1]
+                        switch fields[field].text {
+                        case "name": group.name = value.text
+                        case "pending": group.pending = Int64(value.integer)
+                        case "last-delivered-id": group.lastDelivered = StreamID(value.bytes) ?? .zero
+                        case "lag": group.lag = value.kind == .integer ? Int64(value.integer) : nil
+                        default: break
+                        }
+                        field += 2
                     }
-                    field += 2
+                    groups.append(group)
                 }
-                groups.append(group)
             }
+        } catch let error as EvtError where !error.isRetriable {
+            // XINFO's own answer ("ERR no such key", WRONGTYPE) names neither the stream nor
+            // the server: TYPE says which it is.
+            throw try whyNotAStream() ?? error
         }
         return groups
+    }
+
+    /// The error for a key that is missing or of another type than stream; nil for a stream.
+    private func whyNotAStream() throws -> EvtError? {
+        guard case .status(let type) = try connection.call(["TYPE", name]), type != "stream" else { return nil }
+        let server = connection.address.description
+        if type == "none" {
+            return EvtError(.refused(code: "NO_SUCH_KEY"), "stream \(name) does not exist on \(server), so it has no lag. Check the name and the server (EVT_REDIS_URL or a redis:// endpoint).")
+        }
+        let instead = type == "list" ? " For a list used as a queue, name it \(connection.address.endpoint(.list, name))." : ""
+        return EvtError(.refused(code: "WRONGTYPE"), "\(name) on \(server) is a Redis \(type), not a stream, so it has no group lag.\(instead)")
     }
 
     private func report(_ group: GroupInfo) throws -> LagReport {
