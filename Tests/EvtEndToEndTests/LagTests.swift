@@ -91,6 +91,40 @@ struct LagTests {
         #expect(try Evt.run(["lag", "channel:c"], environment: env).status == 2)
     }
 
+    @Test("several sources and several --group: each group is shown for the sources that have it, the others are named; a group none has is exit 1")
+    func groupsWhereFound() throws {
+        let redis = try RedisServer()
+        let cluster = try mockCluster(topics: [("t", 2)])
+        let env = ["EVT_REDIS_URL": redis.url, "EVT_KAFKA_BROKERS": cluster.bootstrapServers]
+        _ = try Evt.run(["publish", "stream:a"], stdin: Self.seq(1...3), environment: env)
+        _ = try Evt.run(["publish", "stream:b"], stdin: Self.seq(1...2), environment: env)
+        _ = try Evt.run(["publish", "list:q"], stdin: Self.seq(1...4), environment: env)
+        _ = try Evt.run(["publish", "topic:t"], stdin: Self.seq(1...5), environment: env)
+        for (source, group) in [("stream:a", "ga"), ("stream:b", "gb"), ("topic:t", "gt")] {
+            let created = try Evt.run(["group-create", source, group, "--from", "beginning"], environment: env)
+            #expect(created.status == 0, "\(created.stderr)")
+        }
+        let result = try Evt.run(["lag", "stream:a", "stream:b", "topic:t", "list:q", "-g", "ga", "-g", "gb", "-g", "gt",
+                                  "--format", "json"], environment: env)
+        #expect(result.status == 0, "\(result.stderr)")
+        let shown = Self.objects(result).map { "\($0["stream"] ?? $0["topic"] ?? $0["list"]!) \($0["group"] ?? "-") \($0["lag"]!)" }
+        #expect(shown == ["a ga 3", "b gb 2", "t gt 5", "q - 4"], "\(result.stdoutText)")
+        #expect(result.stderr.contains("stream a on \(redis.url) has no group gb or gt; each group is shown for the sources that have it."),
+                "\(result.stderr)")
+        #expect(result.stderr.contains("topic t on \(cluster.bootstrapServers) has no group ga or gb;"), "\(result.stderr)")
+        #expect(!result.stderr.contains("list q"), "a list has no groups: \(result.stderr)")
+
+        let nowhere = try Evt.run(["lag", "stream:a", "stream:b", "-g", "ga", "-g", "nope"], environment: env)
+        #expect(nowhere.status == 1 && nowhere.stdout.isEmpty)
+        #expect(nowhere.stderr.contains("none of the sources has group nope"), "\(nowhere.stderr)")
+        // One source: every --group is its own, and one it lacks is an error with a hint for that server.
+        let single = try Evt.run(["lag", "stream:a", "-g", "gb"], environment: env)
+        #expect(single.status == 1)
+        #expect(single.stderr.contains("stream a has no group gb (groups: ga). Check the name, or create it with evt group-create \(redis.url)/stream/a gb."),
+                "\(single.stderr)")
+        withExtendedLifetime(cluster) {}
+    }
+
     @Test("subscribe --group --stats reports the group's lag through evt lag's reader while it consumes")
     func subscribeStats() throws {
         let redis = try RedisServer()

@@ -55,6 +55,10 @@ protocol LagReader: AnyObject {
 struct LagQuery {
     /// The groups named with --group; empty: every group the server can list.
     var groups: [String] = []
+    /// Several sources: each named group is shown only for the sources that have it (a
+    /// stream's XINFO GROUPS lists it; a topic holds offsets it committed), and a list shows
+    /// its length. With one source every named group is shown for it, or is an error.
+    var groupsWhereFound = false
     /// A list: also show this processing list's length.
     var processing: String?
     var deadLetter = false

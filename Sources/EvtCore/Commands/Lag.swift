@@ -29,13 +29,15 @@ public enum LagCommand {
         }
         var query = LagQuery()
         query.groups = arguments.values("group")
+        query.groupsWhereFound = arguments.operands.count > 1 && !query.groups.isEmpty
         query.processing = arguments.value("processing")
         query.kafka = try arguments.kafkaSettings()
         var readers: [LagReader] = []
-        for text in arguments.operands {
-            let source = try Endpoint.parse(text, environment: environment)
+        let sources = try arguments.operands.map { try Endpoint.parse($0, environment: environment) }
+        for source in sources {
             readers.append(try Backends.lagReader(for: source, query: query))
         }
+        var noted: Set<String> = []
         for text in arguments.values("dead-letter") {
             var deadLetter = LagQuery()
             deadLetter.deadLetter = true
@@ -47,7 +49,11 @@ public enum LagCommand {
         var beyond = false
         do {
             while true {
-                let reports = try readers.flatMap { try $0.read() }
+                let perReader = try readers.map { try $0.read() }
+                if query.groupsWhereFound {
+                    try checkGroupsFound(query.groups, sources: sources, reports: perReader, noted: &noted)
+                }
+                let reports = perReader.flatMap { $0 }
                 beyond = false
                 for report in reports where !report.deadLetter {
                     if let maxLag, report.lag > Int64(maxLag) {
@@ -80,6 +86,21 @@ public enum LagCommand {
         }
         if let stopped = Signals.exitStatusAfterSignal { return stopped }
         return beyond ? .lagExceeded : .success
+    }
+
+    /// Several sources with --group: a group that none of them has is an error; a stream or
+    /// topic without one of the groups is named on stderr, once (a list has no groups).
+    static func checkGroupsFound(_ groups: [String], sources: [Endpoint], reports: [[LagReport]],
+                                 noted: inout Set<String>) throws {
+        for group in groups where !reports.contains(where: { $0.contains { $0.group == group } }) {
+            throw EvtError.failure("none of the sources has group \(group): a stream has it when XINFO GROUPS lists it, a topic when the group committed offsets on it. Check the name, or create it with evt group-create SOURCE \(SandboxCommand.shellQuoted(group)).", code: "NOGROUP")
+        }
+        for (source, found) in zip(sources, reports) {
+            if case .redis(_, .list, _) = source { continue }
+            let missing = groups.filter { group in !found.contains { $0.group == group } }
+            guard !missing.isEmpty, noted.insert("\(source.description) \(missing)").inserted else { continue }
+            Diagnostics.print("\(source.description) has no group \(missing.joined(separator: " or ")); each group is shown for the sources that have it.")
+        }
     }
 
 }

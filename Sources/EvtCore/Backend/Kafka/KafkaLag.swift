@@ -121,6 +121,8 @@ final class KafkaLagReader: LagReader {
         var wanted: Set<PartitionOffset> = []
         for group in groups {
             let committed = try group.map { try committedOffsets($0, partitions) } ?? [:]
+            // Beside other sources, a named group that committed nothing here is not this topic's.
+            if query.groupsWhereFound && committed.isEmpty { continue }
             var report = LagReport(kind: "topic", name: topic, group: group, lag: 0)
             report.deadLetter = query.deadLetter
             for partition in partitions {

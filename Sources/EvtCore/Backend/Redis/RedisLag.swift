@@ -11,7 +11,7 @@ final class RedisLagReader: LagReader {
         if kind == .channel {
             throw EvtError.usage("a channel keeps no events, so it has no lag: name a stream, a list or a topic.")
         }
-        if kind == .list && !query.groups.isEmpty {
+        if kind == .list && !query.groups.isEmpty && !query.groupsWhereFound {
             throw EvtError.usage("--group is for streams and topics; a list's consumers share it without groups.")
         }
         if kind == .stream && query.processing != nil {
@@ -29,9 +29,10 @@ final class RedisLagReader: LagReader {
         }
         let groups = try streamGroups()
         let names = query.groups.isEmpty ? groups.map(\.name) : query.groups
-        return try names.map { wanted in
+        return try names.compactMap { wanted in
             guard let info = groups.first(where: { $0.name == wanted }) else {
-                throw EvtError.failure("stream \(name) has no group \(wanted) (groups: \(groups.isEmpty ? "none" : groups.map(\.name).joined(separator: ", "))). Create it with evt group-create.")
+                if query.groupsWhereFound { return nil }
+                throw EvtError.failure("stream \(name) has no group \(wanted) (groups: \(groups.isEmpty ? "none" : groups.map(\.name).joined(separator: ", "))). Check the name, or create it with evt group-create \(connection.address.endpoint(.stream, name)) \(SandboxCommand.shellQuoted(wanted)).", code: "NOGROUP")
             }
             return try report(info)
         }
