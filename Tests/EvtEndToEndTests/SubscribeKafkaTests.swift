@@ -269,6 +269,37 @@ struct SubscribeKafkaTests {
         }
     }
 
+    @Test("brokers gone: SIGTERM / SIGINT stop a group subscriber within seconds (not session.timeout.ms), naming the offsets it could not commit",
+          arguments: [(SIGTERM, Int32(143)), (SIGINT, Int32(130))])
+    func stopWithBrokersGone(signal: Int32, status: Int32) throws {
+        var cluster: KafkaMockCluster? = try mockCluster(topics: [("t", 2)])
+        let environment = ["EVT_KAFKA_BROKERS": cluster!.bootstrapServers]
+        try publish(1...10, to: "t", environment)
+        // Every offset commit fails (OFFSET_METADATA_TOO_LARGE: permanent, no rejoin): what evt
+        // hands over stays uncommitted.
+        cluster!.pushRequestErrors(apiKey: 8, errors: Array(repeating: 12, count: 1000))
+        // The default session.timeout.ms (45 s): what closing waited out for a coordinator gone.
+        let member = try Evt.start(["subscribe", "topic:t", "--group", "g", "--from", "beginning"], environment: environment)
+        defer { if !member.hasExited() { member.signal(SIGKILL) } }
+        let deadline = Date().addingTimeInterval(60)
+        while linesSoFar(member.scratchStdout).count < 10 && Date() < deadline && !member.hasExited() { usleep(50_000) }
+        let handed = records(linesSoFar(member.scratchStdout), topic: "t")
+        #expect(Set(handed.map(\.id)) == Set(1...10), "\(member.stderrSoFar)")
+
+        cluster = nil   // the brokers are gone
+        let signalled = Date()
+        member.signal(signal)
+        let result = member.wait(timeout: 90)
+        let took = Date().timeIntervalSince(signalled)
+        print("stop with the brokers gone (signal \(signal)): \(String(format: "%.1f", took)) s")
+        #expect(took < 15, "the stop took \(took) s")
+        #expect(result.status == status, "\(result.stderr)")
+        // Each partition's handed-over records are named: their offsets were not committed.
+        for (partition, offsets) in offsetsByPartition(handed) {
+            #expect(result.stderr.contains("t/\(partition) offsets 0-\(offsets.max()!)"), "\(result.stderr)")
+        }
+    }
+
     @Test("group-create --from -2 starts a group 2 before each partition's end; again leaves it (\"already\"); --reset moves it")
     func groupCreate() throws {
         let cluster = try mockCluster(topics: [("t", 4)])

@@ -8,8 +8,9 @@ internal import CRdKafka
 ///   `--from` (default end); nothing is committed.
 /// - With a group: a balanced consumer group (rd_kafka_subscribe). Offsets are stored only
 ///   for records handed over (enable.auto.offset.store=false) and committed from the stored
-///   ones — periodically, on a rebalance before partitions are given up, and on close, when
-///   librdkafka also leaves the group so the others take over at once.
+///   ones — periodically, on a rebalance before partitions are given up, and on close, which
+///   then leaves the group so the others take over at once. Both steps of a close are bounded
+///   (see close()).
 final class KafkaConsumer: EventConsumer {
     private let consumer: OpaquePointer
     private let queue: OpaquePointer
@@ -20,11 +21,19 @@ final class KafkaConsumer: EventConsumer {
     private var received: [(topic: String, partition: Int32, offset: Int64)] = []
     /// Per partition, the next offset to commit is blocked after a record that was not
     /// acknowledged (an --exec failure): committing a later offset would skip it.
-    private var blocked: Set<String> = []
+    private var blocked: Set<TopicPartition> = []
+    /// Per partition, the offset stored for commit: the one after the last record handed over.
+    private var stored: [TopicPartition: Int64] = [:]
+    /// How long a close waits for the final commit and the group leave, together, when no stop
+    /// signal came (after one, for what is left of Signals.graceMs).
+    static let closeTimeoutMs = 10_000
+    /// Set when close() gave up waiting for librdkafka: the handle is left to the process's
+    /// exit, since destroying it would wait out session.timeout.ms all the same.
+    private var abandoned = false
 
-    /// Where a group starts on partitions it has no committed offset for (the rebalance
-    /// callback's opaque; alive as long as the consumer).
-    private let groupStart: GroupStart
+    /// What the rebalance and offset-commit callbacks share with the consumer (their opaque;
+    /// alive as long as the consumer).
+    private let group: GroupState
     /// Keeps librdkafka's fetcher going while the prefetch queue drains (see KafkaFetchWaker).
     private let waker: KafkaFetchWaker
 
@@ -54,11 +63,12 @@ final class KafkaConsumer: EventConsumer {
         } else {
             properties += [("enable.auto.commit", "false")]
         }
-        groupStart = GroupStart(atBeginning: options.from == .beginning)
+        group = GroupState(atBeginning: options.from == .beginning)
         let conf = try KafkaConfig.make(properties, options.kafka)
         if grouped {
             rd_kafka_conf_set_rebalance_cb(conf, kafkaRebalance)
-            rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(groupStart).toOpaque())
+            rd_kafka_conf_set_offset_commit_cb(conf, kafkaCommitAnswered)
+            rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(group).toOpaque())
         }
         consumer = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
         queue = rd_kafka_queue_get_consumer(consumer)!
@@ -80,6 +90,7 @@ final class KafkaConsumer: EventConsumer {
     }
 
     deinit {
+        guard !abandoned else { return }
         rd_kafka_queue_destroy(queue)
         rd_kafka_destroy(consumer)
     }
@@ -190,39 +201,156 @@ final class KafkaConsumer: EventConsumer {
     func acknowledge(_ indexes: [Int]) throws {
         guard grouped, !indexes.isEmpty else { return }
         var acknowledged = Set(indexes)
-        var highest: [String: (topic: String, partition: Int32, offset: Int64)] = [:]
+        var highest: [TopicPartition: Int64] = [:]
         for (index, record) in received.enumerated() {
-            let key = "\(record.partition)/\(record.topic)"
+            let key = TopicPartition(topic: record.topic, partition: record.partition)
             if blocked.contains(key) { continue }
             if !acknowledged.contains(index) {
                 blocked.insert(key)
                 continue
             }
-            highest[key] = record
+            highest[key] = record.offset
         }
         acknowledged.removeAll()
         guard !highest.isEmpty else { return }
         let list = KafkaPartitionList(capacity: highest.count)
-        for record in highest.values { list.add(record.topic, record.partition, offset: record.offset + 1) }
+        for (key, offset) in highest { list.add(key.topic, key.partition, offset: offset + 1) }
         let err = list.withListPointer { rd_kafka_offsets_store(consumer, $0) }
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
             // A partition revoked meanwhile: its new owner reads these records again.
             Diagnostics.print("kafka: could not store offsets: \(KafkaConfig.errorText(err))")
         }
+        for element in list where element.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            stored[TopicPartition(topic: element.topic, partition: element.partition)] = element.offset
+        }
     }
 
+    /// Commits what was handed over, then leaves the group (the others get its partitions at
+    /// once), both within closeTimeoutMs, cut to what is left of the grace after a stop signal.
+    /// librdkafka's own rd_kafka_consumer_close waits for a coordinator that is gone until
+    /// session.timeout.ms (45 s by default) has passed, and so does rd_kafka_destroy. When the
+    /// commit is not answered in time, the offsets not committed are named and the group is not
+    /// left (its coordinator is unreachable anyway); the handle is then left to the process's
+    /// exit. After a stop signal that is a clean stop (130/143), else a failure.
     func close() throws {
-        // Commits the stored offsets and leaves the group (others get the partitions now).
-        let err = rd_kafka_consumer_close(consumer)
-        if err != RD_KAFKA_RESP_ERR_NO_ERROR && grouped {
-            throw KafkaConfig.error(err, "leaving the consumer group failed: \(KafkaConfig.errorText(err)); records handed over since the last commit will be read again.")
+        let deadline = monotonicMilliseconds() + Self.closeTimeoutMs
+        func msLeft() -> Int {
+            let left = deadline - monotonicMilliseconds()
+            return max(0, min(left, Signals.graceLeftMs ?? left))
         }
+        let closing = rd_kafka_queue_new(consumer)!
+        let uncommitted = grouped ? commitHandedOver(through: closing, msLeft: msLeft) : nil
+        // An unanswered commit used up the time: the coordinator is gone, no leave is answered.
+        abandoned = msLeft() == 0
+        group.closing = true
+        if !abandoned, let error = rd_kafka_consumer_close_queue(consumer, closing) {
+            rd_kafka_error_destroy(error)   // closed already, or a fatal error: destroy copes
+        } else if !abandoned {
+            while rd_kafka_consumer_closed(consumer) == 0 && msLeft() > 0 {
+                serve(closing, ms: min(100, msLeft()))
+            }
+            abandoned = rd_kafka_consumer_closed(consumer) == 0
+        }
+        if !abandoned {
+            rd_kafka_queue_destroy(closing)
+        } else if uncommitted == nil && grouped {
+            Diagnostics.print("kafka: stopped without leaving the group (its coordinator did not answer in time); the other members get its partitions after session.timeout.ms.")
+        }
+        guard let uncommitted else { return }
+        let message = "kafka: the offsets of records handed over were not committed (\(uncommitted.reason)): \(uncommitted.ranges.joined(separator: ", ")); the group delivers them again."
+        if Signals.stopRequested {
+            Diagnostics.print(message)
+            return
+        }
+        throw EvtError(.connectionLost, message)
+    }
+
+    /// Serves `closing` for up to `ms`: callbacks (rebalance, commit answers) run there; records
+    /// and consumer errors that reach it once the group queue is forwarded there are dropped.
+    /// (rd_kafka_queue_poll_callback would abort on those.)
+    private func serve(_ closing: OpaquePointer, ms: Int) {
+        if let message = rd_kafka_consume_queue(closing, Int32(ms)) { rd_kafka_message_destroy(message) }
+    }
+
+    /// Commits the offsets stored since the last commit that was answered, and waits for the
+    /// answer as long as `msLeft` says. Nil when all is committed; else the reason and, per
+    /// partition, the offsets handed over and not committed ("t/0 offsets 17-42").
+    private func commitHandedOver(through closing: OpaquePointer, msLeft: () -> Int) -> (reason: String, ranges: [String])? {
+        // Answers to earlier commits that are still queued (and records not handed over).
+        messages.withUnsafeMutableBufferPointer { buffer in
+            while true {
+                let count = rd_kafka_consume_batch_queue(queue, 0, buffer.baseAddress, buffer.count)
+                guard count > 0 else { break }
+                for index in 0..<count { rd_kafka_message_destroy(buffer[index]!) }
+            }
+        }
+        let due = stored.filter { $0.value > group.committed[$0.key] ?? Int64.min }
+        guard !due.isEmpty else { return nil }
+        let list = KafkaPartitionList(capacity: due.count)
+        for (key, offset) in due { list.add(key.topic, key.partition, offset: offset) }
+        let answersBefore = group.commitAnswers
+        let err = list.withListPointer {
+            rd_kafka_commit_queue(consumer, $0, closing, kafkaCommitAnswered, Unmanaged.passUnretained(group).toOpaque())
+        }
+        var reason = KafkaConfig.errorText(err)
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            let started = monotonicMilliseconds()
+            while group.commitAnswers == answersBefore && msLeft() > 0 {
+                serve(closing, ms: min(100, msLeft()))
+            }
+            reason = group.commitAnswers == answersBefore
+                ? "the group coordinator did not answer within \(max(1, (monotonicMilliseconds() - started + 500) / 1000)) s"
+                : KafkaConfig.errorText(group.lastCommitError)
+        }
+        let left = due.filter { $0.value > group.committed[$0.key] ?? Int64.min }
+            .sorted { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }
+        guard !left.isEmpty else { return nil }
+        return (reason, left.map { key, next in
+            let first = group.committed[key] ?? group.assignedAt[key]
+            return first.map { "\(key.topic)/\(key.partition) offsets \($0)-\(next - 1)" } ?? "\(key.topic)/\(key.partition) up to offset \(next - 1)"
+        })
     }
 }
 
-final class GroupStart {
+struct TopicPartition: Hashable {
+    let topic: String
+    let partition: Int32
+}
+
+/// What a group's callbacks (rebalance, offset commit answers) share with its consumer. They
+/// run on the thread that polls the consumer, as the consumer does.
+final class GroupState {
+    /// Where a group starts on partitions it has no committed offset for.
     let atBeginning: Bool
+    /// Per partition, the group's committed offset as far as this member knows: read when the
+    /// partition was assigned, then from every answered commit.
+    var committed: [TopicPartition: Int64] = [:]
+    /// Per partition, where reading started when it was assigned (committed or not).
+    var assignedAt: [TopicPartition: Int64] = [:]
+    /// How many commits were answered, and the last failure among them.
+    var commitAnswers = 0
+    var lastCommitError = RD_KAFKA_RESP_ERR_NO_ERROR
+    /// Set once close() committed what it could: the revocation that leaving brings commits
+    /// nothing more (a commit there would wait for a coordinator that may be gone, unbounded).
+    var closing = false
+
     init(atBeginning: Bool) { self.atBeginning = atBeginning }
+}
+
+/// The answer to an offset commit, automatic or evt's own: each partition committed without
+/// an error is noted as committed.
+private func kafkaCommitAnswered(_ rk: OpaquePointer?, _ err: rd_kafka_resp_err_t,
+                                 _ offsets: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+                                 _ opaque: UnsafeMutableRawPointer?) {
+    guard let opaque else { return }
+    let group = Unmanaged<GroupState>.fromOpaque(opaque).takeUnretainedValue()
+    group.commitAnswers += 1
+    if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET { group.lastCommitError = err }
+    guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let offsets else { return }
+    for element in KafkaPartitionList.lentElements(offsets) where element.err == RD_KAFKA_RESP_ERR_NO_ERROR && element.offset >= 0 {
+        let key = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+        group.committed[key] = max(group.committed[key] ?? element.offset, element.offset)
+    }
 }
 
 /// Rebalances of a `subscribe --group`. On assignment, a partition the group has no committed
@@ -234,26 +362,34 @@ private func kafkaRebalance(_ rk: OpaquePointer?, _ err: rd_kafka_resp_err_t,
                             _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
                             _ opaque: UnsafeMutableRawPointer?) {
     guard let rk, let partitions else { return }
+    let group = opaque.map { Unmanaged<GroupState>.fromOpaque($0).takeUnretainedValue() }
     guard err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS else {
-        _ = rd_kafka_commit(rk, nil, 0)
+        if group?.closing != true { _ = rd_kafka_commit(rk, nil, 0) }
         _ = rd_kafka_assign(rk, nil)
         return
     }
-    let atBeginning = opaque.map { Unmanaged<GroupStart>.fromOpaque($0).takeUnretainedValue().atBeginning } ?? false
+    let atBeginning = group?.atBeginning ?? false
     let committed = rd_kafka_committed(rk, partitions, 10_000)
     // `partitions` is lent by librdkafka for this call: set in place, never destroyed here.
     let elements = KafkaPartitionList.lentElements(partitions)
     let starts = KafkaPartitionList(capacity: elements.count)
     if committed == RD_KAFKA_RESP_ERR_NO_ERROR {
-        for index in elements.indices where elements[index].offset < 0 {
+        for index in elements.indices {
             let element = elements[index]
+            let key = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+            if element.offset >= 0 {
+                group?.committed[key] = element.offset
+                group?.assignedAt[key] = element.offset
+                continue
+            }
             var low: Int64 = 0
             var high: Int64 = 0
             guard rd_kafka_query_watermark_offsets(rk, element.topic, element.partition, &low, &high, 10_000)
                     == RD_KAFKA_RESP_ERR_NO_ERROR else { continue }   // auto.offset.reset decides
             let start = atBeginning ? low : high
             elements[index].offset = start
-            starts.add(String(cString: element.topic), element.partition, offset: start)
+            starts.add(key.topic, key.partition, offset: start)
+            group?.assignedAt[key] = start
         }
     }
     _ = rd_kafka_assign(rk, partitions)
