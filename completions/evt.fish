@@ -108,7 +108,7 @@ complete -c evt -n $subscribe -l pattern -d 'Channel: subscribe by pattern'
 complete -c evt -n $subscribe -l no-pattern -d 'Channel: subscribe to the name as written'
 complete -c evt -n $subscribe -l match -x -d 'Only records where key=GLOB, header.NAME=GLOB or value.PATH=VALUE'
 complete -c evt -n $subscribe -l no-ack-filtered -d 'Leave the records --match filtered out pending'
-complete -c evt -n $subscribe -l ack-batch -x -d 'Hand over at most N events at a time'
+complete -c evt -n $subscribe -l ack-batch -x -d 'Without --exec, write and acknowledge at most N events at a time'
 complete -c evt -n $subscribe -l retry-for -x -d 'How long to reconnect a lost Redis connection'
 complete -c evt -n $subscribe -l stats -x -d "Print events consumed, rate and the group's lag every DURATION"
 

@@ -133,6 +133,37 @@ struct SubscribeKafkaTests {
                 "in the failed record's partition: it and everything after it, nothing before")
     }
 
+    @Test("a group member killed with SIGKILL while its --exec runs: the group committed every record handled before, within moments")
+    func killedExecWorkerRedoesOnlyInFlight() throws {
+        let cluster = try mockCluster(topics: [("t", 1)])
+        let environment = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers]
+        try publish(1...300, to: "t", environment)
+        let handler = StallingHandler(stallAt: 50)
+        let worker = try Evt.start(["subscribe", "topic:t", "--group", "k", "--from", "beginning", "--exec", handler.command] + groupTimeouts,
+                                   environment: environment)
+        #expect(handler.waitUntilStalled(), "the worker did not reach its 50th record: \(worker.stderrSoFar)")
+        // Records at offsets 0-48 were handled; offset 49 is in flight: the group's position
+        // must reach 49 while the command still runs (a few ms; polled generously).
+        func committed() throws -> Int? {
+            let lag = try Evt.run(["lag", "topic:t", "--group", "k"], environment: environment, timeout: 20)
+            guard let object = try? JSONSerialization.jsonObject(with: Data(lag.stdoutText.utf8)) as? [String: Any],
+                  let partitions = object["partitions"] as? [[String: Any]] else { return nil }
+            return partitions.first?["committed"] as? Int
+        }
+        var position = try committed()
+        let deadline = Date().addingTimeInterval(20)
+        while position != 49 && Date() < deadline {
+            usleep(100_000)
+            position = try committed()
+        }
+        worker.signal(SIGKILL)
+        _ = worker.wait(timeout: 10)
+        handler.killStalled()
+        #expect(handler.handledLines.count == 50)
+        #expect(position == 49, "the group's committed offset while record 50 was in flight")
+        #expect(try committed() == 49)
+    }
+
     @Test("| head -n 3 stops a group subscriber promptly; the group went on past what head printed, and new records still come")
     func headClosesPipe() throws {
         let cluster = try mockCluster(topics: [("t", 4)])

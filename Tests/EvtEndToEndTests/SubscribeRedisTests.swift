@@ -174,7 +174,7 @@ struct SubscribeRedisTests {
         #expect(plain.stdoutText == "{\"list\":\"q\",\"value\":1}\n{\"list\":\"q\",\"value\":2}\n")
         let failing = try Evt.run(["subscribe", "list:q", "--processing", "q-work", "-c", "2", "--exec", "exit 1"], environment: env)
         #expect(failing.status == 1)
-        #expect(try redis.cli(["LRANGE", "q-work", "0", "-1"]) == "4\n3\n", "both moved, neither removed")
+        #expect(try redis.cli(["LRANGE", "q-work", "0", "-1"]) == "3\n", "only the item handed over was moved; it stays")
         let resumed = try Evt.run(["subscribe", "list:q", "--processing", "q-work", "-c", "4"], environment: env)
         #expect(resumed.stdoutLines.map { $0.replacingOccurrences(of: "{\"list\":\"q\",\"value\":", with: "") } == ["3}", "4}", "5}", "6}"])
         #expect(try redis.cli(["LLEN", "q-work"]) == "0\n")
@@ -225,26 +225,96 @@ struct SubscribeRedisTests {
         let redis = try RedisServer()
         let env = ["EVT_REDIS_URL": redis.url]
         _ = try Evt.run(["publish", "stream:s"], stdin: Self.seq(1...10), environment: env)
-        // Acknowledges 1-3, then takes a batch of 4 and hangs in --exec on the first of them.
+        // Acknowledges 1-3, then reads 4 (its --exec reads one entry at a time) and hangs on it.
         _ = try Evt.run(["subscribe", "stream:s", "--group", "g", "--create", "--from", "beginning", "--consumer", "victim", "-c", "3"], environment: env)
-        let victim = try Evt.start(["subscribe", "stream:s", "--group", "g", "--consumer", "victim", "--ack-batch", "4",
-                                    "--exec", "sleep 30"], environment: env)
-        for _ in 0..<200 where try Self.pendingCount(redis, "s", "g") < 4 { usleep(20_000) }
+        let handler = StallingHandler(stallAt: 1)
+        let victim = try Evt.start(["subscribe", "stream:s", "--group", "g", "--consumer", "victim", "--exec", handler.command],
+                                   environment: env)
+        #expect(handler.waitUntilStalled())
         victim.signal(SIGKILL)
         _ = victim.wait(timeout: 5)
+        handler.killStalled()
         usleep(150_000)
 
         let dry = try Evt.run(["claim-pending", "stream:s", "g", "--min-idle", "100ms", "--dry-run"], environment: env)
-        #expect(dry.stdoutLines.count == 4, "\(dry.stdoutText)")
+        #expect(dry.stdoutLines.count == 1, "\(dry.stdoutText)")
         #expect(Self.records(dry).allSatisfy { $0["consumer"] as? String == "victim" && $0["deliveries"] as? Int == 1 })
-        #expect(try Self.pendingCount(redis, "s", "g") == 4, "--dry-run changes nothing")
+        #expect(try Self.pendingCount(redis, "s", "g") == 1, "--dry-run changes nothing")
 
         let claimed = try Evt.run(["claim-pending", "stream:s", "g", "--min-idle", "100ms"], environment: env)
         #expect(claimed.status == 0, "\(claimed.stderr)")
-        #expect(Self.values(claimed) == [4, 5, 6, 7])
+        #expect(Self.values(claimed) == [4])
         #expect(Self.records(claimed).allSatisfy { $0["deliveries"] as? Int == 2 })
         #expect(claimed.stderr.contains("claiming as evt-"))
         #expect(try Self.pendingCount(redis, "s", "g") == 0)
+    }
+
+    @Test("a stream-group worker killed with SIGKILL while its --exec runs: only that entry stays pending; each one handled before was acknowledged")
+    func killedStreamWorkerRedoesOnlyInFlight() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "stream:s"], stdin: Self.seq(1...300), environment: env)
+        _ = try Evt.run(["group-create", "stream:s", "g", "--from", "beginning"], environment: env)
+        let handler = StallingHandler(stallAt: 50)
+        let worker = try Evt.start(["subscribe", "stream:s", "--group", "g", "--consumer", "w", "--exec", handler.command],
+                                   environment: env)
+        #expect(handler.waitUntilStalled(), "the worker did not reach its 50th entry: \(worker.stderrSoFar)")
+        worker.signal(SIGKILL)
+        _ = worker.wait(timeout: 10)
+        handler.killStalled()
+
+        let handled = handler.handledLines.map { line in
+            Int(((try! JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any])["value"] as! [String: Any])["value"] as! String)!
+        }
+        #expect(handled == Array(1...50))
+        let pending = try redis.cli(["XPENDING", "s", "g", "-", "+", "1000"]).split(separator: "\n")
+        #expect(try Self.pendingCount(redis, "s", "g") == 1, "only the entry in flight: \(pending)")
+        // The same consumer's next run gives that one again (a second delivery), then goes on.
+        let next = try Evt.run(["subscribe", "stream:s", "--group", "g", "--consumer", "w", "-c", "2"], environment: env)
+        #expect(Self.values(next) == [50, 51], "\(next.stderr)")
+        #expect(Self.records(next).map { $0["deliveries"] as? Int } == [2, nil])
+    }
+
+    @Test("a list worker with --processing killed with SIGKILL while its --exec runs: the processing list holds only that item")
+    func killedListWorkerRedoesOnlyInFlight() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "list:q"], stdin: Self.seq(1...300), environment: env)
+        let handler = StallingHandler(stallAt: 50)
+        let worker = try Evt.start(["subscribe", "list:q", "--processing", "q-busy", "--exec", handler.command], environment: env)
+        #expect(handler.waitUntilStalled(), "the worker did not reach its 50th item: \(worker.stderrSoFar)")
+        worker.signal(SIGKILL)
+        _ = worker.wait(timeout: 10)
+        handler.killStalled()
+
+        #expect(handler.handledLines == (1...50).map { #"{"list":"q","value":\#($0)}"# })
+        #expect(try redis.cli(["LRANGE", "q-busy", "0", "-1"]) == "50\n", "the handled items are gone from it, the rest never came")
+        #expect(try redis.cli(["LLEN", "q"]) == "250\n")
+        let next = try Evt.run(["subscribe", "list:q", "--processing", "q-busy", "-c", "2"], environment: env)
+        #expect(next.stdoutLines == [#"{"list":"q","value":50}"#, #"{"list":"q","value":51}"#], "\(next.stderr)")
+    }
+
+    @Test("two list workers with --processing: while the first is busy with one item, the second gets all the others")
+    func listWorkersShare() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "list:q"], stdin: Self.seq(1...200), environment: env)
+        let busy = StallingHandler(stallAt: 1)
+        let first = try Evt.start(["subscribe", "list:q", "--processing", "q-busy-1", "--exec", busy.command], environment: env)
+        #expect(busy.waitUntilStalled(), "\(first.stderrSoFar)")
+        let handled = redis.scratch.file("second.ndjson")
+        // Without items to take, the second worker ends after 3 s idle; with them, at -c 199.
+        let second = try Evt.run(["subscribe", "list:q", "--processing", "q-busy-2", "-c", "199", "--idle-exit", "3s",
+                                  "--exec", "cat >> '\(handled)'"], environment: env)
+        first.signal(SIGKILL)
+        _ = first.wait(timeout: 10)
+        busy.killStalled()
+        #expect(second.status == 0, "\(second.stderr)")
+        let lines = ((try? String(contentsOfFile: handled, encoding: .utf8)) ?? "").split(separator: "\n")
+        #expect(lines.count == 199, "the second worker was starved: it handled \(lines.count) of 199")
+        #expect(try redis.cli(["LRANGE", "q-busy-1", "0", "-1"]) == "1\n", "the first worker took only what it handed over")
+        #expect(try redis.cli(["LLEN", "q-busy-2"]) == "0\n")
+        #expect(try redis.cli(["LLEN", "q"]) == "0\n")
     }
 
     /// XINFO CONSUMERS: each consumer's name and pending count.

@@ -155,3 +155,48 @@ public func sampleLines(_ count: Int, keys: Int = 50) -> [String] {
 }
 
 public func ndjson(_ lines: [String]) -> Data { Data((lines.joined(separator: "\n") + "\n").utf8) }
+
+/// An `--exec` command that appends each record to a file and, on record number `stallAt`,
+/// records its PID and sleeps: then that record is the one in flight, and every earlier one
+/// was handled (its command exited 0). For killing a worker at a known point.
+public final class StallingHandler: @unchecked Sendable {
+    let scratch = Scratch()
+    public let stallAt: Int
+    public var handledFile: String { scratch.file("handled") }
+    private var pidFile: String { scratch.file("pid") }
+    private var stalledPID: Int32?
+
+    public init(stallAt: Int) { self.stallAt = stallAt }
+
+    public var command: String {
+        "cat >> '\(handledFile)'; [ \"$(wc -l < '\(handledFile)')\" -lt \(stallAt) ] || "
+            + "{ echo $$ > '\(pidFile).new'; mv '\(pidFile).new' '\(pidFile)'; exec sleep 120; }"
+    }
+
+    /// Waits until the command runs record `stallAt` (true), or `timeout` seconds passed.
+    public func waitUntilStalled(timeout: Double = 60) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                stalledPID = pid
+                return true
+            }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// The records the command was given, in order.
+    public var handledLines: [String] {
+        ((try? String(contentsOfFile: handledFile, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    /// Ends the sleeping command (it outlives a worker killed with SIGKILL).
+    public func killStalled() {
+        if let stalledPID { kill(stalledPID, SIGKILL) }
+        stalledPID = nil
+    }
+
+    deinit { killStalled() }
+}

@@ -106,7 +106,9 @@ protocol EventConsumer: AnyObject {
     /// until one comes, a stop signal, or a closed stdout — StdoutClosed). Returns how many
     /// arrived; 0 when none came in time or a stop was requested.
     func receive(limit: Int, waitMs: Int, into batch: RecordBatch) throws -> Int
-    /// Acknowledges these records of the last `receive` (indexes in ascending order).
+    /// Acknowledges these records of the last `receive` (indexes in ascending order; the
+    /// others were not handed over). Not waited for: the acknowledgement goes out with the
+    /// next `receive` or on `close`, its answer is checked when it comes.
     func acknowledge(_ indexes: [Int]) throws
     /// Gives back the records of the last `receive` that were not acknowledged, where the
     /// source needs it (a list pushes them back); then leaves cleanly.
@@ -124,6 +126,8 @@ struct ConsumerOptions {
     var pattern: Bool?
     /// How long to keep retrying a lost connection before giving up.
     var retryForMs = 60_000
+    /// Kafka group: how often the offsets of acknowledged records are committed.
+    var commitIntervalMs = 1000
     var kafka = KafkaSettings()
 }
 

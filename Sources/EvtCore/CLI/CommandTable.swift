@@ -87,7 +87,7 @@ public enum CommandTable {
             OptionSpec("no-ack-filtered",
                        "Stream group or list: leave the records --match filtered out pending, not acknowledged."),
             OptionSpec("ack-batch", .value("N"),
-                       "Hand over and acknowledge at most N events at a time (default 1000)."),
+                       "Without --exec: write and acknowledge at most N events at a time (default 1000)."),
             OptionSpec("retry-for", .value("DURATION"),
                        "Redis: keep reconnecting a lost connection this long before exit 1 (default 60s)."),
             OptionSpec("stats", .value("DURATION"),

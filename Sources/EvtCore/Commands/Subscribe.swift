@@ -2,8 +2,9 @@
 import Glibc
 #endif
 
-/// `evt subscribe SOURCE...`: receive a batch, hand it over (stdout flushed, or `--exec` per
-/// record), and only then acknowledge it. `-c N` acknowledges exactly N.
+/// `evt subscribe SOURCE...`: receive a batch, hand it over (stdout flushed), and only then
+/// acknowledge it; with `--exec`, receive one record at a time, as its command is about to
+/// run, and acknowledge it as the command exits 0. `-c N` acknowledges exactly N.
 public enum SubscribeCommand {
     public static func run(_ arguments: ParsedArguments, environment: [String: String]) throws -> ExitStatus {
         let spec = arguments.spec
@@ -24,10 +25,13 @@ public enum SubscribeCommand {
         }
         options.retryForMs = try arguments.value("retry-for").map { try DurationParser.milliseconds($0, option: "--retry-for") } ?? 60_000
         options.kafka = try arguments.kafkaSettings()
+        let command = arguments.value("exec")
+        // A command runs far longer than a commit takes: each is committed within a few ms,
+        // so a killed worker runs again only the commands that were running.
+        if command != nil { options.commitIntervalMs = 5 }
         let count = try arguments.number("count")
         let batchSize = try arguments.number("ack-batch") ?? 1000
         let idleExitMs = try arguments.value("idle-exit").map { try DurationParser.milliseconds($0, option: "--idle-exit") }
-        let command = arguments.value("exec")
         let continueOnExecError = try execErrorMode(arguments, spec: spec)
         let matcher = try RecordMatcher.fromArguments(arguments)
         let acknowledgesFiltered = !arguments.flag("no-ack-filtered")
@@ -86,9 +90,14 @@ public enum SubscribeCommand {
             stats?.showIfDue(consumed: (count ?? Int.max) - remaining)
             var waitMs = idleExitMs.map { max(0, idleSince + $0 - monotonicMilliseconds()) } ?? -1
             if let due = stats?.msUntilDue { waitMs = waitMs < 0 ? due : min(waitMs, due) }
+            // With --exec, only the record whose command runs next: a stream group's read puts
+            // entries in this consumer's pending list and a list's read moves items into the
+            // processing list, where a killed worker would strand them and other workers could
+            // not get them. Its acknowledgement goes out with the next read.
+            let limit = command == nil ? min(batchSize, remaining) : 1
             let received: Int
             do {
-                received = try consumer.receive(limit: min(batchSize, remaining), waitMs: waitMs, into: batch)
+                received = try consumer.receive(limit: limit, waitMs: waitMs, into: batch)
             } catch is StdoutClosed {
                 break consuming
             }

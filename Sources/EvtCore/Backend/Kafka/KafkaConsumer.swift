@@ -8,7 +8,8 @@ internal import CRdKafka
 ///   `--from` (default end); nothing is committed.
 /// - With a group: a balanced consumer group (rd_kafka_subscribe). Offsets are stored only
 ///   for records handed over (enable.auto.offset.store=false) and committed from the stored
-///   ones — periodically, on a rebalance before partitions are given up, and on close, which
+///   ones — every `commitIntervalMs` (librdkafka's auto-commit sends nothing when no stored
+///   offset moved), on a rebalance before partitions are given up, and on close, which
 ///   then leaves the group so the others take over at once. Both steps of a close are bounded
 ///   (see close()).
 final class KafkaConsumer: EventConsumer {
@@ -58,7 +59,7 @@ final class KafkaConsumer: EventConsumer {
             default:
                 throw EvtError.usage("subscribe --group starts a new group at beginning or end; for another position create it first with evt group-create SOURCE GROUP --from POSITION.")
             }
-            properties += [("enable.auto.commit", "true"), ("auto.commit.interval.ms", "1000"),
+            properties += [("enable.auto.commit", "true"), ("auto.commit.interval.ms", String(options.commitIntervalMs)),
                            ("auto.offset.reset", reset)]
         } else {
             properties += [("enable.auto.commit", "false")]
@@ -199,7 +200,7 @@ final class KafkaConsumer: EventConsumer {
     /// offsets only. After a record that was not acknowledged, its partition stores nothing
     /// more this run (it will be read again after a restart).
     func acknowledge(_ indexes: [Int]) throws {
-        guard grouped, !indexes.isEmpty else { return }
+        guard grouped, !received.isEmpty else { return }
         var acknowledged = Set(indexes)
         var highest: [TopicPartition: Int64] = [:]
         for (index, record) in received.enumerated() {

@@ -5,7 +5,7 @@ import Glibc
 /// `subscribe` on Redis.
 /// - Stream: XREAD from a position; with a group, XREADGROUP — this consumer's own pending
 ///   entries first (id 0, with their delivery counts), then new ones (`>`) — and one XACK
-///   per batch, sent only after the batch was handed over.
+///   per batch, queued once the batch was handed over and written with the next read.
 /// - List: BRPOP then RPOP COUNT (at most once: what was popped but not handed over is pushed
 ///   back on close); with a processing list, BLMOVE/LMOVE into it and LREM once handed over
 ///   (at least once: what a crashed run left there is delivered first).
@@ -128,6 +128,9 @@ final class RedisConsumer: EventConsumer {
                 }
                 if command[0] == "XACK", reply.kind == .integer, reply.integer < command.count - 3 {
                     problem = "\(command.count - 3 - reply.integer) of \(command.count - 3) entries were no longer pending (claimed by another consumer?)"
+                }
+                if command[0] == "LREM", reply.kind == .integer, reply.integer == 0 {
+                    problem = "a handled item was no longer in \(options.processingList ?? "the processing list") (removed by another client?)"
                 }
             }
             if wait != .reply { throw connection.lost("no answer to \(command[0]) within 10 s") }
@@ -456,12 +459,8 @@ final class RedisConsumer: EventConsumer {
         case .channel:
             break
         }
-        // Sent now, so they reach the server even if nothing else follows; replies are read later.
-        do {
-            try connection.flushWrites()
-        } catch let lost as EvtError where lost.cause == .connectionLost {
-            try reconnect(after: lost)
-        }
+        // Queued: they go out in one write with the next read (or on close), and their
+        // replies are read before that read's.
     }
 
     /// Plain list: items popped but not handed over go back — on close to the consuming end,
