@@ -317,6 +317,27 @@ struct SubscribeRedisTests {
         #expect(try redis.cli(["LLEN", "q"]) == "0\n")
     }
 
+    @Test("SIGTERM while --exec runs longer than the stop grace: the command finishes, its entry is acknowledged, exit 143")
+    func sigtermLetsTheCommandFinish() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "stream:s"], stdin: Self.seq(1...5), environment: env)
+        _ = try Evt.run(["group-create", "stream:s", "g", "--from", "beginning"], environment: env)
+        let started = redis.scratch.file("started"), go = redis.scratch.file("go"), handled = redis.scratch.file("handled")
+        // The second command waits for the test's go, given well after evt's 2 s grace.
+        let command = "cat >> '\(handled)'; [ \"$(wc -l < '\(handled)')\" -lt 2 ] || "
+            + "{ touch '\(started)'; while [ ! -e '\(go)' ]; do sleep 0.05; done; }"
+        let worker = try Evt.start(["subscribe", "stream:s", "--group", "g", "--consumer", "w", "--exec", command], environment: env)
+        for _ in 0..<3000 where !FileManager.default.fileExists(atPath: started) { usleep(20_000) }
+        worker.signal(SIGTERM)
+        usleep(3_000_000)
+        FileManager.default.createFile(atPath: go, contents: nil)
+        let result = worker.wait(timeout: 30)
+        #expect(result.status == 143, "\(result.stderr)")
+        #expect(try String(contentsOfFile: handled, encoding: .utf8).split(separator: "\n").count == 2)
+        #expect(try Self.pendingCount(redis, "s", "g") == 0, "both handled entries acknowledged, nothing else read: \(result.stderr)")
+    }
+
     /// XINFO CONSUMERS: each consumer's name and pending count.
     static func consumers(_ redis: RedisServer, _ stream: String, _ group: String) throws -> [String: Int] {
         let lines = try redis.cli(["XINFO", "CONSUMERS", stream, group]).split(separator: "\n").map(String.init)

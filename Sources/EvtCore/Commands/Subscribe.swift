@@ -219,7 +219,11 @@ public enum SubscribeCommand {
         close(fds[0])
         _ = record.withUnsafeBytes { writeAll(fds[1], $0) }   // a command that does not read its stdin: fine
         close(fds[1])
-        return child.wait()
+        let status = child.wait()
+        // SIGTERM lets the running command finish: evt's grace to acknowledge and leave
+        // starts once it has.
+        Signals.startGraceNow()
+        return status
     }
 
     static func hostName() -> String {

@@ -46,6 +46,13 @@ public enum Signals {
         sigaction(SIGTERM, &action, nil)
     }
 
+    /// After a stop signal, the grace counts from now: for a stop that evt could act on only
+    /// later (it let a running --exec command finish).
+    static func startGraceNow() {
+        guard stopRequested else { return }
+        receivedAtMs.store(monotonicMilliseconds(), ordering: .relaxed)
+    }
+
     /// Waits `milliseconds`, or less if a stop signal arrives.
     static func sleep(milliseconds: Int) {
         var wake = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
