@@ -142,7 +142,7 @@ struct RedisTLSTests {
         let running = TestCertificates.directory(of: 1)
         for directory in [ended, running] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: directory + "/ca.key", contents: Data("key".utf8))
+            _ = FileManager.default.createFile(atPath: directory + "/ca.key", contents: Data("key".utf8))
         }
         defer { try? FileManager.default.removeItem(atPath: running) }
         TestCertificates.removeDirectoriesOfEndedProcesses()
