@@ -9,8 +9,8 @@ import EvtTestSupport
 struct DeliveryEdgeTests {
     @Test("Kafka: -X message.timeout.ms=0 (wait forever) still ends with exit 1 and every line named")
     func kafkaNeverAnswers() throws {
-        let port = try freeLoopbackPort()   // nothing listens there
-        let result = try Evt.run(["publish", "kafka://127.0.0.1:\(port)/t", "--timeout", "1s", "-X", "message.timeout.ms=0"],
+        let broker = try SilentListener()   // accepts, never answers (a closed port fails at once)
+        let result = try Evt.run(["publish", "kafka://127.0.0.1:\(broker.port)/t", "--timeout", "1s", "-X", "message.timeout.ms=0"],
                                  stdin: "1\n2\n3\n", timeout: 60)
         #expect(result.status == 1, "\(result.stderr)")
         #expect(reportedLines(in: result.stderr, marker: "not delivered")
@@ -35,7 +35,8 @@ struct DeliveryEdgeTests {
 
     @Test("Kafka: SIGTERM while no broker answers ends publish within a few seconds, every line named, not after message.timeout.ms", arguments: [5, 200_000])
     func kafkaStopWhileUnreachable(lines: Int) throws {
-        let port = try freeLoopbackPort()   // nothing listens there
+        let broker = try SilentListener()   // accepts, never answers (a closed port fails at once)
+        let port = broker.port
         // 5 lines and stdin left open (evt waits for input), or more than the producer queue
         // holds, from a file (evt waits for room in the queue).
         let scratch = Scratch()
@@ -56,12 +57,12 @@ struct DeliveryEdgeTests {
         #expect(!reportedLines(in: result.stderr, marker: "not delivered").isEmpty, "\(result.stderr)")
     }
 
-    @Test("Kafka readers (tail, replay, copy-between) that wait for a broker nobody runs stop at once on SIGTERM with exit 143", arguments: [
+    @Test("Kafka readers (tail, replay, copy-between) that wait for a broker that never answers stop at once on SIGTERM with exit 143", arguments: [
         ["tail", "TOPIC"], ["replay-from-offset", "TOPIC", "beginning"], ["copy-between", "TOPIC", "stream:x"],
     ])
     func kafkaReadersStopWhileUnreachable(arguments: [String]) throws {
-        let port = try freeLoopbackPort()   // nothing listens there
-        let reader = try Evt.start(arguments.map { $0 == "TOPIC" ? "kafka://127.0.0.1:\(port)/t" : $0 },
+        let broker = try SilentListener()   // accepts, never answers (a closed port fails at once)
+        let reader = try Evt.start(arguments.map { $0 == "TOPIC" ? "kafka://127.0.0.1:\(broker.port)/t" : $0 },
                                    environment: ["EVT_REDIS_URL": "redis://127.0.0.1:\(try freeLoopbackPort())"])
         usleep(1_500_000)
         let signalled = Date()

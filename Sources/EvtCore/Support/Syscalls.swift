@@ -27,3 +27,36 @@ func writeAll(_ fd: Int32, _ text: String) -> Int32 {
     var text = text
     return text.withUTF8 { writeAll(fd, UnsafeRawBufferPointer($0)) }
 }
+
+/// Whether `host:port` refuses TCP connections now: every address the name resolves to
+/// answers a connect with ECONNREFUSED within `timeoutMs`. False when one accepts, does not
+/// answer in time, fails otherwise, or the name does not resolve: nothing is known then.
+func refusesConnections(host: String, port: String, timeoutMs: Int32 = 1000) -> Bool {
+    var hints = addrinfo()
+    hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+    var found: UnsafeMutablePointer<addrinfo>?
+    guard getaddrinfo(host, port, &hints, &found) == 0, let found else { return false }
+    defer { freeaddrinfo(found) }
+    var next: UnsafeMutablePointer<addrinfo>? = found
+    while let address = next {
+        guard refusesConnection(address.pointee, timeoutMs: timeoutMs) else { return false }
+        next = address.pointee.ai_next
+    }
+    return true
+}
+
+private func refusesConnection(_ address: addrinfo, timeoutMs: Int32) -> Bool {
+    let fd = socket(address.ai_family, address.ai_socktype | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+                    address.ai_protocol)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    if connect(fd, address.ai_addr, address.ai_addrlen) == 0 { return false }
+    if errno == ECONNREFUSED { return true }
+    guard errno == EINPROGRESS else { return false }
+    var waiting = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+    guard poll(&waiting, 1, timeoutMs) == 1 else { return false }
+    var error: Int32 = 0
+    var length = socklen_t(MemoryLayout<Int32>.size)
+    guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else { return false }
+    return error == ECONNREFUSED
+}

@@ -13,17 +13,25 @@ import Synchronization
 /// context of their own, so the first such failure of any client is kept process-wide here and
 /// every wait asks `check()`, directly or through `serve(_:)` and `request(_:client:_:)`.
 ///
+/// So does an address where no broker runs: when all of a client's brokers are down
+/// (`_ALL_BROKERS_DOWN`) before any of them ever answered it (it has no metadata), and each
+/// of its bootstrap addresses refuses a TCP connection (ECONNREFUSED, asked by evt itself:
+/// librdkafka's `_TRANSPORT` says no more than its text), that is a refusal too. A broker that
+/// is slow, or one bootstrap address down among several that answer, is not.
+///
 /// Everything else librdkafka reports on a connection (`_TRANSPORT`: a broker that is down, a
 /// plaintext client at a TLS port, a client certificate the broker refused under TLS 1.3 — one
 /// code for all of them) is waited out as before; its latest text is kept so that the message
 /// at the timeout can say what librdkafka last saw.
 enum KafkaBrokerErrors {
     /// Why evt gives up on the brokers at once.
-    enum Refusal {
+    enum Refusal: Equatable {
         /// Authentication refused: a wrong user or password, or a mechanism the broker lacks.
         case authentication
         /// The TLS handshake failed: evt does not trust the broker's certificate, or TLS itself failed.
         case tls
+        /// No broker ever answered, and every bootstrap address (`host:port, …`) refuses connections.
+        case connection(addresses: String)
     }
 
     private struct State {
@@ -57,7 +65,7 @@ enum KafkaBrokerErrors {
     /// neither a refusal (the message that ends the command says it) nor anything after one.
     @discardableResult
     static func note(_ err: Int32, reason: String, client rk: OpaquePointer?) -> Bool {
-        let kind = refusal(for: err)
+        let kind = refusal(for: err) ?? connectionRefusal(err, client: rk)
         // Read before the lock: librdkafka's own configuration lookups take its locks.
         let message = kind.map { refusalMessage($0, reason: reason, client: rk) }
         let securityProtocol = kind == nil ? setting("security.protocol", of: rk) ?? "plaintext" : ""
@@ -78,9 +86,42 @@ enum KafkaBrokerErrors {
     /// callback's, true when it was one.
     static func noteRefusal(_ message: UnsafeMutablePointer<rd_kafka_message_t>, client: OpaquePointer) -> Bool {
         let err = message.pointee.err.rawValue
-        guard refusal(for: err) != nil else { return false }
+        guard refusal(for: err) != nil || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue else { return false }
         note(err, reason: String(cString: rd_kafka_message_errstr(message)), client: client)
-        return true
+        return refusal != nil
+    }
+
+    /// `.connection` when `err` says that all brokers of client `rk` are down, none of them
+    /// ever answered it, and every bootstrap address refuses connections now (asked once per
+    /// such report, up to a second per address; a slow or silent address ends the asking).
+    private static func connectionRefusal(_ err: Int32, client rk: OpaquePointer?) -> Refusal? {
+        guard err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue, let rk, refusal == nil else { return nil }
+        // Metadata came once: a cluster that answered and went away is waited for, as before.
+        if let clusterID = rd_kafka_clusterid(rk, 0) {
+            rd_kafka_mem_free(rk, clusterID)
+            return nil
+        }
+        guard let servers = setting("bootstrap.servers", of: rk) else { return nil }
+        let addresses = servers.split(separator: ",").map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
+        guard !addresses.isEmpty, addresses.allSatisfy({ address in
+            let (host, port) = hostAndPort(address)
+            return refusesConnections(host: host, port: port)
+        }) else { return nil }
+        return .connection(addresses: addresses.joined(separator: ", "))
+    }
+
+    /// `host:port`, `[v6]:port`, `host` (port 9092), each maybe after `SCHEME://`, as librdkafka reads them.
+    static func hostAndPort(_ address: String) -> (host: String, port: String) {
+        var text = Substring(address)
+        if let scheme = text.firstRange(of: "://") { text = text[scheme.upperBound...] }
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            let rest = text[text.index(after: close)...]
+            return (String(text[text.index(after: text.startIndex)..<close]), rest.hasPrefix(":") ? String(rest.dropFirst()) : "9092")
+        }
+        if let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon {
+            return (String(text[..<colon]), String(text[text.index(after: colon)...]))
+        }
+        return (String(text), "9092")
     }
 
     /// The refusal some client met, as the error that ends the command (cause: refused, with
@@ -159,6 +200,7 @@ enum KafkaBrokerErrors {
         switch kind {
         case .authentication: return "Kafka refused the authentication"
         case .tls: return "the TLS handshake with Kafka failed"
+        case .connection(let addresses): return "no Kafka broker accepts connections at \(addresses)"
         }
     }
 
@@ -173,6 +215,8 @@ enum KafkaBrokerErrors {
         case .tls:
             let ca = setting("ssl.ca.location", of: rk).map { " (now \($0))" } ?? " (not set: the system's CAs are used)"
             return "\(shortText(kind)): \(clause(reason)). Check ssl.ca.location\(ca): it must hold the CA that signed the broker's certificate; if the broker wants a client certificate, give ssl.certificate.location and ssl.key.location."
+        case .connection:
+            return "\(shortText(kind)) (connection refused; none has answered since evt started). Is Kafka running there, and are the host and port right (kafka://HOST:PORT/TOPIC or EVT_KAFKA_BROKERS)?"
         }
     }
 

@@ -282,6 +282,10 @@ final class KafkaSink: EventSink {
         if rd_kafka_outq_len(producer) > 0 {
             if deliveries.purgeReason == nil && Signals.stopRequested {
                 deliveries.purgeReason = ("not sent: evt was stopped by a signal first", .stopped)
+            } else if deliveries.purgeReason == nil {
+                // librdkafka's own text would be "Purged in queue".
+                deliveries.purgeReason = ("not acknowledged within --timeout", .connectionLost)
+                deliveries.timedOut = true
             }
             _ = rd_kafka_purge(producer, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
             let purgeDeadline = monotonicMilliseconds() + 2000
