@@ -12,8 +12,9 @@ struct KafkaUnreachableTests {
         (["tail", "TOPIC"], 1), (["subscribe", "TOPIC", "--group", "g"], 1), (["subscribe", "TOPIC", "--group", "g"], 2),
     ])
     func refusedEverywhere(arguments: [String], addresses: Int) throws {
-        // Ports the kernel just handed out and took back: nothing listens there.
-        let brokers = try (1...addresses).map { _ in "127.0.0.1:\(try freeLoopbackPort())" }
+        // Bound, nothing listening: connections are refused.
+        let ports = try (1...addresses).map { _ in try refusingPort() }
+        let brokers = ports.map { "127.0.0.1:\($0.port)" }
         let started = Date()
         let result = try Evt.run(arguments.map { $0 == "TOPIC" ? "kafka://\(brokers.joined(separator: ","))/t" : $0 },
                                  stdin: ndjson(sampleLines(3)), timeout: 60)
@@ -30,7 +31,8 @@ struct KafkaUnreachableTests {
     @Test("one bootstrap address that refuses among one that answers is no failure: publish and tail go through")
     func oneRefusedAmongAnswering() throws {
         let cluster = try mockCluster(topics: [("t", 1)])
-        let closed = "127.0.0.1:\(try freeLoopbackPort())"
+        let refusing = try refusingPort()
+        let closed = "127.0.0.1:\(refusing.port)"
         for brokers in ["\(closed),\(cluster.bootstrapServers)", "\(cluster.bootstrapServers),\(closed)"] {
             let published = try Evt.run(["publish", "kafka://\(brokers)/t"], stdin: ndjson(sampleLines(100)), timeout: 60)
             #expect(published.status == 0, "\(brokers): \(published.stderr)")
@@ -61,7 +63,10 @@ struct KafkaUnreachableTests {
         defer { if !publisher.hasExited() { publisher.signal(SIGKILL) } }
         publisher.write(Data("{\"n\":1}\n".utf8))
         #expect(try waitUntil { try kcatConsume(brokers: brokers, topic: "gone").count == 1 })
-        cluster = nil   // its listeners close: every connection is refused from now on
+        cluster = nil   // its listeners close…
+        // …and its ports stay closed: nothing else takes them.
+        let closed = try brokers.split(separator: ",").map { try refusingPort(Int($0.split(separator: ":").last!)!) }
+        defer { withExtendedLifetime(closed) {} }
         publisher.write(Data("{\"n\":2}\n".utf8))
         let result = publisher.wait(timeout: 60)
         #expect(result.status == 1, "\(result.stderr)")

@@ -189,24 +189,34 @@ public func kcatConsume(brokers: String, topic: String) throws -> [KafkaRecord] 
 
 /// A TCP port on 127.0.0.1 that accepts connections (the kernel completes them) and never
 /// answers: a broker that is merely slow, as opposed to a closed port, which refuses at once.
+/// Or, made by `refusingPort`, a port that refuses every connection.
 public final class SilentListener: @unchecked Sendable {
     public let port: Int
     private let fd: Int32
 
-    public init() throws {
+    public convenience init() throws { try self.init(port: 0, listening: true) }
+
+    /// With `listening` false the port is bound and nothing listens: every connection is
+    /// refused, and no other socket (a mock broker binding port 0) can take the port meanwhile.
+    init(port wanted: Int, listening: Bool) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // A port just closed by a server has connections in TIME_WAIT; it may be bound again.
+        var reuse: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(wanted).bigEndian
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &address) {
+        let ready = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && listen(fd, 64) == 0 && getsockname(fd, pointer, &length) == 0
+                bind(fd, pointer, length) == 0 && (!listening || listen(fd, 64) == 0) && getsockname(fd, pointer, &length) == 0
             }
         }
-        guard fd >= 0, listening else {
+        guard fd >= 0, ready else {
+            let reason = String(cString: strerror(errno))
             if fd >= 0 { close(fd) }
-            throw EvtError.failure("cannot listen on 127.0.0.1: \(String(cString: strerror(errno))).")
+            throw EvtError.failure("cannot bind 127.0.0.1:\(wanted): \(reason).")
         }
         self.fd = fd
         port = Int(UInt16(bigEndian: address.sin_port))
@@ -215,3 +225,7 @@ public final class SilentListener: @unchecked Sendable {
     deinit { close(fd) }
 }
 
+/// A TCP port on 127.0.0.1 (`port`, or any) that refuses every connection while this value
+/// lives (bound, not listening), unlike a port that was free a moment ago, which another
+/// socket may take.
+public func refusingPort(_ port: Int = 0) throws -> SilentListener { try SilentListener(port: port, listening: false) }
