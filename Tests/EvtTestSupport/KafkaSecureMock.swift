@@ -53,8 +53,7 @@ public final class KafkaSecureMock: @unchecked Sendable {
         let socketPath = scratch.file("mock.sock")
         bridge = try ChildProcess.spawn(["socat", "UNIX-LISTEN:\(socketPath),fork", "TCP:\(brokers)"],
                                         stdin: devNull, stdout: devNull, stderr: devNull)
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socketPath) { usleep(10_000) }
-        guard FileManager.default.fileExists(atPath: socketPath) else {
+        guard waitUntil(timeout: 20, { FileManager.default.fileExists(atPath: socketPath) }) else {
             bridge.send(SIGKILL)
             _ = bridge.wait()
             throw EvtError.failure("socat did not make \(socketPath)")
@@ -96,12 +95,22 @@ public final class KafkaSecureMock: @unchecked Sendable {
                 n=$((n + 1)); [ $n -gt 400 ] && { echo 'the front did not listen within 20 s' >&2; exit 98; }
                 sleep 0.05
             done
+            date +%s.%N >\(Self.quoted(scratch.file("command-started")))
             exec "$@"
             """
         return ["unshare", "-n", "sh", "-c", script, "evt-netns"] + command
     }
 
     private static func quoted(_ word: String) -> String { "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    /// Seconds since the last command run in a namespace started, once its front listened:
+    /// how long evt took, without the namespace's and the front's start (seconds on a loaded
+    /// machine, for a Python front).
+    public func secondsSinceCommandStarted() -> Double {
+        let text = (try? String(contentsOfFile: scratch.file("command-started"), encoding: .utf8)) ?? ""
+        guard let started = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return .infinity }
+        return Date().timeIntervalSince1970 - started
+    }
 
     /// Runs evt with `arguments` in a namespace whose 127.0.0.1:PORT is `listener`.
     public func evt(_ listener: Listener, _ arguments: [String], stdin: Data = Data(),

@@ -78,6 +78,13 @@ public final class RunningProcess: @unchecked Sendable {
 
     public var scratchStdout: String { scratch.file("stdout") }
 
+    /// The complete lines the process has written to its stdout so far.
+    public var stdoutLinesSoFar: [String] {
+        guard let data = FileManager.default.contents(atPath: scratchStdout),
+              let end = data.lastIndex(of: UInt8(ascii: "\n")) else { return [] }
+        return String(decoding: data[...end], as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
     public var stderrSoFar: String {
         (try? String(contentsOfFile: scratch.file("stderr"), encoding: .utf8)) ?? ""
     }

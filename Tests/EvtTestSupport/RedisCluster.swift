@@ -6,9 +6,8 @@ import EvtCore
 /// deinit. Besides redis-cli access it can move a slot the way `redis-cli --cluster reshard`
 /// does (so that evt meets ASK and MOVED) and kill a master (so that evt meets a failover).
 ///
-/// Ports are drawn from 10000–22767: the cluster bus listens on port + 10000, which must stay
-/// ≤ 65535 and, kept below 32768, clear of the ephemeral ports every other test's clients and
-/// `freeLoopbackPort()` servers take.
+/// Ports come from `TestPorts`, below the ephemeral range, with the cluster bus's port + 10000
+/// free too: a killed node restarts on its own port.
 public final class RedisCluster: @unchecked Sendable {
     public let transport: RedisTransport
     /// Every node's port, masters of the initial layout first (`ports[0]` is the seed of `url`).
@@ -344,10 +343,11 @@ public final class RedisCluster: @unchecked Sendable {
         member.child = try ChildProcess.spawn(member.arguments, stdin: devNull, stdout: devNull, stderr: devNull)
     }
 
-    /// Until every member answers PING (all asked at once, every 10 ms, for up to 5 s).
+    /// Until every member answers PING (all asked at once, every 10 ms, for up to 20 s: six
+    /// servers starting at once on a loaded 2-core machine).
     private func waitForPing(_ waiting: [Member]) throws {
         var pending = waiting
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(20)
         while !pending.isEmpty {
             for member in pending {
                 guard let status = member.child?.tryWait() else { continue }
@@ -359,7 +359,7 @@ public final class RedisCluster: @unchecked Sendable {
             pending.removeAll { answers[$0.port]?.contains("PONG") == true }
             if pending.isEmpty { return }
             if Date() > deadline {
-                throw EvtError.failure("redis-server did not answer PING on \(pending.map(\.port)) within 5 s")
+                throw EvtError.failure("redis-server did not answer PING on \(pending.map(\.port)) within 20 s")
             }
             usleep(10_000)
         }
@@ -385,35 +385,8 @@ public final class RedisCluster: @unchecked Sendable {
         for member in members.values { member.child = nil }
     }
 
-    /// Random ports in 10000–22767 that are free, whose port + 10000 is free, and that do not
-    /// collide with each other's bus ports.
-    private static func pickPorts(_ count: Int) throws -> [Int] {
-        var chosen: [Int] = []
-        for _ in 0..<5000 where chosen.count < count {
-            let port = Int.random(in: 10000...22767)
-            let taken = chosen.contains { $0 == port || $0 + 10000 == port || port + 10000 == $0 }
-            if !taken && portIsFree(port) && portIsFree(port + 10000) { chosen.append(port) }
-        }
-        guard chosen.count == count else { throw EvtError.failure("cannot find \(count) free port pairs on 127.0.0.1") }
-        return chosen
-    }
-
-    private static func portIsFree(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var reuse: Int32 = 1
-        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-    }
+    /// Free ports whose port + 10000 (the bus) is free too, none handed out before.
+    private static func pickPorts(_ count: Int) throws -> [Int] { try TestPorts.pick(count, busPorts: true) }
 
     // MARK: - State
 

@@ -52,11 +52,11 @@ public final class RedisServer: @unchecked Sendable {
     public init(persistent: Bool = false, transport: RedisTransport = .plain) throws {
         self.persistent = persistent
         self.transport = transport
-        // Parallel tests (and the mock clusters) also take free ports: if another process
-        // grabbed ours between the probe and redis-server's bind, try another.
+        // A port below the ephemeral range, so that a restart finds it free (TestPorts). If
+        // another process grabbed it between the probe and redis-server's bind, try another.
         var lastError: Error?
         for _ in 0..<5 {
-            port = try freeLoopbackPort()
+            port = try TestPorts.pick()
             do { try start(); return } catch { lastError = error }
         }
         throw lastError!
@@ -129,6 +129,14 @@ public final class RedisServer: @unchecked Sendable {
     @discardableResult
     public func cli(_ arguments: [String]) throws -> String {
         try runProcess(["redis-cli"] + cliConnection + ["--raw"] + arguments, timeout: 20).stdoutText
+    }
+
+    /// How many clients wait in a blocking command (XREAD BLOCK, BRPOP, …): a following
+    /// reader that is waiting for more.
+    public func blockedClients() throws -> Int {
+        let info = try cli(["INFO", "clients"])
+        guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("blocked_clients:") }) else { return 0 }
+        return Int(line.dropFirst("blocked_clients:".count).trimmingCharacters(in: .whitespaces)) ?? 0
     }
 
     /// XRANGE as [(id, [field, value, …])], read with redis-cli (no --raw: quoted strings).
