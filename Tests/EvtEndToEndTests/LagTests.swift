@@ -130,7 +130,7 @@ struct LagTests {
         _ = try Evt.run(["publish", "stream:orders"], stdin: Self.seq(1...10), environment: env)
         _ = try Evt.run(["group-create", "stream:orders", "billing", "--from", "beginning"], environment: env)
         let subscriber = try Evt.start(["subscribe", "stream:orders", "--group", "billing", "--stats", "300ms"], environment: env)
-        usleep(1_200_000)
+        #expect(waitUntil { subscriber.stderrSoFar.contains("lag 0 events, 0 pending") }, "\(subscriber.stderrSoFar)")
         subscriber.signal(SIGTERM)
         let result = subscriber.wait(timeout: 10)
         #expect(result.status == 143, "\(result.stderr)")
@@ -163,7 +163,8 @@ struct LagTests {
 
         let started = Date()
         let watched = try runProcess(["sh", "-c", "\(Evt.binary) lag stream:orders --watch 200ms | head -n 3"],
-                                     environment: Evt.environment(env), timeout: 30)
-        #expect(watched.stdoutLines.count == 3 && Date().timeIntervalSince(started) < 5, "\(watched.stderr)")
+                                     environment: Evt.environment(env), timeout: 60)
+        // Without noticing the closed pipe it would watch until the timeout.
+        #expect(watched.stdoutLines.count == 3 && Date().timeIntervalSince(started) < 15, "\(watched.stderr)")
     }
 }

@@ -90,13 +90,13 @@ struct PublishRedisTests {
         let redis = try RedisServer()
         let subscriber = try RunningProcess(["redis-cli", "-p", String(redis.port), "SUBSCRIBE", "news"], stdinData: Data())
         defer { subscriber.signal(SIGTERM); _ = subscriber.wait(timeout: 5) }
-        for _ in 0..<100 where !(try redis.cli(["PUBSUB", "NUMSUB", "news"])).contains("\n1") { usleep(20_000) }
+        #expect(try waitUntil { try redis.cli(["PUBSUB", "NUMSUB", "news"]).contains("\n1") })
         let result = try Evt.run(["publish", "channel:news", "--require-subscribers"], stdin: "{\"headline\":\"hi\"}\n",
                                  environment: ["EVT_REDIS_URL": redis.url])
         #expect(result.status == 0, "\(result.stderr)")
-        usleep(200_000)
+        #expect(waitUntil { subscriber.stdoutLinesSoFar.contains { $0.contains("{\"headline\":\"hi\"}") } })
         subscriber.signal(SIGTERM)
-        #expect(subscriber.wait(timeout: 5).stdoutText.contains("{\"headline\":\"hi\"}"))
+        #expect(subscriber.wait(timeout: 10).stdoutText.contains("{\"headline\":\"hi\"}"))
 
         let nobody = try Evt.run(["publish", "channel:empty", "--require-subscribers"], stdin: "1\n2\n",
                                  environment: ["EVT_REDIS_URL": redis.url])
@@ -181,10 +181,7 @@ struct PublishRedisTests {
         let lines = sampleLines(200_000)
         let evt = try Evt.start(["publish", "stream:s"], environment: ["EVT_REDIS_URL": redis.url])
         evt.write(ndjson(Array(lines[0..<20_000])))
-        for _ in 0..<200 {
-            if (Int(try redis.cli(["XLEN", "s"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 1000 { break }
-            usleep(10_000)
-        }
+        #expect(try waitUntil { (Int(try redis.cli(["XLEN", "s"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 1000 })
         redis.kill()
         // Keep feeding until evt notices and stops reading.
         // (wait() closes stdin, so the feeder must be done first.)

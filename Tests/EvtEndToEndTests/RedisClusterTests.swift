@@ -89,7 +89,7 @@ struct RedisClusterTests {
         let publisher = try Evt.start(["publish", "stream:moving"], environment: environment)
         let writer = Thread { publisher.write(Data(Self.lines(1...count).utf8)); publisher.closeStdin() }
         writer.start()
-        usleep(300_000)
+        #expect(try Self.waitFor(2, in: "moving", cluster), "the move starts once evt is storing lines")
         try cluster.moveSlot(slot, to: target)
         let result = publisher.wait(timeout: 120)
         #expect(result.status == 0, "\(result.stderr)")
@@ -152,7 +152,8 @@ struct RedisClusterTests {
         #expect(created.status == 0, "\(created.stderr)")
         let reader = try Evt.start(["subscribe", "stream:work", "--group", "g", "-c", String(2 * half), "--ack-batch", "100"],
                                    environment: environment)
-        usleep(500_000)   // it has read the first half and waits in XREADGROUP BLOCK
+        // It has read the first half and waits in XREADGROUP BLOCK.
+        #expect(waitUntil { reader.stdoutLinesSoFar.count >= half })
         let slot = try cluster.slot(forKey: "work")
         let target = try Self.moveTarget(cluster, slot: slot, environment: environment)
         try cluster.moveSlot(slot, to: target)

@@ -3,8 +3,8 @@ import Testing
 import EvtCore
 import EvtTestSupport
 
-/// SIGTERM ends every Redis command within a few seconds (Signals.graceMs for answers still
-/// due, then 143) while the server answers nothing: stopped with SIGSTOP (it keeps accepting
+/// SIGTERM ends every Redis command within a few seconds (Signals.graceMs, 2 s, for answers
+/// still due, then 143; the tests allow 5 s on a loaded machine) while the server answers nothing: stopped with SIGSTOP (it keeps accepting
 /// connections), behind a TLS port, or not running at all.
 @Suite("stop signals while Redis does not answer")
 struct RedisStopTests {
@@ -18,7 +18,7 @@ struct RedisStopTests {
         process.signal(SIGTERM)
         let result = process.wait(timeout: 30)
         let took = Date().timeIntervalSince(signalled)
-        #expect(took < 3.5, "\(arguments) took \(took) s after SIGTERM")
+        #expect(took < 5, "\(arguments) took \(took) s after SIGTERM")
         #expect(result.status == status, "\(arguments): \(result.stderr)")
         return result
     }

@@ -42,11 +42,9 @@ struct RedisTLSTests {
         #expect(try Self.count(redis, ["LLEN", "jobs"]) == 0)
 
         let listener = try Evt.start(["subscribe", "channel:news", "-c", "2"], environment: env)
-        var waited = 0
-        while !listener.hasExited() && waited < 200 {
+        _ = try waitUntil {
             try redis.cli(["PUBLISH", "news", "hello"])
-            usleep(50_000)
-            waited += 1
+            return listener.hasExited()
         }
         let news = listener.wait(timeout: 10)
         #expect(news.status == 0 && news.stdoutLines == [#"{"channel":"news","value":"hello"}"#, #"{"channel":"news","value":"hello"}"#], "\(news.stderr)")
@@ -109,7 +107,7 @@ struct RedisTLSTests {
             let result = try Evt.run(["publish", "\(base)/stream/s"], stdin: Self.seq(1...3), environment: environment)
             #expect(result.status == 1, "\(base): \(result.stderr)")
             #expect(result.stderr.contains(hint), "\(base): \(result.stderr)")
-            #expect(Date().timeIntervalSince(started) < 5)
+            #expect(Date().timeIntervalSince(started) < 10, "not the 30 s --timeout")
             #expect(try Self.count(server, ["XLEN", "s"]) == 0, "nothing written to \(base)")
         }
         // Verification off: it works, and says so on every run.

@@ -60,10 +60,9 @@ struct UsageAndSandboxTests {
     func sandboxServes() throws {
         let sandbox = try RunningProcess([Evt.binary, "sandbox"], stdinData: Data())
         var exports = ""
-        for _ in 0..<100 {
+        _ = waitUntil {
             exports = (try? String(contentsOfFile: sandbox.scratchStdout, encoding: .utf8)) ?? ""
-            if exports.contains("EVT_REDIS_URL") && exports.contains("EVT_KAFKA_BROKERS") { break }
-            usleep(50_000)
+            return exports.contains("EVT_REDIS_URL") && exports.contains("EVT_KAFKA_BROKERS")
         }
         #expect(exports.contains("export EVT_KAFKA_BROKERS=127.0.0.1:"))
         let url = exports.split(separator: "\n").first { $0.contains("EVT_REDIS_URL") }!.split(separator: "=")[1]
