@@ -183,14 +183,16 @@ struct CopyBetweenTests {
         let total = 120_000
         let published = try Evt.run(["publish", "topic:big", "--key", "k"], stdin: ndjson((0..<total).map { #"{"k":\#($0 % 97),"n":\#($0)}"# }), environment: env)
         #expect(published.status == 0)
+        func length() throws -> Int { Int(try redis.cli(["XLEN", "big"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
         var killedMidway = 0
-        for delay in [150_000, 400_000, 250_000] as [UInt32] {
+        for _ in 0..<3 {
+            // Killed at a random point of its own progress, however fast this machine is now.
+            let killAt = try length() + Int.random(in: 1...25_000)
             let copy = try Evt.start(["copy-between", "topic:big", "stream:big", "--checkpoint", "big"], environment: env)
-            usleep(delay + UInt32.random(in: 0..<100_000))
+            _ = try waitUntil { try length() >= killAt || copy.hasExited() }
             copy.signal(SIGKILL)
             _ = copy.wait(timeout: 10)
-            let length = Int(try redis.cli(["XLEN", "big"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-            if length < total { killedMidway += 1 }
+            if try length() < total { killedMidway += 1 }
         }
         let finish = try Evt.run(["copy-between", "topic:big", "stream:big", "--checkpoint", "big"], environment: env)
         #expect(finish.status == 0, "\(finish.stderr)")
@@ -210,10 +212,14 @@ struct CopyBetweenTests {
         #expect(filled.status == 0)
         for (topic, extra) in [("once", ["--exactly-once"]), ("least", [])] {
             var killedMidway = 0
-            // 60 000 entries take about 0.3 s to copy here: the kills must come early.
-            for delay in [80_000, 180_000] as [UInt32] {
-                let copy = try Evt.start(["copy-between", "stream:src", "topic:\(topic)", "--key-field", "user", "--checkpoint", topic] + extra, environment: env)
-                usleep(delay + UInt32.random(in: 0..<80_000))
+            for _ in 0..<2 {
+                // Killed at a random point of its own progress (its --stats lines), however fast
+                // this machine is now.
+                let killAt = Int.random(in: 1...20_000)
+                let copy = try Evt.start(["copy-between", "stream:src", "topic:\(topic)", "--key-field", "user", "--checkpoint", topic,
+                                          "--stats", "50ms"] + extra, environment: env)
+                func copiedSoFar() -> Int { copy.stderrSoFar.matches(of: /copied (\d+) events \(/).last.map { Int($0.1)! } ?? 0 }
+                _ = waitUntil { copiedSoFar() >= killAt || copy.hasExited() }
                 copy.signal(SIGKILL)
                 _ = copy.wait(timeout: 10)
                 if try kcatConsume(brokers: cluster.bootstrapServers, topic: topic).count < total { killedMidway += 1 }
@@ -253,8 +259,13 @@ struct CopyBetweenTests {
         // Redis (the target) stopped mid-copy, then back.
         _ = try Evt.run(["publish", "topic:t"], stdin: ndjson((0..<total).map { #"{"m":\#($0)}"# }), environment: env)
         let copy = try Evt.start(["copy-between", "topic:t", "stream:dst", "--checkpoint", "dst"], environment: env)
-        usleep(150_000)
+        // Killed once the copy has written some and before it is done: frozen (SIGSTOP) while that is checked.
+        func written() throws -> Int { Int(try redis.cli(["XLEN", "dst"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
+        #expect(try waitUntil { try written() > 0 })
+        copy.signal(SIGSTOP)
+        #expect(try written() < 2 * total, "the copy was done before Redis was killed")
         redis.kill()
+        copy.signal(SIGCONT)
         let lost = copy.wait(timeout: 30)
         #expect(lost.status == 1, "\(lost.stderr)")
         #expect(lost.stderr.contains("connection") || lost.stderr.contains("connect"), "\(lost.stderr)")
@@ -272,19 +283,16 @@ struct CopyBetweenTests {
         _ = try Evt.run(["publish", "topic:live"], stdin: ndjson((1...10).map { #"{"n":\#($0)}"# }), environment: env)
         let bridge = try Evt.start(["copy-between", "topic:live", "stream:live", "--checkpoint", "live", "-f", "--stats", "1s"], environment: env)
         func length() throws -> Int { Int(try redis.cli(["XLEN", "live"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
-        func waitFor(_ count: Int) throws -> Bool {
-            for _ in 0..<100 { if try length() >= count { return true }; usleep(100_000) }
-            return false
-        }
+        func waitFor(_ count: Int) throws -> Bool { try waitUntil { try length() >= count } }
         #expect(try waitFor(10))
         _ = try Evt.run(["publish", "topic:live"], stdin: ndjson((11...20).map { #"{"n":\#($0)}"# }), environment: env)
         #expect(try waitFor(20))
         redis.stop()
         _ = try Evt.run(["publish", "topic:live"], stdin: ndjson((21...30).map { #"{"n":\#($0)}"# }), environment: env)
-        usleep(500_000)
+        #expect(waitUntil { bridge.stderrSoFar.contains("retrying") }, "the bridge met the outage: \(bridge.stderrSoFar)")
         try redis.start()
         #expect(try waitFor(30))
-        usleep(1_200_000)
+        #expect(waitUntil { bridge.stderrSoFar.contains(", lag ") }, "a --stats line: \(bridge.stderrSoFar)")
         bridge.signal(SIGTERM)
         let result = bridge.wait(timeout: 15)
         #expect(result.status == 143, "\(result.stderr)")
@@ -369,7 +377,7 @@ struct CopyBetweenTests {
         let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
         _ = try Evt.run(["publish", "topic:r"], stdin: ndjson((1...3).map { #"{"a":\#($0)}"# }), environment: env)
         let bridge = try Evt.start(["copy-between", "topic:r", "stream:dst", "--checkpoint", "r", "-f"], environment: env)
-        for _ in 0..<100 where try redis.cli(["XLEN", "dst"]).hasPrefix("3") == false { usleep(100_000) }
+        #expect(try waitUntil { try redis.cli(["XLEN", "dst"]).hasPrefix("3") })
         try redis.cli(["RENAME", "dst", "saved"])
         try redis.cli(["SET", "dst", "oops"])
         _ = try Evt.run(["publish", "topic:r"], stdin: ndjson((4...6).map { #"{"a":\#($0)}"# }), environment: env)
@@ -437,16 +445,21 @@ struct CopyBetweenTests {
         let redis = try RedisServer(persistent: true)
         let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_REDIS_URL": redis.url]
         // Enough data that reading the append-only file back takes a noticeable while.
-        try redis.cli(["EVAL", "for i = 1, 1500000 do redis.call('SET', 'filler:' .. i, 'x') end return 1", "0"])
+        // In scripts of 100 000 SETs: one script of them all could outlast Redis' 5 s script
+        // time limit on a loaded machine, and then everyone else is answered BUSY.
+        for part in 0..<15 {
+            let script = "for i = \(part * 100_000 + 1), \((part + 1) * 100_000) do redis.call('SET', 'filler:' .. i, 'x') end return 1"
+            #expect(try redis.cli(["EVAL", script, "0"]) == "1\n")
+        }
         _ = try Evt.run(["publish", "topic:ld"], stdin: ndjson((1...10).map { #"{"n":\#($0)}"# }), environment: env)
         let bridge = try Evt.start(["copy-between", "topic:ld", "stream:ld", "--checkpoint", "ld", "-f"], environment: env)
         func length() -> Int { Int((try? redis.cli(["XLEN", "ld"]))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0 }
-        for _ in 0..<100 where length() < 10 { usleep(100_000) }
+        #expect(waitUntil { length() >= 10 })
         #expect(length() == 10)
         redis.stop()
         _ = try Evt.run(["publish", "topic:ld"], stdin: ndjson((11...20).map { #"{"n":\#($0)}"# }), environment: env)
         try redis.start()
-        for _ in 0..<150 where length() < 20 { usleep(100_000) }
+        _ = waitUntil(timeout: 60) { length() >= 20 }
         bridge.signal(SIGTERM)
         let result = bridge.wait(timeout: 20)
         #expect(result.status == 143, "\(result.stderr)")

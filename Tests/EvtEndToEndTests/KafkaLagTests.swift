@@ -139,7 +139,7 @@ struct KafkaLagTests {
             #expect(error.message.contains("--group") && error.message.contains("did not list"), "\(error.message)")
         }
         let elapsed = monotonicMilliseconds() - started
-        #expect(elapsed < 3000, "took \(elapsed) ms")
+        #expect(elapsed < 8000, "took \(elapsed) ms")
         print("KafkaLagReader.read() without groups on the mock: usage error after \(elapsed) ms")
     }
 
