@@ -267,6 +267,27 @@ struct RedisClusterTests {
         }
     }
 
+    @Test("publish 'stream:*' --envelope --dead-letter stream:bad on a cluster: the dead-letter stream, learning the slot map mid-run, does not let later events of a key overtake earlier ones")
+    func publishWithDeadLettersOnTheCluster() throws {
+        let cluster = try RedisCluster()
+        let key = "k:5"
+        // A replica serves no key: the key's and the dead letters' commands are all answered MOVED.
+        let seed = try cluster.replicaPorts(of: try cluster.masterPort(forKey: key)).first!
+        let record = { (n: Int) in #"{"stream":"\#(key)","value":{"n":"\#(n)"}}"# }
+        // More bad lines than a connection keeps in flight: the dead-letter stream (same
+        // server, so the same slot map) reads its answers, MOVED, and reads the map while the
+        // first lines of the key are still queued for the seed (stdin is a file: no pause in
+        // the input flushes them).
+        let bad = 20_000
+        let input = (1...10).map(record) + Array(repeating: "not json", count: bad) + (11...20).map(record)
+        let result = try Evt.run(["publish", "stream:*", "--envelope", "--on-error", "skip", "--dead-letter", "stream:bad"],
+                                 stdin: input.joined(separator: "\n") + "\n", environment: ["EVT_REDIS_URL": "redis://127.0.0.1:\(seed)"])
+        #expect(result.status == 3, "\(result.stderr)")
+        #expect(try Self.length(cluster, "bad") == bad)
+        let numbers = try cluster.streamEntries(key).compactMap { Int($0.fields.last ?? "") }
+        #expect(numbers == Array(1...20), "stored in this order: \(numbers)")
+    }
+
     @Test("a mutual-TLS cluster (rediss://): publish and a group read through a seed that does not serve the key, certificates checked on every node")
     func mutualTLSCluster() throws {
         let cluster = try RedisCluster(transport: .mutualTLS)

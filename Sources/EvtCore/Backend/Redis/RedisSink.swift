@@ -6,6 +6,10 @@
 /// lead to, each pipelined on its own. A command answered MOVED or ASK was not applied: it
 /// goes again, in input order, to the node the answer names (after ASKING for an ASK).
 /// `stream:*` / `list:*` targets take each event's key from its envelope record.
+///
+/// Order per key holds because a slot's unanswered commands are only ever on one lane, in
+/// input order: the sink changes where a slot goes (its slot map) only once every lane is
+/// drained.
 final class RedisSink: EventSink {
     let tally = DeliveryTally()
     private let server: RedisServerAddress
@@ -23,6 +27,11 @@ final class RedisSink: EventSink {
     private var fieldRanges: [Range<Int>] = []
 
     private var lanes: [RedisSinkLane] = []
+    /// The slot map events are routed by (nil: not known to be a cluster; all to lanes[0]).
+    /// Taken from the shared topology only while nothing is in flight (at the start, and when
+    /// a redirect round has drained every lane), never as another connection refreshes it:
+    /// a slot's newer commands must not overtake older ones still in flight on another lane.
+    private var routing: ClusterSlotMap?
     /// On a cluster, the lane of each slot as far as known (-1: look it up).
     private var laneOfSlot: [Int16] = []
     /// The lane of a single-key target.
@@ -57,6 +66,7 @@ final class RedisSink: EventSink {
         self.timeoutMs = options.timeoutMs
         self.waitReplicas = options.waitReplicas
         let first = try RedisConnection.open(server, key: kind == .channel || fixedName == nil ? nil : name)
+        routing = topology.slots
         first.writeStallLimitMs = options.timeoutMs
         lanes = [RedisSinkLane(first, index: 0)]
         if fixedName != nil { fixedLane = lanes[0] }
@@ -67,9 +77,9 @@ final class RedisSink: EventSink {
     /// The lane for `key`: the master of its slot when the cluster's map is known, else the
     /// first connection (a cluster shows itself by its first MOVED answer).
     private func lane(forKey key: UnsafeRawBufferPointer) throws -> RedisSinkLane {
-        guard let slots = topology.slots else { return lanes[0] }
+        guard let slots = routing else { return lanes[0] }
         let slot = ClusterSlot.of(key)
-        if laneOfSlot.isEmpty { laneOfSlot = [Int16](repeating: -1, count: ClusterSlot.count) }
+        if laneOfSlot.isEmpty { laneOfSlot.append(contentsOf: repeatElement(-1, count: ClusterSlot.count)) }
         if laneOfSlot[slot] >= 0 { return lanes[Int(laneOfSlot[slot])] }
         guard let owner = slots.master(forSlot: slot) else { return lanes[0] }   // its MOVED will tell
         let lane = try lane(for: RedisNode(host: owner.host, port: owner.port))
@@ -317,7 +327,8 @@ final class RedisSink: EventSink {
     /// A cluster slot moved (MOVED) or is moving (ASK): every command still in flight is
     /// answered first (later ones of the same slot get the same answer, so the order per key
     /// holds), then the redirected ones go, in input order, each to the node its answer named
-    /// (after ASKING for an ASK: the importing node takes it once).
+    /// (after ASKING for an ASK: the importing node takes it once). Nothing is in flight once
+    /// every lane is drained, so that is where the sink takes up a newer slot map.
     private func resendRedirected() throws {
         resending = true
         defer { resending = false }
@@ -328,8 +339,9 @@ final class RedisSink: EventSink {
         if topology.isStale {
             topology.isStale = false
             try? topology.refresh()
-            laneOfSlot.removeAll()
         }
+        routing = topology.slots
+        laneOfSlot.removeAll(keepingCapacity: true)
         while !redirected.isEmpty {
             let batch = redirected
             redirected = RedirectedCommands()
