@@ -179,6 +179,32 @@ struct ClusterSlotTests {
         }
     }
 
+    @Test("commands to send again after a redirect: all of a slot's go where its newest answer pointed, others each where its own did")
+    func redirectedCommandsGoWhereTheirSlotsNewestAnswerPointed() throws {
+        func command(_ words: [String]) -> ArraySlice<UInt8> {
+            var buffer = RespCommandBuffer()
+            buffer.command(words)
+            return buffer.bytes[...]
+        }
+        let seed = RedisServerAddress(host: "127.0.0.1", port: 7000)
+        let key = "{user1}.orders-with-a-longer-name"
+        let slot = ClusterSlot.of("user1")
+        #expect(RedirectedCommands.slotOfKey(command(["XADD", key, "*", "n", "1"])) == slot)
+        #expect(RedirectedCommands.slotOfKey(command(["LPUSH", "jobs", "x"])) == ClusterSlot.of("jobs"))
+        #expect(RedirectedCommands.slotOfKey(command(["PUBLISH", "", "x"])) == 0)
+
+        var redirected = RedirectedCommands()
+        // The slot moved from 7001 to 7002 while its commands were answered; "jobs" did not.
+        redirected.add(line: 1, command: command(["XADD", key, "*", "n", "1"]), to: try #require(ClusterRedirect(errorText: "MOVED \(slot) 127.0.0.1:7001")), from: seed)
+        redirected.add(line: 2, command: command(["LPUSH", "jobs", "x"]), to: try #require(ClusterRedirect(errorText: "MOVED \(ClusterSlot.of("jobs")) 127.0.0.1:7001")), from: seed)
+        redirected.add(line: 3, command: command(["XADD", key, "*", "n", "3"]), to: try #require(ClusterRedirect(errorText: "ASK \(slot) 127.0.0.1:7002")), from: seed)
+        let destinations = (0..<redirected.count).map { redirected.destination(at: $0) }
+        #expect(destinations.map(\.node.port) == [7002, 7001, 7002])
+        #expect(destinations.map(\.asking) == [true, false, true])
+        #expect(redirected.lines == [1, 2, 3])
+        #expect(Array(redirected.command(at: 2)) == Array(command(["XADD", key, "*", "n", "3"])))
+    }
+
     // MARK: - helpers
 
     /// The whole key's CRC16, mod 16384: what Redis hashes when there is no tag.

@@ -267,6 +267,41 @@ struct RedisClusterTests {
         }
     }
 
+    @Test("publish 'stream:*' --envelope: one slot's commands answered MOVED to its old master, then (the slot moved) to its new one, are stored in input order")
+    func publishAcrossAnswersOfAMovedSlot() throws {
+        let cluster = try RedisCluster()
+        let key = "k:5"
+        let slot = try cluster.slot(forKey: key)
+        let owner = try cluster.masterPort(forSlot: slot)
+        let newOwner = try cluster.masterPorts().first { $0 != owner }!
+        // The seed is a replica: it answers every write MOVED to the slot's master, and may
+        // stay paused without anything failing over.
+        let seed = try cluster.replicaPorts(of: owner).first!
+        let moved = try cluster.cli(port: seed, ["XADD", key, "*", "n", "0"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(moved == "MOVED \(slot) 127.0.0.1:\(owner)", "the replica's answer to a write")
+        let record = { (n: Int) in #"{"stream":"\#(key)","value":{"n":"\#(n)"}}"# + "\n" }
+
+        try cluster.pause(port: seed)
+        defer { cluster.resume(port: seed) }
+        let publisher = try Evt.start(["publish", "stream:*", "--envelope"], environment: ["EVT_REDIS_URL": "redis://127.0.0.1:\(seed)"])
+        publisher.write(Data((1...20).map(record).joined().utf8))
+        // evt wrote them to the paused seed and waits for more input: no answer can have come.
+        #expect(waitUntil { KernelView.unreadBytes(port: seed).toServer > 0 && KernelView.processState(publisher.pid) == "S" },
+                "evt never sent the first lines")
+        cluster.resume(port: seed)
+        // The seed answers them all MOVED to the old master; evt, waiting for input, reads none yet.
+        let answers = 20 * ("-" + moved + "\r\n").utf8.count
+        #expect(waitUntil { KernelView.unreadBytes(port: seed).fromServer >= answers }, "the seed never answered")
+        try cluster.moveSlot(slot, to: newOwner)
+        // The next lines go the same way (the slot map is still unknown to evt) and are answered
+        // MOVED to the new master; the first answers are read only now, all in one round.
+        publisher.write(Data((21...40).map(record).joined().utf8))
+        let result = publisher.wait(timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        let numbers = try cluster.streamEntries(key).compactMap { Int($0.fields.last ?? "") }
+        #expect(numbers == Array(1...40), "stored in this order: \(numbers)")
+    }
+
     @Test("publish 'stream:*' --envelope --dead-letter stream:bad on a cluster: the dead-letter stream, learning the slot map mid-run, does not let later events of a key overtake earlier ones")
     func publishWithDeadLettersOnTheCluster() throws {
         let cluster = try RedisCluster()

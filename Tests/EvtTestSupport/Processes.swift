@@ -207,3 +207,41 @@ public final class StallingHandler: @unchecked Sendable {
 
     deinit { killStalled() }
 }
+
+/// What the kernel says of a process and of loopback connections, for a test that must know
+/// where a client and a server are without waiting a fixed time (Linux /proc).
+public enum KernelView {
+    /// The state letter of process `pid` (of its main thread): `R` running, `S` sleeping in a
+    /// wait (poll, read), … nil once it is gone.
+    public static func processState(_ pid: Int32) -> Character? {
+        guard let stat = read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(close, offsetBy: 2)...].first
+    }
+
+    /// Bytes received and not read yet on the established IPv4 connections to or from `port`:
+    /// `toServer` waits on the side listening on `port` (sent to it, not read by it),
+    /// `fromServer` on the clients' side (its answers, not read by them).
+    public static func unreadBytes(port: Int) -> (toServer: Int, fromServer: Int) {
+        guard let table = read("/proc/net/tcp") else { return (0, 0) }
+        var toServer = 0
+        var fromServer = 0
+        for line in table.split(separator: "\n").dropFirst() {
+            // sl local_address rem_address st tx_queue:rx_queue …, addresses as HEXIP:HEXPORT.
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 4, fields[3] == "01",
+                  let local = fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) }),
+                  let remote = fields[2].split(separator: ":").last.flatMap({ Int($0, radix: 16) }),
+                  let unread = fields[4].split(separator: ":").last.flatMap({ Int($0, radix: 16) }) else { continue }
+            if local == port { toServer += unread }
+            if remote == port { fromServer += unread }
+        }
+        return (toServer, fromServer)
+    }
+
+    /// A /proc file to its end (it says its size is 0, and gives a page or less per read).
+    private static func read(_ path: String) -> String? {
+        guard let file = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? file.close() }
+        return String(decoding: file.readDataToEndOfFile(), as: UTF8.self)
+    }
+}

@@ -180,6 +180,15 @@ public final class RedisCluster: @unchecked Sendable {
 
     // MARK: - Faults
 
+    /// SIGSTOP a node: it keeps its connections but reads and answers nothing until
+    /// `resume(port:)`. A paused replica makes nothing fail over.
+    public func pause(port: Int) throws {
+        guard let child = members[port]?.child else { throw EvtError.failure("no running node on port \(port)") }
+        child.send(SIGSTOP)
+    }
+
+    public func resume(port: Int) { members[port]?.child?.send(SIGCONT) }
+
     /// SIGKILL a master (and wait for it): its replica should take over after the node timeout.
     public func killMaster(port: Int) throws {
         guard let member = members[port], let child = member.child else {

@@ -8,8 +8,8 @@
 /// `stream:*` / `list:*` targets take each event's key from its envelope record.
 ///
 /// Order per key holds because a slot's unanswered commands are only ever on one lane, in
-/// input order: the sink changes where a slot goes (its slot map) only once every lane is
-/// drained.
+/// input order: the sink changes where a slot goes (its slot map, a redirect) only once every
+/// lane is drained, and sends a slot's redirected commands to one node at a time.
 final class RedisSink: EventSink {
     let tally = DeliveryTally()
     private let server: RedisServerAddress
@@ -326,9 +326,9 @@ final class RedisSink: EventSink {
 
     /// A cluster slot moved (MOVED) or is moving (ASK): every command still in flight is
     /// answered first (later ones of the same slot get the same answer, so the order per key
-    /// holds), then the redirected ones go, in input order, each to the node its answer named
-    /// (after ASKING for an ASK: the importing node takes it once). Nothing is in flight once
-    /// every lane is drained, so that is where the sink takes up a newer slot map.
+    /// holds), then the redirected ones go again, in input order, all of a slot's to the node
+    /// its newest answer named (after ASKING for an ASK: the importing node takes it once).
+    /// Nothing is in flight here, so this is where the sink takes up a newer slot map.
     private func resendRedirected() throws {
         resending = true
         defer { resending = false }
@@ -368,7 +368,7 @@ final class RedisSink: EventSink {
             }
             var used: [RedisSinkLane] = []
             for index in 0..<batch.count {
-                let target = batch.targets[index]
+                let target = batch.destination(at: index)
                 let lane: RedisSinkLane
                 do {
                     lane = try self.lane(for: target.node)
@@ -557,13 +557,22 @@ struct SentCommands {
     }
 }
 
-/// Commands a cluster did not apply, each to send again, in input order, to the node its
-/// answer named (MOVED, ASK), or after a pause to the same node (TRYAGAIN, CLUSTERDOWN).
+/// Commands a cluster did not apply, to send again in input order: to the node an answer
+/// named (MOVED, ASK), or after a pause to the same node (TRYAGAIN, CLUSTERDOWN).
+///
+/// All the commands of one slot go to one node, the one its newest answer named. A slot's
+/// commands were answered by one node, in input order, but not all at once: when the slot
+/// moved in between, the older answers name its old master and the newer ones its new one.
+/// Sent each where its own answer pointed, the newer commands would be stored at once and
+/// the older ones only after the old master's next MOVED, behind them.
 struct RedirectedCommands {
     private var bytes: [UInt8] = []
     private var ends: [Int] = []
     private(set) var lines: [Int] = []
-    private(set) var targets: [(node: RedisNode, asking: Bool)] = []
+    private var targets: [(node: RedisNode, asking: Bool)] = []
+    /// The slot of each command's key, and the newest command of each slot.
+    private var slots: [Int] = []
+    private var newestOfSlot: [Int: Int] = [:]
     /// A TRYAGAIN or CLUSTERDOWN answer among them (sent again after a pause).
     private(set) var notNowAnswer: String?
 
@@ -582,6 +591,9 @@ struct RedirectedCommands {
     }
 
     private mutating func add(_ line: Int, _ command: ArraySlice<UInt8>, _ node: RedisNode, asking: Bool) {
+        let slot = RedirectedCommands.slotOfKey(command)
+        newestOfSlot[slot] = lines.count
+        slots.append(slot)
         bytes.append(contentsOf: command)
         ends.append(bytes.count)
         lines.append(line)
@@ -590,5 +602,32 @@ struct RedirectedCommands {
 
     func command(at index: Int) -> ArraySlice<UInt8> {
         bytes[(index == 0 ? 0 : ends[index - 1])..<ends[index]]
+    }
+
+    /// Where the command at `index` goes: where the newest answer for its slot pointed.
+    func destination(at index: Int) -> (node: RedisNode, asking: Bool) {
+        targets[newestOfSlot[slots[index]] ?? index]
+    }
+
+    /// The slot of a command's key, its second word: `XADD key …`, `LPUSH key …`,
+    /// `PUBLISH channel …` in RESP (`*N\r\n$4\r\nXADD\r\n$3\r\nkey\r\n…`).
+    static func slotOfKey(_ command: ArraySlice<UInt8>) -> Int {
+        var position = command.startIndex
+        /// The number after a `*` or `$`, and `position` past its line's \r\n.
+        func length() -> Int {
+            position += 1
+            var value = 0
+            while position < command.endIndex, command[position] != 13 {
+                value = value * 10 + Int(command[position] &- 48)
+                position += 1
+            }
+            position += 2
+            return value
+        }
+        _ = length()                  // *N
+        position += length() + 2      // the command's name
+        let keyLength = length()
+        guard keyLength >= 0, position + keyLength <= command.endIndex else { return 0 }
+        return command[position..<(position + keyLength)].withUnsafeBytes { ClusterSlot.of($0) }
     }
 }
