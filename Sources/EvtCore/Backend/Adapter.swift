@@ -196,16 +196,19 @@ enum Backends {
 
     /// Checkpoint NAME of a copy: the Redis hash `evt:checkpoint:NAME` on the target's server,
     /// else the source's; between two topics, the offsets committed for group NAME. A list
-    /// source needs none: its processing list is its checkpoint.
+    /// source's position is its processing list `evt:checkpoint:NAME`: the hash
+    /// `evt:checkpoint:NAME:lease` next to it records only the copy and its lease.
     static func checkpoint(named name: String, source: Endpoint, target: Endpoint,
-                           options: CopyOptions) throws -> CheckpointStore? {
-        if source.has(.queue) { return nil }
+                           options: CopyOptions) throws -> CheckpointStore {
+        let targetIdentity = target.identity + (options.perPartition ? " (--per-partition)" : "")
         switch (target, source) {
+        case (_, .redis(let server, .list, let list)):
+            return RedisHashCheckpoint(server: server, key: "evt:checkpoint:\(name):lease", sharingSlotWith: list, target: targetIdentity)
         case (.redis(let server, _, let key), _), (_, .redis(let server, _, let key)):
-            return RedisHashCheckpoint(server: server, key: "evt:checkpoint:" + name, sharingSlotWith: key)
+            return RedisHashCheckpoint(server: server, key: "evt:checkpoint:" + name, sharingSlotWith: key, target: targetIdentity)
         case (.kafka, .kafka(let brokers, let topic, let partition)):
             return try KafkaGroupCheckpoint(brokers: brokers, topic: topic, partition: partition, group: name,
-                                            kafka: options.kafka)
+                                            target: target, kafka: options.kafka)
         }
     }
 
@@ -220,8 +223,8 @@ enum Backends {
         sinkOptions.waitReplicas = options.waitReplicas
         switch endpoint {
         case .redis(let server, .stream, let name):
-            let kept = (checkpoint as? RedisHashCheckpoint).flatMap { $0.server == server ? $0 : nil }
-            return try StreamRecordTarget(server: server, name: name, checkpoint: kept, sourceIdentity: source.identity,
+            let kept = (checkpoint as? RedisHashCheckpoint).flatMap { $0.server == server && $0.companion == name ? $0 : nil }
+            return try StreamRecordTarget(server: server, name: name, checkpoint: kept,
                                           partitions: source.partitions, perPartition: options.perPartition,
                                           timeoutMs: options.timeoutMs, waitReplicas: options.waitReplicas)
         case .kafka(let brokers, let topic, let partition) where options.exactlyOnce:
@@ -359,6 +362,14 @@ extension Endpoint {
         }
     }
 
+    /// `stream:orders`, `topic:orders/2`: what a checkpoint records as a copy's source or target.
+    var identity: String {
+        switch self {
+        case .kafka(_, let topic, let partition): return "topic:" + topic + (partition.map { "/\($0)" } ?? "")
+        case .redis(_, let kind, let name): return kind.rawValue + ":" + name
+        }
+    }
+
     /// "topic", "stream", "list" or "channel", for messages.
     var kindName: String {
         switch self {
@@ -456,14 +467,26 @@ protocol RecordTarget: AnyObject {
     var confirmsAsItGoes: Bool { get }
 }
 
-/// Where a copy records how far it got.
+/// Where a copy records how far it got, held by one copy at a time. Every store works the same
+/// way (CheckpointLease): `claim` takes the checkpoint for this run, or refuses while another
+/// copy holds it; the running copy renews its lease (`keepAlive`, and every write of the
+/// checkpoint); `release` gives it up at the end. A killed copy's lease runs out after
+/// CheckpointLease.durationMs, and the checkpoint is free again.
 protocol CheckpointStore: AnyObject {
     /// `checkpoint evt:checkpoint:NAME`, for messages.
     var name: String { get }
-    /// The recorded position; nil when there is none yet. A usage error when it belongs to a
-    /// copy from another source.
-    func load(source identity: String) throws -> SourcePosition?
-    func save(_ position: SourcePosition, source identity: String) throws
+    /// Takes the checkpoint for a copy from `source` (into the target the store was made
+    /// for) and returns the recorded position, nil when there is none yet. A usage error when
+    /// it belongs to a copy from another source or into another target; `.claimed` while
+    /// another copy holds it. Called again after an outage: the same copy takes it again.
+    func claim(source identity: String) throws -> SourcePosition?
+    /// Records `position` (and renews the lease); `.claimed` when another copy took it over.
+    func save(_ position: SourcePosition) throws
+    /// Renews the lease when it is due (cheap to call often). Called only while no write
+    /// of the target is in flight (a stream target's batches renew it themselves).
+    func keepAlive() throws
+    /// Gives the lease up, so that the next run can start at once (the end of a run).
+    func release()
 }
 
 /// What copy-between and replay --to ask of both ends beyond their addresses.

@@ -185,6 +185,8 @@ public enum CommandTable {
         ],
         notes: """
         Without --checkpoint the copy starts at the source's beginning and records nothing. \
+        A checkpoint belongs to one source and one target, and one copy at a time uses it: \
+        a second copy on it exits 1 before copying anything. \
         Without -f it stops at the source's end as of the start. See evt-copy-between(1) for \
         how records and entries map onto each other.
         """)

@@ -6,7 +6,8 @@
 /// At least once: the checkpoint (a Redis hash `evt:checkpoint:NAME`; for topic→topic the
 /// offsets committed for consumer group NAME; for a list its processing list) only ever
 /// names events the target acknowledged. Into a stream, each batch and the checkpoint share
-/// one guarded MULTI/EXEC (StreamCopyTarget): such a copy is exactly once.
+/// one guarded MULTI/EXEC (StreamCopyTarget): such a copy is exactly once. A checkpoint is
+/// held by one copy at a time (CheckpointLease), and records its source and its target.
 public enum CopyBetweenCommand {
     public static func run(_ arguments: ParsedArguments, environment: [String: String]) throws -> ExitStatus {
         let spec = arguments.spec
@@ -31,9 +32,10 @@ public enum CopyBetweenCommand {
             throw EvtError.usage(problem, usage: spec.usageLine)
         }
 
-        let checkpoint = try options.checkpointName.flatMap {
+        let checkpoint = try options.checkpointName.map {
             try Backends.checkpoint(named: $0, source: source, target: target, options: options)
         }
+        defer { checkpoint?.release() }   // a killed copy's lease runs out instead
         // A one-off copy shows its progress on a terminal; a bridge has --stats.
         let progress = ProgressLine(verb: "copied", when: !options.follow)
         defer { progress.clear() }
@@ -45,6 +47,9 @@ public enum CopyBetweenCommand {
             try loop.run()
         } catch let error as EvtError where error.cause == .usage {
             throw error   // a usage error found once a server answered (a cluster's slots): nothing copied
+        } catch let error as EvtError where error.cause == .claimed {
+            Diagnostics.print(error.message)   // another copy has the checkpoint: its own to resume
+            return .failure
         } catch {
             let resumable = options.checkpointName != nil
             let message = (error as? EvtError)?.message ?? "\(error)"

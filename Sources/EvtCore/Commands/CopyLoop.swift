@@ -7,6 +7,10 @@
 /// drained only at the end and when idle; any other is drained (every record sent so far
 /// acknowledged) about once a second, after each batch of a queue source, and at the end,
 /// and the checkpoint is written after that.
+///
+/// One copy at a time: the checkpoint is claimed once both ends are ready and before
+/// anything is read (refused while another copy holds it), its lease renewed after each
+/// drain, and given up by the caller at the end (CheckpointLease).
 final class CopyLoop {
     private let makeSource: () throws -> RecordSource
     private let makeTarget: (RecordSource) throws -> RecordTarget
@@ -91,15 +95,22 @@ final class CopyLoop {
     private var identity = ""
 
     /// After an outage: what the checkpoint says (the target may have applied more than was
-    /// confirmed here). Without one, the position confirmed in memory stands.
+    /// confirmed here), claimed again (another copy may have taken it while this one could
+    /// not renew its lease). Without one, the position confirmed in memory stands.
     private func reloadCheckpoint() throws {
-        guard let checkpoint else { return }
-        confirmed = try checkpoint.load(source: identity) ?? SourcePosition()
+        guard let checkpoint, started, range == nil else { return }
+        do {
+            confirmed = try checkpoint.claim(source: identity) ?? SourcePosition()
+        } catch let error as EvtError where error.cause == .claimed {
+            throw CheckpointLease.lost(checkpoint.name, holder: nil)
+        }
         saved = confirmed
     }
 
     private func copyOnce() throws {
         let source = try makeSource()
+        // Both ends are ready (and checked) before the checkpoint is claimed.
+        let target = try makeTarget(source)
         if !started {
             identity = source.identity
             if let range {
@@ -107,7 +118,7 @@ final class CopyLoop {
                 confirmed = start
                 if !follow { end = until }
             } else {
-                if let checkpoint, let position = try checkpoint.load(source: identity) {
+                if let checkpoint, let position = try checkpoint.claim(source: identity) {
                     confirmed = position
                     saved = position
                     Diagnostics.print("resuming from \(checkpoint.name): after \(position.description).")
@@ -116,7 +127,6 @@ final class CopyLoop {
             }
             started = true
         }
-        let target = try makeTarget(source)
         if let since = outageSince {
             outageSince = nil
             Diagnostics.print("connected again after \((monotonicMilliseconds() - since) / 1000) s; copying on from the last confirmed position.")
@@ -135,9 +145,10 @@ final class CopyLoop {
             if wait || !target.confirmsAsItGoes {
                 try target.drain(at: sent)
                 if let position = target.confirmed, !target.keepsCheckpoint, position != saved, let checkpoint {
-                    try checkpoint.save(position, source: identity)
+                    try checkpoint.save(position)
                     saved = position
                 }
+                try checkpoint?.keepAlive()   // nothing of the target in flight now
                 try source.confirmed()
             }
             copied = copiedBefore + target.delivered

@@ -40,6 +40,9 @@ public enum FailureCause: Sendable, Equatable {
     /// SIGINT or SIGTERM came while evt waited for a server that did not answer: a clean stop
     /// (exit 130 or 143), with nothing half done.
     case stopped
+    /// Another copy holds what this one needs (a copy's checkpoint, by its lease): nothing
+    /// was written, or this copy stopped writing once it lost the checkpoint (exit 1).
+    case claimed
 
     var isMoved: Bool {
         if case .moved = self { return true }
@@ -50,7 +53,7 @@ public enum FailureCause: Sendable, Equatable {
     public var isRetriable: Bool {
         switch self {
         case .connectionLost, .transient, .moved: return true
-        case .refused, .badInput, .usage, .stopped: return false
+        case .refused, .badInput, .usage, .stopped, .claimed: return false
         }
     }
 }
@@ -73,7 +76,7 @@ public struct EvtError: Error, CustomStringConvertible, Sendable {
         switch cause {
         case .usage: return .usage
         case .badInput: return .badInput
-        case .connectionLost, .transient, .moved, .refused: return .failure
+        case .connectionLost, .transient, .moved, .refused, .claimed: return .failure
         case .stopped: return Signals.exitStatusAfterSignal ?? .failure
         }
     }

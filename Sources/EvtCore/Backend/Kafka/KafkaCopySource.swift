@@ -62,31 +62,6 @@ extension KafkaOffsets {
     }
 }
 
-/// A topic→topic copy's checkpoint: the offsets committed for consumer group NAME, as
-/// kcat's offset tools do it (standalone commits, the group never joined).
-final class KafkaGroupCheckpoint: CheckpointStore {
-    private let client: KafkaTailSource
-    private let partitions: [Int32]
-    private let group: String
-
-    init(brokers: String, topic: String, partition: Int32?, group: String, kafka: KafkaSettings) throws {
-        var options = SourceOptions()
-        options.kafka = kafka.adding([("group.id", group)])
-        client = try KafkaTailSource(brokers: brokers, topic: topic, partition: partition, options: options)
-        partitions = try client.copyPartitions()
-        self.group = group
-    }
-
-    var name: String { "checkpoint (group \(group))" }
-
-    func load(source identity: String) throws -> SourcePosition? {
-        let offsets = try client.committedOffsets(partitions)
-        return offsets.isEmpty ? nil : SourcePosition(offsets: offsets)
-    }
-
-    func save(_ position: SourcePosition, source identity: String) throws { try client.commit(position.offsets) }
-}
-
 /// --exactly-once from a stream into this topic: which entries an earlier, killed copy got
 /// there already. Per partition the newest `evt.stream.id` header says it; an entry goes to
 /// the partition the sink picks (its source partition where the topic has it), else to
@@ -236,33 +211,5 @@ extension KafkaTailSource {
     /// can tell where each entry went.
     static func murmur2Partition(key: UnsafeRawBufferPointer?, partitionCount: Int32) -> Int32 {
         rd_kafka_msg_partitioner_murmur2(nil, key?.baseAddress, key?.count ?? 0, partitionCount, nil, nil)
-    }
-}
-
-extension KafkaTailSource {
-    /// A topic→topic copy's checkpoint: the offsets committed for this consumer's group.id
-    /// (the checkpoint NAME). Partitions without one are left out.
-    func committedOffsets(_ partitions: [Int32]) throws -> [Int32: Int64] {
-        let list = KafkaPartitionList(capacity: partitions.count)
-        for partition in partitions { list.add(topic, partition) }
-        let err = list.withListPointer { rd_kafka_committed(consumer, $0, 10_000) }
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw KafkaConfig.error(err, "cannot read the checkpoint (committed offsets) of topic \(topic): \(KafkaConfig.errorText(err)).")
-        }
-        var offsets: [Int32: Int64] = [:]
-        for element in list where element.offset >= 0 { offsets[element.partition] = element.offset }
-        return offsets
-    }
-
-    /// Commits `offsets` (next offset per partition) for the group, synchronously, without
-    /// joining it: a standalone commit, as kcat's offset tools do.
-    func commit(_ offsets: [Int32: Int64]) throws {
-        guard !offsets.isEmpty else { return }
-        let list = KafkaPartitionList(capacity: offsets.count)
-        for (partition, next) in offsets { list.add(topic, partition, offset: next) }
-        let err = list.withListPointer { rd_kafka_commit(consumer, $0, 0) }
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw KafkaConfig.error(err, "cannot commit the checkpoint of topic \(topic): \(KafkaConfig.errorText(err)). Is the group in use by running consumers?")
-        }
     }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 internal import CRdKafka
 
 /// One `rd_kafka_topic_partition_list_t` that evt owns: made in `init`, destroyed in `deinit`,
@@ -12,6 +15,8 @@ final class KafkaPartitionList: RandomAccessCollection {
         let partition: Int32
         let offset: Int64
         let err: rd_kafka_resp_err_t
+        /// The metadata committed with the offset (rd_kafka_committed), if any.
+        let metadata: String?
     }
 
     private let list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
@@ -34,10 +39,19 @@ final class KafkaPartitionList: RandomAccessCollection {
     deinit { rd_kafka_topic_partition_list_destroy(list) }
 
     /// Appends `topic`/`partition`; without an `offset`, librdkafka's default (INVALID: the
-    /// committed offset, or auto.offset.reset, where an offset is read from it).
-    func add(_ topic: String, _ partition: Int32, offset: Int64? = nil) {
+    /// committed offset, or auto.offset.reset, where an offset is read from it). `metadata`
+    /// goes with a commit of the offset.
+    func add(_ topic: String, _ partition: Int32, offset: Int64? = nil, metadata: String? = nil) {
         let element = rd_kafka_topic_partition_list_add(list, topic, partition)!
         if let offset { element.pointee.offset = offset }
+        if let metadata {
+            // librdkafka frees it with the list.
+            let bytes = Array(metadata.utf8)
+            let copy = malloc(Swift.max(bytes.count, 1))!
+            if !bytes.isEmpty { bytes.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) } }
+            element.pointee.metadata = copy
+            element.pointee.metadata_size = bytes.count
+        }
     }
 
     var startIndex: Int { 0 }
@@ -46,8 +60,11 @@ final class KafkaPartitionList: RandomAccessCollection {
     subscript(index: Int) -> Element {
         precondition(indices.contains(index), "KafkaPartitionList index out of range")
         let element = list.pointee.elems[index]
+        let metadata = element.metadata.map {
+            String(decoding: UnsafeRawBufferPointer(start: $0, count: element.metadata_size), as: UTF8.self)
+        }
         return Element(topic: String(cString: element.topic), partition: element.partition,
-                       offset: element.offset, err: element.err)
+                       offset: element.offset, err: element.err, metadata: metadata)
     }
 
     func setOffset(_ offset: Int64, at index: Int) {

@@ -7,12 +7,16 @@ import Glibc
 /// a copy killed at any point resumes exactly where the stream ends — nothing lost, nothing
 /// twice. Transactions are pipelined; a batch counts as copied only once its EXEC answered.
 ///
-/// EXEC does not roll back, and pipelined batches do not wait for each other, so the
-/// checkpoint is written by a small script in the transaction that refuses to move it unless
-/// (1) the checkpoint still carries the token of the batch before (a refused batch breaks the
-/// chain, so no later batch can move the checkpoint past it; another copy using the same
-/// NAME breaks it too) and (2) every stream of the batch is a stream (an XADD refused at run
-/// time, WRONGTYPE, is the one failure that leaves the rest of a transaction applied).
+/// EXEC does not roll back, and pipelined batches do not wait for each other, so whether a
+/// batch may be written is decided before it is: each transaction is preceded by WATCH on
+/// the checkpoint and on this run's fence key, and by a small script that checks that the
+/// checkpoint still carries the token of the batch before. When it does not — a refused
+/// batch broke the chain, or another copy claimed the checkpoint (each claim sets a new
+/// token) — the script writes the fence key, so EXEC applies nothing; WATCH also aborts a
+/// batch whose checkpoint another client changed after the check. Inside the transaction a
+/// second script moves the checkpoint (and renews the lease) only if every stream of the
+/// batch is a stream (an XADD refused at run time, WRONGTYPE, is the one failure that
+/// leaves the rest of a transaction applied; the next batch then finds the chain broken).
 ///
 /// An entry whose source id should be restored (a record that came from a stream) needs
 /// `XADD key ID`, which Redis refuses when the stream already has a newer id. Such batches go
@@ -21,7 +25,8 @@ import Glibc
 final class StreamCopyTarget: StreamEntryWriter {
     let connection: RedisConnection
     private let name: [UInt8]
-    private let checkpointKey: [UInt8]?
+    /// The checkpoint (claimed before the first batch), its hash and this run's fence key.
+    private let checkpoint: (store: RedisHashCheckpoint, key: String, fence: String)?
 
     /// The batch being built: plain (MULTI … EXEC) or restoring ids (one EVAL).
     private enum BatchForm { case none, transaction, script }
@@ -37,12 +42,12 @@ final class StreamCopyTarget: StreamEntryWriter {
     /// --wait-replicas N: a batch counts as copied once N replicas have it.
     private let waitReplicas: Int?
     /// The batch's own outcome (its refusal, if any), held until its WAIT answers.
-    private var heldOutcome: (refused: String?, guardRefusal: Bool)?
+    private var heldOutcome: BatchOutcome?
     /// The streams the open batch writes to (one, or a few with --per-partition).
     private var streamsInBatch: [[UInt8]] = []
-    /// The `batch` token the checkpoint must carry for the next batch to move it.
-    private var previousBatchToken: String
-    private let runID = "\(getpid())-\(monotonicMilliseconds())"
+    /// The `batch` token the checkpoint must carry for the next batch to move it: at first
+    /// the token of the claim.
+    private var previousBatchToken: String?
     private var inFlightHead = 0
     /// The token of the newest batch Redis confirmed.
     private(set) var confirmedToken: Int?
@@ -59,20 +64,19 @@ final class StreamCopyTarget: StreamEntryWriter {
 
     /// `stream`: the key whose slot serves the copy on a cluster (the checkpoint and every
     /// stream written share it).
-    init(server: RedisServerAddress, stream: String, description: String, checkpointKey: String?, timeoutMs: Int,
-         waitReplicas: Int? = nil) throws {
+    init(server: RedisServerAddress, stream: String, description: String, checkpoint: RedisHashCheckpoint?,
+         timeoutMs: Int, waitReplicas: Int? = nil) throws {
         self.waitReplicas = waitReplicas
         connection = try RedisConnection.open(server, key: stream)
         self.name = Array(description.utf8)
-        self.checkpointKey = checkpointKey.map { Array($0.utf8) }
+        self.checkpoint = try checkpoint.map { ($0, try $0.resolvedKey(), try $0.fenceKey()) }
         self.timeoutMs = Int32(clamping: timeoutMs)
-        previousBatchToken = ""
-        if let checkpointKey {
-            switch try connection.call(["HGET", checkpointKey, "batch"]) {
-            case .error(let message): throw RedisErrorReply.error(message, "cannot read checkpoint \(checkpointKey)")
-            case let reply: previousBatchToken = reply.text ?? ""
-            }
-        }
+    }
+
+    /// The token the checkpoint must carry for the next batch.
+    private var expectedToken: String {
+        if previousBatchToken == nil { previousBatchToken = checkpoint?.store.claimToken ?? "" }
+        return previousBatchToken!
     }
 
     /// How long to wait for an answer before the connection counts as lost (--timeout).
@@ -125,6 +129,11 @@ final class StreamCopyTarget: StreamEntryWriter {
         form = newForm
         entriesInBatch = 0
         if newForm == .transaction {
+            if let checkpoint {
+                // The guard decides before anything of the batch is queued (see above).
+                connection.outgoing.command(["WATCH", checkpoint.key, checkpoint.fence])
+                connection.outgoing.command(["EVAL", StreamCopyTarget.guardScript, "2", checkpoint.key, checkpoint.fence, expectedToken])
+            }
             connection.outgoing.command(["MULTI"])
         } else {
             scriptArguments.removeAll()
@@ -160,57 +169,66 @@ final class StreamCopyTarget: StreamEntryWriter {
     var batchIsEmpty: Bool { entriesInBatch == 0 }
     var batchCount: Int { entriesInBatch }
 
-    /// Ends the batch: the checkpoint (hash fields of `checkpointKey`) goes with the entries.
+    /// Ends the batch: the checkpoint (hash fields of the checkpoint) goes with the entries.
     /// `token` comes back as `confirmedToken` once Redis applied it. Sends when enough is
     /// buffered; waits only when too many batches are unanswered.
-    func commit(checkpoint: [(String, String)], token: Int) throws {
+    func commit(checkpoint fields: [(String, String)], token: Int) throws {
         guard form != .none else { return }
-        let withCheckpoint = checkpointKey != nil && !checkpoint.isEmpty
-        let batchToken = "\(runID):\(token)"
-        /// KEYS: the checkpoint, then the batch's streams; ARGV: expected token, new token.
-        func appendGuard() {
-            connection.outgoing.argument(String(1 + streamsInBatch.count))
-            connection.outgoing.argument(checkpointKey!)
+        let batchToken = "\(checkpoint?.store.claimToken ?? "")/\(token)"
+        let lease = String(CheckpointLease.durationMs)
+        /// KEYS: the checkpoint (and the fence key: see checkpointScript), then the batch's streams.
+        func appendKeys(_ checkpoint: (store: RedisHashCheckpoint, key: String, fence: String), fence: Bool) {
+            connection.outgoing.argument(String(1 + (fence ? 1 : 0) + streamsInBatch.count))
+            connection.outgoing.argument(checkpoint.key)
+            if fence { connection.outgoing.argument(checkpoint.fence) }
             for stream in streamsInBatch { connection.outgoing.argument(stream) }
-            connection.outgoing.argument(previousBatchToken)
-            connection.outgoing.argument(batchToken)
         }
-        func appendCheckpoint() {
-            for (field, value) in checkpoint {
+        func appendFields() {
+            for (field, value) in fields {
                 connection.outgoing.argument(field)
                 connection.outgoing.argument(value)
             }
         }
         switch form {
         case .script:
-            let guardWords = withCheckpoint ? 2 + streamsInBatch.count + 2 : 1   // numkeys, keys, tokens
-            let checkpointWords = withCheckpoint ? checkpoint.count * 2 : 0
+            let guardWords = checkpoint != nil ? 2 + streamsInBatch.count + 3 : 1   // numkeys, keys, tokens, lease
+            let checkpointWords = checkpoint != nil ? fields.count * 2 : 0
             connection.outgoing.beginCommand(arguments: 2 + guardWords + 1 + scriptArgumentCount + checkpointWords)
             connection.outgoing.argument("EVAL")
             connection.outgoing.argument(StreamCopyTarget.restoringScript)
-            if withCheckpoint { appendGuard() } else { connection.outgoing.argument("0") }
+            if let checkpoint {
+                appendKeys(checkpoint, fence: false)
+                connection.outgoing.argument(expectedToken)
+                connection.outgoing.argument(batchToken)
+                connection.outgoing.argument(lease)
+            } else {
+                connection.outgoing.argument("0")
+            }
             connection.outgoing.argument(String(entriesInBatch))
             connection.outgoing.append(scriptArguments)
-            if withCheckpoint { appendCheckpoint() }
-            inFlight.append((.script, entriesInBatch, 1, token, withCheckpoint, false))
+            if checkpoint != nil { appendFields() }
+            inFlight.append((.script, entriesInBatch, 1, token, checkpoint != nil, false))
         default:
-            if withCheckpoint {
-                connection.outgoing.beginCommand(arguments: 3 + 1 + streamsInBatch.count + 2 + checkpoint.count * 2)
+            if let checkpoint {
+                connection.outgoing.beginCommand(arguments: 3 + 2 + streamsInBatch.count + 2 + fields.count * 2)
                 connection.outgoing.argument("EVAL")
                 connection.outgoing.argument(StreamCopyTarget.checkpointScript)
-                appendGuard()
-                appendCheckpoint()
+                appendKeys(checkpoint, fence: true)
+                connection.outgoing.argument(batchToken)
+                connection.outgoing.argument(lease)
+                appendFields()
             }
             connection.outgoing.command(["EXEC"])
-            // MULTI's +OK, one +QUEUED per command, EXEC's array.
-            inFlight.append((.transaction, entriesInBatch, 2 + entriesInBatch + (withCheckpoint ? 1 : 0), token, withCheckpoint, false))
+            // With a checkpoint, WATCH's +OK and the guard's answer first; MULTI's +OK, one
+            // +QUEUED per command, EXEC's array (nil when the guard or WATCH stopped it).
+            inFlight.append((.transaction, entriesInBatch, 2 + entriesInBatch + (checkpoint != nil ? 3 : 0), token, checkpoint != nil, false))
         }
         if let waitReplicas {
             connection.outgoing.command(["WAIT", String(waitReplicas), String(timeoutMs)])
             inFlight[inFlight.count - 1].replies += 1
             inFlight[inFlight.count - 1].waits = true
         }
-        if withCheckpoint { previousBatchToken = batchToken }
+        if checkpoint != nil { previousBatchToken = batchToken }
         streamsInBatch.removeAll(keepingCapacity: true)
         form = .none
         entriesInBatch = 0
@@ -270,6 +288,9 @@ final class StreamCopyTarget: StreamEntryWriter {
         let outcomeAt = batch.replies - (batch.waits ? 1 : 0)
         if repliesSeen < outcomeAt {
             if reply.kind == .error && queueError == nil { queueError = reply.text }
+            if repliesSeen == 2 && batch.form == .transaction && batch.checkpointed {
+                guardAnswer = reply.kind == .integer ? reply.integer : nil
+            }
             return
         }
         var outcome = heldOutcome ?? self.outcome(of: reply, batch.form, checkpointed: batch.checkpointed)
@@ -284,7 +305,7 @@ final class StreamCopyTarget: StreamEntryWriter {
                 outcome.refused = reply.kind == .integer
                     ? "stored on the master, but only \(reply.integer) of \(wanted) replicas had it within --timeout (\(Int(timeoutMs) / 1000)s) (--wait-replicas); a failover now could lose the batch with its checkpoint"
                     : "stored on the master, but WAIT failed: \(reply.text)"
-                outcome.guardRefusal = true   // the batch itself was applied: no retry
+                outcome.final = .refused(code: "")   // the batch itself was applied: no retry
             }
         }
         // The batch is settled.
@@ -297,7 +318,7 @@ final class StreamCopyTarget: StreamEntryWriter {
             inFlight.removeFirst(inFlightHead)   // a trickle never drains it completely
             inFlightHead = 0
         }
-        if let refused = outcome.refused, !outcome.guardRefusal, RedisErrorReply.cause(refused).isRetriable {
+        if let refused = outcome.refused, outcome.final == nil, RedisErrorReply.cause(refused).isRetriable {
             // Redis is starting up (or busy), or the slot moved to another node of a cluster:
             // nothing of the batch was applied; like a lost connection, the copy tries again.
             if transientRefusal == nil { transientRefusal = refused }
@@ -305,8 +326,10 @@ final class StreamCopyTarget: StreamEntryWriter {
         }
         if let refused = outcome.refused {
             if failure == nil {
-                failure = EvtError(outcome.guardRefusal ? .refused(code: "") : RedisErrorReply.cause(refused),
-                                   "\(connection.address.description) refused a batch of \(batch.entries) entries for \(String(decoding: name, as: UTF8.self)): \(refused)")
+                failure = outcome.final == .claimed
+                    ? CheckpointLease.lost("checkpoint \(checkpoint?.key ?? "")", holder: nil)
+                    : EvtError(outcome.final ?? RedisErrorReply.cause(refused),
+                               "\(connection.address.description) refused a batch of \(batch.entries) entries for \(String(decoding: name, as: UTF8.self)): \(refused)")
             }
             return
         }
@@ -316,28 +339,52 @@ final class StreamCopyTarget: StreamEntryWriter {
         }
     }
 
-    /// What the batch's own last answer (EXEC's array or EXECABORT, or the script's result)
-    /// says: refused (why), and whether the checkpoint guard refused it.
-    private func outcome(of reply: RedisReplyView, _ form: BatchForm, checkpointed: Bool) -> (refused: String?, guardRefusal: Bool) {
+    /// What became of a batch: refused (why), and the cause when it is not the Redis error's
+    /// own (the guard refused it, or WAIT found too few replicas): then it is never retried.
+    private struct BatchOutcome {
         var refused: String?
+        var final: FailureCause?
+    }
+
+    /// The guard's answer to the open transaction (before its MULTI): 1 go, 0 refused.
+    private var guardAnswer: Int?
+
+    /// What the batch's own last answer (EXEC's array, nil or EXECABORT, or the script's
+    /// result) says.
+    private func outcome(of reply: RedisReplyView, _ form: BatchForm, checkpointed: Bool) -> BatchOutcome {
+        var outcome = BatchOutcome()
+        let guardAnswer = self.guardAnswer
+        self.guardAnswer = nil
         if reply.kind == .error {
-            refused = queueError ?? reply.text
+            outcome.refused = queueError ?? reply.text
         } else if reply.kind == .array {
             for index in 0..<reply.count where reply[index].kind == .error {
-                refused = reply[index].text
+                outcome.refused = reply[index].text
                 break
             }
         }
         queueError = nil
-        // The checkpoint guard's answer: the script's own, or the last of EXEC's.
-        let guardAnswer = form == .script ? reply : (reply.kind == .array && reply.count > 0 ? reply[reply.count - 1] : reply)
-        let guardRefusal = refused == nil && checkpointed && guardAnswer.kind == .integer && guardAnswer.integer != 1
-        if guardRefusal {
-            refused = guardAnswer.integer == 0
-                ? "the checkpoint moved meanwhile (another copy with the same --checkpoint NAME, or an earlier batch was refused); it was left where it was"
-                : "the target is no longer a stream; the checkpoint was left where it was"
+        guard outcome.refused == nil && checkpointed else { return outcome }
+        // Nothing was applied when the guard refused: EXEC's nil (the guard wrote the fence
+        // key, or the checkpoint changed after it), or the restoring script's 0. Either way
+        // the checkpoint no longer carries this run's token: another copy claimed it (an
+        // earlier refused batch of this run has been reported already).
+        if form == .transaction && reply.kind == .null || form == .script && reply.kind == .integer && reply.integer == 0 {
+            outcome.refused = "the checkpoint is no longer this copy's"
+            outcome.final = .claimed
+            return outcome
         }
-        return (refused, guardRefusal)
+        // The checkpoint script's answer: the restoring script's own, or the last of EXEC's.
+        let written = form == .script ? reply : (reply.kind == .array && reply.count > 0 ? reply[reply.count - 1] : reply)
+        if written.kind == .integer && written.integer == -1 {
+            outcome.refused = "the target is no longer a stream; the checkpoint was left where it was"
+            outcome.final = .refused(code: "")
+        } else if form == .transaction && guardAnswer != 1 {
+            // Cannot happen unless the guard failed (it answered an error) and Redis went on.
+            outcome.refused = "the checkpoint guard did not decide (it answered \(guardAnswer.map(String.init) ?? "an error")), and the batch was applied; the checkpoint was left where it was"
+            outcome.final = .refused(code: "")
+        }
+        return outcome
     }
 
     /// Batches sent and not answered: with a lost connection, they may or may not be stored.
@@ -345,21 +392,36 @@ final class StreamCopyTarget: StreamEntryWriter {
         inFlight[inFlightHead...].reduce(0) { $0 + $1.entries } + entriesInBatch
     }
 
-    /// The checkpoint guard in a transaction: KEYS[1] the checkpoint, KEYS[2…] the batch's
-    /// streams; ARGV[1] the token the checkpoint must carry, ARGV[2] the new one, then the
-    /// checkpoint's field/value pairs. 1: written; 0: token mismatch; -1: not a stream.
+    /// The guard before a transaction: KEYS[1] the checkpoint, KEYS[2] this run's fence key
+    /// (both watched); ARGV[1] the token the checkpoint must carry. 1: go on; 0: refused, and
+    /// the fence key written, so that the transaction's EXEC applies nothing.
+    static let guardScript = """
+        if (redis.call('HGET', KEYS[1], 'batch') or '') == ARGV[1] then return 1 end
+        redis.call('SET', KEYS[2], '1', 'PX', 60000)
+        return 0
+        """
+
+    /// The checkpoint write at the end of a transaction: KEYS[1] the checkpoint, KEYS[2] the
+    /// fence key (only named: so the transaction touches every key the guard did, and on a
+    /// Redis Cluster a slot that moves, where the guard got TRYAGAIN or ASK, fails the EXEC as
+    /// well), KEYS[3…] the batch's streams; ARGV[1] the batch's token, ARGV[2] the lease in
+    /// ms, then the checkpoint's field/value pairs. 1: written; -1: a stream is not a stream
+    /// (not written).
     static let checkpointScript = """
-        if (redis.call('HGET', KEYS[1], 'batch') or '') ~= ARGV[1] then return 0 end
-        for i = 2, #KEYS do
+        for i = 3, #KEYS do
           if redis.call('TYPE', KEYS[i]).ok ~= 'stream' then return -1 end
         end
-        redis.call('HSET', KEYS[1], 'batch', ARGV[2], unpack(ARGV, 3))
+        \(RedisHashCheckpoint.now)
+        redis.call('HSET', KEYS[1], 'batch', ARGV[1], 'owner_until', string.format('%d', now + tonumber(ARGV[2])), unpack(ARGV, 3))
         return 1
         """
 
-    /// A batch restoring ids. With a checkpoint, KEYS and ARGV[1], ARGV[2] as for the guard
-    /// above, which runs first. Then: the entry count, and per entry the stream, the id or
-    /// "*", the number of field words, the fields; then the checkpoint's pairs.
+    /// A batch restoring ids, guard included. With a checkpoint: KEYS[1] the checkpoint,
+    /// KEYS[2…] the batch's streams; ARGV[1] the token the checkpoint must carry, ARGV[2] the
+    /// batch's token, ARGV[3] the lease in ms. Then: the entry count, and per entry the
+    /// stream, the id or "*", the number of field words, the fields; then the checkpoint's
+    /// pairs. 1: written; 0: the checkpoint is not this run's; -1: a key is not a stream
+    /// (nothing written either way).
     static let restoringScript = """
         local index = 1
         if #KEYS > 0 then
@@ -368,7 +430,7 @@ final class StreamCopyTarget: StreamEntryWriter {
             local t = redis.call('TYPE', KEYS[i]).ok
             if t ~= 'stream' and t ~= 'none' then return -1 end
           end
-          index = 3
+          index = 4
         end
         local entries = tonumber(ARGV[index])
         index = index + 1
@@ -388,7 +450,10 @@ final class StreamCopyTarget: StreamEntryWriter {
             end
           end
         end
-        if #KEYS > 0 then redis.call('HSET', KEYS[1], 'batch', ARGV[2], unpack(ARGV, index)) end
+        if #KEYS > 0 then
+          \(RedisHashCheckpoint.now)
+          redis.call('HSET', KEYS[1], 'batch', ARGV[2], 'owner_until', string.format('%d', now + tonumber(ARGV[3])), unpack(ARGV, index))
+        end
         return 1
         """
 }

@@ -1,11 +1,11 @@
 /// A stream as the target of a copy: entries go in batches of up to 1000, each batch with the
 /// checkpoint in one guarded transaction (StreamCopyTarget), so what the stream holds is
-/// exactly what its checkpoint says. Batches are pipelined; one counts as copied, and its
-/// position as confirmed, only once Redis answered its EXEC.
+/// exactly what its checkpoint says, and a copy that lost the checkpoint to another writes
+/// nothing more. Batches are pipelined; one counts as copied, and its position as
+/// confirmed, only once Redis answered its EXEC. Each batch renews the checkpoint's lease.
 final class StreamRecordTarget: RecordTarget {
     private let target: StreamCopyTarget
     private let checkpoint: RedisHashCheckpoint?
-    private let sourceIdentity: String
     private let name: String
     private let stream: [UInt8]
     private let perPartition: Bool
@@ -17,14 +17,15 @@ final class StreamRecordTarget: RecordTarget {
     private(set) var confirmed: SourcePosition?
 
     /// `partitions`: a topic source's, written one stream NAME:PARTITION each with `perPartition`.
-    init(server: RedisServerAddress, name: String, checkpoint: RedisHashCheckpoint?, sourceIdentity: String,
+    /// `checkpoint`: claimed before the first batch (its claim token starts the batches' chain).
+    init(server: RedisServerAddress, name: String, checkpoint: RedisHashCheckpoint?,
          partitions: [Int32], perPartition: Bool, timeoutMs: Int, waitReplicas: Int? = nil) throws {
         self.checkpoint = checkpoint
-        self.sourceIdentity = sourceIdentity
         self.name = name
         self.perPartition = perPartition
         stream = Array(name.utf8)
-        target = try StreamCopyTarget(server: server, stream: name, description: "stream \(name)", checkpointKey: checkpoint?.resolvedKey(),
+        target = try StreamCopyTarget(server: server, stream: name, description: "stream \(name)",
+                                      checkpoint: checkpoint,
                                       timeoutMs: timeoutMs, waitReplicas: waitReplicas)
         // Checked before the pipeline starts (a TYPE in the middle would read another answer).
         if perPartition {
@@ -82,7 +83,7 @@ final class StreamRecordTarget: RecordTarget {
         let position = cursor.position
         nextToken += 1
         snapshots.append((nextToken, position))
-        let fields = checkpoint == nil ? [] : RedisHashCheckpoint.fields(position, source: sourceIdentity)
+        let fields = checkpoint == nil ? [] : RedisHashCheckpoint.fields(position)
         try reportingUnconfirmed { try target.commit(checkpoint: fields, token: nextToken) }
         settle()
     }
