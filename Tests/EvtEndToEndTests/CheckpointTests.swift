@@ -93,7 +93,12 @@ struct CheckpointTests {
             #expect(resumed.stderr.contains("was held by evt pid \(first.pid) on ") && resumed.stderr.contains("which is no longer running: this copy takes it over"),
                     "\(copy.source): \(resumed.stderr)")
             let numbers = try copy.copied()
-            #expect(numbers.count == 4000 && Set(numbers) == Set(1...4000), "\(copy.source): \(numbers.count) records, \(Set(numbers).count) distinct")
+            #expect(Set(numbers) == Set(1...4000), "\(copy.source): \(Set(numbers).count) distinct records, lost some")
+            // Into a topic a copy is at least once (without --exactly-once): records after its
+            // last checkpoint (written once a second) come again after a kill -9.
+            if !copy.target.hasPrefix("topic:") {
+                #expect(numbers.count == 4000, "\(copy.source): \(numbers.count) records, \(Set(numbers).count) distinct")
+            }
         }
     }
 
