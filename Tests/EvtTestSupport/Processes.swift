@@ -73,6 +73,23 @@ public final class RunningProcess: @unchecked Sendable {
 
     public func write(_ data: Data) { try? stdinWriter?.write(contentsOf: data) }
     public func closeStdin() { try? stdinWriter?.close(); stdinWriter = nil }
+
+    /// Set once a `feed` thread holds the pipe: `wait()` closes stdin only then.
+    private var feeding: DispatchSemaphore?
+
+    /// Writes `data` to stdin from a thread of its own, then closes stdin: for more input
+    /// than a pipe holds while the test goes on. (A write blocked in the kernel keeps the pipe
+    /// open until it ends, when `wait()` closes stdin meanwhile.)
+    public func feed(_ data: Data) {
+        let started = DispatchSemaphore(value: 0)
+        feeding = started
+        let writer = stdinWriter
+        Thread {
+            started.signal()
+            try? writer?.write(contentsOf: data)
+            self.closeStdin()
+        }.start()
+    }
     public func signal(_ number: Int32) { child.send(number) }
     public func hasExited() -> Bool { child.tryWait() != nil }
 
@@ -103,6 +120,8 @@ public final class RunningProcess: @unchecked Sendable {
 
     /// Waits for the exit; past `timeout` seconds kills it and reports status -9.
     public func wait(timeout: Double = 60) -> ProcessResult {
+        feeding?.wait()
+        feeding = nil
         closeStdin()
         let deadline = Date().addingTimeInterval(timeout)
         var status: Int32? = child.tryWait()
@@ -236,6 +255,26 @@ public enum KernelView {
             if remote == port { fromServer += unread }
         }
         return (toServer, fromServer)
+    }
+
+    /// The ports that process `pid`'s established IPv4 connections are connected to.
+    public static func connectedPorts(_ pid: Int32) -> Set<Int> {
+        let fdDirectory = "/proc/\(pid)/fd"
+        let sockets = Set(((try? FileManager.default.contentsOfDirectory(atPath: fdDirectory)) ?? []).compactMap { fd -> Substring? in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(fdDirectory)/\(fd)"),
+                  target.hasPrefix("socket:[") else { return nil }
+            return target.dropFirst(8).dropLast()
+        })
+        guard let table = read("/proc/net/tcp") else { return [] }
+        var ports = Set<Int>()
+        for line in table.split(separator: "\n").dropFirst() {
+            // sl local_address rem_address st tx_queue:rx_queue tr:when retrnsmt uid timeout inode …
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 9, fields[3] == "01", sockets.contains(fields[9]),
+                  let remote = fields[2].split(separator: ":").last.flatMap({ Int($0, radix: 16) }) else { continue }
+            ports.insert(remote)
+        }
+        return ports
     }
 
     /// A /proc file to its end (it says its size is 0, and gives a page or less per read).
