@@ -76,17 +76,38 @@ struct DeliveryEdgeTests {
     @Test("Redis: a server that stops answering (SIGSTOP) ends publish with exit 1 within --timeout; unsent lines are not delivered, written ones unconfirmed")
     func redisStalls() throws {
         let redis = try RedisServer()
+        let publisher = try Evt.start(["publish", "stream:s", "--timeout", "2s"], environment: ["EVT_REDIS_URL": redis.url])
+        defer { if !publisher.hasExited() { publisher.signal(SIGKILL) } }
+        // evt has asked what the server is (CLUSTER SLOTS) and waits for input.
+        #expect(waitUntil {
+            KernelView.connectedPorts(publisher.pid).contains(redis.port) && KernelView.unreadBytes(port: redis.port) == (0, 0)
+                && KernelView.processState(publisher.pid) == "S"
+        }, "\(publisher.stderrSoFar)")
         try redis.pause()
         defer { redis.resume() }
         let started = Date()
-        let result = try Evt.run(["publish", "stream:s", "--timeout", "2s"], stdin: ndjson(sampleLines(40_000)),
-                                 environment: ["EVT_REDIS_URL": redis.url], timeout: 60)
+        publisher.feed(ndjson(sampleLines(40_000)))
+        #expect(waitUntil { KernelView.unreadBytes(port: redis.port).toServer > 0 }, "evt never sent the lines")
+        let result = publisher.wait(timeout: 60)
         #expect(result.status == 1, "\(result.stderr)")
         #expect(Date().timeIntervalSince(started) < 20)
         let unconfirmed = reportedLines(in: result.stderr, marker: "unconfirmed")
         let notSent = reportedLines(in: result.stderr, marker: "not delivered")
         #expect(!unconfirmed.isEmpty && unconfirmed.isDisjoint(with: notSent), "\(result.stderr)")
-        #expect(unconfirmed.max()! < (notSent.min() ?? Int.max), "written lines come before unwritten ones")
+        #expect((unconfirmed.max() ?? 0) < (notSent.min() ?? Int.max), "written lines come before unwritten ones")
+    }
+
+    @Test("Redis: publish to a server that answers nothing from the start ends with exit 1 within --timeout, naming it")
+    func redisSilentFromTheStart() throws {
+        let redis = try RedisServer()
+        try redis.pause()
+        defer { redis.resume() }
+        let started = Date()
+        let result = try Evt.run(["publish", "stream:s", "--timeout", "2s"], stdin: ndjson(sampleLines(10)),
+                                 environment: ["EVT_REDIS_URL": redis.url], timeout: 60)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(result.stderr.contains("127.0.0.1:\(redis.port)"), "\(result.stderr)")
     }
 
     @Test("Redis: a line is stored while the input is still open (no waiting for a full batch)")

@@ -113,7 +113,8 @@ final class RedisConnection {
     /// first answer is most likely talking to a TLS port.
     private var answered = false
     var outgoing = RespCommandBuffer()
-    /// How long a write may wait for a server that takes nothing (its buffers full).
+    /// How long a write may wait for a server that takes nothing (its buffers full), and a
+    /// set-up command (`call`) for its answer: --timeout where a command has one.
     var writeStallLimitMs = 10_000
     /// Set on a Redis Cluster: where MOVED and ASK answers to `call` and `request` lead.
     var topology: RedisTopology?
@@ -399,7 +400,7 @@ final class RedisConnection {
             }
             var refused = false
             words = nil
-            let wait = try nextReply(waitMs: 10_000, stopOnSignal: false) { reply in
+            let wait = try nextReply(waitMs: Int32(writeStallLimitMs), stopOnSignal: false) { reply in
                 inFlight = false
                 if reply.kind == .error { refused = true; return }
                 words = Signals.stopRequested ? nil : next(reply)
@@ -444,10 +445,10 @@ final class RedisConnection {
             if asking { via.outgoing.command(["ASKING"]) }
             via.outgoing.command(words)
             try via.flushWrites()
-            if asking { try via.nextReply(waitMs: 10_000, stopOnSignal: false) { _ in } }
+            if asking { try via.nextReply(waitMs: Int32(writeStallLimitMs), stopOnSignal: false) { _ in } }
             var elsewhere: ClusterRedirect?
             var notNow = false
-            let wait = try via.nextReply(waitMs: 10_000, stopOnSignal: false) { reply in
+            let wait = try via.nextReply(waitMs: Int32(writeStallLimitMs), stopOnSignal: false) { reply in
                 if reply.kind == .error && topology != nil {
                     elsewhere = ClusterRedirect(errorText: reply.text)
                     notNow = RedisErrorReply.isClusterNotNow(reply.text)
@@ -494,8 +495,8 @@ final class RedisConnection {
 extension RedisConnection {
     /// A connection for commands on `key` (and keys that share its slot): on a Redis Cluster
     /// to the master that serves it. `key` nil: any node will do (pub/sub).
-    static func open(_ server: RedisServerAddress, key: String?, connectTimeoutMs: Int = 5000) throws -> RedisConnection {
-        try RedisTopology.of(server).connect(key: key, connectTimeoutMs: connectTimeoutMs)
+    static func open(_ server: RedisServerAddress, key: String?, connectTimeoutMs: Int = 5000, answerWaitMs: Int = 10_000) throws -> RedisConnection {
+        try RedisTopology.of(server).connect(key: key, connectTimeoutMs: connectTimeoutMs, answerWaitMs: answerWaitMs)
     }
 
     static var libraryVersion: String { "\(HIREDIS_MAJOR).\(HIREDIS_MINOR).\(HIREDIS_PATCH)" }

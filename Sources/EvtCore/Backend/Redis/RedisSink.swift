@@ -65,9 +65,14 @@ final class RedisSink: EventSink {
         self.requireSubscribers = options.requireSubscribers
         self.timeoutMs = options.timeoutMs
         self.waitReplicas = options.waitReplicas
-        let first = try RedisConnection.open(server, key: kind == .channel || fixedName == nil ? nil : name)
-        routing = topology.slots
+        let first = try RedisConnection.open(server, key: kind == .channel || fixedName == nil ? nil : name,
+                                             answerWaitMs: options.timeoutMs)
         first.writeStallLimitMs = options.timeoutMs
+        // The slot map before the first command (one key's connection has read it already):
+        // a command sent where its slot is not served could be answered MOVED, and a later one
+        // of the same slot stored there before it if the slot moved in meanwhile.
+        if kind != .channel { try topology.learn(on: first) }
+        routing = topology.slots
         lanes = [RedisSinkLane(first, index: 0)]
         if fixedName != nil { fixedLane = lanes[0] }
     }
@@ -75,7 +80,8 @@ final class RedisSink: EventSink {
     // MARK: Routing
 
     /// The lane for `key`: the master of its slot when the cluster's map is known, else the
-    /// first connection (a cluster shows itself by its first MOVED answer).
+    /// first connection (a standalone server, or a cluster whose map evt may not read: its
+    /// first MOVED answer shows it).
     private func lane(forKey key: UnsafeRawBufferPointer) throws -> RedisSinkLane {
         guard let slots = routing else { return lanes[0] }
         let slot = ClusterSlot.of(key)
@@ -130,7 +136,7 @@ final class RedisSink: EventSink {
                 if try readReplies(lane, waitMs: 1000) > 0 {
                     lastAnswer = monotonicMilliseconds()
                 } else if monotonicMilliseconds() - lastAnswer >= answerWaitMs {
-                    throw lane.connection.lost("no answer within --timeout (\(timeoutMs / 1000)s)")
+                    throw LaneFailure(laneIndex: lane.index, error: lane.connection.lost("no answer within --timeout (\(timeoutMs / 1000)s)"))
                 }
             }
         } catch let failure as LaneFailure {

@@ -1,7 +1,7 @@
 import Synchronization
 
 /// What a Redis address is: one server, or a Redis Cluster, and then which master serves each
-/// slot. Found out once per address and run (`INFO cluster`, then `CLUSTER SLOTS`), and again
+/// slot. Found out once per address and run (`CLUSTER SLOTS`), and again
 /// when a MOVED answer or a lost master shows the map is old. Every Redis connection of a
 /// command is made here, for the key it works on, so commands know their key, not the
 /// server's shape.
@@ -30,12 +30,22 @@ final class RedisTopology: @unchecked Sendable {
 
     /// A connection to the server that serves `key`: on a cluster the master of its slot,
     /// else the server itself. `key` nil: any node (pub/sub reaches every node of a cluster).
-    /// Nothing is asked first: a cluster shows itself by its first MOVED answer, which every
-    /// connection follows (so a standalone server costs no extra round trip).
-    func connect(key: String?, connectTimeoutMs: Int = 5000, mayRefresh: Bool = true) throws -> RedisConnection {
+    /// The first connection for a key asks what the server is (`learn`), so that commands
+    /// go to the slot's master from the first one on.
+    func connect(key: String?, connectTimeoutMs: Int = 5000, answerWaitMs: Int = 10_000, mayRefresh: Bool = true) throws -> RedisConnection {
         if isStale {
             isStale = false
             try? refresh()
+        }
+        if !discovered, key != nil {
+            let seed = try connectToSeed(connectTimeoutMs: connectTimeoutMs)
+            seed.writeStallLimitMs = answerWaitMs
+            try learn(on: seed)
+            let owner = slots?.master(forSlot: ClusterSlot.of(key!))
+            if owner == nil || (owner!.host == seed.address.host && owner!.port == seed.address.port) {
+                seed.topology = self
+                return seed
+            }
         }
         guard let slots, let key else {
             let connection = try connectToSeed(connectTimeoutMs: connectTimeoutMs)
@@ -52,7 +62,7 @@ final class RedisTopology: @unchecked Sendable {
         } catch let error as EvtError where error.cause == .connectionLost && mayRefresh {
             // The master known for the slot is gone (failed over?): read the map again, once.
             try refresh()
-            return try connect(key: key, connectTimeoutMs: connectTimeoutMs, mayRefresh: false)
+            return try connect(key: key, connectTimeoutMs: connectTimeoutMs, answerWaitMs: answerWaitMs, mayRefresh: false)
         }
         connection.topology = self
         return connection
@@ -81,16 +91,22 @@ final class RedisTopology: @unchecked Sendable {
         throw lastError ?? EvtError(.connectionLost, "no node of \(server.description) answered")
     }
 
-    /// Asks the first seed that answers whether it is part of a cluster, for what must be
-    /// known before the first command (the names of derived keys).
-    private func discover(connectTimeoutMs: Int = 5000) throws {
-        let connection = try connectToSeed(connectTimeoutMs: connectTimeoutMs)
-        if case .string(let info) = try connection.call(["INFO", "cluster"]),
-           String(decoding: info, as: UTF8.self).contains("cluster_enabled:1") {
-            let reply = try connection.call(["CLUSTER", "SLOTS"])
-            slots = try ClusterSlotMap(slotsReply: reply, seedHost: connection.address.host)
-        }
+    /// Learns on `connection` (to a node of this server) whether it is a Redis Cluster, and
+    /// then its slot map: one `CLUSTER SLOTS`, once per run. A standalone server answers it
+    /// with an error, and so does a cluster whose user may not ask (ACL): its MOVED answers
+    /// then show it, and the map is read again by `refresh`.
+    func learn(on connection: RedisConnection) throws {
+        guard !discovered else { return }
+        let reply = try connection.call(["CLUSTER", "SLOTS"])
         discovered = true
+        if case .error = reply { return }
+        slots = try ClusterSlotMap(slotsReply: reply, seedHost: connection.address.host)
+    }
+
+    /// `learn` on the first seed that answers, for what must be known before the first
+    /// command (the names of derived keys).
+    private func discover(connectTimeoutMs: Int = 5000) throws {
+        try learn(on: connectToSeed(connectTimeoutMs: connectTimeoutMs))
     }
 
     private func connectToSeed(connectTimeoutMs: Int) throws -> RedisConnection {
