@@ -49,10 +49,8 @@ struct DeliveryEdgeTests {
             publisher = try Evt.start(["publish", "kafka://127.0.0.1:\(port)/t", file])
         }
         usleep(1_500_000)
-        let signalled = Date()
-        publisher.signal(SIGTERM)
-        let result = publisher.wait(timeout: 30)
-        #expect(Date().timeIntervalSince(signalled) < 6, "took \(Date().timeIntervalSince(signalled)) s")
+        let (result, took) = publisher.stop()
+        #expect(took < 6, "took \(took) s")
         #expect(result.status == 143, "\(result.stderr)")
         #expect(!reportedLines(in: result.stderr, marker: "not delivered").isEmpty, "\(result.stderr)")
     }
@@ -65,10 +63,8 @@ struct DeliveryEdgeTests {
         let reader = try Evt.start(arguments.map { $0 == "TOPIC" ? "kafka://127.0.0.1:\(broker.port)/t" : $0 },
                                    environment: ["EVT_REDIS_URL": "redis://127.0.0.1:\(try freeLoopbackPort())"])
         usleep(1_500_000)
-        let signalled = Date()
-        reader.signal(SIGTERM)
-        let result = reader.wait(timeout: 30)
-        #expect(Date().timeIntervalSince(signalled) < 5, "took \(Date().timeIntervalSince(signalled)) s")
+        let (result, took) = reader.stop()
+        #expect(took < 5, "took \(took) s")
         #expect(result.status == 143, "\(result.stderr)")
         #expect(result.stderr.contains("stopped before"), "\(result.stderr)")
     }

@@ -181,10 +181,7 @@ struct KafkaSecurityTests {
         process.write(Data("1\n2\n3\n".utf8))   // publish's stdin stays open
         usleep(1_500_000)
         #expect(!process.hasExited(), "\(command) ended before the signal: \(process.stderrSoFar)")
-        let signalled = Date()
-        process.signal(SIGTERM)
-        let result = process.wait(timeout: 30)
-        let took = Date().timeIntervalSince(signalled)
+        let (result, took) = process.stop()
         #expect(took < 5, "\(command) took \(took) s after SIGTERM")
         #expect(result.status == 143, "\(command): \(result.stderr)")
         if command[0] == "publish" {

@@ -14,10 +14,7 @@ struct RedisStopTests {
         if let stdin { process.write(Data(stdin.utf8)) }
         usleep(1_000_000)
         #expect(!process.hasExited(), "\(arguments) ended before the signal: \(process.stderrSoFar)")
-        let signalled = Date()
-        process.signal(SIGTERM)
-        let result = process.wait(timeout: 30)
-        let took = Date().timeIntervalSince(signalled)
+        let (result, took) = process.stop()
         #expect(took < 5, "\(arguments) took \(took) s after SIGTERM")
         #expect(result.status == status, "\(arguments): \(result.stderr)")
         return result
@@ -76,10 +73,7 @@ struct RedisStopTests {
         #expect(try redis.cli(["CLIENT", "LIST"]).contains("flags=b"), "\(process.stderrSoFar)")
         redis.kill()
         #expect(process.waitForStderr(containing: "retrying for up to", timeout: 30), "\(process.stderrSoFar)")
-        let signalled = Date()
-        process.signal(signal)
-        let result = process.wait(timeout: 30)
-        let took = Date().timeIntervalSince(signalled)
+        let (result, took) = process.stop(signal)
         #expect(took < 5, "\(arguments) took \(took) s after the signal")
         #expect(result.status == status, "\(arguments): \(result.stderr)")
         #expect(result.stderr.contains("stopped while reconnecting"), "\(result.stderr)")
@@ -102,10 +96,7 @@ struct RedisStopTests {
         process.feed(Data(Self.lines(lines).utf8))
         #expect(waitUntil { KernelView.unreadBytes(port: redis.port).toServer > 0 && KernelView.processState(process.pid) == "S" },
                 "evt never sent the lines")
-        let signalled = Date()
-        process.signal(SIGTERM)
-        let result = process.wait(timeout: 30)
-        let took = Date().timeIntervalSince(signalled)
+        let (result, took) = process.stop()
         #expect(took < 5, "took \(took) s after SIGTERM")
         #expect(result.status == 143, "\(result.stderr)")
         if lines > 100_000 { #expect(result.stderr.contains("any input after it was not read"), "\(result.stderr)") }

@@ -333,10 +333,7 @@ struct SubscribeKafkaTests {
         #expect(Set(handed.map(\.id)) == Set(1...10), "\(member.stderrSoFar)")
 
         cluster = nil   // the brokers are gone
-        let signalled = Date()
-        member.signal(signal)
-        let result = member.wait(timeout: 90)
-        let took = Date().timeIntervalSince(signalled)
+        let (result, took) = member.stop(signal, timeout: 90)
         print("stop with the brokers gone (signal \(signal)): \(String(format: "%.1f", took)) s")
         #expect(took < 15, "the stop took \(took) s")
         #expect(result.status == status, "\(result.stderr)")

@@ -118,6 +118,15 @@ public final class RunningProcess: @unchecked Sendable {
         return false
     }
 
+    /// Sends `signal` and waits for the exit (as `wait`): the result, and how many seconds the
+    /// process took to end after the signal.
+    public func stop(_ signal: Int32 = SIGTERM, timeout: Double = 30) -> (result: ProcessResult, seconds: Double) {
+        let signalled = Date()
+        child.send(signal)
+        let result = wait(timeout: timeout)
+        return (result, Date().timeIntervalSince(signalled))
+    }
+
     /// Waits for the exit; past `timeout` seconds kills it and reports status -9.
     public func wait(timeout: Double = 60) -> ProcessResult {
         feeding?.wait()
