@@ -508,7 +508,7 @@ private final class PipedEvt {
         // not export pipe2 without _GNU_SOURCE.)
         typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
         guard let symbol = dlsym(nil, "pipe2"),
-              unsafeBitCast(symbol, to: Pipe2.self)(&fds, O_CLOEXEC) == 0 else { throw EvtError.failure("pipe2 failed") }
+              unsafeBitCast(symbol, to: Pipe2.self)(&fds, O_CLOEXEC) == 0 else { throw EvtError(.refused(code: ""), "pipe2 failed") }
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         let err = open(scratch.file("stderr"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         defer { close(fds[1]); close(devNull); close(err) }

@@ -45,7 +45,7 @@ public final class KafkaSecureMock: @unchecked Sendable {
         cluster = try mockCluster(brokers: 1, topics: topics)
         brokers = cluster.bootstrapServers
         guard let colon = brokers.lastIndex(of: ":"), !brokers.contains(",") else {
-            throw EvtError.failure("expected one mock broker, got \(brokers)")
+            throw EvtError(.refused(code: ""), "expected one mock broker, got \(brokers)")
         }
         port = String(brokers[brokers.index(after: colon)...])
         let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
@@ -56,7 +56,7 @@ public final class KafkaSecureMock: @unchecked Sendable {
         guard waitUntil(timeout: 20, { FileManager.default.fileExists(atPath: socketPath) }) else {
             bridge.send(SIGKILL)
             _ = bridge.wait()
-            throw EvtError.failure("socat did not make \(socketPath)")
+            throw EvtError(.refused(code: ""), "socat did not make \(socketPath)")
         }
     }
 

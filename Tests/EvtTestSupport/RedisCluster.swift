@@ -153,14 +153,14 @@ public final class RedisCluster: @unchecked Sendable {
     /// The slot of `key`, as the server computes it (CLUSTER KEYSLOT).
     public func slot(forKey key: String) throws -> Int {
         let text = try cli(port: livePorts[0], ["CLUSTER", "KEYSLOT", key]).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let slot = Int(text) else { throw EvtError.failure("CLUSTER KEYSLOT \(key) answered \(text)") }
+        guard let slot = Int(text) else { throw EvtError(.refused(code: ""), "CLUSTER KEYSLOT \(key) answered \(text)") }
         return slot
     }
 
     /// The port of the master serving `slot` now.
     public func masterPort(forSlot slot: Int) throws -> Int {
         guard let owner = try nodes().first(where: { node in node.isMaster && node.slots.contains { $0.contains(slot) } }) else {
-            throw EvtError.failure("no master serves slot \(slot)")
+            throw EvtError(.refused(code: ""), "no master serves slot \(slot)")
         }
         return owner.port
     }
@@ -173,7 +173,7 @@ public final class RedisCluster: @unchecked Sendable {
         let owner = try masterPort(forKey: key)
         let live = Set(livePorts)
         guard let other = try masterPorts().first(where: { $0 != owner && live.contains($0) }) else {
-            throw EvtError.failure("no other master than \(owner)")
+            throw EvtError(.refused(code: ""), "no other master than \(owner)")
         }
         return other
     }
@@ -183,7 +183,7 @@ public final class RedisCluster: @unchecked Sendable {
     /// SIGSTOP a node: it keeps its connections but reads and answers nothing until
     /// `resume(port:)`. A paused replica makes nothing fail over.
     public func pause(port: Int) throws {
-        guard let child = members[port]?.child else { throw EvtError.failure("no running node on port \(port)") }
+        guard let child = members[port]?.child else { throw EvtError(.refused(code: ""), "no running node on port \(port)") }
         child.send(SIGSTOP)
     }
 
@@ -192,10 +192,10 @@ public final class RedisCluster: @unchecked Sendable {
     /// SIGKILL a master (and wait for it): its replica should take over after the node timeout.
     public func killMaster(port: Int) throws {
         guard let member = members[port], let child = member.child else {
-            throw EvtError.failure("no running node on port \(port)")
+            throw EvtError(.refused(code: ""), "no running node on port \(port)")
         }
         guard try nodes(askingPort: port).first(where: { $0.flags.contains("myself") })?.isMaster == true else {
-            throw EvtError.failure("node \(port) is not a master")
+            throw EvtError(.refused(code: ""), "node \(port) is not a master")
         }
         child.send(SIGKILL)
         _ = child.wait()
@@ -222,14 +222,14 @@ public final class RedisCluster: @unchecked Sendable {
             }
             usleep(50_000)
         }
-        throw EvtError.failure("no failover of \(port) within \(timeout) s: \(last)")
+        throw EvtError(.refused(code: ""), "no failover of \(port) within \(timeout) s: \(last)")
     }
 
     /// Starts a node this fixture killed again, on its port and with its data and nodes.conf:
     /// it rejoins the cluster (as a replica of the node that took over).
     public func restart(port: Int) throws {
         guard let member = members[port], member.child == nil else {
-            throw EvtError.failure("node \(port) is running or unknown")
+            throw EvtError(.refused(code: ""), "node \(port) is running or unknown")
         }
         try spawn(member)
         try waitForPing([member])
@@ -248,10 +248,10 @@ public final class RedisCluster: @unchecked Sendable {
                          betweenBatches: ((Int) throws -> Void)? = nil) throws -> Int {
         let view = try nodes()
         guard let source = view.first(where: { node in node.isMaster && node.slots.contains { $0.contains(slot) } }) else {
-            throw EvtError.failure("no master serves slot \(slot)")
+            throw EvtError(.refused(code: ""), "no master serves slot \(slot)")
         }
         guard let target = view.first(where: { $0.port == targetPort && $0.isMaster }) else {
-            throw EvtError.failure("\(targetPort) is not a master")
+            throw EvtError(.refused(code: ""), "\(targetPort) is not a master")
         }
         if source.port == target.port { return 0 }
         try expectOK(port: target.port, ["CLUSTER", "SETSLOT", String(slot), "IMPORTING", source.id])
@@ -274,7 +274,7 @@ public final class RedisCluster: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(10)
         while true {
             if let state = try? consistentState(), state.owner[slot] == target.port { return moved }
-            if Date() > deadline { throw EvtError.failure("the nodes did not agree on slot \(slot)'s move within 10 s") }
+            if Date() > deadline { throw EvtError(.refused(code: ""), "the nodes did not agree on slot \(slot)'s move within 10 s") }
             usleep(20_000)
         }
     }
@@ -293,7 +293,7 @@ public final class RedisCluster: @unchecked Sendable {
                                     + ports.map { "127.0.0.1:\($0)" }
                                     + ["--cluster-replicas", String(replicasPerMaster), "--cluster-yes"], timeout: 60)
         guard create.status == 0, create.stdoutText.contains("[OK] All 16384 slots covered") else {
-            throw EvtError.failure("redis-cli --cluster create failed (\(create.status)): \(create.stdoutText.suffix(600)) \(create.stderr)")
+            throw EvtError(.refused(code: ""), "redis-cli --cluster create failed (\(create.status)): \(create.stdoutText.suffix(600)) \(create.stderr)")
         }
         // Ready: every node ok and agreeing, every replica linked (a replica that never synced
         // may refuse to take over, see cluster-replica-validity-factor).
@@ -312,7 +312,7 @@ public final class RedisCluster: @unchecked Sendable {
             }
             usleep(20_000)
         }
-        throw EvtError.failure("the cluster on \(ports) was not ready within 30 s: \(last)")
+        throw EvtError(.refused(code: ""), "the cluster on \(ports) was not ready within 30 s: \(last)")
     }
 
     private func serverArguments(port: Int, scratch: Scratch) -> [String] {
@@ -362,13 +362,13 @@ public final class RedisCluster: @unchecked Sendable {
                 guard let status = member.child?.tryWait() else { continue }
                 member.child = nil
                 let log = (try? String(contentsOfFile: member.scratch.file("redis.log"), encoding: .utf8)) ?? ""
-                throw EvtError.failure("redis-server exited with \(status) on port \(member.port): \(log.suffix(300))")
+                throw EvtError(.refused(code: ""), "redis-server exited with \(status) on port \(member.port): \(log.suffix(300))")
             }
             let answers = try cliEach(pending.map(\.port), "PING\n")
             pending.removeAll { answers[$0.port]?.contains("PONG") == true }
             if pending.isEmpty { return }
             if Date() > deadline {
-                throw EvtError.failure("redis-server did not answer PING on \(pending.map(\.port)) within 20 s")
+                throw EvtError(.refused(code: ""), "redis-server did not answer PING on \(pending.map(\.port)) within 20 s")
             }
             usleep(10_000)
         }
@@ -420,18 +420,18 @@ public final class RedisCluster: @unchecked Sendable {
             let lines = (answers[port] ?? "").split(whereSeparator: \.isNewline)
             let values = RedisCluster.keyValues(lines)
             guard values["cluster_state"] == "ok" else {
-                throw EvtError.failure("\(port) says cluster_state:\(values["cluster_state"] ?? "?")")
+                throw EvtError(.refused(code: ""), "\(port) says cluster_state:\(values["cluster_state"] ?? "?")")
             }
             if values["role"] == "slave" && values["master_link_status"] != "up" { linked = false }
             let view = lines.compactMap(RedisCluster.nodeView)
             if let odd = view.first(where: { $0.flags.contains("handshake") || $0.flags.contains("noaddr") }) {
-                throw EvtError.failure("\(port) sees \(odd.port) as \(odd.flags.sorted())")
+                throw EvtError(.refused(code: ""), "\(port) sees \(odd.port) as \(odd.flags.sorted())")
             }
             var owner = [Int](repeating: 0, count: ClusterSlot.count)
             for node in view where node.isMaster {
                 for range in node.slots { for slot in range { owner[slot] = node.port } }
             }
-            if let free = owner.firstIndex(of: 0) { throw EvtError.failure("\(port) sees slot \(free) unserved") }
+            if let free = owner.firstIndex(of: 0) { throw EvtError(.refused(code: ""), "\(port) sees slot \(free) unserved") }
             let masters = view.filter { $0.isMaster && !$0.slots.isEmpty }
             let masterIDs = Set(masters.map(\.id))
             let replicas = view.filter { node in !node.isFailed && node.masterID.map(masterIDs.contains) == true }
@@ -439,13 +439,13 @@ public final class RedisCluster: @unchecked Sendable {
                                      replicas: replicas.map(\.port).sorted(), replicasLinked: true)
             if let agreed {
                 guard agreed.owner == state.owner, agreed.replicas == state.replicas else {
-                    throw EvtError.failure("\(port) does not agree with \(live[0]) yet")
+                    throw EvtError(.refused(code: ""), "\(port) does not agree with \(live[0]) yet")
                 }
             } else {
                 agreed = state
             }
         }
-        guard var agreed else { throw EvtError.failure("no node is running") }
+        guard var agreed else { throw EvtError(.refused(code: ""), "no node is running") }
         agreed.replicasLinked = linked
         return agreed
     }
@@ -488,7 +488,7 @@ public final class RedisCluster: @unchecked Sendable {
     private func expectOK(port: Int, _ command: [String]) throws {
         let answer = try cli(port: port, command).trimmingCharacters(in: .whitespacesAndNewlines)
         guard answer == "OK" || answer == "NOKEY" else {
-            throw EvtError.failure("\(command.prefix(3).joined(separator: " ")) on \(port) answered \(answer)")
+            throw EvtError(.refused(code: ""), "\(command.prefix(3).joined(separator: " ")) on \(port) answered \(answer)")
         }
     }
 }

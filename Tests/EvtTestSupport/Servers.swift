@@ -90,12 +90,12 @@ public final class RedisServer: @unchecked Sendable {
             if let status = child.tryWait() {
                 self.child = nil
                 let log = (try? String(contentsOfFile: scratch.file("redis.log"), encoding: .utf8)) ?? ""
-                throw EvtError.failure("redis-server exited with \(status) on port \(port): \(log.suffix(300))")
+                throw EvtError(.refused(code: ""), "redis-server exited with \(status) on port \(port): \(log.suffix(300))")
             }
             usleep(25_000)
         }
         stop()
-        throw EvtError.failure("redis-server did not answer PING on port \(port) within 10 s")
+        throw EvtError(.refused(code: ""), "redis-server did not answer PING on port \(port) within 10 s")
     }
 
     /// SIGTERM and wait.
@@ -114,7 +114,7 @@ public final class RedisServer: @unchecked Sendable {
 
     /// SIGSTOP: the server keeps its connections but answers nothing.
     public func pause() throws {
-        guard let child else { throw EvtError.failure("redis-server is not running") }
+        guard let child else { throw EvtError(.refused(code: ""), "redis-server is not running") }
         child.send(SIGSTOP)
     }
 
@@ -224,7 +224,7 @@ public final class SilentListener: @unchecked Sendable {
         guard fd >= 0, ready else {
             let reason = String(cString: strerror(errno))
             if fd >= 0 { close(fd) }
-            throw EvtError.failure("cannot bind 127.0.0.1:\(wanted): \(reason).")
+            throw EvtError(.refused(code: ""), "cannot bind 127.0.0.1:\(wanted): \(reason).")
         }
         self.fd = fd
         port = Int(UInt16(bigEndian: address.sin_port))

@@ -83,7 +83,7 @@ public final class TestCertificates: @unchecked Sendable {
     private func openssl(_ arguments: [String]) throws {
         let result = try runProcess(["openssl"] + arguments, timeout: 60)
         guard result.status == 0 else {
-            throw EvtError.failure("openssl \(arguments.prefix(2).joined(separator: " ")) failed: \(result.stderr)")
+            throw EvtError(.refused(code: ""), "openssl \(arguments.prefix(2).joined(separator: " ")) failed: \(result.stderr)")
         }
     }
 }

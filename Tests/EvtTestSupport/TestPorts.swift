@@ -25,7 +25,7 @@ public enum TestPorts {
                 taken.formUnion(ports)
                 chosen.append(port)
             }
-            guard chosen.count == count else { throw EvtError.failure("cannot find \(count) free ports on 127.0.0.1") }
+            guard chosen.count == count else { throw EvtError(.refused(code: ""), "cannot find \(count) free ports on 127.0.0.1") }
             return chosen
         }
     }

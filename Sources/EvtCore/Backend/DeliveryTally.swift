@@ -22,7 +22,7 @@ final class DeliveryTally {
 
     func delivered(count: Int = 1) { delivered += count }
 
-    func failed(line: Int, reason: String, cause: FailureCause = .refused(code: "")) {
+    func failed(line: Int, reason: String, cause: FailureCause) {
         let index: Int
         if let known = reasonIndex[reason] {
             index = known
@@ -56,6 +56,12 @@ final class DeliveryTally {
     var onlyRetriableTrouble: Bool {
         guard !failedLines.isEmpty || !unconfirmedLines.isEmpty else { return false }
         return Set(failedLines.map(\.reason)).allSatisfy { causes[$0].isRetriable }
+    }
+
+    /// Why not every event was delivered, as one cause: a stop signal's (exit 130/143), a lost
+    /// connection when all of it may go right on a retry, else refused.
+    var cause: FailureCause {
+        onlyStoppedTrouble ? .stopped : onlyRetriableTrouble ? .connectionLost : .refused(code: "")
     }
 
     /// stderr lines: which lines were not delivered (grouped by reason) and which are unconfirmed.

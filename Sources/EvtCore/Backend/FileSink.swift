@@ -38,7 +38,7 @@ final class FileSink: EventSink {
         let error = buffer.withUnsafeBytes { writeAll(fd, $0) }
         let failure = error == 0 ? nil : "cannot write to \(path): \(String(cString: strerror(error)))"
         for line in lines {
-            if let failure { tally.failed(line: line, reason: failure) } else { tally.delivered() }
+            if let failure { tally.failed(line: line, reason: failure, cause: .refused(code: "")) } else { tally.delivered() }
         }
         buffer.removeAll(keepingCapacity: true)
         lines.removeAll(keepingCapacity: true)

@@ -57,8 +57,7 @@ final class SinkRecordTarget: RecordTarget {
             for message in sink.tally.summary(sent: sent, unit: unit) { Diagnostics.print(message) }
             // A lost or starting target is retried by a bridge (-f) from the confirmed position;
             // what a stop signal cut short ends the copy with 130/143.
-            let tally = sink.tally
-            throw EvtError(tally.onlyStoppedTrouble ? .stopped : tally.onlyRetriableTrouble ? .connectionLost : .refused(code: ""),
+            throw EvtError(sink.tally.cause,
                            "\(description) did not acknowledge every event; the checkpoint stays before them, so a rerun copies them again.")
         }
         delivered = sent

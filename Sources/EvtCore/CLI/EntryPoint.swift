@@ -52,7 +52,7 @@ public enum EvtMain {
         } catch let error as EvtError {
             return report(error)
         } catch {
-            return report(.failure("\(error)"))
+            return report(EvtError(.refused(code: ""), "\(error)"))
         }
     }
 

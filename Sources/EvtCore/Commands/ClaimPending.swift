@@ -106,7 +106,7 @@ public enum ClaimPendingCommand {
                 let status = try SubscribeCommand.runExec(command, record: scratch.buffer[...])
                 if status == 0 { handed.append(entry.id); continue }
                 Diagnostics.print("--exec exited with \(status) for entry \(entry.id); not acknowledged, it stays pending.")
-                failure = EvtError.failure("some claimed entries were not handled by --exec and stay pending (see above).")
+                failure = EvtError(.refused(code: ""), "some claimed entries were not handled by --exec and stay pending (see above).")
                 if !continueOnExecError { break }
             }
             if let deadLetters, !lettered.isEmpty {
@@ -117,7 +117,7 @@ public enum ClaimPendingCommand {
                     deadLettered += lettered.count
                     if !noAck { try claimer.acknowledge(Array(lettered.values)) }
                 } else {
-                    failure = EvtError.failure("the dead-letter destination \(Endpoint.redactingPassword(deadLetterText!)) did not take every entry; none of this batch's \(lettered.count) was acknowledged, they stay pending.")
+                    failure = EvtError(deadLetters.tally.cause, "the dead-letter destination \(Endpoint.redactingPassword(deadLetterText!)) did not take every entry; none of this batch's \(lettered.count) was acknowledged, they stay pending.")
                     for message in deadLetters.tally.summary(sent: dlqLine) { Diagnostics.print(message) }
                     deadLetterRefused = true
                 }

@@ -93,7 +93,7 @@ public enum LagCommand {
     static func checkGroupsFound(_ groups: [String], sources: [Endpoint], reports: [[LagReport]],
                                  noted: inout Set<String>) throws {
         for group in groups where !reports.contains(where: { $0.contains { $0.group == group } }) {
-            throw EvtError.failure("none of the sources has group \(group): a stream has it when XINFO GROUPS lists it, a topic when the group committed offsets on it. Check the name, or create it with evt group-create SOURCE \(SandboxCommand.shellQuoted(group)).", code: "NOGROUP")
+            throw EvtError(.refused(code: "NOGROUP"), "none of the sources has group \(group): a stream has it when XINFO GROUPS lists it, a topic when the group committed offsets on it. Check the name, or create it with evt group-create SOURCE \(SandboxCommand.shellQuoted(group)).")
         }
         for (source, found) in zip(sources, reports) {
             if case .redis(_, .list, _) = source { continue }

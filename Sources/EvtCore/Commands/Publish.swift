@@ -105,7 +105,7 @@ public enum PublishCommand {
                     break reading
                 } catch {
                     // Whatever was read before still gets delivered below.
-                    runFailure = EvtError.failure("cannot read \(input.path ?? "stdin"): \(error)")
+                    runFailure = EvtError(.refused(code: ""), "cannot read \(input.path ?? "stdin"): \(error)")
                     break reading
                 }
                 guard let (bytes, number) = next else { break }
@@ -142,7 +142,7 @@ public enum PublishCommand {
                     runFailure = EvtError(stopped.cause, "\(clause(stopped.reason)); stopped reading input at line \(lineNumber): it and every line after it were not sent.")
                     break reading
                 } catch {
-                    runFailure = error as? EvtError ?? EvtError.failure("\(error)")
+                    runFailure = error as? EvtError ?? EvtError(.refused(code: ""), "\(error)")
                     break reading
                 }
                 if Signals.stopRequested { break reading }
@@ -267,7 +267,7 @@ final class DeadLetters {
             do {
                 try sink.send(OutgoingEvent(line: line, value: bytes, valueKind: .object))
             } catch {
-                sink.tally.failed(line: line, reason: "\(error)")
+                sink.tally.failed(line: line, reason: "\(error)", cause: (error as? EvtError)?.cause ?? (error as? SinkStopped)?.cause ?? .refused(code: ""))
             }
         }
     }

@@ -66,7 +66,7 @@ public enum SandboxCommand {
         while !Signals.stopRequested {
             _ = poll(&wake, 1, 1000)
             if let status = redis.exitStatus() {
-                throw EvtError.failure("the sandbox's redis-server exited unexpectedly (status \(status)). Its log said: \(SandboxRedis.logTail(directory.path))")
+                throw EvtError(.refused(code: ""), "the sandbox's redis-server exited unexpectedly (status \(status)). Its log said: \(SandboxRedis.logTail(directory.path))")
             }
         }
         return Signals.exitStatusAfterSignal ?? .success

@@ -30,7 +30,7 @@ final class SandboxRedis {
                     stdin: devNull, stdout: devNull, stderr: devNull)
             } catch {
                 // ChildProcess's message is a sentence: "cannot run setpriv: No such file or directory."
-                throw EvtError.failure("cannot start redis-server: \(error) Install util-linux (apt-get install util-linux), whose setpriv ties redis-server's life to evt's, or put setpriv on PATH.")
+                throw EvtError(.refused(code: ""), "cannot start redis-server: \(error) Install util-linux (apt-get install util-linux), whose setpriv ties redis-server's life to evt's, or put setpriv on PATH.")
             }
             let address = RedisServerAddress(host: "127.0.0.1", port: port, database: 0)
             for _ in 0..<100 {   // up to ~5 s
@@ -41,7 +41,7 @@ final class SandboxRedis {
                 }
                 if let status = child.tryWait() {
                     if status == 127 {   // setpriv found no redis-server to run
-                        throw EvtError.failure("cannot start redis-server: it is not on PATH. Install it (apt-get install redis-server) or put it on PATH.")
+                        throw EvtError(.refused(code: ""), "cannot start redis-server: it is not on PATH. Install it (apt-get install redis-server) or put it on PATH.")
                     }
                     lastError = "redis-server exited with status \(status) (port \(port) taken?)"
                     break
@@ -54,7 +54,7 @@ final class SandboxRedis {
                 lastError = "redis-server did not answer on port \(port) within 5 s"
             }
         }
-        throw EvtError.failure("cannot start redis-server: \(lastError). Its log said: \(SandboxRedis.logTail(directory))")
+        throw EvtError(.refused(code: ""), "cannot start redis-server: \(lastError). Its log said: \(SandboxRedis.logTail(directory))")
     }
 
     /// The end of redis.log, quoted in errors: the directory is gone by the time anyone reads them.
@@ -81,7 +81,7 @@ final class SandboxRedis {
 /// A port the kernel just handed out on 127.0.0.1 (the socket is closed again).
 public func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw EvtError.failure("cannot create a socket: \(String(cString: strerror(errno))).") }
+    guard fd >= 0 else { throw EvtError(.refused(code: ""), "cannot create a socket: \(String(cString: strerror(errno))).") }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
@@ -93,7 +93,7 @@ public func freeLoopbackPort() throws -> Int {
             bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
         }
     }
-    guard bound else { throw EvtError.failure("cannot find a free port on 127.0.0.1: \(String(cString: strerror(errno))).") }
+    guard bound else { throw EvtError(.refused(code: ""), "cannot find a free port on 127.0.0.1: \(String(cString: strerror(errno))).") }
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
@@ -105,7 +105,7 @@ final class TemporaryDirectory {
         let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
         var template = Array("\(base)/\(prefix).XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else {
-            throw EvtError.failure("cannot create a temporary directory in \(base): \(String(cString: strerror(errno))).")
+            throw EvtError(.refused(code: ""), "cannot create a temporary directory in \(base): \(String(cString: strerror(errno))).")
         }
         path = String(cString: made)
     }

@@ -131,10 +131,10 @@ public enum SubscribeCommand {
                 let record = String(decoding: batch.writer.buffer[batch.range(of: index)].dropLast(), as: UTF8.self)
                 Diagnostics.print("--exec exited with \(status) for \(record.prefix(200)); not acknowledged, it stays pending.")
                 if !continueOnExecError {
-                    failure = EvtError.failure("stopped after a failed --exec (use --on-exec-error continue to go on).")
+                    failure = EvtError(.refused(code: ""), "stopped after a failed --exec (use --on-exec-error continue to go on).")
                     break
                 }
-                failure = failure ?? EvtError.failure("some events were not handled by --exec and stay pending (see above).")
+                failure = failure ?? EvtError(.refused(code: ""), "some events were not handled by --exec and stay pending (see above).")
             }
             try consumer.acknowledge(handled.sorted())
             batch.removeAll()
@@ -205,7 +205,7 @@ public enum SubscribeCommand {
     static func runExec(_ command: String, record: ArraySlice<UInt8>) throws -> Int32 {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else {
-            throw EvtError.failure("cannot run --exec: \(String(cString: strerror(errno)))")
+            throw EvtError(.refused(code: ""), "cannot run --exec: \(String(cString: strerror(errno)))")
         }
         _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
         let child: ChildProcess

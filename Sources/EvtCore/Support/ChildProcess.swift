@@ -42,7 +42,7 @@ public final class ChildProcess: @unchecked Sendable {
             result = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ)
         }
         guard result == 0 else {
-            throw EvtError.failure("cannot run \(arguments[0]): \(String(cString: strerror(result))).")
+            throw EvtError(.refused(code: ""), "cannot run \(arguments[0]): \(String(cString: strerror(result))).")
         }
         return ChildProcess(pid: pid)
     }

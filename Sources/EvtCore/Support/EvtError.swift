@@ -84,8 +84,6 @@ public struct EvtError: Error, CustomStringConvertible, Sendable {
     public static func usage(_ message: String, usage: String? = nil) -> EvtError {
         EvtError(.usage, message, usage: usage)
     }
-    /// A run-time failure the server or library refused (or one with no better cause).
-    public static func failure(_ message: String, code: String = "") -> EvtError { EvtError(.refused(code: code), message) }
     public static func badInput(_ message: String) -> EvtError { EvtError(.badInput, message) }
     /// `reason` is short ("Connection reset by peer"); callers that know the server say which.
     public static func connectionLost(_ reason: String) -> EvtError { EvtError(.connectionLost, reason) }

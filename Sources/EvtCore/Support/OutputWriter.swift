@@ -37,7 +37,7 @@ final class OutputWriter {
         let error = buffer.withUnsafeBytes { writeAll(fd, $0, waitingWhenFull: true) }
         if error == EPIPE { throw StdoutClosed() }
         if error != 0 {
-            throw EvtError.failure("could not write to stdout: \(String(cString: strerror(error))).")
+            throw EvtError(.refused(code: ""), "could not write to stdout: \(String(cString: strerror(error))).")
         }
         buffer.removeAll(keepingCapacity: true)
     }

@@ -80,7 +80,7 @@ final class KafkaConsumer: EventConsumer {
             for topic in topics { list.add(topic, RD_KAFKA_PARTITION_UA) }
             let err = list.withListPointer { rd_kafka_subscribe(consumer, $0) }
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                throw EvtError.failure("cannot subscribe to \(topics.joined(separator: ", ")): \(KafkaConfig.errorText(err)).")
+                throw KafkaConfig.error(err, "cannot subscribe to \(topics.joined(separator: ", ")): \(KafkaConfig.errorText(err)).")
             }
         } else {
             // The lookups before the assignment serve the main queue themselves (errors,
@@ -110,7 +110,7 @@ final class KafkaConsumer: EventConsumer {
         }
         let err = assignment.withListPointer { rd_kafka_assign(consumer, $0) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw EvtError.failure("cannot read \(topics.joined(separator: ", ")): \(KafkaConfig.errorText(err)).")
+            throw KafkaConfig.error(err, "cannot read \(topics.joined(separator: ", ")): \(KafkaConfig.errorText(err)).")
         }
     }
 
@@ -468,7 +468,7 @@ enum KafkaOffsets {
             var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
             return rd_kafka_message_timestamp(message, &type)
         }
-        throw EvtError.failure("could not read \(topic)/\(partition) at offset \(offset) to look up a time.")
+        throw EvtError(.connectionLost, "could not read \(topic)/\(partition) at offset \(offset) to look up a time.")
     }
 
     static func watermarks(_ topic: String, _ partition: Int32, client: OpaquePointer) throws -> (low: Int64, high: Int64) {

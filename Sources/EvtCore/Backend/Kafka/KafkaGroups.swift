@@ -32,14 +32,14 @@ enum KafkaGroups {
                 // Alone in the group, we get every partition; fewer means other members
                 // (a broker without ListGroups, like the mock, hid them from the check).
                 guard count >= allPartitions else {
-                    throw EvtError.failure("group \(group) has other active members (this join got \(count) of \(allPartitions) partitions); stop its consumers first.")
+                    throw EvtError(.refused(code: ""), "group \(group) has other active members (this join got \(count) of \(allPartitions) partitions); stop its consumers first.")
                 }
                 err = list.withListPointer { rd_kafka_commit(member, $0, 0) }
                 return err
             }
         }
         if Signals.stopRequested { throw EvtError(.stopped, "stopped before the offsets of group \(group) were committed; nothing changed.") }
-        throw EvtError.failure("could not join group \(group) to commit its offsets within 30 s.")
+        throw EvtError(.connectionLost, "could not join group \(group) to commit its offsets within 30 s.")
     }
 
     static func create(group: String, brokers: String, topic: String, partition: Int32?, from: Position,
@@ -63,12 +63,12 @@ enum KafkaGroups {
             for index in 0..<Int(groups.pointee.group_cnt) {
                 let info = groups.pointee.groups[index]
                 if String(cString: info.group) == group && info.member_cnt > 0 {
-                    throw EvtError.failure("group \(group) has \(info.member_cnt) active member\(info.member_cnt == 1 ? "" : "s"); stop its consumers first (a group's offsets can only be set while it is empty).")
+                    throw EvtError(.refused(code: ""), "group \(group) has \(info.member_cnt) active member\(info.member_cnt == 1 ? "" : "s"); stop its consumers first (a group's offsets can only be set while it is empty).")
                 }
             }
         }
 
-        guard !partitions.isEmpty else { throw EvtError.failure("topic \(topic) has no partitions (does it exist?).") }
+        guard !partitions.isEmpty else { throw EvtError(.refused(code: "UNKNOWN_TOPIC_OR_PART"), "topic \(topic) has no partitions (does it exist?).") }
         let list = KafkaPartitionList(capacity: partitions.count)
         for partition in partitions { list.add(topic, partition) }
 

@@ -173,11 +173,11 @@ final class KafkaLagReader: LagReader {
             throw EvtError(error.cause, "topic \(topic) does not exist, so it has no lag (brokers \(brokers)).")
         }
         guard !all.isEmpty else {
-            throw EvtError.failure("topic \(topic) does not exist, so it has no lag (brokers \(brokers)).", code: "UNKNOWN_TOPIC_OR_PART")
+            throw EvtError(.refused(code: "UNKNOWN_TOPIC_OR_PART"), "topic \(topic) does not exist, so it has no lag (brokers \(brokers)).")
         }
         guard let partition else { return all }
         guard all.contains(partition) else {
-            throw EvtError.failure("topic \(topic) has no partition \(partition) (it has \(all.count): \(all.first!)–\(all.last!)).", code: "UNKNOWN_PARTITION")
+            throw EvtError(.refused(code: "UNKNOWN_PARTITION"), "topic \(topic) has no partition \(partition) (it has \(all.count): \(all.first!)–\(all.last!)).")
         }
         return [partition]
     }
@@ -201,7 +201,7 @@ final class KafkaLagReader: LagReader {
         // A topic listed with an error of its own (a leader not elected yet) exists: the
         // lookup by name says what is wrong with it.
         guard topics.contains(where: { String(cString: $0.topic) == topic }) else {
-            throw EvtError.failure("topic \(topic) does not exist, so it has no lag (brokers \(brokers)).", code: "UNKNOWN_TOPIC_OR_PART")
+            throw EvtError(.refused(code: "UNKNOWN_TOPIC_OR_PART"), "topic \(topic) does not exist, so it has no lag (brokers \(brokers)).")
         }
     }
 

@@ -22,11 +22,11 @@ public final class KafkaMockCluster: @unchecked Sendable {
         var errorText = [CChar](repeating: 0, count: 512)
         guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errorText, errorText.count) else {
             rd_kafka_conf_destroy(conf)
-            throw EvtError.failure("could not start the mock Kafka cluster: \(String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+            throw EvtError(.refused(code: ""), "could not start the mock Kafka cluster: \(String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
         }
         guard let cluster = rd_kafka_mock_cluster_new(handle, Int32(brokers)) else {
             rd_kafka_destroy(handle)
-            throw EvtError.failure("could not start the mock Kafka cluster with \(brokers) brokers.")
+            throw EvtError(.refused(code: ""), "could not start the mock Kafka cluster with \(brokers) brokers.")
         }
         self.handle = handle
         self.cluster = cluster
@@ -42,7 +42,7 @@ public final class KafkaMockCluster: @unchecked Sendable {
     public func createTopic(_ name: String, partitions: Int, replicationFactor: Int = 1) throws {
         let err = rd_kafka_mock_topic_create(cluster, name, Int32(partitions), Int32(replicationFactor))
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            throw EvtError.failure("could not create mock topic \(name): \(String(cString: rd_kafka_err2str(err)))")
+            throw KafkaConfig.error(err, "could not create mock topic \(name): \(String(cString: rd_kafka_err2str(err)))")
         }
     }
 

@@ -148,7 +148,7 @@ final class KafkaSink: EventSink {
                 }
                 queueFullSince = queueFullSince ?? now
                 rd_kafka_poll(producer, 100)
-                if let fatal = fatalError() { throw EvtError.failure(fatal) }
+                if let fatal = fatalError() { throw fatal }
                 // A broker that does not answer keeps the queue full until message.timeout.ms:
                 // neither a refusal nor a stop signal may wait for that.
                 _ = refused()
@@ -164,7 +164,7 @@ final class KafkaSink: EventSink {
             }
             if let headers { rd_kafka_headers_destroy(headers) }
             tally.failed(line: event.line, reason: reason(for: err, size: event.value.count), cause: KafkaConfig.cause(err))
-            if let fatal = fatalError() { throw EvtError.failure(fatal) }
+            if let fatal = fatalError() { throw fatal }
             return
         }
         lastLine = event.line
@@ -258,11 +258,11 @@ final class KafkaSink: EventSink {
         return KafkaConfig.errorText(err)
     }
 
-    private func fatalError() -> String? {
+    private func fatalError() -> EvtError? {
         var text = [CChar](repeating: 0, count: 512)
         let err = rd_kafka_fatal_error(producer, &text, text.count)
         guard err != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
-        return "the Kafka producer hit a fatal error: \(KafkaConfig.text(text))"
+        return KafkaConfig.error(err, "the Kafka producer hit a fatal error: \(KafkaConfig.text(text))")
     }
 
     func finish() {

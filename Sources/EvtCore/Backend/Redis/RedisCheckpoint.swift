@@ -80,7 +80,7 @@ final class RedisHashCheckpoint: CheckpointStore {
             let reply = try call(["EVAL", Self.claimScript, "1", resolvedKey(), identity, target, CheckpointLease.owner,
                                   String(CheckpointLease.durationMs), token, CheckpointLease.process, goneHolder], "read")
             guard case .array(let answer) = reply, let verdict = answer.first?.text else {
-                throw EvtError.failure("cannot read \(name): unexpected answer \(reply).")
+                throw EvtError(.refused(code: ""), "cannot read \(name): unexpected answer \(reply).")
             }
             words = answer
             let recorded = words.count > 1 ? words[1].text ?? "" : ""

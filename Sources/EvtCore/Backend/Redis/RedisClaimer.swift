@@ -22,16 +22,26 @@ final class RedisClaimer {
         self.group = group
         self.consumer = consumer
         self.minIdleMs = minIdleMs
-        guard case .array = try connection.call(["XINFO", "STREAM", stream]) else {
-            throw EvtError.failure("stream \(stream) does not exist on \(server.description).")
+        let info = try connection.call(["XINFO", "STREAM", stream])
+        if case .error(let message) = info, RedisErrorReply.cause(message) != .refused(code: "ERR") {
+            throw RedisErrorReply.error(message, "XINFO STREAM on stream \(stream) failed")
+        }
+        guard case .array = info else {
+            throw EvtError(.refused(code: "ERR"), "stream \(stream) does not exist on \(server.description).")
         }
     }
 
     private func failure(_ command: String, _ message: String) -> EvtError {
-        if message.hasPrefix("NOGROUP") {
-            return EvtError.failure("stream \(stream) has no group \(group) (\(message)).")
+        RedisClaimer.failure(command, message, stream: stream, group: group)
+    }
+
+    /// `command`'s error answer `message` as an error with the answer's cause (LOADING is
+    /// "not now", not a refusal), naming a missing group as such.
+    static func failure(_ command: String, _ message: String, stream: String, group: String) -> EvtError {
+        if RedisErrorReply.cause(message) == .refused(code: "NOGROUP") {
+            return EvtError(.refused(code: "NOGROUP"), "stream \(stream) has no group \(group) (\(message)).")
         }
-        return EvtError.failure("\(command) on stream \(stream) failed: \(message)")
+        return RedisErrorReply.error(message, "\(command) on stream \(stream) failed")
     }
 
     /// The next page of entries idle for at least --min-idle, now owned by `consumer`, and the
@@ -43,7 +53,7 @@ final class RedisClaimer {
         if case .error(let message) = reply { throw failure("XAUTOCLAIM", message) }
         guard case .array(let parts) = reply, parts.count >= 2, let next = parts[0].text,
               case .array(let claimed) = parts[1] else {
-            throw EvtError.failure("XAUTOCLAIM on stream \(stream) gave an unexpected answer.")
+            throw EvtError(.refused(code: ""), "XAUTOCLAIM on stream \(stream) gave an unexpected answer.")
         }
         cursor = next
         if next == "0-0" { finished = true }

@@ -154,7 +154,7 @@ final class RedisConnection {
         -> (UnsafeMutablePointer<redisContext>, TLSSession?) {
         let timeout = timeval(tv_sec: connectTimeoutMs / 1000, tv_usec: (connectTimeoutMs % 1000) * 1000)
         guard let context = redisConnectWithTimeout(address.host, Int32(address.port), timeout) else {
-            throw EvtError.failure("cannot connect to \(address.description): out of memory.")
+            throw EvtError(.refused(code: ""), "cannot connect to \(address.description): out of memory.")
         }
         if context.pointee.err != 0 {
             let reason = RedisConnection.errorText(context)
@@ -163,7 +163,7 @@ final class RedisConnection {
         }
         guard evt_reply_arena_attach(context) != 0 else {
             evt_redis_free(context)
-            throw EvtError.failure("cannot connect to \(address.description): out of memory.")
+            throw EvtError(.refused(code: ""), "cannot connect to \(address.description): out of memory.")
         }
         let fd = context.pointee.fd
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -202,12 +202,12 @@ final class RedisConnection {
             if case .error(let message) = reply {
                 // The server's message never contains the password.
                 let user = address.user.map { "user \($0)" } ?? "the default user"
-                throw EvtError.failure("\(address.description) refused the password of \(user): \(clause(message)). Check the endpoint, EVT_REDIS_PASSWORD or REDISCLI_AUTH.")
+                throw EvtError(RedisErrorReply.cause(message), "\(address.description) refused the password of \(user): \(clause(message)). Check the endpoint, EVT_REDIS_PASSWORD or REDISCLI_AUTH.")
             }
         }
         if address.database != 0 {
             if case .error(let message) = try call(["SELECT", String(address.database)]) {
-                throw EvtError.failure("\(address.description): cannot select database \(address.database): \(message)")
+                throw RedisErrorReply.error(message, "\(address.description): cannot select database \(address.database)")
             }
         }
         if tls != nil && address.password == nil && address.database == 0 {

@@ -79,7 +79,7 @@ final class RedisConsumer: EventConsumer {
             }
         }
         guard options.createGroup else {
-            throw EvtError.failure("stream \(names[0]) has no group \(group). Create it with evt group-create \(server.endpoint(.stream, names[0])) \(SandboxCommand.shellQuoted(group)) [--from POSITION], or add --create.")
+            throw EvtError(.refused(code: "NOGROUP"), "stream \(names[0]) has no group \(group). Create it with evt group-create \(server.endpoint(.stream, names[0])) \(SandboxCommand.shellQuoted(group)) [--from POSITION], or add --create.")
         }
         let (created, start) = try RedisGroups.create(group, on: names[0], from: options.from ?? .end, connection: connection)
         if created { Diagnostics.print("created group \(group) on stream \(names[0]) at \(start)") }
@@ -106,7 +106,8 @@ final class RedisConsumer: EventConsumer {
                 // A lost connection, or a "not now" / "elsewhere" answer (LOADING, a cluster's
                 // MOVED, CLUSTERDOWN during a failover): reconnect (to the key's master now).
                 if kind == .channel && lost.cause == .connectionLost {
-                    throw EvtError.failure(
+                    // Not retriable: a new subscription would hide the messages lost meanwhile.
+                    throw EvtError(.refused(code: ""),
                         "\(clause(lost.message)): the subscription ended. Messages published meanwhile "
                         + "are lost: Redis drops a subscriber that falls behind (client-output-buffer-limit pubsub) or restarts.")
                 }
@@ -150,7 +151,7 @@ final class RedisConsumer: EventConsumer {
 
     private func serverError(_ command: String, _ message: String) -> EvtError {
         if RedisErrorReply.cause(message) == .refused(code: "NOGROUP") {
-            return EvtError.failure("\(command) on \(names[0]): \(clause(message)). Create the group with evt group-create \(server.endpoint(.stream, names[0])) \(group.map(SandboxCommand.shellQuoted) ?? "GROUP").")
+            return EvtError(.refused(code: "NOGROUP"), "\(command) on \(names[0]): \(clause(message)). Create the group with evt group-create \(server.endpoint(.stream, names[0])) \(group.map(SandboxCommand.shellQuoted) ?? "GROUP").")
         }
         return EvtError(RedisErrorReply.cause(message), "\(command) on \(kind.rawValue) \(names[0]) failed: \(message)")
     }
@@ -407,7 +408,7 @@ final class RedisConsumer: EventConsumer {
         while count == 0 {
             let left = deadline == Int.max ? -1 : max(0, deadline - monotonicMilliseconds())
             let wait = try connection.nextReply(waitMs: Int32(clamping: left), watchStdout: true, take)
-            if let failure { throw EvtError.failure("SUBSCRIBE failed: \(failure)") }
+            if let failure { throw RedisErrorReply.error(failure, "SUBSCRIBE failed") }
             if wait != .reply { return count }
         }
         // Take what already arrived: one hand-over per burst.
@@ -516,7 +517,7 @@ final class RedisConsumer: EventConsumer {
                 break
             }
             if monotonicMilliseconds() + delay > deadline {
-                throw EvtError.failure("could not reconnect to \(server.description) within \(options.retryForMs / 1000)s; giving up. Anything handed over but not acknowledged stays pending and is delivered again next time.")
+                throw EvtError(.connectionLost, "could not reconnect to \(server.description) within \(options.retryForMs / 1000)s; giving up. Anything handed over but not acknowledged stays pending and is delivered again next time.")
             }
             Signals.sleep(milliseconds: delay)
             delay = min(delay * 2, 2000)

@@ -307,7 +307,7 @@ final class RedisSink: EventSink {
             let target = fixedName.map { String(decoding: $0, as: UTF8.self) } ?? "named by the record"
             tally.failed(line: line, reason: "\(reply.text) (\(kind.rawValue) \(target))", cause: RedisErrorReply.cause(reply.text))
         case .integer where kind == .channel && requireSubscribers && reply.integer == 0:
-            tally.failed(line: line, reason: "no subscriber was listening (--require-subscribers)")
+            tally.failed(line: line, reason: "no subscriber was listening (--require-subscribers)", cause: .refused(code: ""))
         default:
             if waitReplicas == nil { tally.delivered() } else { lane.awaitingReplicas.append(line) }
             redirectRounds = 0

@@ -25,7 +25,7 @@ final class TLSClientContext: @unchecked Sendable {
 
     private init(_ settings: RedisTLSSettings) throws {
         guard let context = SSL_CTX_new(TLS_client_method()) else {
-            throw EvtError.failure("cannot set up TLS: \(TLSSession.queuedErrors()).")
+            throw EvtError(.refused(code: ""), "cannot set up TLS: \(TLSSession.queuedErrors()).")
         }
         self.context = context
         self.settings = settings
@@ -93,7 +93,7 @@ final class TLSSession {
     /// `host`; a stop signal ends the wait.
     init(_ context: TLSClientContext, fd: Int32, host: String, timeoutMs: Int, server: String) throws {
         guard let ssl = SSL_new(context.context) else {
-            throw EvtError.failure("cannot set up TLS: \(TLSSession.queuedErrors()).")
+            throw EvtError(.refused(code: ""), "cannot set up TLS: \(TLSSession.queuedErrors()).")
         }
         self.ssl = ssl
         SSL_set_fd(ssl, fd)

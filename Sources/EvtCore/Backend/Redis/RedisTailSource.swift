@@ -21,7 +21,8 @@ final class RedisTailSource: EventSource {
             case .channel: try followChannel(output: output)
             }
         } catch let lost as EvtError where lost.cause == .connectionLost && kind == .channel {
-            throw EvtError.failure(
+            // Not retriable: a new subscription would hide the messages lost meanwhile.
+            throw EvtError(.refused(code: ""),
                 "\(clause(lost.message)): the subscription to \(name) ended. "
                 + "Messages published meanwhile were lost: Redis disconnects a subscriber that falls behind "
                 + "(client-output-buffer-limit pubsub) or when it restarts.")
@@ -38,7 +39,7 @@ final class RedisTailSource: EventSource {
         }
         if wait == .stopRequested { throw Stop() }
         if let serverError {
-            throw EvtError.failure("\(words[0]) on \(kind.rawValue) \(name) failed: \(serverError)")
+            throw RedisErrorReply.error(serverError, "\(words[0]) on \(kind.rawValue) \(name) failed")
         }
     }
 
@@ -92,7 +93,7 @@ final class RedisTailSource: EventSource {
 
     private func writeMessage(_ reply: RedisReplyView, output: OutputWriter) throws {
         guard reply.kind == .array, reply.count >= 3 else {
-            if reply.kind == .error { throw EvtError.failure("SUBSCRIBE \(name) failed: \(reply.text)") }
+            if reply.kind == .error { throw RedisErrorReply.error(reply.text, "SUBSCRIBE \(name) failed") }
             return
         }
         let type = reply[0].bytes

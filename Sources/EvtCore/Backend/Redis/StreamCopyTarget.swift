@@ -92,7 +92,7 @@ final class StreamCopyTarget: StreamEntryWriter {
             throw RedisErrorReply.error(message, "\(connection.address.description) refused TYPE \(stream)")
         }
         if let type = type.text, type != "none" && type != "stream" {
-            throw EvtError.failure("\(connection.address.description): \(stream) is a \(type), not a stream; copy into another name or delete it.")
+            throw EvtError(.refused(code: "WRONGTYPE"), "\(connection.address.description): \(stream) is a \(type), not a stream; copy into another name or delete it.")
         }
     }
 
