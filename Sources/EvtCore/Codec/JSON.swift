@@ -140,30 +140,38 @@ enum JSON {
     /// ["user", "id"]), keys compared after unescaping; nil if absent or not reachable.
     static func find(path: [[UInt8]], in bytes: UnsafeRawBufferPointer) -> (range: Range<Int>, kind: JSONKind)? {
         var current = trimmedValue(bytes)
-        var scratch: [UInt8] = []
         for component in path {
-            guard current.kind == .object else { return nil }
-            let object = UnsafeRawBufferPointer(rebasing: bytes[current.range])
-            var found: (Range<Int>, JSONKind)?
-            forEachMember(ofObject: object) { keyRange, valueRange, kind in
-                guard found == nil else { return }
-                let literal = UnsafeRawBufferPointer(rebasing: object[keyRange])
-                let inner = UnsafeRawBufferPointer(rebasing: literal[1..<(literal.count - 1)])
-                let matches: Bool
-                if inner.contains(UInt8(ascii: "\\")) {
-                    scratch.removeAll(keepingCapacity: true)
-                    appendUnescaped(stringLiteral: literal, to: &scratch)
-                    matches = scratch == component
-                } else {
-                    matches = inner.elementsEqual(component)
-                }
-                if matches { found = (valueRange, kind) }
-            }
-            guard let (range, kind) = found else { return nil }
-            let base = current.range.lowerBound
-            current = ((base + range.lowerBound)..<(base + range.upperBound), kind)
+            guard let found = member(component, of: current, in: bytes) else { return nil }
+            current = found
         }
         return current
+    }
+
+    /// For validated JSON: the value of the first member named `name` (compared after
+    /// unescaping) of the object at `value` in `bytes`; nil when it has none or is no object.
+    static func member(_ name: [UInt8], of value: (range: Range<Int>, kind: JSONKind),
+                       in bytes: UnsafeRawBufferPointer) -> (range: Range<Int>, kind: JSONKind)? {
+        guard value.kind == .object else { return nil }
+        let object = UnsafeRawBufferPointer(rebasing: bytes[value.range])
+        var scratch: [UInt8] = []
+        var found: (Range<Int>, JSONKind)?
+        forEachMember(ofObject: object) { keyRange, valueRange, kind in
+            guard found == nil else { return }
+            let literal = UnsafeRawBufferPointer(rebasing: object[keyRange])
+            let inner = UnsafeRawBufferPointer(rebasing: literal[1..<(literal.count - 1)])
+            let matches: Bool
+            if inner.contains(UInt8(ascii: "\\")) {
+                scratch.removeAll(keepingCapacity: true)
+                appendUnescaped(stringLiteral: literal, to: &scratch)
+                matches = scratch == name
+            } else {
+                matches = inner.elementsEqual(name)
+            }
+            if matches { found = (valueRange, kind) }
+        }
+        guard let (range, kind) = found else { return nil }
+        let base = value.range.lowerBound
+        return ((base + range.lowerBound)..<(base + range.upperBound), kind)
     }
 
     /// Appends the decoded bytes of a validated string literal (quotes included).

@@ -46,7 +46,7 @@ extension OutputWriter {
     @inline(__always)
     private func recordEnded() {
         guard let filter else { return }
-        let kept = buffer.withUnsafeBytes { filter.matches(UnsafeRawBufferPointer(rebasing: $0[recordStart...])) }
+        let kept = buffer.withUnsafeBytes { filter.matches(line: UnsafeRawBufferPointer(rebasing: $0[recordStart...])) }
         if !kept { buffer.removeLast(buffer.count - recordStart) }
     }
 

@@ -34,3 +34,37 @@ extension ParsedArguments {
         return milliseconds
     }
 }
+
+extension ParsedArguments {
+    /// `--match FIELD=PATTERN` (tail, replay-from-offset, subscribe); nil when none is given,
+    /// so that nothing is checked.
+    func recordMatcher() throws -> RecordMatcher? {
+        let words = values("match")
+        guard !words.isEmpty else { return nil }
+        return RecordMatcher(try words.map { try RecordMatcher.Condition(matchOption: $0, usage: spec.usageLine) })
+    }
+}
+
+extension RecordMatcher.Condition {
+    /// One `--match` word: `key=GLOB`, `header.NAME=GLOB` or `value.PATH=VALUE`.
+    init(matchOption word: String, usage: String?) throws {
+        guard let equals = word.firstIndex(of: "=") else {
+            throw EvtError.usage("--match \(word): expected key=GLOB, header.NAME=GLOB or value.PATH=VALUE.", usage: usage)
+        }
+        let field = word[..<equals]
+        let wanted = String(word[word.index(after: equals)...])
+        if field == "key" {
+            self = .key(glob: wanted)
+        } else if field.hasPrefix("header."), field.count > "header.".count {
+            self = .header(name: String(field.dropFirst("header.".count)), glob: wanted)
+        } else if field == "value" || field.hasPrefix("value.") {
+            let path = field.split(separator: ".", omittingEmptySubsequences: false).dropFirst().map(String.init)
+            guard !path.contains(where: \.isEmpty) else {
+                throw EvtError.usage("--match \(word): a PATH has no empty parts (value.user.id).", usage: usage)
+            }
+            self = .value(path: path, equals: wanted)
+        } else {
+            throw EvtError.usage("--match \(word): expected key=GLOB, header.NAME=GLOB or value.PATH=VALUE, not \(field)=….", usage: usage)
+        }
+    }
+}

@@ -22,8 +22,11 @@ final class CopyLoop {
     private let statsEveryMs: Int?
     /// A replay's positions, instead of a checkpoint and the source's whole history.
     private let range: (from: Position, until: Position?)?
-    /// At most this many records (`-c N`).
+    /// At most this many records (`-c N`), counting those `matcher` let through.
     private let limit: Int
+    /// `--match` (tail, replay): the records it leaves out are not written, but the position
+    /// moves past them as past any other.
+    private let matcher: RecordMatcher?
     /// After each record handed to the target (replay's --rate and progress line).
     private let afterRecord: (() throws -> Void)?
 
@@ -41,14 +44,15 @@ final class CopyLoop {
     private var copiedAtLastStats = 0
 
     init(follow: Bool, ridesOutOutages: Bool = true, checkpoint: CheckpointStore? = nil, statsEveryMs: Int? = nil,
-         range: (from: Position, until: Position?)? = nil, limit: Int = .max, afterRecord: (() throws -> Void)? = nil,
-         source: @escaping () throws -> RecordSource, target: @escaping (RecordSource) throws -> RecordTarget) {
+         range: (from: Position, until: Position?)? = nil, limit: Int = .max, matcher: RecordMatcher? = nil,
+         afterRecord: (() throws -> Void)? = nil, source: @escaping () throws -> RecordSource, target: @escaping (RecordSource) throws -> RecordTarget) {
         self.follow = follow
         self.ridesOutOutages = ridesOutOutages
         self.checkpoint = checkpoint
         self.statsEveryMs = statsEveryMs
         self.range = range
         self.limit = limit
+        self.matcher = matcher
         self.afterRecord = afterRecord
         makeSource = source
         makeTarget = target
@@ -133,7 +137,8 @@ final class CopyLoop {
         }
         let copiedBefore = copied
         let sent = SourceCursor(confirmed)
-        var count = 0
+        var count = 0   // records read
+        var written = 0
         var lastConfirm = monotonicMilliseconds()
         defer {
             copied = copiedBefore + target.delivered
@@ -159,12 +164,16 @@ final class CopyLoop {
         do {
             guard copiedBefore < limit else { throw LimitReached() }
             try source.read(after: confirmed, until: follow ? nil : end, into: record, idle: { try confirm(wait: true) }, { record in
-                if try !target.write(record, after: sent) { skipped += 1 }
+                let kept = matcher?.matches(record) ?? true
+                if kept, try !target.write(record, after: sent) { skipped += 1 }
                 sent.position.advance(past: record)
                 try target.reached(sent, batchEnded: false)
                 count += 1
-                try afterRecord?()
-                if copiedBefore + count >= limit { throw LimitReached() }
+                if kept {
+                    written += 1
+                    try afterRecord?()
+                    if copiedBefore + written >= limit { throw LimitReached() }
+                }
                 if count & 1023 == 0 && monotonicMilliseconds() - lastConfirm >= 1000 { try confirm(wait: false) }
             }, batchEnded: {
                 try target.reached(sent, batchEnded: true)

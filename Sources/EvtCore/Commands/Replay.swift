@@ -25,11 +25,8 @@ public enum ReplayCommand {
         options.follow = follow
 
         let rate = try arguments.value("rate").map { try parseRate($0, spec: spec) }
+        let matcher = try arguments.recordMatcher()
         let output = OutputWriter()
-        output.filter = try RecordMatcher.fromArguments(arguments)
-        if output.filter != nil && arguments.value("to") != nil {
-            throw EvtError.usage("--match filters what replay-from-offset prints; to filter into a target, pipe it: evt replay-from-offset … --match … | evt publish TARGET --envelope.", usage: spec.usageLine)
-        }
         // Progress on a terminal, unless the records themselves go to that terminal.
         let progress = ProgressLine(verb: "replayed", when: arguments.value("to") != nil || isatty(1) == 0)
         defer { progress.clear() }
@@ -40,10 +37,10 @@ public enum ReplayCommand {
         }
         if let targetText = arguments.value("to") {
             return try replay(source, into: try Endpoint.parse(targetText, environment: environment), targetText: targetText,
-                              range: (from, until), limit: limit, paced: paced, arguments: arguments, options: options)
+                              range: (from, until), limit: limit, matcher: matcher, paced: paced, arguments: arguments, options: options)
         }
         do {
-            try CopyLoop(follow: follow, ridesOutOutages: false, range: (from, until), limit: limit, afterRecord: paced,
+            try CopyLoop(follow: follow, ridesOutOutages: false, range: (from, until), limit: limit, matcher: matcher, afterRecord: paced,
                          source: { try Backends.copySource(for: source, options: options) },
                          target: { _ in NDJSONTarget(output: output) }).run()
             try output.flush()
@@ -54,14 +51,15 @@ public enum ReplayCommand {
     /// `--to TARGET`: the copy loop without a checkpoint, so a replay writes what
     /// copy-between writes (RecordMapping) with publish's delivery rules.
     private static func replay(_ source: Endpoint, into target: Endpoint, targetText: String,
-                               range: (from: Position, until: Position?), limit: Int, paced: (() throws -> Void)?,
+                               range: (from: Position, until: Position?), limit: Int, matcher: RecordMatcher?,
+                               paced: (() throws -> Void)?,
                                arguments: ParsedArguments, options: CopyOptions) throws -> ExitStatus {
         var options = options
         options.timeoutMs = try arguments.timeoutMs()
         options.waitReplicas = try arguments.waitReplicas()
         try target.require([("--wait-replicas", options.waitReplicas != nil, .replicatedWrites)], usage: arguments.spec.usageLine)
         options.unit = "replayed event"   // numbered in replay order: event 1 is the first record replayed
-        let loop = CopyLoop(follow: options.follow, range: range, limit: limit, afterRecord: paced,
+        let loop = CopyLoop(follow: options.follow, range: range, limit: limit, matcher: matcher, afterRecord: paced,
                             source: { try Backends.copySource(for: source, options: options) },
                             target: { try Backends.copyTarget(for: target, source: $0, checkpoint: nil, options: options) })
         do {

@@ -33,7 +33,7 @@ public enum SubscribeCommand {
         let batchSize = try arguments.number("ack-batch") ?? 1000
         let idleExitMs = try arguments.value("idle-exit").map { try DurationParser.milliseconds($0, option: "--idle-exit") }
         let continueOnExecError = try execErrorMode(arguments, spec: spec)
-        let matcher = try RecordMatcher.fromArguments(arguments)
+        let matcher = try arguments.recordMatcher()
         let acknowledgesFiltered = !arguments.flag("no-ack-filtered")
         if !acknowledgesFiltered {
             guard matcher != nil else {

@@ -20,8 +20,8 @@ public enum TailCommand {
         if source.has(.queue) && follow {
             throw EvtError.usage("tail -f on a list would have to pop items; use evt subscribe to consume a list as a queue.", usage: spec.usageLine)
         }
+        let matcher = try arguments.recordMatcher()
         let output = OutputWriter()
-        output.filter = try RecordMatcher.fromArguments(arguments)
         do {
             if source.has(.history) {
                 // A topic or a stream: the last N of each partition are a read from -N.
@@ -30,11 +30,12 @@ public enum TailCommand {
                 // Many records into a file or a pipe: a progress line on the terminal.
                 let progress = ProgressLine(verb: "read", when: count > 100_000 && isatty(1) == 0)
                 defer { progress.clear() }
-                try CopyLoop(follow: follow, ridesOutOutages: false, range: (.fromEnd(Int64(count)), nil),
+                try CopyLoop(follow: follow, ridesOutOutages: false, range: (.fromEnd(Int64(count)), nil), matcher: matcher,
                              afterRecord: progress.isOn ? { progress.advance() } : nil,
                              source: { try Backends.copySource(for: source, options: options) },
                              target: { _ in NDJSONTarget(output: output) }).run()
             } else {
+                output.filter = matcher
                 try Backends.source(for: source).tail(count: count, follow: follow, output: output)
             }
             try output.flush()
