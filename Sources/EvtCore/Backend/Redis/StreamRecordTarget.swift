@@ -11,9 +11,7 @@ final class StreamRecordTarget: RecordTarget {
     private let perPartition: Bool
     private var partitionStreams: [Int32: [UInt8]] = [:]
     private let scratch = RecordScratch()
-    /// The source position each batch sent and not yet confirmed ends at, by token.
-    private var snapshots: [(token: Int, position: SourcePosition)] = []
-    private var nextToken = 0
+    private var unconfirmed = UnconfirmedBatches()
     private(set) var confirmed: SourcePosition?
 
     /// `partitions`: a topic source's, written one stream NAME:PARTITION each with `perPartition`.
@@ -81,10 +79,9 @@ final class StreamRecordTarget: RecordTarget {
     private func commit(at cursor: SourceCursor) throws {
         guard !target.batchIsEmpty else { return }
         let position = cursor.position
-        nextToken += 1
-        snapshots.append((nextToken, position))
+        let token = unconfirmed.sent(endingAt: position)
         let fields = checkpoint == nil ? [] : RedisHashCheckpoint.fields(position)
-        try reportingUnconfirmed { try target.commit(checkpoint: fields, token: nextToken) }
+        try reportingUnconfirmed { try target.commit(checkpoint: fields, token: token) }
         settle()
     }
 
@@ -102,10 +99,33 @@ final class StreamRecordTarget: RecordTarget {
     }
 
     private func settle() {
-        guard let token = target.confirmedToken else { return }
-        while let first = snapshots.first, first.token <= token {
-            confirmed = first.position
-            snapshots.removeFirst()
+        if let position = unconfirmed.settle(confirmedToken: target.confirmedToken) { confirmed = position }
+    }
+}
+
+/// The batches a stream target sent and Redis has not confirmed, oldest first: the source
+/// position each ends at, by the token its transaction carries. Redis applies them in order,
+/// so the answer confirming one batch confirms every older one too.
+struct UnconfirmedBatches {
+    private var batches: [(token: Int, position: SourcePosition)] = []
+    private var lastToken = 0
+
+    /// A batch that ends at `position` goes out: the token for its transaction.
+    mutating func sent(endingAt position: SourcePosition) -> Int {
+        lastToken += 1
+        batches.append((lastToken, position))
+        return lastToken
+    }
+
+    /// Redis confirmed the batches up to `confirmedToken`: the newest position that settles,
+    /// nil when no batch is newly confirmed.
+    mutating func settle(confirmedToken: Int?) -> SourcePosition? {
+        guard let confirmedToken else { return nil }
+        var newest: SourcePosition?
+        while let first = batches.first, first.token <= confirmedToken {
+            newest = first.position
+            batches.removeFirst()
         }
+        return newest
     }
 }
