@@ -147,11 +147,12 @@ private final class MemoryCheckpoint: CheckpointStore {
 struct CopyLoopTests {
     private static func values(_ range: Range<Int>) -> [String] { range.map { "v\($0)" } }
 
-    private static func loop(follow: Bool = false, source: MemorySource, broker: MemoryBroker, log: CopyLog,
-                             checkpoint: MemoryCheckpoint?, limit: Int = .max,
+    private static func loop(follow: Bool = false, ridesOutOutages: Bool = true, source: MemorySource, broker: MemoryBroker,
+                             log: CopyLog, checkpoint: MemoryCheckpoint?, limit: Int = .max,
                              configure: @escaping (MemoryTarget, Int) -> Void = { _, _ in }) -> CopyLoop {
         var attempt = 0
-        return CopyLoop(follow: follow, checkpoint: checkpoint, limit: limit, source: { source }, target: { _ in
+        return CopyLoop(follow: follow, ridesOutOutages: ridesOutOutages, checkpoint: checkpoint, limit: limit,
+                        source: { source }, target: { _ in
             attempt += 1
             let target = MemoryTarget(broker: broker, log: log)
             configure(target, attempt)
@@ -247,6 +248,27 @@ struct CopyLoopTests {
         #expect(log.events.filter { $0 == "write v4" }.count == 2)
         #expect(source.reads == 2 && checkpoint.claims == 2, "the checkpoint is claimed again after the outage")
         #expect(loop.copied == 10 && checkpoint.position == SourcePosition(offsets: [0: 10]))
+    }
+
+    @Test("with -f a server's \"not now\" (LOADING) is waited out like a lost connection")
+    func notNowFollowing() throws {
+        let log = CopyLog(), broker = MemoryBroker()
+        let source = MemorySource(count: 10, batchSize: 4, confirmsEveryBatch: true, log: log)
+        source.failure = (6, RedisErrorReply.error("LOADING Redis is loading the dataset in memory", "XREAD on stream s failed"))
+        let checkpoint = MemoryCheckpoint(log: log)
+        let loop = Self.loop(follow: true, source: source, broker: broker, log: log, checkpoint: checkpoint)
+        try loop.run()
+        #expect(broker.stored == Self.values(0..<10) && source.reads == 2)
+    }
+
+    @Test("a copy into stdout (tail, replay -f) does not ride out a lost connection: it cannot take back what it printed")
+    func stdoutDoesNotRideOutOutages() throws {
+        let log = CopyLog(), broker = MemoryBroker()
+        let source = MemorySource(count: 10, batchSize: 4, confirmsEveryBatch: true, log: log)
+        source.failure = (5, EvtError(.connectionLost, "Connection reset by peer"))
+        let loop = Self.loop(follow: true, ridesOutOutages: false, source: source, broker: broker, log: log, checkpoint: nil)
+        let error = try #require(throws: EvtError.self) { try loop.run() }
+        #expect(error.cause == .connectionLost && source.reads == 1 && broker.stored == Self.values(0..<4))
     }
 
     @Test("a refusal is not waited out, even with -f")
