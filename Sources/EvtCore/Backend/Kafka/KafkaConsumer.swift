@@ -468,7 +468,9 @@ enum KafkaOffsets {
             var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
             return rd_kafka_message_timestamp(message, &type)
         }
-        throw EvtError(.connectionLost, "could not read \(topic)/\(partition) at offset \(offset) to look up a time.")
+        // Not retried: the watermarks were just read, so the likelier reason is that no record
+        // at or after `offset` can come (the last offsets may be transaction markers).
+        throw EvtError(.refused(code: ""), "could not read \(topic)/\(partition) at offset \(offset) to look up a time.")
     }
 
     static func watermarks(_ topic: String, _ partition: Int32, client: OpaquePointer) throws -> (low: Int64, high: Int64) {
