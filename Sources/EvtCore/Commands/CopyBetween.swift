@@ -40,7 +40,7 @@ public enum CopyBetweenCommand {
         let progress = ProgressLine(verb: "copied", when: !options.follow)
         defer { progress.clear() }
         let loop = CopyLoop(follow: options.follow, checkpoint: checkpoint, statsEveryMs: statsEveryMs,
-                            afterRecord: progress.isOn ? { progress.advance() } : nil,
+                            afterRecord: progress.isOn ? { progress.advance() } : nil, timeoutMs: options.timeoutMs,
                             source: { try Backends.copySource(for: source, options: options) },
                             target: { try Backends.copyTarget(for: target, source: $0, checkpoint: checkpoint, options: options) })
         do {

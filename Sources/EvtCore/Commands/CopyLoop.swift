@@ -29,6 +29,9 @@ final class CopyLoop {
     private let matcher: RecordMatcher?
     /// After each record handed to the target (replay's --rate and progress line).
     private let afterRecord: (() throws -> Void)?
+    /// A Redis Cluster slot that moves under the copy: the router's limits (ClusterRedirects),
+    /// its "not now" pauses within --timeout.
+    private var redirects: ClusterRedirects
 
     /// Records the target acknowledged, over every attempt; records skipped as already there.
     private(set) var copied = 0
@@ -45,7 +48,8 @@ final class CopyLoop {
 
     init(follow: Bool, ridesOutOutages: Bool = true, checkpoint: CheckpointStore? = nil, statsEveryMs: Int? = nil,
          range: (from: Position, until: Position?)? = nil, limit: Int = .max, matcher: RecordMatcher? = nil,
-         afterRecord: (() throws -> Void)? = nil, source: @escaping () throws -> RecordSource, target: @escaping (RecordSource) throws -> RecordTarget) {
+         afterRecord: (() throws -> Void)? = nil, timeoutMs: Int = 30_000,
+         source: @escaping () throws -> RecordSource, target: @escaping (RecordSource) throws -> RecordTarget) {
         self.follow = follow
         self.ridesOutOutages = ridesOutOutages
         self.checkpoint = checkpoint
@@ -54,6 +58,7 @@ final class CopyLoop {
         self.limit = limit
         self.matcher = matcher
         self.afterRecord = afterRecord
+        redirects = ClusterRedirects(timeoutMs: timeoutMs)
         makeSource = source
         makeTarget = target
     }
@@ -62,18 +67,21 @@ final class CopyLoop {
     /// lost connection or a "not now" answer is waited out and the copy goes on from the
     /// confirmed position; any other error is thrown.
     func run() throws {
-        var movesInARow = 0
         var copiedAtLastMove = -1
         while true {
             do {
                 return try copyOnce()
             } catch let error as EvtError where error.cause.isMoved && !Signals.stopRequested {
                 // A cluster slot moved under the copy, follow or not: nothing of the refused
-                // batches was applied. Go on at once where it is now, from the confirmed position.
-                movesInARow = copied == copiedAtLastMove ? movesInARow + 1 : 1
+                // batches was applied. Go on where the router points now (at once after MOVED,
+                // after a pause while the slot is still moving), from the confirmed position.
+                if copied != copiedAtLastMove { redirects.applied() }
                 copiedAtLastMove = copied
-                guard movesInARow <= 20 else { throw error }
-                if movesInARow > 1 { Signals.sleep(milliseconds: 50 * movesInARow) }
+                switch redirects.next(after: error.cause, now: monotonicMilliseconds()) {
+                case .retry(let pause): if pause > 0 { Signals.sleep(milliseconds: pause) }
+                case .fail: throw error
+                case .redirect, .answer: break
+                }
                 try reloadCheckpoint()
             } catch let error where follow && ridesOutOutages && !Signals.stopRequested && error.isRetriable {
                 if outageSince == nil {

@@ -59,7 +59,7 @@ public enum ReplayCommand {
         options.waitReplicas = try arguments.waitReplicas()
         try target.require([("--wait-replicas", options.waitReplicas != nil, .replicatedWrites)], usage: arguments.spec.usageLine)
         options.unit = "replayed event"   // numbered in replay order: event 1 is the first record replayed
-        let loop = CopyLoop(follow: options.follow, range: range, limit: limit, matcher: matcher, afterRecord: paced,
+        let loop = CopyLoop(follow: options.follow, range: range, limit: limit, matcher: matcher, afterRecord: paced, timeoutMs: options.timeoutMs,
                             source: { try Backends.copySource(for: source, options: options) },
                             target: { try Backends.copyTarget(for: target, source: $0, checkpoint: nil, options: options) })
         do {

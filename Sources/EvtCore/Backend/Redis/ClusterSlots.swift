@@ -186,6 +186,21 @@ struct ClusterSlotMap: Sendable {
     /// The master serving `key`'s slot.
     func master(forKey key: String) -> ClusterNode? { master(forSlot: ClusterSlot.of(key)) }
 
+    /// A MOVED answer: `slot` is served by `node` now (a master known by its address, or a new
+    /// one, whose id is not known yet).
+    mutating func assign(slot: Int, to node: RedisNode) {
+        guard 0 <= slot, slot < ClusterSlot.count else { return }
+        let index: Int
+        if let known = masters.firstIndex(where: { $0.host == node.host && $0.port == node.port }) {
+            index = known
+        } else {
+            index = masters.count
+            masters.append(ClusterNode(host: node.host, port: node.port, id: ""))
+        }
+        if owners[slot] == ClusterSlotMap.unassigned { unassignedSlots -= 1 }
+        owners[slot] = UInt16(index)
+    }
+
     /// `[host, port, id, …]` (Redis 7 adds a map of hostnames after the id).
     private static func node(_ value: RedisValue, range: Int) throws -> ClusterNode {
         guard case .array(let fields) = value, fields.count >= 2, let host = fields[0].bytes,

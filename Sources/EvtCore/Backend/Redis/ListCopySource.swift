@@ -12,7 +12,7 @@ final class ListCopySource: RecordSource {
     init(server: RedisServerAddress, name: String, processingList: String, follow: Bool) throws {
         var options = ConsumerOptions()
         // On a cluster the processing list carries the list's hash tag: LMOVE needs one slot.
-        options.processingList = try RedisTopology.of(server).derivedKey(processingList, sharing: name)
+        options.processingList = try ClusterRouter.of(server).derivedKey(processingList, sharing: name)
         // A bridge (-f) waits for Redis as long as it takes; a one-off copy a minute.
         options.retryForMs = follow ? Int.max / 2 : 60_000
         consumer = try RedisConsumer(server: server, kind: .list, names: [name], options: options)

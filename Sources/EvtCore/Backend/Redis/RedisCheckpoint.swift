@@ -44,7 +44,7 @@ final class RedisHashCheckpoint: CheckpointStore {
     /// The hash's name on this server (asked once: a bridge may start before Redis does).
     func resolvedKey() throws -> String {
         if !resolved {
-            key = try RedisTopology.of(server).derivedKey(key, sharing: companion)
+            key = try ClusterRouter.of(server).derivedKey(key, sharing: companion)
             resolved = true
         }
         return key
@@ -54,7 +54,7 @@ final class RedisHashCheckpoint: CheckpointStore {
     /// This run's own key in the checkpoint's slot, which a stream target's batch watches
     /// with the checkpoint: its guard writes it to abort a batch it refuses (StreamCopyTarget).
     func fenceKey() throws -> String {
-        try RedisTopology.of(server).derivedKey("\(baseKey):fence:\(CheckpointLease.runID)", sharing: companion)
+        try ClusterRouter.of(server).derivedKey("\(baseKey):fence:\(CheckpointLease.runID)", sharing: companion)
     }
 
     private func call(_ words: [String], _ what: String) throws -> RedisValue {

@@ -116,8 +116,9 @@ final class RedisConnection {
     /// How long a write may wait for a server that takes nothing (its buffers full), and a
     /// set-up command (`call`) for its answer: --timeout where a command has one.
     var writeStallLimitMs = 10_000
-    /// Set on a Redis Cluster: where MOVED and ASK answers to `call` and `request` lead.
-    var topology: RedisTopology?
+    /// Asked what to do about a cluster's MOVED, ASK, TRYAGAIN or CLUSTERDOWN answer to `call`
+    /// and `request` (nil: such answers are the command's own). The connection knows no slots.
+    var router: ClusterRouter?
     private let connectTimeoutMs: Int
     /// Answers still to come to commands whose callers have gone (`pages` cut short): read and dropped.
     private var unwanted = 0
@@ -332,9 +333,6 @@ final class RedisConnection {
                     continue
                 }
                 answered = true
-                if let topology, typed.pointee.type == REDIS_REPLY_ERROR, strncmp(typed.pointee.str, "MOVED ", 6) == 0 {
-                    topology.isStale = true   // some slot has a new master
-                }
                 try body(RedisReplyView(raw: typed))
                 return .reply
             }
@@ -431,58 +429,49 @@ final class RedisConnection {
         return value
     }
 
-    /// Sends one command and hands its answer to `body`. On a cluster it follows the answers
-    /// that say "elsewhere" or "not now" first: MOVED (this connection moves to the slot's new
-    /// master), ASK (the command once more on the importing node, after ASKING), TRYAGAIN and
-    /// CLUSTERDOWN (again after a pause, for up to `writeStallLimitMs`, i.e. --timeout).
+    /// Sends one command and hands its answer to `body`. On a cluster the router decides what
+    /// an answer that says "elsewhere" or "not now" leads to (ClusterRedirects): MOVED moves
+    /// this connection to the slot's master, ASK sends the command once more on the importing
+    /// node after ASKING, TRYAGAIN and CLUSTERDOWN send it again after a pause, within
+    /// `writeStallLimitMs` (--timeout).
     private func exchange(_ words: [String], _ body: (RedisReplyView) throws -> Void) throws {
         var via = self
-        var redirects = 0
-        let started = monotonicMilliseconds()
-        var pause = 50
+        var course = ClusterRedirects(timeoutMs: writeStallLimitMs)
         while true {
             let asking = via !== self
             if asking { via.outgoing.command(["ASKING"]) }
             via.outgoing.command(words)
             try via.flushWrites()
             if asking { try via.nextReply(waitMs: Int32(writeStallLimitMs), stopOnSignal: false) { _ in } }
-            var elsewhere: ClusterRedirect?
-            var notNow = false
+            var action = ClusterAction.answer
             let wait = try via.nextReply(waitMs: Int32(writeStallLimitMs), stopOnSignal: false) { reply in
-                if reply.kind == .error && topology != nil {
-                    elsewhere = ClusterRedirect(errorText: reply.text)
-                    notNow = RedisErrorReply.isClusterNotNow(reply.text)
-                    if elsewhere != nil || notNow { return }
+                if reply.kind == .error, let router {
+                    action = router.decide(reply.text, answeredBy: via.node, course: &course)
+                    if action != .answer { return }
                 }
                 try body(reply)
             }
             if wait != .reply { throw via.unanswered(words[0], wait) }
-            if let elsewhere {
-                redirects += 1
-                guard redirects <= 5 else {
-                    throw EvtError(.transient(code: "CLUSTERDOWN"), "\(words[0]) was redirected 5 times by the nodes of \(address.description); the cluster's slots keep moving. Try again later (redis-cli --cluster check).")
-                }
-                let node = elsewhere.node(answeredBy: via.address)
-                if elsewhere.isAsk {
-                    via = try RedisConnection(address.at(node), connectTimeoutMs: connectTimeoutMs)
-                } else {
-                    try reconnect(to: node)
-                    via = self
-                }
-                continue
-            }
-            if notNow {
-                guard monotonicMilliseconds() - started + pause <= writeStallLimitMs, !Signals.stopRequested else {
-                    throw EvtError(.transient(code: "CLUSTERDOWN"), "\(address.description) kept answering \(words[0]) with TRYAGAIN or CLUSTERDOWN for \(writeStallLimitMs / 1000) s; the cluster is failing over or resharding. Try again later (redis-cli --cluster check).")
-                }
-                Signals.sleep(milliseconds: pause)
-                pause = min(pause * 2, 1000)
+            switch action {
+            case .answer:
+                return
+            case .redirect(let node, asking: true):
+                via = try RedisConnection(address.at(node), connectTimeoutMs: connectTimeoutMs)
+            case .redirect(let node, asking: false):
+                try reconnect(to: node)
                 via = self
-                continue
+            case .retry(let pause):
+                guard !Signals.stopRequested else { throw EvtError(.stopped, "stopped by a signal while \(address.description) answered \(words[0]) with TRYAGAIN or CLUSTERDOWN.") }
+                Signals.sleep(milliseconds: pause)
+                via = self
+            case .fail(let cause, let reason):
+                throw EvtError(cause, "\(words[0]) on \(address.description): \(reason).")
             }
-            return
         }
     }
+
+    /// The node this connection is to.
+    var node: RedisNode { RedisNode(host: address.host, port: address.port) }
 
     private func unanswered(_ command: String, _ wait: Wait) -> EvtError {
         if wait == .stopRequested {
@@ -496,7 +485,7 @@ extension RedisConnection {
     /// A connection for commands on `key` (and keys that share its slot): on a Redis Cluster
     /// to the master that serves it. `key` nil: any node will do (pub/sub).
     static func open(_ server: RedisServerAddress, key: String?, connectTimeoutMs: Int = 5000, answerWaitMs: Int = 10_000) throws -> RedisConnection {
-        try RedisTopology.of(server).connect(key: key, connectTimeoutMs: connectTimeoutMs, answerWaitMs: answerWaitMs)
+        try ClusterRouter.of(server).connect(key: key, connectTimeoutMs: connectTimeoutMs, answerWaitMs: answerWaitMs)
     }
 
     static var libraryVersion: String { "\(HIREDIS_MAJOR).\(HIREDIS_MINOR).\(HIREDIS_PATCH)" }

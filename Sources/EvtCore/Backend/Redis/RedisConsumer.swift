@@ -56,7 +56,7 @@ final class RedisConsumer: EventConsumer {
         after = kind == .stream ? try StreamPositions.idBefore(options.from ?? .end) : "$"
         // BLMOVE takes a list into its processing list: on a cluster only within one slot.
         if kind == .list, let processing = options.processingList {
-            try RedisTopology.of(server).requireOneSlot([names[0], processing], for: "--processing moves items from the list into the processing list (LMOVE)")
+            try ClusterRouter.of(server).requireOneSlot([names[0], processing], for: "--processing moves items from the list into the processing list (LMOVE)")
         }
         connection = try RedisConnection.open(server, key: kind == .channel ? nil : names[0])
         if kind == .list, case .integer(let id) = try connection.call(["CLIENT", "ID"]) { clientID = id }
@@ -125,7 +125,10 @@ final class RedisConsumer: EventConsumer {
                 if reply.kind == .error {
                     problem = reply.text
                     // Moved elsewhere or "not now": kept in acksInFlight, sent again after reconnecting.
-                    if RedisErrorReply.cause(reply.text).isRetriable { notApplied = RedisErrorReply.error(reply.text, "\(command[0]) on \(names[0])") }
+                    if RedisErrorReply.cause(reply.text).isRetriable {
+                        _ = ClusterRouter.of(server).classify(reply.text, answeredBy: connection.node)
+                        notApplied = RedisErrorReply.error(reply.text, "\(command[0]) on \(names[0])")
+                    }
                 }
                 if command[0] == "XACK", reply.kind == .integer, reply.integer < command.count - 3 {
                     problem = "\(command.count - 3 - reply.integer) of \(command.count - 3) entries were no longer pending (claimed by another consumer?)"
@@ -150,6 +153,7 @@ final class RedisConsumer: EventConsumer {
     }
 
     private func serverError(_ command: String, _ message: String) -> EvtError {
+        _ = ClusterRouter.of(server).classify(message, answeredBy: connection.node)   // a MOVED moves the slot on the map
         if RedisErrorReply.cause(message) == .refused(code: "NOGROUP") {
             return EvtError(.refused(code: "NOGROUP"), "\(command) on \(names[0]): \(clause(message)). Create the group with evt group-create \(server.endpoint(.stream, names[0])) \(group.map(SandboxCommand.shellQuoted) ?? "GROUP").")
         }

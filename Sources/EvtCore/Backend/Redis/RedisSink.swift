@@ -13,7 +13,7 @@
 final class RedisSink: EventSink {
     let tally = DeliveryTally()
     private let server: RedisServerAddress
-    private let topology: RedisTopology
+    private let router: ClusterRouter
     private let kind: RedisKind
     /// The key of every event, or nil for `*`: each event's `redisName`.
     private let fixedName: [UInt8]?
@@ -28,7 +28,7 @@ final class RedisSink: EventSink {
 
     private var lanes: [RedisSinkLane] = []
     /// The slot map events are routed by (nil: not known to be a cluster; all to lanes[0]).
-    /// Taken from the shared topology only while nothing is in flight (at the start, and when
+    /// Taken from the router only while nothing is in flight (at the start, and when
     /// a redirect round has drained every lane), never as another connection refreshes it:
     /// a slot's newer commands must not overtake older ones still in flight on another lane.
     private var routing: ClusterSlotMap?
@@ -43,12 +43,10 @@ final class RedisSink: EventSink {
     /// Redirected commands waiting to go to the node their answers named, in input order.
     private var redirected = RedirectedCommands()
     private var resending = false
-    /// Rounds of redirects in a row without a delivery in between: a slot map that keeps
-    /// contradicting itself ends in failed lines, not a loop.
-    private var redirectRounds = 0
-    /// Since when the cluster answers TRYAGAIN or CLUSTERDOWN (nil: it does not): such
-    /// commands are sent again for up to --timeout.
-    private var notNowSince: Int?
+    /// Rounds of redirects, and pauses for "not now", since the last delivery, within the
+    /// router's limits (ClusterRedirects): a slot map that keeps contradicting itself, or a
+    /// cluster down for longer than --timeout, ends in failed lines, not a loop.
+    private var course: ClusterRedirects
 
     /// `--wait-replicas N`: each written batch ends with `WAIT N --timeout`, and its events
     /// count as delivered only once that many replicas have them.
@@ -58,7 +56,8 @@ final class RedisSink: EventSink {
 
     init(server: RedisServerAddress, kind: RedisKind, name: String, options: SinkOptions) throws {
         self.server = server
-        topology = RedisTopology.of(server)
+        router = ClusterRouter.of(server)
+        course = ClusterRedirects(timeoutMs: options.timeoutMs)
         self.kind = kind
         fixedName = name == "*" && kind != .channel ? nil : Array(name.utf8)
         self.maxlen = options.maxlen.map { Array(String($0).utf8) }
@@ -71,8 +70,8 @@ final class RedisSink: EventSink {
         // The slot map before the first command (one key's connection has read it already):
         // a command sent where its slot is not served could be answered MOVED, and a later one
         // of the same slot stored there before it if the slot moved in meanwhile.
-        if kind != .channel { try topology.learn(on: first) }
-        routing = topology.slots
+        if kind != .channel { try router.learn(on: first) }
+        routing = router.slots
         lanes = [RedisSinkLane(first, index: 0)]
         if fixedName != nil { fixedLane = lanes[0] }
     }
@@ -96,8 +95,7 @@ final class RedisSink: EventSink {
     /// The lane connected to `node`, made when there is none yet.
     private func lane(for node: RedisNode) throws -> RedisSinkLane {
         if let known = lanes.first(where: { $0.node == node }) { return known }
-        let connection = try RedisConnection(server.at(node))
-        connection.topology = topology
+        let connection = try router.connect(to: node)
         connection.writeStallLimitMs = timeoutMs
         let lane = RedisSinkLane(connection, index: lanes.count)
         lanes.append(lane)
@@ -281,14 +279,15 @@ final class RedisSink: EventSink {
                     case RedisSinkLane.waitMarker: settleWait(reply, on: lane)
                     case RedisSinkLane.askingMarker: break   // +OK, or an error the next answer repeats
                     default:
-                        if reply.kind == .error, let redirect = ClusterRedirect(errorText: reply.text) {
-                            redirected.add(line: line, command: lane.sentCommands.bytes(of: sent), to: redirect, from: connection.address)
-                        } else if reply.kind == .error && RedisErrorReply.isClusterNotNow(reply.text) {
-                            // TRYAGAIN, CLUSTERDOWN: not applied; the same node again after a pause.
-                            redirected.add(line: line, command: lane.sentCommands.bytes(of: sent), notNow: reply.text, at: lane.node)
-                            notNowSince = notNowSince ?? monotonicMilliseconds()
-                        } else {
+                        let answer = reply.kind == .error ? router.classify(reply.text, answeredBy: lane.node) : .own
+                        switch answer {
+                        case .own:
                             record(reply, line: line, on: lane)
+                        case .elsewhere(_, let node, let asking):
+                            redirected.add(line: line, command: lane.sentCommands.bytes(of: sent), to: node, asking: asking)
+                        case .notNow(let code):
+                            // Not applied; the same node again after a pause.
+                            redirected.add(line: line, command: lane.sentCommands.bytes(of: sent), notNow: code, at: lane.node)
                         }
                     }
                 }
@@ -310,8 +309,7 @@ final class RedisSink: EventSink {
             tally.failed(line: line, reason: "no subscriber was listening (--require-subscribers)", cause: .refused(code: ""))
         default:
             if waitReplicas == nil { tally.delivered() } else { lane.awaitingReplicas.append(line) }
-            redirectRounds = 0
-            notNowSince = nil
+            course.applied()
         }
     }
 
@@ -342,35 +340,30 @@ final class RedisSink: EventSink {
             try flush(lane)
             try drain(lane)
         }
-        if topology.isStale {
-            topology.isStale = false
-            try? topology.refresh()
-        }
-        routing = topology.slots
+        try router.refreshIfDue()
+        routing = router.slots
         laneOfSlot.removeAll(keepingCapacity: true)
         while !redirected.isEmpty {
             let batch = redirected
             redirected = RedirectedCommands()
-            if let notNow = batch.notNowAnswer, let since = notNowSince {
-                // The cluster is failing over or resharding: wait, within --timeout.
-                let waited = monotonicMilliseconds() - since
-                guard waited < timeoutMs, !Signals.stopRequested else {
-                    for line in batch.lines {
-                        tally.failed(line: line, reason: "the cluster kept answering \(notNow) for --timeout (\(timeoutMs / 1000)s); check it with redis-cli --cluster check",
-                                     cause: .transient(code: "CLUSTERDOWN"))
-                    }
-                    return
-                }
-                Signals.sleep(milliseconds: min(max(waited / 4, 50), 1000))
-            } else {
-                redirectRounds += 1
-            }
-            guard redirectRounds <= 10 else {
+            // One step of the router's limits per round: a pause while the cluster answers
+            // "not now" (failing over, resharding), else a redirect.
+            let round = batch.notNowCode.map { ClusterAnswer.notNow(code: $0) }
+                ?? .elsewhere(slot: 0, node: batch.destination(at: 0).node, asking: batch.destination(at: 0).asking)
+            switch course.next(round, now: monotonicMilliseconds()) {
+            case .retry(let pause) where !Signals.stopRequested:
+                Signals.sleep(milliseconds: pause)
+            case .retry:
                 for line in batch.lines {
-                    tally.failed(line: line, reason: "the cluster kept redirecting it (MOVED/ASK 10 times in a row); check the cluster with redis-cli --cluster check",
-                                 cause: .transient(code: "CLUSTERDOWN"))
+                    tally.failed(line: line, reason: "not sent again: the cluster answered \(batch.notNowCode ?? "") and evt was stopped by a signal first",
+                                 cause: .stopped)
                 }
                 return
+            case .fail(let cause, let reason):
+                for line in batch.lines { tally.failed(line: line, reason: reason, cause: cause) }
+                return
+            case .redirect, .answer:
+                break
             }
             var used: [RedisSinkLane] = []
             for index in 0..<batch.count {
@@ -579,21 +572,26 @@ struct RedirectedCommands {
     /// The slot of each command's key, and the newest command of each slot.
     private var slots: [Int] = []
     private var newestOfSlot: [Int: Int] = [:]
-    /// A TRYAGAIN or CLUSTERDOWN answer among them (sent again after a pause).
-    private(set) var notNowAnswer: String?
+    /// The code of a TRYAGAIN or CLUSTERDOWN answer among them (sent again after a pause).
+    private(set) var notNowCode: String?
 
     var isEmpty: Bool { lines.isEmpty }
     var count: Int { lines.count }
+
+    /// A command answered MOVED or ASK (`asking`), naming `node`.
+    mutating func add(line: Int, command: ArraySlice<UInt8>, to node: RedisNode, asking: Bool) {
+        add(line, command, node, asking: asking)
+    }
 
     /// `server`: the node that answered (Redis 7 may leave the host out).
     mutating func add(line: Int, command: ArraySlice<UInt8>, to redirect: ClusterRedirect, from server: RedisServerAddress) {
         add(line, command, redirect.node(answeredBy: server), asking: redirect.isAsk)
     }
 
-    /// A command answered "not now" (`answer`): to `node` again.
-    mutating func add(line: Int, command: ArraySlice<UInt8>, notNow answer: String, at node: RedisNode) {
+    /// A command answered "not now" (`code`: TRYAGAIN, CLUSTERDOWN): to `node` again.
+    mutating func add(line: Int, command: ArraySlice<UInt8>, notNow code: String, at node: RedisNode) {
         add(line, command, node, asking: false)
-        notNowAnswer = notNowAnswer ?? answer
+        notNowCode = notNowCode ?? code
     }
 
     private mutating func add(_ line: Int, _ command: ArraySlice<UInt8>, _ node: RedisNode, asking: Bool) {

@@ -24,6 +24,8 @@ import Glibc
 /// field `evt.stream.id` — atomically with the checkpoint, whatever another writer does.
 final class StreamCopyTarget: StreamEntryWriter {
     let connection: RedisConnection
+    /// Told of a batch's MOVED answer, so that the copy's next attempt goes where the slot is.
+    private let router: ClusterRouter
     private let name: [UInt8]
     /// The checkpoint (claimed before the first batch), its hash and this run's fence key.
     private let checkpoint: (store: RedisHashCheckpoint, key: String, fence: String)?
@@ -67,7 +69,8 @@ final class StreamCopyTarget: StreamEntryWriter {
     init(server: RedisServerAddress, stream: String, description: String, checkpoint: RedisHashCheckpoint?,
          timeoutMs: Int, waitReplicas: Int? = nil) throws {
         self.waitReplicas = waitReplicas
-        connection = try RedisConnection.open(server, key: stream)
+        router = ClusterRouter.of(server)
+        connection = try router.connect(key: stream)
         self.name = Array(description.utf8)
         self.checkpoint = try checkpoint.map { ($0, try $0.resolvedKey(), try $0.fenceKey()) }
         self.timeoutMs = Int32(clamping: timeoutMs)
@@ -320,8 +323,12 @@ final class StreamCopyTarget: StreamEntryWriter {
         }
         if let refused = outcome.refused, outcome.final == nil, RedisErrorReply.cause(refused).isRetriable {
             // Redis is starting up (or busy), or the slot moved to another node of a cluster:
-            // nothing of the batch was applied; like a lost connection, the copy tries again.
-            if transientRefusal == nil { transientRefusal = refused }
+            // nothing of the batch was applied; like a lost connection, the copy tries again
+            // (CopyLoop: where the router points, within its limits).
+            if transientRefusal == nil {
+                transientRefusal = refused
+                _ = router.classify(refused, answeredBy: connection.node)
+            }
             return
         }
         if let refused = outcome.refused {

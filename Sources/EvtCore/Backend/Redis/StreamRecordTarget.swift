@@ -27,7 +27,7 @@ final class StreamRecordTarget: RecordTarget {
                                       timeoutMs: timeoutMs, waitReplicas: waitReplicas)
         // Checked before the pipeline starts (a TYPE in the middle would read another answer).
         if perPartition {
-            try RedisTopology.of(server).requireOneSlot(
+            try ClusterRouter.of(server).requireOneSlot(
                 (try checkpoint.map { [try $0.resolvedKey()] } ?? []) + partitions.map { "\(name):\($0)" },
                 for: "--per-partition writes the streams \(name):PARTITION (and the checkpoint) in one transaction")
             for partition in partitions {
