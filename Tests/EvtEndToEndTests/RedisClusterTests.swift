@@ -166,6 +166,28 @@ struct RedisClusterTests {
         #expect(try cluster.cli(["XPENDING", "work", "g"]).hasPrefix("0"), "entries left pending")
     }
 
+    @Test("a group read that meets ASK while its stream's slot is being moved reads on the importing node, with ASKING, before the move ends")
+    func groupReadDuringMigration() throws {
+        let (cluster, environment) = try Self.environment(seedFor: "work")
+        let count = 1_000
+        let published = try Evt.run(["publish", "stream:work"], stdin: Self.lines(1...count), environment: environment)
+        #expect(published.status == 0, "\(published.stderr)")
+        let created = try Evt.run(["group-create", "stream:work", "g", "--from", "beginning"], environment: environment)
+        #expect(created.status == 0, "\(created.stderr)")
+        let slot = try cluster.slot(forKey: "work")
+        let target = try Self.moveTarget(cluster, slot: slot, environment: environment)
+        var result: ProcessResult?
+        try cluster.moveSlot(slot, to: target) { _ in
+            // The stream (with its group) is on the importing node now, and the old master
+            // answers ASK for it until the move ends, which waits for this read.
+            result = try Evt.run(["subscribe", "stream:work", "--group", "g", "-c", String(count)], environment: environment, timeout: 60)
+        }
+        let read = try #require(result)
+        #expect(read.status == 0, "\(read.stderr)")
+        #expect(Set(Self.numbers(read.stdoutLines)) == Set(1...count) && read.stdoutLines.count == count)
+        #expect(try cluster.cli(["XPENDING", "work", "g"]).hasPrefix("0"), "entries left pending")
+    }
+
     /// The `n` of each record a subscribe printed, in order.
     static func numbers(_ lines: [String]) -> [Int] {
         lines.compactMap { line -> Int? in

@@ -44,6 +44,11 @@ final class RedisConsumer: EventConsumer {
     private var subscribed = false
     /// CLIENT ID of the connection, to unblock a BRPOP from outside when stopping.
     private var clientID: Int?
+    /// A stream group read that met ASK (its slot is being moved): the importing node the
+    /// answer named, where the read goes on, every command after ASKING, until the move is done
+    /// (there ASKING changes nothing) or a MOVED answer sends it where the router points.
+    private var importingNode: RedisNode?
+    private var asking = false
 
     init(server: RedisServerAddress, kind: RedisKind, names: [String], options: ConsumerOptions) throws {
         self.server = server
@@ -126,7 +131,7 @@ final class RedisConsumer: EventConsumer {
                     problem = reply.text
                     // Moved elsewhere or "not now": kept in acksInFlight, sent again after reconnecting.
                     if RedisErrorReply.cause(reply.text).isRetriable {
-                        _ = ClusterRouter.of(server).classify(reply.text, answeredBy: connection.node)
+                        noteRedirect(reply.text)
                         notApplied = RedisErrorReply.error(reply.text, "\(command[0]) on \(names[0])")
                     }
                 }
@@ -138,6 +143,10 @@ final class RedisConsumer: EventConsumer {
                 }
             }
             if wait != .reply { throw connection.lost("no answer to \(command[0]) within 10 s") }
+            if command[0] == "ASKING" {
+                acksInFlight.removeFirst()
+                continue
+            }
             if let notApplied { throw notApplied }
             acksInFlight.removeFirst()
             if let problem { Diagnostics.print("\(command[0]) on \(names[0]): \(problem)") }
@@ -147,13 +156,22 @@ final class RedisConsumer: EventConsumer {
     /// Sends what is queued (acknowledgements, then `words`) and reads the acknowledgement
     /// replies; the caller reads the reply to `words`.
     private func send(_ words: [String]) throws {
+        if asking { connection.outgoing.command(["ASKING"]) }
         connection.outgoing.command(words)
         try connection.flushWrites()
         try readAcknowledgementReplies()
+        if asking { try skipAskingReply() }
+    }
+
+    /// ASKING's +OK (an error would be repeated by the command after it).
+    private func skipAskingReply() throws {
+        if try connection.nextReply(waitMs: 10_000, stopOnSignal: false, { _ in }) != .reply {
+            throw connection.lost("no answer to ASKING within 10 s")
+        }
     }
 
     private func serverError(_ command: String, _ message: String) -> EvtError {
-        _ = ClusterRouter.of(server).classify(message, answeredBy: connection.node)   // a MOVED moves the slot on the map
+        noteRedirect(message)
         if RedisErrorReply.cause(message) == .refused(code: "NOGROUP") {
             return EvtError(.refused(code: "NOGROUP"), "\(command) on \(names[0]): \(clause(message)). Create the group with evt group-create \(server.endpoint(.stream, names[0])) \(group.map(SandboxCommand.shellQuoted) ?? "GROUP").")
         }
@@ -232,6 +250,7 @@ final class RedisConsumer: EventConsumer {
     /// XPENDING's delivery counts for this consumer's entries in [first, last].
     private func deliveryCounts(first: String, last: String, count: Int) throws -> [String: Int] {
         var counts: [String: Int] = [:]
+        if asking { _ = try connection.call(["ASKING"]) }
         guard case .array(let rows) = try connection.call(["XPENDING", names[0], group!, first, last, String(count), consumerName]) else {
             return counts
         }
@@ -437,6 +456,10 @@ final class RedisConsumer: EventConsumer {
     private func lastToken() -> String { token(tokenStarts.count - 2) }
 
     private func queueAcknowledgement(_ words: [String]) {
+        if asking {
+            connection.outgoing.command(["ASKING"])
+            acksInFlight.append(["ASKING"])
+        }
         connection.outgoing.command(words)
         acksInFlight.append(words)
     }
@@ -499,15 +522,21 @@ final class RedisConsumer: EventConsumer {
 
     // MARK: Reconnecting
 
+    /// Tells the router of a cluster's answer (a MOVED moves the slot on its map) and keeps
+    /// the node an ASK to a stream read named, where `reconnect` goes on with ASKING.
+    private func noteRedirect(_ message: String) {
+        let answer = ClusterRouter.of(server).classify(message, answeredBy: connection.node)
+        if case .elsewhere(_, let node, asking: true) = answer, kind == .stream { importingNode = node }
+    }
+
     private func reconnect(after lost: EvtError) throws {
         let deadline = monotonicMilliseconds() + options.retryForMs
-        // A cluster slot that moved is no outage: go on where it is now, quietly (while it is
-        // moving, ASK: give the move a moment).
-        var moved = false
-        if case .moved(let code) = lost.cause {
-            moved = true
-            if code == "ASK" { Signals.sleep(milliseconds: 20) }
-        }
+        // A cluster slot that moved is no outage: go on where it is now, quietly; while it is
+        // moving (ASK), a stream's group read goes on on the importing node.
+        let moved = lost.cause.isMoved
+        let importing = moved ? importingNode : nil
+        importingNode = nil
+        asking = false
         if !moved {
             Diagnostics.print("\(clause(lost.message)); retrying for up to \(options.retryForMs / 1000)s (--retry-for).")
         }
@@ -515,7 +544,14 @@ final class RedisConsumer: EventConsumer {
         while true {
             if Signals.stopRequested { throw EvtError(.stopped, "stopped while reconnecting to \(server.description).") }
             // A restarted server answers -LOADING until its data is back: not ready yet.
-            if let fresh = try? RedisConnection.open(server, key: kind == .channel ? nil : names[0], connectTimeoutMs: 1000),
+            let router = ClusterRouter.of(server)
+            if let importing, let fresh = try? router.connect(to: importing, connectTimeoutMs: 1000),
+               let pong = try? fresh.call(["PING"]), pong.text == "PONG" {
+                connection = fresh
+                asking = true
+                break
+            }
+            if let fresh = try? router.connect(key: kind == .channel ? nil : names[0], connectTimeoutMs: 1000),
                let pong = try? fresh.call(["PING"]), pong.text == "PONG" {
                 connection = fresh
                 break
