@@ -27,7 +27,10 @@ public enum FailureCause: Sendable, Equatable {
     /// nothing of the request was applied, and the same request may succeed later.
     case transient(code: String)
     /// The server or the client library said no, with its code (a Redis error word such as
-    /// WRONGTYPE, a librdkafka error name); empty when it gave none.
+    /// WRONGTYPE, a librdkafka error name); empty when it gave none. Also what the system
+    /// refused (a file, a child process, stdout) and what evt will not do in the state it
+    /// found (a group with active members, a subscription that lost messages): the same
+    /// request would fail again, so nothing retries it.
     case refused(code: String)
     /// A Redis Cluster node said the key's slot is served elsewhere (MOVED), is moving there
     /// (ASK), or that a blocked read's key went away (UNBLOCKED, after a migration): nothing
