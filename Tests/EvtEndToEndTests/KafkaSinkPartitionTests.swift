@@ -46,7 +46,7 @@ private func send(_ brokers: String, topic: String, pinned: Int32? = nil, source
 }
 
 private func murmur2(_ key: String, _ partitions: Int32) -> Int {
-    Array(key.utf8).withUnsafeBytes { Int(KafkaTailSource.murmur2Partition(key: $0, partitionCount: partitions)) }
+    Array(key.utf8).withUnsafeBytes { Int(KafkaPartitioner.murmur2(key: $0, partitionCount: partitions)) }
 }
 
 @Suite("KafkaSink: a copied event goes to its source partition when the target has it")

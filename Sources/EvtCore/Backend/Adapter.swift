@@ -142,10 +142,6 @@ struct SinkOptions {
     var waitReplicas: Int?
 }
 
-struct SourceOptions {
-    var kafka = KafkaSettings()
-}
-
 enum Backends {
     static func sink(for endpoint: Endpoint, options: SinkOptions) throws -> EventSink {
         switch endpoint {

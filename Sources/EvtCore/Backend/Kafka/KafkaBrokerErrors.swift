@@ -9,9 +9,10 @@ import Synchronization
 /// A refused authentication (`_AUTHENTICATION`) or a failed TLS handshake (`_SSL`) does not
 /// get better by waiting, but librdkafka retries it every second, and evt's waits then ran into
 /// their own timeouts (message.timeout.ms, 10 s per metadata request) and said only "Message
-/// timed out" or "Broker transport failure". The callbacks are C function pointers without a
-/// context of their own, so the first such failure of any client is kept process-wide here and
-/// every wait asks `check()`, directly or through `serve(_:)` and `request(_:client:_:)`.
+/// timed out" or "Broker transport failure". So the first such failure of any client of a run
+/// is kept here — one object per run, which KafkaSettings carries to every client of the
+/// command and each client's error callback reaches through its opaque (KafkaClientContext) —
+/// and every wait asks `check()`, directly or through `serve(_:)` and `request(_:client:_:)`.
 ///
 /// So does an address where no broker runs: when all of a client's brokers are down
 /// (`_ALL_BROKERS_DOWN`) before any of them ever answered it (it has no metadata), and each
@@ -23,7 +24,7 @@ import Synchronization
 /// plaintext client at a TLS port, a client certificate the broker refused under TLS 1.3 — one
 /// code for all of them) is waited out as before; its latest text is kept so that the message
 /// at the timeout can say what librdkafka last saw.
-enum KafkaBrokerErrors {
+final class KafkaBrokerErrors: Sendable {
     /// Why evt gives up on the brokers at once.
     enum Refusal: Equatable {
         /// Authentication refused: a wrong user or password, or a mechanism the broker lacks.
@@ -44,7 +45,7 @@ enum KafkaBrokerErrors {
         var reported: Set<Int32> = []
     }
 
-    private static let state = Mutex(State())
+    private let state = Mutex(State())
 
     /// The kind of refusal librdkafka's `err` is, if it is one: decided by the code, never by
     /// the text (librdkafka 2.0.2, tried against TLS and SASL fronts: a wrong CA gives `_SSL`,
@@ -64,11 +65,11 @@ enum KafkaBrokerErrors {
     /// true when it should be shown now: without -v each kind of error is shown once, and
     /// neither a refusal (the message that ends the command says it) nor anything after one.
     @discardableResult
-    static func note(_ err: Int32, reason: String, client rk: OpaquePointer?) -> Bool {
-        let kind = refusal(for: err) ?? connectionRefusal(err, client: rk)
+    func note(_ err: Int32, reason: String, client rk: OpaquePointer?) -> Bool {
+        let kind = Self.refusal(for: err) ?? connectionRefusal(err, client: rk)
         // Read before the lock: librdkafka's own configuration lookups take its locks.
-        let message = kind.map { refusalMessage($0, reason: reason, client: rk) }
-        let securityProtocol = kind == nil ? setting("security.protocol", of: rk) ?? "plaintext" : ""
+        let message = kind.map { Self.refusalMessage($0, reason: reason, client: rk) }
+        let securityProtocol = kind == nil ? KafkaConfig.setting("security.protocol", of: rk) ?? "plaintext" : ""
         return state.withLock { state in
             let first = state.reported.insert(err).inserted
             if let kind, let message, state.refusal == nil {
@@ -84,9 +85,9 @@ enum KafkaBrokerErrors {
 
     /// A consumer error message (`err` set) that carries a refusal: filed like the error
     /// callback's, true when it was one.
-    static func noteRefusal(_ message: UnsafeMutablePointer<rd_kafka_message_t>, client: OpaquePointer) -> Bool {
+    func noteRefusal(_ message: UnsafeMutablePointer<rd_kafka_message_t>, client: OpaquePointer) -> Bool {
         let err = message.pointee.err.rawValue
-        guard refusal(for: err) != nil || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue else { return false }
+        guard Self.refusal(for: err) != nil || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue else { return false }
         note(err, reason: String(cString: rd_kafka_message_errstr(message)), client: client)
         return refusal != nil
     }
@@ -94,17 +95,17 @@ enum KafkaBrokerErrors {
     /// `.connection` when `err` says that all brokers of client `rk` are down, none of them
     /// ever answered it, and every bootstrap address refuses connections now (asked once per
     /// such report, up to a second per address; a slow or silent address ends the asking).
-    private static func connectionRefusal(_ err: Int32, client rk: OpaquePointer?) -> Refusal? {
+    private func connectionRefusal(_ err: Int32, client rk: OpaquePointer?) -> Refusal? {
         guard err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue, let rk, refusal == nil else { return nil }
         // Metadata came once: a cluster that answered and went away is waited for, as before.
         if let clusterID = rd_kafka_clusterid(rk, 0) {
             rd_kafka_mem_free(rk, clusterID)
             return nil
         }
-        guard let servers = setting("bootstrap.servers", of: rk) else { return nil }
+        guard let servers = KafkaConfig.setting("bootstrap.servers", of: rk) else { return nil }
         let addresses = servers.split(separator: ",").map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
         guard !addresses.isEmpty, addresses.allSatisfy({ address in
-            let (host, port) = hostAndPort(address)
+            let (host, port) = Self.hostAndPort(address)
             return refusesConnections(host: host, port: port)
         }) else { return nil }
         return .connection(addresses: addresses.joined(separator: ", "))
@@ -127,25 +128,25 @@ enum KafkaBrokerErrors {
     /// The refusal some client met, as the error that ends the command (cause: refused, with
     /// librdkafka's code name). The first time it is the whole message; afterwards (a second
     /// client, a copy's other end) a short one that points up to it.
-    static func refused() -> EvtError? { takeRefusal()?.error }
+    func refused() -> EvtError? { takeRefusal()?.error }
 
     /// `refused()`, and whether the whole message had been shown before this call.
-    static func takeRefusal() -> (error: EvtError, shown: Bool)? {
+    func takeRefusal() -> (error: EvtError, shown: Bool)? {
         state.withLock { state in
             guard let refusal = state.refusal else { return nil }
             let shown = state.refusalShown
             state.refusalShown = true
-            return (EvtError(.refused(code: refusal.code), shown ? "\(shortText(refusal.kind)) (see above)." : refusal.message), shown)
+            return (EvtError(.refused(code: refusal.code), shown ? "\(Self.shortText(refusal.kind)) (see above)." : refusal.message), shown)
         }
     }
 
     /// The refusal some client met, if any: its kind and librdkafka's code name.
-    static var refusal: (kind: Refusal, code: String)? {
+    var refusal: (kind: Refusal, code: String)? {
         state.withLock { state in state.refusal.map { ($0.kind, $0.code) } }
     }
 
     /// Throws the refusal some client met: every wait for a broker calls this.
-    static func check() throws {
+    func check() throws {
         if let error = refused() { throw error }
     }
 
@@ -153,7 +154,7 @@ enum KafkaBrokerErrors {
     /// `check()`. Only for a client whose main queue is not forwarded to its consumer queue
     /// (no rd_kafka_poll_set_consumer: librdkafka asserts on a message served that way);
     /// such a consumer's poll serves the error callback itself.
-    static func serve(_ client: OpaquePointer) throws {
+    func serve(_ client: OpaquePointer) throws {
         rd_kafka_poll(client, 0)
         try check()
     }
@@ -161,7 +162,7 @@ enum KafkaBrokerErrors {
     /// A blocking librdkafka request (metadata, watermarks), given up to `budgetMs` as before
     /// but asked in half-second slices, so that neither a stop signal nor a refusal waits for
     /// the whole budget. `client` as for `serve(_:)`.
-    static func request(_ what: String, client: OpaquePointer, budgetMs: Int = 10_000,
+    func request(_ what: String, client: OpaquePointer, budgetMs: Int = 10_000,
                         _ request: (Int32) -> rd_kafka_resp_err_t) throws -> rd_kafka_resp_err_t {
         let deadline = monotonicMilliseconds() + budgetMs
         while true {
@@ -179,7 +180,7 @@ enum KafkaBrokerErrors {
 
     /// What to add to a message about brokers that did not answer: librdkafka's latest
     /// complaint, and the settings that make a reachable broker look unreachable.
-    static var unreachableHint: String {
+    var unreachableHint: String {
         guard let last = state.withLock({ $0.lastBrokerError }) else {
             return " Is a Kafka broker reachable there, and does -X security.protocol match its listener?"
         }
@@ -209,25 +210,14 @@ enum KafkaBrokerErrors {
     private static func refusalMessage(_ kind: Refusal, reason: String, client rk: OpaquePointer?) -> String {
         switch kind {
         case .authentication:
-            let user = setting("sasl.username", of: rk).map { " (now \($0))" } ?? " (not set)"
-            let mechanism = setting("sasl.mechanisms", of: rk).map { " (now \($0))" } ?? ""
+            let user = KafkaConfig.setting("sasl.username", of: rk).map { " (now \($0))" } ?? " (not set)"
+            let mechanism = KafkaConfig.setting("sasl.mechanisms", of: rk).map { " (now \($0))" } ?? ""
             return "\(shortText(kind)): \(clause(reason)). Check sasl.username\(user) and sasl.password (-X or -F FILE), and that sasl.mechanisms\(mechanism) names a mechanism the broker enables."
         case .tls:
-            let ca = setting("ssl.ca.location", of: rk).map { " (now \($0))" } ?? " (not set: the system's CAs are used)"
+            let ca = KafkaConfig.setting("ssl.ca.location", of: rk).map { " (now \($0))" } ?? " (not set: the system's CAs are used)"
             return "\(shortText(kind)): \(clause(reason)). Check ssl.ca.location\(ca): it must hold the CA that signed the broker's certificate; if the broker wants a client certificate, give ssl.certificate.location and ssl.key.location."
         case .connection:
             return "\(shortText(kind)) (connection refused; none has answered since evt started). Is Kafka running there, and are the host and port right (kafka://HOST:PORT/TOPIC or EVT_KAFKA_BROKERS)?"
         }
-    }
-
-    /// A setting of client `rk` as librdkafka holds it; nil when unset or empty. Never asked
-    /// for a secret.
-    private static func setting(_ name: String, of rk: OpaquePointer?) -> String? {
-        guard let rk else { return nil }
-        var text = [CChar](repeating: 0, count: 1024)
-        var size = text.count
-        guard rd_kafka_conf_get(rd_kafka_conf(rk), name, &text, &size) == RD_KAFKA_CONF_OK else { return nil }
-        let value = KafkaConfig.text(text)
-        return value.isEmpty ? nil : value
     }
 }

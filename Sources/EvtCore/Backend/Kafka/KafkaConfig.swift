@@ -9,10 +9,12 @@ struct KafkaSettings {
     var properties: [(String, String)] = []
     /// Shows librdkafka's own log lines; otherwise only its errors, once per kind.
     var verbose = false
+    /// What librdkafka reported about the brokers: one per run, shared by all its clients.
+    var brokerErrors = KafkaBrokerErrors()
 
     /// These settings with more properties after the user's (so they win).
     func adding(_ more: [(String, String)]) -> KafkaSettings {
-        KafkaSettings(properties: properties + more, verbose: verbose)
+        KafkaSettings(properties: properties + more, verbose: verbose, brokerErrors: brokerErrors)
     }
 }
 
@@ -42,8 +44,8 @@ enum KafkaConfig {
                 throw EvtError.usage("Kafka property \(key) was refused (its value is not shown): \(masking(value, in: text(errorText))).")
             }
         }
-        // C callbacks carry no context and the opaque pointer is the clients' own: the
-        // verbosity picks the callbacks.
+        // The error callback finds the run's KafkaBrokerErrors through the client's opaque
+        // (KafkaClientContext); the verbosity picks the callbacks.
         if settings.verbose {
             rd_kafka_conf_set_log_cb(conf, kafkaLog)
             rd_kafka_conf_set_error_cb(conf, kafkaErrorEvery)
@@ -54,18 +56,19 @@ enum KafkaConfig {
         return conf
     }
 
-    /// Creates the client; librdkafka takes the conf only on success.
-    static func client(_ type: rd_kafka_type_t, _ conf: OpaquePointer) throws -> OpaquePointer {
-        var errorText = [CChar](repeating: 0, count: 512)
-        guard let handle = rd_kafka_new(type, conf, &errorText, errorText.count) else {
-            rd_kafka_conf_destroy(conf)
-            throw EvtError.usage("cannot create the Kafka client: \(text(errorText)).")
-        }
-        return handle
-    }
-
     static func text(_ chars: [CChar]) -> String {
         String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// A setting of client `rk` as librdkafka holds it; nil when unset or empty. Never asked
+    /// for a secret.
+    static func setting(_ name: String, of rk: OpaquePointer?) -> String? {
+        guard let rk else { return nil }
+        var text = [CChar](repeating: 0, count: 1024)
+        var size = text.count
+        guard rd_kafka_conf_get(rd_kafka_conf(rk), name, &text, &size) == RD_KAFKA_CONF_OK else { return nil }
+        let value = KafkaConfig.text(text)
+        return value.isEmpty ? nil : value
     }
 
     static func errorText(_ err: rd_kafka_resp_err_t) -> String {
@@ -171,7 +174,7 @@ private func kafkaLogNothing(_ rk: OpaquePointer?, _ level: Int32, _ facility: U
 /// -v: every error librdkafka reports (a refusal is also filed, to end the command).
 private func kafkaErrorEvery(_ rk: OpaquePointer?, _ err: Int32, _ reason: UnsafePointer<CChar>?, _ opaque: UnsafeMutableRawPointer?) {
     let text = reason.map { String(cString: $0) } ?? "error \(err)"
-    KafkaBrokerErrors.note(err, reason: text, client: rk)
+    if let opaque { KafkaClientContext.of(opaque).brokerErrors.note(err, reason: text, client: rk) }
     Diagnostics.print("kafka: \(text)")
 }
 
@@ -179,7 +182,8 @@ private func kafkaErrorEvery(_ rk: OpaquePointer?, _ err: Int32, _ reason: Unsaf
 /// every fatal one; a refusal only through the message that ends the command.
 private func kafkaErrorOnce(_ rk: OpaquePointer?, _ err: Int32, _ reason: UnsafePointer<CChar>?, _ opaque: UnsafeMutableRawPointer?) {
     let text = reason.map { String(cString: $0) } ?? "error \(err)"
-    let show = KafkaBrokerErrors.note(err, reason: text, client: rk)
+    guard let opaque else { return }
+    let show = KafkaClientContext.of(opaque).brokerErrors.note(err, reason: text, client: rk)
     guard show || err == RD_KAFKA_RESP_ERR__FATAL.rawValue else { return }
     Diagnostics.print("kafka: \(text)")
 }

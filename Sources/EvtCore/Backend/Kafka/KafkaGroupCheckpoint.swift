@@ -22,16 +22,14 @@ final class KafkaGroupCheckpoint: CheckpointStore {
     private let group: String
     private let target: String
     /// group.id NAME, never joined: reads and commits the group's offsets.
-    private let client: KafkaTailSource
+    private let client: KafkaClient
     /// The partitions copied (the one named, or all of the topic).
     private let partitions: [Int32]
     private var member: KafkaGroupMember?
 
     init(brokers: String, topic: String, partition: Int32?, group: String, target: Endpoint, kafka: KafkaSettings) throws {
-        var options = SourceOptions()
-        options.kafka = kafka.adding([("group.id", group)])
-        client = try KafkaTailSource(brokers: brokers, topic: topic, partition: partition, options: options)
-        partitions = try client.copyPartitions()
+        client = try KafkaClient(.consumer, brokers: brokers, [], settings: kafka.adding([("group.id", group)]))
+        partitions = try partition.map { [$0] } ?? client.partitions(of: topic)
         self.brokers = brokers
         self.kafka = kafka
         self.topic = topic
@@ -53,7 +51,7 @@ final class KafkaGroupCheckpoint: CheckpointStore {
         member = nil
         let joined = try KafkaGroupMember(brokers: brokers, group: leaseGroup, topic: topic, kafka: kafka)
         try joined.waitUntilJoined()
-        let all = try KafkaOffsets.partitions(of: topic, client: client.consumer)
+        let all = try client.partitions(of: topic, refresh: true)
         guard joined.assigned.count >= all.count && !all.isEmpty else {
             joined.leave()
             throw CheckpointLease.inUse(name, holder: recorded.owner ?? "a member of consumer group \(leaseGroup)", freeInMs: nil)
@@ -68,7 +66,7 @@ final class KafkaGroupCheckpoint: CheckpointStore {
         guard !position.offsets.isEmpty else { return }
         let list = KafkaPartitionList(capacity: position.offsets.count)
         for (partition, next) in position.offsets { list.add(topic, partition, offset: next, metadata: metadata) }
-        let err = list.withListPointer { rd_kafka_commit(client.consumer, $0, 0) }
+        let err = client.commit(list)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaConfig.error(err, "cannot commit the checkpoint of topic \(topic): \(KafkaConfig.errorText(err)). Is consumer group \(group) in use by running consumers?")
         }
@@ -90,7 +88,7 @@ final class KafkaGroupCheckpoint: CheckpointStore {
     private func committed() throws -> (position: SourcePosition?, target: String?, owner: String?) {
         let list = KafkaPartitionList(capacity: partitions.count)
         for partition in partitions { list.add(topic, partition) }
-        let err = list.withListPointer { rd_kafka_committed(client.consumer, $0, 10_000) }
+        let err = try client.committed(list, "the \(name) of topic \(topic) was read")
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaConfig.error(err, "cannot read the \(name) of topic \(topic): \(KafkaConfig.errorText(err)).")
         }
@@ -112,10 +110,8 @@ final class KafkaGroupCheckpoint: CheckpointStore {
 /// It keeps every partition it is given paused, commits nothing, and serves its rebalances
 /// when polled.
 final class KafkaGroupMember {
-    let consumer: OpaquePointer
+    private let client: KafkaClient
     private let state: KafkaMemberState
-    private var closed = false
-    private var leftCleanly = false
 
     /// The partitions of the source topic the group gave this member.
     var assigned: Set<Int32> { state.assigned }
@@ -126,34 +122,19 @@ final class KafkaGroupMember {
 
     init(brokers: String, group: String, topic: String, kafka: KafkaSettings) throws {
         self.group = group
-        let conf = try KafkaConfig.make([
-            ("bootstrap.servers", brokers),
+        let state = KafkaMemberState()
+        self.state = state
+        client = try KafkaClient(.consumer, brokers: brokers, clientID: "evt-copy-between", [
             ("group.id", group),
-            ("client.id", "evt-copy-between"),
             ("session.timeout.ms", String(CheckpointLease.durationMs)),
             ("partition.assignment.strategy", "cooperative-sticky"),
-            ("enable.auto.commit", "false"),
-            ("enable.auto.offset.store", "false"),
-            ("enable.partition.eof", "false"),
             // It reads nothing: no prefetch, should a partition start before it is paused.
             ("queued.max.messages.kbytes", "1"),
-        ], kafka)
-        state = KafkaMemberState()
-        rd_kafka_conf_set_rebalance_cb(conf, kafkaLeaseRebalance)
-        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(state).toOpaque())
-        consumer = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
-        rd_kafka_poll_set_consumer(consumer)
-        let list = KafkaPartitionList(capacity: 1)
-        list.add(topic, RD_KAFKA_PARTITION_UA)
-        let err = list.withListPointer { rd_kafka_subscribe(consumer, $0) }
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw KafkaConfig.error(err, "cannot join consumer group \(group): \(KafkaConfig.errorText(err)).")   // deinit closes it
+        ], settings: kafka, role: state) { conf in
+            rd_kafka_conf_set_rebalance_cb(conf, kafkaLeaseRebalance)
         }
-    }
-
-    deinit {
-        leave()
-        rd_kafka_destroy_flags(consumer, leftCleanly ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
+        rd_kafka_poll_set_consumer(client.handle)
+        try client.subscribe([topic], failure: "cannot join consumer group \(group)")
     }
 
     /// Polls until the group gave this member its first assignment (perhaps empty).
@@ -178,7 +159,7 @@ final class KafkaGroupMember {
     /// the same (a partition not yet paused) is dropped.
     func poll(waitMs: Int32) {
         var wait = waitMs
-        while let message = rd_kafka_consumer_poll(consumer, wait) {
+        while let message = rd_kafka_consumer_poll(client.handle, wait) {
             rd_kafka_message_destroy(message)
             wait = 0
         }
@@ -188,19 +169,8 @@ final class KafkaGroupMember {
     /// seconds at most: a coordinator that does not answer (brokers gone) would hold a stop
     /// up until the session timed out; the broker then drops the member by itself.
     func leave() {
-        guard !closed else { return }
-        closed = true
-        guard let queue = rd_kafka_queue_new(consumer) else { return }
-        defer { rd_kafka_queue_destroy(queue) }
-        if let error = rd_kafka_consumer_close_queue(consumer, queue) {
-            rd_kafka_error_destroy(error)
-            return
-        }
         let deadline = monotonicMilliseconds() + 3000
-        while rd_kafka_consumer_closed(consumer) == 0 && monotonicMilliseconds() < deadline {
-            _ = rd_kafka_queue_poll_callback(queue, 100)
-        }
-        leftCleanly = rd_kafka_consumer_closed(consumer) != 0
+        client.leaveGroup { max(0, deadline - monotonicMilliseconds()) }
     }
 }
 
@@ -218,7 +188,7 @@ private func kafkaLeaseRebalance(_ rk: OpaquePointer?, _ err: rd_kafka_resp_err_
                                  _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
                                  _ opaque: UnsafeMutableRawPointer?) {
     guard let rk, let partitions, let opaque else { return }
-    let state = Unmanaged<KafkaMemberState>.fromOpaque(opaque).takeUnretainedValue()
+    let state = KafkaClientContext.role(opaque, as: KafkaMemberState.self)
     let cooperative = rd_kafka_rebalance_protocol(rk).map { String(cString: $0) } == "COOPERATIVE"
     let elements = KafkaPartitionList.lentElements(partitions)
     if err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {

@@ -10,32 +10,24 @@ enum KafkaGroups {
     private static func commitAsMember(_ list: KafkaPartitionList, group: String,
                                        brokers: String, topic: String, allPartitions: Int32,
                                        kafka: KafkaSettings) throws -> rd_kafka_resp_err_t {
-        let conf = try KafkaConfig.make([
-            ("bootstrap.servers", brokers), ("client.id", "evt"), ("group.id", group),
-            ("enable.auto.commit", "false"), ("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500"),
-        ], kafka)
-        let member = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
-        defer { rd_kafka_destroy(member) }
-        rd_kafka_poll_set_consumer(member)
-        let topics = KafkaPartitionList(capacity: 1)
-        topics.add(topic, RD_KAFKA_PARTITION_UA)
-        var err = topics.withListPointer { rd_kafka_subscribe(member, $0) }
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { return err }
-        defer { _ = rd_kafka_consumer_close(member) }
+        let member = try KafkaClient(.consumer, brokers: brokers, [
+            ("group.id", group), ("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500"),
+        ], settings: kafka)
+        rd_kafka_poll_set_consumer(member.handle)
+        try member.subscribe([topic], failure: "cannot join group \(group) to commit its offsets")
         let deadline = monotonicMilliseconds() + 30_000
         while monotonicMilliseconds() < deadline && !Signals.stopRequested {
-            if let message = rd_kafka_consumer_poll(member, 100) { rd_kafka_message_destroy(message) }
+            if let message = rd_kafka_consumer_poll(member.handle, 100) { rd_kafka_message_destroy(message) }
             // The consumer poll serves the error callback: a refusal ends the join.
-            try KafkaBrokerErrors.check()
-            guard let count = KafkaPartitionList(assignmentOf: member)?.count else { continue }
+            try member.brokerErrors.check()
+            guard let count = KafkaPartitionList(assignmentOf: member.handle)?.count else { continue }
             if count > 0 {
                 // Alone in the group, we get every partition; fewer means other members
                 // (a broker without ListGroups, like the mock, hid them from the check).
                 guard count >= allPartitions else {
                     throw EvtError(.refused(code: ""), "group \(group) has other active members (this join got \(count) of \(allPartitions) partitions); stop its consumers first.")
                 }
-                err = list.withListPointer { rd_kafka_commit(member, $0, 0) }
-                return err
+                return member.commit(list)
             }
         }
         if Signals.stopRequested { throw EvtError(.stopped, "stopped before the offsets of group \(group) were committed; nothing changed.") }
@@ -44,20 +36,15 @@ enum KafkaGroups {
 
     static func create(group: String, brokers: String, topic: String, partition: Int32?, from: Position,
                        reset: Bool, kafka: KafkaSettings) throws -> ExitStatus {
-        let conf = try KafkaConfig.make([
-            ("bootstrap.servers", brokers), ("client.id", "evt"), ("group.id", group),
-            ("enable.auto.commit", "false"),
-        ], kafka)
-        let client = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
-        defer { rd_kafka_destroy(client) }
+        let client = try KafkaClient(.consumer, brokers: brokers, [("group.id", group)], settings: kafka)
         // First, in half-second slices: a broker that refuses evt (or none at all) ends the
         // command here, not in ListGroups' 10 s wait.
-        let topicPartitions = try KafkaOffsets.partitions(of: topic, client: client)
+        let topicPartitions = try client.partitions(of: topic)
         let partitions = partition.map { [$0] } ?? topicPartitions
 
         // Committing for a group whose members are reading would fight their own commits.
         var groups: UnsafePointer<rd_kafka_group_list>?
-        let listed = rd_kafka_list_groups(client, group, &groups, 10_000)
+        let listed = rd_kafka_list_groups(client.handle, group, &groups, 10_000)
         if listed == RD_KAFKA_RESP_ERR_NO_ERROR, let groups {
             defer { rd_kafka_group_list_destroy(groups) }
             for index in 0..<Int(groups.pointee.group_cnt) {
@@ -73,7 +60,7 @@ enum KafkaGroups {
         for partition in partitions { list.add(topic, partition) }
 
         if !reset {
-            let err = list.withListPointer { rd_kafka_committed(client, $0, 10_000) }
+            let err = try client.committed(list, "the committed offsets of group \(group) on \(topic) were read")
             if err == RD_KAFKA_RESP_ERR_NO_ERROR {
                 if list.contains(where: { $0.offset >= 0 }) {
                     Diagnostics.print("group \(group) already has committed offsets on \(topic); left as they are (--reset moves them to --from).")
@@ -86,7 +73,7 @@ enum KafkaGroups {
             list.setOffset(offset, at: index)
             list.setError(RD_KAFKA_RESP_ERR_NO_ERROR, at: index)
         }
-        var err = list.withListPointer { rd_kafka_commit(client, $0, 0) }
+        var err = client.commit(list)
         if err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID {
             // Some brokers (librdkafka's mock among them) take commits for a group that has
             // had members only from a member: join it alone, then commit as that member.

@@ -23,10 +23,10 @@ final class KafkaLagReader: LagReader {
     private let topic: String
     private let partition: Int32?
     private let query: LagQuery
-    private let probe: OpaquePointer
+    private let probe: KafkaClient
     /// group → its handle for committed offsets.
-    private var groupClients: [String: OpaquePointer] = [:]
-    private var lister: OpaquePointer?
+    private var groupClients: [String: KafkaClient] = [:]
+    private var lister: KafkaClient?
     private var listerCreatedAt = 0
     /// Groups the broker listed with no members and no committed offset on this topic, so
     /// later rounds of `--watch` do not open a handle for each of them again. A group leaves
@@ -63,13 +63,8 @@ final class KafkaLagReader: LagReader {
         self.topic = topic
         self.partition = partition
         self.query = query
-        let conf = try KafkaConfig.make([
-            ("bootstrap.servers", brokers),
-            ("client.id", "evt"),
+        probe = try KafkaClient(.consumer, brokers: brokers, [
             ("group.id", "evt-lag"),
-            ("enable.auto.commit", "false"),
-            ("enable.auto.offset.store", "false"),
-            ("enable.partition.eof", "false"),
             // A record deleted (retention) between the watermark query and the fetch: the
             // oldest record still there is then the oldest not consumed.
             ("auto.offset.reset", "earliest"),
@@ -79,35 +74,16 @@ final class KafkaLagReader: LagReader {
             ("queued.max.messages.kbytes", "1024"),
             ("queued.min.messages", "1"),
             ("fetch.wait.max.ms", "100"),
-        ], query.kafka)
-        probe = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
+        ], settings: query.kafka)
         // The named groups' handles now: a property librdkafka refuses fails before any output.
-        do {
-            for group in Self.unique(query.groups) { _ = try groupClient(group) }
-        } catch {
-            destroyHandles()
-            throw error
-        }
-    }
-
-    deinit { destroyHandles() }
-
-    private func destroyHandles() {
-        // None of the consumers joined a group or holds offsets to commit: closing them would
-        // only wait for the coordinator (and after an unanswered request, hang).
-        let noClose = Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
-        for handle in groupClients.values { rd_kafka_destroy_flags(handle, noClose) }
-        groupClients.removeAll()
-        rd_kafka_destroy_flags(probe, noClose)
-        if let lister { rd_kafka_destroy(lister) }
-        lister = nil
+        for group in Self.unique(query.groups) { _ = try groupClient(group) }
     }
 
     func read() throws -> [LagReport] {
         let partitions = try topicPartitions()
         var marks: [Int32: (low: Int64, high: Int64)] = [:]
         for partition in partitions {
-            marks[partition] = try KafkaOffsets.watermarks(topic, partition, client: probe)
+            marks[partition] = try probe.watermarks(topic, partition)
         }
         // A dead-letter topic: its depth, the records it holds, as if no group had read any.
         let groups: [String?]
@@ -167,7 +143,7 @@ final class KafkaLagReader: LagReader {
             // By name, also after the check above: that lookup is what gives librdkafka the
             // topic's leaders at once (without it, the first fetch waited ~1 s for them; so
             // did every first fetch with enable.sparse.connections=false on this handle).
-            all = try KafkaOffsets.partitions(of: topic, client: probe)
+            all = try probe.partitions(of: topic, refresh: true)
         } catch let error as EvtError where error.cause == .refused(code: "UNKNOWN_TOPIC_OR_PART")
                     || error.cause == .refused(code: "_UNKNOWN_TOPIC") {
             throw EvtError(error.cause, "topic \(topic) does not exist, so it has no lag (brokers \(brokers)).")
@@ -188,33 +164,18 @@ final class KafkaLagReader: LagReader {
     /// allow.auto.create.topics=false), and `evt lag topic:typo` must not make a topic typo.
     /// Later reads (`--watch`) only ask for this topic.
     private func checkTopicExists() throws {
-        var metadata: UnsafePointer<rd_kafka_metadata>?
-        let err = try KafkaBrokerErrors.request("the topics of the cluster were known", client: probe) {
-            rd_kafka_metadata(probe, 1, nil, &metadata, $0)
-        }
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-            throw KafkaConfig.error(err, "cannot read the partitions of topic \(topic): \(KafkaConfig.errorText(err)) (brokers \(brokers)).\(KafkaBrokerErrors.unreachableHint)")
-        }
-        defer { rd_kafka_metadata_destroy(metadata) }
-        brokerCount = Int(metadata.pointee.broker_cnt)
-        let topics = UnsafeBufferPointer(start: metadata.pointee.topics, count: Int(metadata.pointee.topic_cnt))
+        let cluster = try probe.clusterTopics(failure: "cannot read the partitions of topic \(topic) (brokers \(brokers))")
+        brokerCount = cluster.brokerCount
         // A topic listed with an error of its own (a leader not elected yet) exists: the
         // lookup by name says what is wrong with it.
-        guard topics.contains(where: { String(cString: $0.topic) == topic }) else {
+        guard cluster.topics.contains(topic) else {
             throw EvtError(.refused(code: "UNKNOWN_TOPIC_OR_PART"), "topic \(topic) does not exist, so it has no lag (brokers \(brokers)).")
         }
     }
 
-    private func groupClient(_ group: String) throws -> OpaquePointer {
+    private func groupClient(_ group: String) throws -> KafkaClient {
         if let client = groupClients[group] { return client }
-        let conf = try KafkaConfig.make([
-            ("bootstrap.servers", brokers),
-            ("client.id", "evt"),
-            ("group.id", group),
-            ("enable.auto.commit", "false"),
-            ("enable.auto.offset.store", "false"),
-        ], query.kafka)
-        let client = try KafkaConfig.client(RD_KAFKA_CONSUMER, conf)
+        let client = try KafkaClient(.consumer, brokers: brokers, [("group.id", group)], settings: query.kafka)
         groupClients[group] = client
         return client
     }
@@ -225,11 +186,9 @@ final class KafkaLagReader: LagReader {
         let client = try groupClient(group)
         let list = KafkaPartitionList(capacity: partitions.count)
         for partition in partitions { list.add(topic, partition) }
-        let err = try KafkaBrokerErrors.request("the committed offsets of group \(group) on \(topic) were known", client: client) { slice in
-            list.withListPointer { rd_kafka_committed(client, $0, slice) }
-        }
+        let err = try client.committed(list, "the committed offsets of group \(group) on \(topic) were known")
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            let hint = KafkaConfig.cause(err) == .connectionLost ? KafkaBrokerErrors.unreachableHint : ""
+            let hint = KafkaConfig.cause(err) == .connectionLost ? client.brokerErrors.unreachableHint : ""
             throw KafkaConfig.error(err, "cannot read the committed offsets of group \(group) on \(topic): \(KafkaConfig.errorText(err)).\(hint)")
         }
         var offsets: [Int32: Int64] = [:]
@@ -270,19 +229,14 @@ final class KafkaLagReader: LagReader {
     private func fetchRound(_ targets: [Int32: Int64], deadline: Int) throws {
         let assignment = KafkaPartitionList(capacity: targets.count)
         for (partition, offset) in targets { assignment.add(topic, partition, offset: offset) }
-        let err = assignment.withListPointer { rd_kafka_assign(probe, $0) }
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw KafkaConfig.error(err, "cannot read \(topic) to find the age of the lag: \(KafkaConfig.errorText(err)).")
-        }
+        try probe.assign(assignment, reading: "\(topic) to find the age of the lag")
         // Unassigning also drops what was prefetched past the one record wanted.
-        defer { _ = rd_kafka_assign(probe, nil) }
+        defer { probe.unassign() }
         // librdkafka 2.0.2 often fetches a newly assigned partition only when its broker
         // thread next wakes up by itself, about a second later (measured on the mock: 1 s for
         // 6 of 8 first reads). A request to the leaders wakes it (see KafkaFetchWaker): sent
         // after each short empty wait, at first often, then every half second.
-        let queue = rd_kafka_queue_get_consumer(probe)!
-        defer { rd_kafka_queue_destroy(queue) }
-        let waker = KafkaFetchWaker(client: probe, queue: queue)
+        let waker = KafkaFetchWaker(probe)
         var wakes = 0
         var lastWake = 0
         var missing = targets
@@ -290,9 +244,9 @@ final class KafkaLagReader: LagReader {
             if Signals.stopRequested { throw EvtError(.stopped, "stopped before the lag of topic \(topic) was read.") }
             let left = deadline - monotonicMilliseconds()
             guard left > 0 else { return }
-            guard let message = rd_kafka_consumer_poll(probe, Int32(min(10, left))) else {
+            guard let message = rd_kafka_consumer_poll(probe.handle, Int32(min(10, left))) else {
                 // The main queue is not forwarded: its errors (a refusal) are served here.
-                try KafkaBrokerErrors.serve(probe)
+                try probe.brokerErrors.serve(probe.handle)
                 if wakes < 5 || monotonicMilliseconds() - lastWake >= 500 {
                     waker.wake()
                     wakes += 1
@@ -303,7 +257,7 @@ final class KafkaLagReader: LagReader {
             defer { rd_kafka_message_destroy(message) }
             let record = message.pointee
             if record.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                if KafkaBrokerErrors.noteRefusal(message, client: probe), let refused = KafkaBrokerErrors.refused() {
+                if probe.brokerErrors.noteRefusal(message, client: probe.handle), let refused = probe.brokerErrors.refused() {
                     throw refused
                 }
                 continue   // a partition that cannot be read now: its age stays unknown
@@ -337,9 +291,9 @@ final class KafkaLagReader: LagReader {
             let left = started + budgetMs - monotonicMilliseconds()
             // Each call asks every broker again: slices that grow, so that a slow but
             // answering cluster completes one, while a stop signal waits at most one slice.
-            err = rd_kafka_list_groups(client, nil, &listed, Int32(max(1, min(slice, left))))
+            err = rd_kafka_list_groups(client.handle, nil, &listed, Int32(max(1, min(slice, left))))
             if err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__PARTIAL { break }
-            try KafkaBrokerErrors.serve(client)
+            try client.brokerErrors.serve(client.handle)
             if Signals.stopRequested { throw EvtError(.stopped, "stopped before the groups of topic \(topic) were listed; nothing was read.") }
             let retriable = err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT
             // librdkafka answers UNSUPPORTED_FEATURE for a broker it has not talked to yet (it
@@ -394,9 +348,7 @@ final class KafkaLagReader: LagReader {
                 readers.append(name)
             } else {
                 emptyGroupsElsewhere.insert(name)
-                if let client = groupClients.removeValue(forKey: name) {
-                    rd_kafka_destroy_flags(client, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
-                }
+                groupClients.removeValue(forKey: name)
             }
         }
         if unchecked > 0 {
@@ -405,16 +357,13 @@ final class KafkaLagReader: LagReader {
         return readers.sorted()
     }
 
-    private func listerClient() throws -> OpaquePointer {
+    private func listerClient() throws -> KafkaClient {
         if let lister { return lister }
-        let conf = try KafkaConfig.make([
-            ("bootstrap.servers", brokers),
-            ("client.id", "evt"),
+        let client = try KafkaClient(.producer, brokers: brokers, [
             // ListGroups goes to every broker, and librdkafka sends it only to brokers whose
             // API versions it knows (see listedGroups).
             ("enable.sparse.connections", "false"),
-        ], query.kafka)
-        let client = try KafkaConfig.client(RD_KAFKA_PRODUCER, conf)
+        ], settings: query.kafka)
         lister = client
         listerCreatedAt = monotonicMilliseconds()
         return client

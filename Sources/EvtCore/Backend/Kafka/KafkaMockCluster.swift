@@ -5,7 +5,9 @@ internal import CRdKafka
 /// tests run one to inject faults. Limits (2.0.2): each partition keeps only the newest
 /// ~5 MiB, the first group join waits ~3 s, timestamp lookups answer -1.
 public final class KafkaMockCluster: @unchecked Sendable {
-    private let handle: OpaquePointer      // rd_kafka_t that owns the cluster
+    /// The rd_kafka_t that owns the cluster. Not a KafkaClient: it talks to no broker, takes
+    /// none of evt's properties or the user's, and must outlive the cluster (destroyed after it).
+    private let handle: OpaquePointer
     private let cluster: OpaquePointer     // rd_kafka_mock_cluster_t
     /// `host:port,host:port` for bootstrap.servers / EVT_KAFKA_BROKERS.
     public let bootstrapServers: String

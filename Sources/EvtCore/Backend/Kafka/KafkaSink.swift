@@ -15,9 +15,12 @@ internal import CRdKafka
 /// `-X partitioner=…` names another, so evt and Java producers put a key on the same partition.
 final class KafkaSink: EventSink {
     var tally: DeliveryTally { deliveries.tally }
-    /// The delivery-report callback's context (the producer's opaque).
+    /// The delivery-report callback's context (the producer's role state).
     private let deliveries = KafkaDeliveries()
+    private let client: KafkaClient
+    /// The client's handle, for the calls made per event.
     private let producer: OpaquePointer
+    private let brokerErrors: KafkaBrokerErrors
     private let topicHandle: OpaquePointer
     private let topic: String
     private let partition: Int32
@@ -43,7 +46,7 @@ final class KafkaSink: EventSink {
     var knowsPartitionCount: Bool {
         get throws {
             if targetPartitionCount != nil { return true }
-            if let refusal = KafkaBrokerErrors.refused() { throw refusal }
+            if let refusal = brokerErrors.refused() { throw refusal }
             return false
         }
     }
@@ -54,8 +57,6 @@ final class KafkaSink: EventSink {
         // message.max.bytes (1 000 000 unless -X raised it) must fit an empty queue.
         let messageMaxBytes = user["message.max.bytes"].flatMap { Int($0) } ?? 1_000_000
         var properties: [(String, String)] = [
-            ("bootstrap.servers", brokers),
-            ("client.id", "evt"),
             ("enable.idempotence", "true"),
             ("acks", "all"),
             ("message.timeout.ms", String(options.timeoutMs)),
@@ -75,12 +76,12 @@ final class KafkaSink: EventSink {
         if user["enable.idempotence"] == "false" {
             Diagnostics.print("warning: -X enable.idempotence=false weakens delivery: retries may duplicate or reorder events. Honoured as asked.")
         }
-        let conf = try KafkaConfig.make(properties, options.kafka)
-        rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReport)
-        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(deliveries).toOpaque())
-        producer = try KafkaConfig.client(RD_KAFKA_PRODUCER, conf)
+        client = try KafkaClient(.producer, brokers: brokers, properties, settings: options.kafka, role: deliveries) { conf in
+            rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReport)
+        }
+        producer = client.handle
+        brokerErrors = client.brokerErrors
         guard let topicHandle = rd_kafka_topic_new(producer, topic, nil) else {
-            rd_kafka_destroy(producer)
             throw KafkaConfig.error(rd_kafka_last_error(), "cannot use topic \(topic): \(KafkaConfig.errorText(rd_kafka_last_error())).")
         }
         self.topicHandle = topicHandle
@@ -88,17 +89,13 @@ final class KafkaSink: EventSink {
         self.partition = partition ?? RD_KAFKA_PARTITION_UA
         self.timeoutMs = options.timeoutMs
         // What librdkafka took, -X queue.buffering.max.kbytes included.
-        var text = [CChar](repeating: 0, count: 32)
-        var size = text.count
-        let queueKilobytes = rd_kafka_conf_get(rd_kafka_conf(producer), "queue.buffering.max.kbytes", &text, &size) == RD_KAFKA_CONF_OK
-            ? Int(KafkaConfig.text(text)) : nil
+        let queueKilobytes = client.setting("queue.buffering.max.kbytes").flatMap { Int($0) }
         self.queueLimitBytes = (queueKilobytes ?? 16384) * 1024
         self.fixedHeaders = options.headers.map { (Array($0.0.utf8), Array($0.1.utf8)) }
     }
 
     deinit {
-        rd_kafka_topic_destroy(topicHandle)
-        rd_kafka_destroy(producer)
+        rd_kafka_topic_destroy(topicHandle)   // before the client destroys the producer
     }
 
     /// The partition `event` goes to when evt picks it: the endpoint's, the event's own, or
@@ -181,7 +178,7 @@ final class KafkaSink: EventSink {
     /// said it), and makes every further send and the lines still queued "not delivered".
     private func refused() -> Bool {
         if refusedCause != nil { return true }
-        guard let (error, shown) = KafkaBrokerErrors.takeRefusal(), let refusal = KafkaBrokerErrors.refusal else {
+        guard let (error, shown) = brokerErrors.takeRefusal(), let refusal = brokerErrors.refusal else {
             return false
         }
         if !shown { Diagnostics.print(error.message) }
@@ -203,18 +200,11 @@ final class KafkaSink: EventSink {
     /// The topic's partition count from one metadata request, nil when unknown (or refused:
     /// then the next send stops).
     private func readPartitionCount() -> Int32? {
-        var metadata: UnsafePointer<rd_kafka_metadata>?
         // Bounded well below --timeout: this runs once, on the data path.
-        let err = try? KafkaBrokerErrors.request("the partitions of topic \(topic) were known", client: producer,
-                                                 budgetMs: min(timeoutMs, 5000)) {
-            rd_kafka_metadata(producer, 0, topicHandle, &metadata, $0)
-        }
+        let partitions = try? client.partitions(of: topic, budgetMs: min(timeoutMs, 5000))
         _ = refused()
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { return nil }
-        defer { rd_kafka_metadata_destroy(metadata) }
-        guard metadata.pointee.topic_cnt == 1, metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR,
-              metadata.pointee.topics[0].partition_cnt > 0 else { return nil }
-        return metadata.pointee.topics[0].partition_cnt
+        guard let partitions, !partitions.isEmpty else { return nil }
+        return Int32(partitions.count)
     }
 
     /// librdkafka sends on its own (linger.ms); just serve delivery reports, and stop reading
@@ -297,7 +287,7 @@ final class KafkaSink: EventSink {
         if deliveries.timedOut && !deliveries.timeoutExplained {
             // librdkafka says only "Message timed out": what it last saw of the brokers.
             deliveries.timeoutExplained = true
-            Diagnostics.print("Kafka did not acknowledge events within --timeout (\(KafkaSink.duration(timeoutMs))).\(KafkaBrokerErrors.unreachableHint)")
+            Diagnostics.print("Kafka did not acknowledge events within --timeout (\(KafkaSink.duration(timeoutMs))).\(brokerErrors.unreachableHint)")
         }
     }
 }
@@ -315,8 +305,9 @@ final class KafkaDeliveries {
 private func kafkaDeliveryReport(_ rk: OpaquePointer?, _ message: UnsafePointer<rd_kafka_message_t>?,
                                  _ opaque: UnsafeMutableRawPointer?) {
     guard let message, let opaque else { return }
-    // The producer's opaque is the sink's KafkaDeliveries, alive as long as the producer: no retain.
-    Unmanaged<KafkaDeliveries>.fromOpaque(opaque)._withUnsafeGuaranteedRef { deliveries in
+    // The producer's role state is the sink's KafkaDeliveries, alive as long as the producer.
+    do {
+        let deliveries = KafkaClientContext.role(opaque, as: KafkaDeliveries.self)
         let tally = deliveries.tally
         let line = Int(bitPattern: message.pointee._private)
         let err = message.pointee.err
