@@ -78,37 +78,27 @@ protocol EventSink: AnyObject {
 /// A source without positions that `tail` shows (a list's newest items, a channel's new
 /// messages); topics and streams are read as record sources (RecordSource).
 protocol EventSource: AnyObject {
-    /// Writes the last `count` events (oldest first) to `output`, then with `follow` every new
-    /// one until stopped. Returns normally on a stop signal; throws StdoutClosed on `| head`.
-    func tail(count: Int, follow: Bool, output: OutputWriter) throws
+    /// Hands `body` the last `count` records (oldest first), then with `follow` every new one
+    /// until stopped, calling `batchEnded` after each page or burst. The record's buffers are
+    /// the source's, valid only during the call. Returns normally on a stop signal.
+    func tail(count: Int, follow: Bool, into record: Record, _ body: (Record) throws -> Void,
+              batchEnded: () throws -> Void) throws
 }
 
-/// Records received but not yet handed over: NDJSON in `writer.buffer` (never flushed by a
-/// consumer), and where each record ends, so `--exec` can take them one by one.
-final class RecordBatch {
-    let writer = OutputWriter()
-    private(set) var ends: [Int] = []
-
-    var count: Int { ends.count }
-    func recordEnded() { ends.append(writer.buffer.count) }
-    func range(of index: Int) -> Range<Int> { (index == 0 ? 0 : ends[index - 1])..<ends[index] }
-    func removeAll() {
-        writer.buffer.removeAll(keepingCapacity: true)
-        ends.removeAll(keepingCapacity: true)
-    }
-}
-
-/// A source read with acknowledgements (`subscribe`, `claim-pending`): records are received
-/// into a batch, handed over (stdout flushed, or `--exec` succeeded), and only then
-/// acknowledged — a record that was not handed over stays pending / uncommitted.
+/// A source read with acknowledgements (`subscribe`): records are received, handed over
+/// (stdout flushed, or `--exec` succeeded), and only then acknowledged — a record that was
+/// not handed over stays pending / uncommitted.
 protocol EventConsumer: AnyObject {
-    /// Appends up to `limit` records to `batch`, waiting up to `waitMs` for the first (-1:
-    /// until one comes, a stop signal, or a closed stdout — StdoutClosed). Returns how many
-    /// arrived; 0 when none came in time or a stop was requested.
-    func receive(limit: Int, waitMs: Int, into batch: RecordBatch) throws -> Int
-    /// Acknowledges these records of the last `receive` (indexes in ascending order; the
-    /// others were not handed over). Not waited for: the acknowledgement goes out with the
-    /// next `receive` or on `close`, its answer is checked when it comes.
+    /// Hands `body` up to `limit` records, waiting up to `waitMs` for the first (-1: until one
+    /// comes, a stop signal, or a closed stdout — StdoutClosed). The record's buffers are the
+    /// consumer's, valid only during the call to `body`; the consumer keeps what it needs to
+    /// acknowledge each (a stream id, a list item, a partition's offset). Returns how many it
+    /// handed over; 0 when none came in time or a stop was requested.
+    func receive(limit: Int, waitMs: Int, into record: Record, _ body: (Record) -> Void) throws -> Int
+    /// Acknowledges these records of the last `receive` (their indexes in the order they were
+    /// handed over, ascending; the others were not handed over). Not waited for: the
+    /// acknowledgement goes out with the next `receive` or on `close`, its answer is checked
+    /// when it comes.
     func acknowledge(_ indexes: [Int]) throws
     /// Gives back the records of the last `receive` that were not acknowledged, where the
     /// source needs it (a list pushes them back); then leaves cleanly.
@@ -162,11 +152,17 @@ enum Backends {
     /// One consumer for all SOURCEs (`subscribe` checked they are of one kind on one server).
     static func consumer(for endpoints: [Endpoint], options: ConsumerOptions) throws -> EventConsumer {
         switch endpoints[0] {
-        case .redis(let server, let kind, _):
+        case .redis(let server, .stream, let name):
+            return try RedisStreamReader(server: server, name: name, options: options)
+        case .redis(let server, .list, let name):
+            return try RedisListQueue(server: server, name: name, processingList: options.processingList,
+                                      retryForMs: options.retryForMs)
+        case .redis(let server, .channel, _):
             let names = endpoints.compactMap { endpoint -> String? in
                 if case .redis(_, _, let name) = endpoint { return name } else { return nil }
             }
-            return try RedisConsumer(server: server, kind: kind, names: names, options: options)
+            return try RedisChannelSubscriber(server: server, names: names,
+                                              byPattern: options.pattern ?? RedisChannelSubscriber.looksLikePattern(names))
         case .kafka(let brokers, _, let partition):
             let topics = endpoints.compactMap { endpoint -> String? in
                 if case .kafka(_, let topic, _) = endpoint { return topic } else { return nil }
@@ -387,7 +383,7 @@ struct SourcePosition: Equatable {
         switch record.origin {
         case .kafka: offsets[record.partition] = record.offset + 1
         case .stream: id = StreamID(record.id)
-        case .list: break
+        case .list, .channel: break
         }
     }
 

@@ -93,15 +93,20 @@ struct StreamID: Comparable, CustomStringConvertible {
     }
 }
 
-/// One event a record source hands over (copy-between, replay, tail): a Kafka record, a
-/// stream entry or a list item. The buffers are the source's, valid only during the call
-/// that hands the record over.
+/// One event a source hands over (copy-between, replay, tail, subscribe, claim-pending): a
+/// Kafka record, a stream entry, a list item or a channel message. The buffers are the
+/// source's, valid only during the call that hands the record over.
 final class Record {
-    /// `list`: an item of a Redis list, a value and nothing else.
-    enum Origin { case kafka, stream, list }
+    /// `list`: an item of a Redis list, a value and nothing else. `channel`: a message
+    /// published on a channel, a value and the channel (and pattern) it came by.
+    enum Origin { case kafka, stream, list, channel }
     var origin: Origin = .kafka
-    /// The topic, stream or list name as a JSON string literal (set once per read).
+    /// The topic, stream or list name as a JSON string literal (set once per read, from
+    /// `Record.quoted`).
     var quotedSource: [UInt8] = []
+
+    /// A source's name as `quotedSource` holds it.
+    static func quoted(_ name: String) -> [UInt8] { OutputWriter.quoted(name) }
 
     // A Kafka record.
     var topic: [UInt8] = []
@@ -115,6 +120,14 @@ final class Record {
     // A stream entry.
     var id = UnsafeRawBufferPointer(start: nil, count: 0)
     var fields: [(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)] = []
+    /// How many times a group delivered the entry, for an entry re-read from a pending list
+    /// (claim-pending, a consumer's own pending entries); nil for any other read.
+    var deliveries: Int?
+
+    // A channel message (its value is `value`): the channel it was published on, and the
+    // pattern it matched for a pattern subscription.
+    var channel = UnsafeRawBufferPointer(start: nil, count: 0)
+    var pattern: UnsafeRawBufferPointer?
 
     /// For a stream entry that holds a Kafka record (see RecordMapping): the index of its
     /// `kafka.source` field, or nil when the entry is not one.
@@ -190,7 +203,7 @@ extension Record {
             for field in fields { target.field(field.name, field.value) }
             return true
         }
-        if origin == .list {
+        if origin == .list || origin == .channel {
             guard target.beginEntry(stream: stream, restoring: nil, fieldCount: 1) else { return false }
             target.field(RecordMapping.value, value ?? UnsafeRawBufferPointer(start: nil, count: 0))
             return true
@@ -276,7 +289,7 @@ extension Record {
                                    sourcePartition: partition, timestamp: timestamp))
             return
         }
-        if origin == .list {
+        if origin == .list || origin == .channel {
             try body(OutgoingEvent(line: number, value: value ?? empty, valueKind: nil))
             return
         }

@@ -23,7 +23,6 @@ extension OutputWriter {
     }
 
     private func appendRecordHead(_ kind: RedisKind) {
-        recordStart = buffer.count
         switch kind {
         case .list: appendLiteral("{\"list\":")
         case .channel: appendLiteral("{\"channel\":")
@@ -39,21 +38,11 @@ extension OutputWriter {
         buffer.append(UInt8(ascii: ","))
         JSONOutput.appendPayload(value, name: .value, to: &buffer)
         appendLiteral("}\n")
-        recordEnded()
-    }
-
-    /// Keeps the record just appended only if it passes `filter`.
-    @inline(__always)
-    private func recordEnded() {
-        guard let filter else { return }
-        let kept = buffer.withUnsafeBytes { filter.matches(line: UnsafeRawBufferPointer(rebasing: $0[recordStart...])) }
-        if !kept { buffer.removeLast(buffer.count - recordStart) }
     }
 
     /// `{"stream":"orders","id":"…","value":{` — then `appendStreamField` per field, then
     /// `endStreamEntry`.
     func beginStreamEntry(quotedName: [UInt8], id: UnsafeRawBufferPointer) {
-        recordStart = buffer.count
         appendLiteral("{\"stream\":")
         buffer.append(contentsOf: quotedName)
         appendLiteral(",\"id\":\"")
@@ -87,14 +76,12 @@ extension OutputWriter {
             JSONOutput.appendDecimal(deliveries, to: &buffer)
         }
         appendLiteral("}\n")
-        recordEnded()
     }
 
     /// `{"topic":"orders","partition":0,"offset":42,"timestamp":…,"key":…,` — then headers
     /// (optional) and `endKafkaRecord(value:)`.
     func beginKafkaRecord(quotedTopic: [UInt8], partition: Int32, offset: Int64, timestamp: Int64?,
                           key: UnsafeRawBufferPointer?) {
-        recordStart = buffer.count
         appendLiteral("{\"topic\":")
         buffer.append(contentsOf: quotedTopic)
         appendLiteral(",\"partition\":")
@@ -111,7 +98,6 @@ extension OutputWriter {
         buffer.append(UInt8(ascii: ","))
         JSONOutput.appendPayload(value, name: .value, to: &buffer)
         appendLiteral("}\n")
-        recordEnded()
     }
 
     /// `,"headers":{"a":"1","b":["2","3"]}` from `count` headers read by `header(i)` (none:
@@ -144,8 +130,8 @@ extension OutputWriter {
         buffer.append(UInt8(ascii: "}"))
     }
 
-    /// A record a source handed over (a Kafka record, a stream entry, a list item), in the
-    /// shape `tail` prints it.
+    /// A record a source handed over (a Kafka record, a stream entry, a list item, a channel
+    /// message), in the shape `tail` and `subscribe` print it.
     func appendRecord(_ record: Record) {
         switch record.origin {
         case .kafka:
@@ -163,9 +149,12 @@ extension OutputWriter {
         case .stream:
             beginStreamEntry(quotedName: record.quotedSource, id: record.id)
             for (index, field) in record.fields.enumerated() { appendStreamField(field.name, field.value, first: index == 0) }
-            endStreamEntry()
+            endStreamEntry(deliveries: record.deliveries)
         case .list:
             appendSimpleRecord(kind: .list, quotedName: record.quotedSource, value: record.value ?? UnsafeRawBufferPointer(start: nil, count: 0))
+        case .channel:
+            appendSimpleRecord(kind: .channel, name: record.channel, pattern: record.pattern,
+                               value: record.value ?? UnsafeRawBufferPointer(start: nil, count: 0))
         }
     }
 

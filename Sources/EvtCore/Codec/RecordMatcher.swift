@@ -110,7 +110,7 @@ final class RecordMatcher {
                 // A tombstone's value prints as null.
                 guard let value = record.value else { return path.isEmpty && expected == RecordMatcher.null }
                 return payload(value, at: path[...], equals: expected)
-            case .list:
+            case .list, .channel:
                 return payload(record.value ?? UnsafeRawBufferPointer(start: nil, count: 0), at: path[...], equals: expected)
             case .stream:
                 return fields(record.fields, at: path[...], field: field, equal: expected)
@@ -208,73 +208,5 @@ final class RecordMatcher {
         subject.append(contentsOf: text)
         subject.append(0)
         return subject.withUnsafeBytes { fnmatch(pattern, $0.baseAddress!.assumingMemoryBound(to: CChar.self), 0) == 0 }
-    }
-}
-
-// Subscribe and the tail of a list or a channel still write NDJSON inside the backend, and
-// OutputWriter.filter takes a record back out after the fact with this: it goes once they hand
-// over Records (issue 22, item 1).
-extension RecordMatcher {
-    /// Whether one NDJSON record (its trailing newline included or not) meets every condition.
-    func matches(line: UnsafeRawBufferPointer) -> Bool {
-        tests.allSatisfy { test in
-            switch test {
-            case .key(let glob):
-                guard let found = JSON.find(path: [RecordMatcher.keyName], in: line) else { return false }
-                return RecordMatcher.text(of: found, in: line).map { RecordMatcher.glob(glob, $0) } ?? false
-            case .header(let name, let glob):
-                guard let found = JSON.find(path: [RecordMatcher.headersName, name.text], in: line) else { return false }
-                if found.kind == .array {
-                    var any = false
-                    JSON.forEachElement(ofArray: UnsafeRawBufferPointer(rebasing: line[found.range])) { range, kind in
-                        let base = found.range.lowerBound
-                        let element = ((base + range.lowerBound)..<(base + range.upperBound), kind)
-                        if !any, kind == .string, let text = RecordMatcher.text(of: element, in: line) { any = RecordMatcher.glob(glob, text) }
-                    }
-                    return any
-                }
-                guard found.kind == .string else { return false }
-                return RecordMatcher.text(of: found, in: line).map { RecordMatcher.glob(glob, $0) } ?? false
-            case .value(let path, _, let expected):
-                return RecordMatcher.value(at: [RecordMatcher.valueName] + path, in: line) == expected
-            }
-        }
-    }
-
-    private static let keyName = Array("key".utf8)
-    private static let headersName = Array("headers".utf8)
-    private static let valueName = Array("value".utf8)
-
-    /// A string's unescaped text, or the JSON text of anything else but null.
-    private static func text(of found: (range: Range<Int>, kind: JSONKind), in bytes: UnsafeRawBufferPointer) -> [UInt8]? {
-        let literal = UnsafeRawBufferPointer(rebasing: bytes[found.range])
-        switch found.kind {
-        case .null: return nil
-        case .string:
-            var text: [UInt8] = []
-            JSON.appendUnescaped(stringLiteral: literal, to: &text)
-            return text
-        default: return Array(literal)
-        }
-    }
-
-    /// The value at `path`, reading on into a string that holds JSON where the path goes on.
-    private static func value(at path: [[UInt8]], in bytes: UnsafeRawBufferPointer) -> [UInt8]? {
-        for split in stride(from: path.count, through: 1, by: -1) {
-            guard let found = JSON.find(path: Array(path[..<split]), in: bytes) else { continue }
-            if split == path.count { return found.kind == .null ? Array("null".utf8) : text(of: found, in: bytes) }
-            guard found.kind == .string, let inner = text(of: found, in: bytes) else { return nil }
-            return inner.withUnsafeBytes { innerBytes in
-                (try? JSON.validate(innerBytes)) == nil ? nil : value(at: Array(path[split...]), in: innerBytes)
-            }
-        }
-        return nil
-    }
-
-    private static func glob(_ pattern: [CChar], _ text: [UInt8]) -> Bool {
-        guard !text.contains(0) else { return false }
-        var subject = text.map { CChar(bitPattern: $0) }
-        subject.append(0)
-        return fnmatch(pattern, subject, 0) == 0
     }
 }

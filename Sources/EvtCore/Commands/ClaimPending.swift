@@ -44,6 +44,12 @@ public enum ClaimPendingCommand {
         let output = OutputWriter()
         let scratch = OutputWriter()   // one record at a time, for --exec and the dead-letter target
         let quotedName = OutputWriter.quoted(claimer.stream)
+        let record = Record()
+        record.quotedSource = quotedName
+        /// The entry as its NDJSON record, with its delivery count.
+        func append(_ entry: PendingEntry, to output: OutputWriter) {
+            entry.withRecord(record) { output.appendRecord($0) }
+        }
 
         if arguments.flag("dry-run") {
             var after: String?
@@ -90,19 +96,19 @@ public enum ClaimPendingCommand {
                     dlqLine += 1
                     lettered[dlqLine] = entry.id
                     scratch.buffer.removeAll(keepingCapacity: true)
-                    append(entry, quotedName: quotedName, to: scratch)
+                    append(entry, to: scratch)
                     try scratch.buffer.dropLast().withUnsafeBytes { bytes in   // the record without "\n"
                         try deadLetters.send(OutgoingEvent(line: dlqLine, value: bytes, valueKind: .object))
                     }
                     continue
                 }
                 guard let command else {
-                    append(entry, quotedName: quotedName, to: output)
+                    append(entry, to: output)
                     handed.append(entry.id)
                     continue
                 }
                 scratch.buffer.removeAll(keepingCapacity: true)
-                append(entry, quotedName: quotedName, to: scratch)
+                append(entry, to: scratch)
                 let status = try SubscribeCommand.runExec(command, record: scratch.buffer[...])
                 if status == 0 { handed.append(entry.id); continue }
                 Diagnostics.print("--exec exited with \(status) for entry \(entry.id); not acknowledged, it stays pending.")
@@ -147,19 +153,5 @@ public enum ClaimPendingCommand {
         } catch {
             Diagnostics.print("could not remove consumer \(claimer.consumer) from group \(claimer.group): \(error) Once nothing is pending for it, XGROUP DELCONSUMER \(claimer.stream) \(claimer.group) \(claimer.consumer) does.")
         }
-    }
-
-    private static func append(_ entry: RedisClaimer.Entry, quotedName: [UInt8], to output: OutputWriter) {
-        Array(entry.id.utf8).withUnsafeBytes { output.beginStreamEntry(quotedName: quotedName, id: $0) }
-        var index = 0
-        while index + 1 < entry.fields.count {
-            entry.fields[index].withUnsafeBytes { name in
-                entry.fields[index + 1].withUnsafeBytes { value in
-                    output.appendStreamField(name, value, first: index == 0)
-                }
-            }
-            index += 2
-        }
-        output.endStreamEntry(deliveries: entry.deliveries)
     }
 }

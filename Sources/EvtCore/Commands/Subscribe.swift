@@ -82,7 +82,7 @@ public enum SubscribeCommand {
                                 command: String?, continueOnExecError: Bool, stats: SubscribeStats?,
                                 matcher: RecordMatcher?, acknowledgesFiltered: Bool) throws -> ExitStatus {
         let batch = RecordBatch()
-        batch.writer.filter = matcher
+        let record = Record()
         var remaining = count ?? Int.max
         var failure: EvtError?
         var idleSince = monotonicMilliseconds()
@@ -97,7 +97,11 @@ public enum SubscribeCommand {
             let limit = command == nil ? min(batchSize, remaining) : 1
             let received: Int
             do {
-                received = try consumer.receive(limit: limit, waitMs: waitMs, into: batch)
+                received = try consumer.receive(limit: limit, waitMs: waitMs, into: record) { record in
+                    // One left out by --match costs no output: its range stays empty.
+                    if matcher?.matches(record) ?? true { batch.writer.appendRecord(record) }
+                    batch.recordEnded()
+                }
             } catch is StdoutClosed {
                 break consuming
             }
@@ -143,6 +147,20 @@ public enum SubscribeCommand {
         try consumer.close()
         if let failure { throw failure }
         return Signals.exitStatusAfterSignal ?? .success
+    }
+
+    /// The records of one receive, as NDJSON in `writer.buffer` (flushed once the batch is
+    /// handed over), and where each ends, so that `--exec` can take them one by one.
+    final class RecordBatch {
+        let writer = OutputWriter()
+        private(set) var ends: [Int] = []
+
+        func recordEnded() { ends.append(writer.buffer.count) }
+        func range(of index: Int) -> Range<Int> { (index == 0 ? 0 : ends[index - 1])..<ends[index] }
+        func removeAll() {
+            writer.buffer.removeAll(keepingCapacity: true)
+            ends.removeAll(keepingCapacity: true)
+        }
     }
 
     /// `--stats DURATION`: events consumed, the rate, and the group's lag as `evt lag` reads it.

@@ -35,8 +35,12 @@ public enum TailCommand {
                              source: { try Backends.copySource(for: source, options: options) },
                              target: { _ in NDJSONTarget(output: output) }).run()
             } else {
-                output.filter = matcher
-                try Backends.source(for: source).tail(count: count, follow: follow, output: output)
+                // A list or a channel: no positions, but the same records into the same target.
+                let target = NDJSONTarget(output: output)
+                let cursor = SourceCursor(SourcePosition())
+                try Backends.source(for: source).tail(count: count, follow: follow, into: Record(), { record in
+                    if matcher?.matches(record) ?? true { _ = try target.write(record, after: cursor) }
+                }, batchEnded: { try target.reached(cursor, batchEnded: true) })
             }
             try output.flush()
         } catch is StdoutClosed {

@@ -12,11 +12,6 @@ final class OutputWriter {
     var buffer: [UInt8] = []
     let fd: Int32
     let flushThreshold: Int
-    /// `--match`: a record that fails it is taken back out of the buffer as soon as it ends
-    /// (a batch's range for it is then empty). Nil: no check at all.
-    var filter: RecordMatcher?
-    /// Where the record being appended starts.
-    var recordStart = 0
 
     init(fd: Int32 = 1, flushThreshold: Int = 256 << 10) {
         self.fd = fd

@@ -16,7 +16,8 @@ final class KafkaConsumer: EventConsumer {
     private let client: KafkaClient
     private let queue: OpaquePointer
     private let grouped: Bool
-    private var quotedTopics: [String: [UInt8]] = [:]
+    /// Per topic, its name as bytes and as a JSON string literal, for the records handed over.
+    private var topicNames: [String: (name: [UInt8], quoted: [UInt8])] = [:]
     private var messages = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: 4096)
     /// The last receive's records: their topic, partition and offset.
     private var received: [(topic: String, partition: Int32, offset: Int64)] = []
@@ -99,7 +100,7 @@ final class KafkaConsumer: EventConsumer {
         return !assignment.isEmpty
     }
 
-    func receive(limit: Int, waitMs: Int, into batch: RecordBatch) throws -> Int {
+    func receive(limit: Int, waitMs: Int, into record: Record, _ body: (Record) -> Void) throws -> Int {
         received.removeAll(keepingCapacity: true)
         var deadline = waitMs < 0 ? Int.max : monotonicMilliseconds() + waitMs
         while true {
@@ -119,7 +120,7 @@ final class KafkaConsumer: EventConsumer {
             }
             if count > 0 {
                 waker.taken(messages, count: count)
-                return try take(count, into: batch)
+                return try take(count, into: record, body)
             }
             // The consumer queue serves the error callback: a refused authentication or TLS
             // handshake ends the wait (a group join would retry it forever).
@@ -135,39 +136,42 @@ final class KafkaConsumer: EventConsumer {
         }
     }
 
-    private func take(_ count: Int, into batch: RecordBatch) throws -> Int {
+    private func take(_ count: Int, into record: Record, _ body: (Record) -> Void) throws -> Int {
+        record.origin = .kafka
         var failure: EvtError?
         var written = 0
         for index in 0..<count {
             let message = messages[index]!
             defer { rd_kafka_message_destroy(message) }
             if failure != nil { continue }
-            let record = message.pointee
-            if record.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                if record.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
+            let raw = message.pointee
+            if raw.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                if raw.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
                 if client.brokerErrors.noteRefusal(message, client: client.handle) {
                     failure = client.brokerErrors.refused()
                     continue
                 }
-                let fatal = record.err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || record.err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
-                    || record.err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
-                let topic = record.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
+                let fatal = raw.err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || raw.err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
+                    || raw.err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
+                let topic = raw.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
                 if fatal {
-                    failure = KafkaConfig.error(record.err, "reading \(topic): \(KafkaConfig.errorText(record.err)).")
+                    failure = KafkaConfig.error(raw.err, "reading \(topic): \(KafkaConfig.errorText(raw.err)).")
                 } else {
-                    Diagnostics.print("kafka: \(topic)/\(record.partition): \(KafkaConfig.errorText(record.err)); retrying.")
+                    Diagnostics.print("kafka: \(topic)/\(raw.partition): \(KafkaConfig.errorText(raw.err)); retrying.")
                 }
                 continue
             }
-            let topic = String(cString: rd_kafka_topic_name(record.rkt))
-            let quoted = quotedTopics[topic] ?? {
-                let quoted = OutputWriter.quoted(topic)
-                quotedTopics[topic] = quoted
-                return quoted
+            let topic = String(cString: rd_kafka_topic_name(raw.rkt))
+            let names = topicNames[topic] ?? {
+                let names = (Array(topic.utf8), Record.quoted(topic))
+                topicNames[topic] = names
+                return names
             }()
-            batch.writer.appendKafkaRecord(message, quotedTopic: quoted)
-            batch.recordEnded()
-            received.append((topic, record.partition, record.offset))
+            record.topic = names.name
+            record.quotedSource = names.quoted
+            record.point(at: message)
+            body(record)
+            received.append((topic, raw.partition, raw.offset))
             written += 1
         }
         if let failure { throw failure }

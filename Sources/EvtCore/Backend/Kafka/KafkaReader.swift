@@ -55,28 +55,9 @@ final class KafkaReader {
         guard !assignment.isEmpty else { return }
         record.origin = .kafka
         record.topic = Array(topic.utf8)
-        record.quotedSource = OutputWriter.quoted(topic)
+        record.quotedSource = Record.quoted(topic)
         try consume(assignment, endOffsets: wanted, idle: idle, { message in
-            let raw = message.pointee
-            record.partition = raw.partition
-            record.offset = raw.offset
-            var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-            let timestamp = rd_kafka_message_timestamp(message, &type)
-            record.timestamp = type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp
-            record.key = raw.key.map { UnsafeRawBufferPointer(start: $0, count: raw.key_len) }
-            record.value = raw.payload.map { UnsafeRawBufferPointer(start: $0, count: raw.len) }
-            record.headers.removeAll()
-            var headers: OpaquePointer?
-            if rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
-                for index in 0..<rd_kafka_header_cnt(headers) {
-                    var name: UnsafePointer<CChar>?
-                    var value: UnsafeRawPointer?
-                    var size = 0
-                    _ = rd_kafka_header_get_all(headers, index, &name, &value, &size)
-                    record.headers.append(name: UnsafeRawBufferPointer(start: name, count: name.map { strlen($0) } ?? 0),
-                                          value: value.map { UnsafeRawBufferPointer(start: $0, count: size) })
-                }
-            }
+            record.point(at: message)
             try body(record)
         }, batchEnded: batchEnded)
     }

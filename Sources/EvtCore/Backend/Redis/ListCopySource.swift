@@ -3,19 +3,17 @@
 /// so a rerun copies what a crash left there first. Without -f the copy ends when the list
 /// is empty.
 final class ListCopySource: RecordSource {
-    private let consumer: RedisConsumer
+    private let queue: RedisListQueue
     private let name: String
-    private let batch = RecordBatch()
     /// Items of the last batch handed to the copy; the rest of it stays in the processing list.
     private var handedOver = 0
 
     init(server: RedisServerAddress, name: String, processingList: String, follow: Bool) throws {
-        var options = ConsumerOptions()
         // On a cluster the processing list carries the list's hash tag: LMOVE needs one slot.
-        options.processingList = try ClusterRouter.of(server).derivedKey(processingList, sharing: name)
         // A bridge (-f) waits for Redis as long as it takes; a one-off copy a minute.
-        options.retryForMs = follow ? Int.max / 2 : 60_000
-        consumer = try RedisConsumer(server: server, kind: .list, names: [name], options: options)
+        queue = try RedisListQueue(server: server, name: name,
+                                   processingList: try ClusterRouter.of(server).derivedKey(processingList, sharing: name),
+                                   retryForMs: follow ? Int.max / 2 : 60_000)
         self.name = name
     }
 
@@ -27,18 +25,17 @@ final class ListCopySource: RecordSource {
     func read(after start: SourcePosition, until end: SourcePosition?, into record: Record,
               idle: () throws -> Void, _ body: (Record) throws -> Void, batchEnded: () throws -> Void) throws {
         record.origin = .list
-        record.quotedSource = OutputWriter.quoted(name)
+        record.quotedSource = Record.quoted(name)
         while !Signals.stopRequested {
-            batch.removeAll()
             handedOver = 0
-            let received = try consumer.receive(limit: 1000, waitMs: end == nil ? 1000 : 0, into: batch)
+            let received = try queue.receive(limit: 1000, waitMs: end == nil ? 1000 : 0)
             if received == 0 {
                 if end != nil { return }
                 try idle()
                 continue
             }
             for index in 0..<received {
-                try consumer.withListItem(index) { item in
+                try queue.withItem(index) { item in
                     record.value = item
                     try body(record)
                 }
@@ -50,9 +47,9 @@ final class ListCopySource: RecordSource {
 
     func confirmed() throws {
         guard handedOver > 0 else { return }
-        try consumer.acknowledge(Array(0..<handedOver))
+        try queue.acknowledge(Array(0..<handedOver))
         handedOver = 0
-        try consumer.close()   // waits for the LREM answers: then the items are gone for good
+        try queue.close()   // waits for the LREM answers: then the items are gone for good
     }
 
     func lag(behind position: SourcePosition) -> String { "" }

@@ -1,17 +1,11 @@
 /// `claim-pending` on a Redis stream group: XAUTOCLAIM pages from 0-0 until the cursor comes
 /// back to 0-0, delivery counts from XPENDING, XACK after the hand-over.
 final class RedisClaimer {
-    struct Entry {
-        let id: String
-        /// Field names and values, alternating.
-        let fields: [[UInt8]]
-        let deliveries: Int
-    }
-
     private let connection: RedisConnection
     let stream: String
     let group: String
     let consumer: String
+    private let member: RedisStreamGroup
     private let minIdleMs: Int
     private var cursor = "0-0"
     private(set) var finished = false
@@ -21,6 +15,7 @@ final class RedisClaimer {
         self.stream = stream
         self.group = group
         self.consumer = consumer
+        member = RedisStreamGroup(stream: stream, group: group, consumer: consumer)
         self.minIdleMs = minIdleMs
         let info = try connection.call(["XINFO", "STREAM", stream])
         if case .error(let message) = info, RedisErrorReply.cause(message) != .refused(code: "ERR") {
@@ -44,9 +39,10 @@ final class RedisClaimer {
         return RedisErrorReply.error(message, "\(command) on stream \(stream) failed")
     }
 
-    /// The next page of entries idle for at least --min-idle, now owned by `consumer`, and the
-    /// ids of pending entries that were deleted from the stream meanwhile.
-    func claim(limit: Int) throws -> (entries: [Entry], deleted: [String]) {
+    /// The next page of entries idle for at least --min-idle, now owned by `consumer`, with
+    /// their delivery counts, and the ids of pending entries that were deleted from the
+    /// stream meanwhile.
+    func claim(limit: Int) throws -> (entries: [PendingEntry], deleted: [String]) {
         guard !finished else { return ([], []) }
         let reply = try connection.call(["XAUTOCLAIM", stream, group, consumer, String(minIdleMs), cursor,
                                          "COUNT", String(limit)])
@@ -57,40 +53,18 @@ final class RedisClaimer {
         }
         cursor = next
         if next == "0-0" { finished = true }
-        var deleted: [String] = []
-        if parts.count >= 3, case .array(let ids) = parts[2] { deleted = ids.compactMap(\.text) }
-        var rows: [(id: String, fields: [[UInt8]])] = []
-        for item in claimed {
-            guard case .array(let entry) = item, let id = entry.first?.text else { continue }
-            guard entry.count >= 2, case .array(let fields) = entry[1] else {
-                deleted.append(id)   // Redis < 7 reports a deleted entry with nil fields
-                continue
-            }
-            rows.append((id, fields.map { $0.bytes ?? [] }))
-        }
-        guard let first = rows.first?.id, let last = rows.last?.id else { return ([], deleted) }
-        let counts = try deliveryCounts(first: first, last: last, count: rows.count)
-        return (rows.map { Entry(id: $0.id, fields: $0.fields, deliveries: counts[$0.id] ?? 1) }, deleted)
-    }
-
-    private func deliveryCounts(first: String, last: String, count: Int) throws -> [String: Int] {
-        var counts: [String: Int] = [:]
-        let reply = try connection.call(["XPENDING", stream, group, first, last, String(max(count, 1) * 2), consumer])
-        if case .error(let message) = reply { throw failure("XPENDING", message) }
-        guard case .array(let rows) = reply else { return counts }
-        for row in rows {
-            if case .array(let fields) = row, fields.count >= 4, let id = fields[0].text, case .integer(let n) = fields[3] {
-                counts[id] = n
-            }
-        }
-        return counts
+        // Redis < 7 reports a deleted entry with nil fields; 7 lists them on their own.
+        var (entries, deleted) = RedisStreamGroup.entries(claimed)
+        if parts.count >= 3, case .array(let ids) = parts[2] { deleted = ids.compactMap(\.text) + deleted }
+        try member.countDeliveries(of: &entries, listed: claimed.count, on: connection) { failure("XPENDING", $0) }
+        return (entries, deleted)
     }
 
     /// XACK; how many were still pending.
     @discardableResult
     func acknowledge(_ ids: [String]) throws -> Int {
         guard !ids.isEmpty else { return 0 }
-        let reply = try connection.call(["XACK", stream, group] + ids)
+        let reply = try connection.call(member.acknowledgement(ids))
         if case .error(let message) = reply { throw failure("XACK", message) }
         if case .integer(let count) = reply { return count }
         return 0

@@ -24,7 +24,7 @@ final class StreamCopySource {
     func copy(after: StreamID?, until: StreamID?, pageSize: Int, into record: Record,
               idle: () throws -> Void, _ body: (Record) throws -> Void, batchEnded: () throws -> Void) throws {
         record.origin = .stream
-        record.quotedSource = OutputWriter.quoted(name)
+        record.quotedSource = Record.quoted(name)
         var position = after
         func handOver(_ entries: RedisReplyView) throws -> Int {
             handingOver = true

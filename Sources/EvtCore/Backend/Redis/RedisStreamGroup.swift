@@ -1,0 +1,87 @@
+/// One consumer of a stream group, as `subscribe --group` and `claim-pending` both use it: the
+/// entries it re-reads or claims (copied, with their delivery counts from XPENDING) and XACK.
+struct RedisStreamGroup {
+    let stream: String
+    let group: String
+    let consumer: String
+
+    /// XACK of `ids`.
+    func acknowledgement(_ ids: [String]) -> [String] { ["XACK", stream, group] + ids }
+
+    /// The entries of an XREADGROUP or XAUTOCLAIM answer, copied, and the ids of entries
+    /// deleted from the stream while pending (`[id, nil]`), which have nothing to deliver.
+    static func entries(_ list: [RedisValue]) -> (entries: [PendingEntry], deleted: [String]) {
+        var entries: [PendingEntry] = []
+        var deleted: [String] = []
+        for item in list {
+            guard case .array(let parts) = item, let id = parts.first?.text else { continue }
+            guard parts.count >= 2, case .array(let fields) = parts[1] else {
+                deleted.append(id)
+                continue
+            }
+            entries.append(PendingEntry(id: id, fields: fields))
+        }
+        return (entries, deleted)
+    }
+
+    /// Sets each entry's delivery count (XPENDING; 1 where the answer has none). The entries
+    /// are this consumer's, in id order, out of an answer that listed `listed` (deleted ones
+    /// included). `failure` words an error answer.
+    func countDeliveries(of entries: inout [PendingEntry], listed: Int, on connection: RedisConnection,
+                         failure: (String) -> EvtError) throws {
+        guard let first = entries.first?.id, let last = entries.last?.id else { return }
+        // Room for what else this consumer owns in the range (a claimer may hold older entries).
+        let limit = max(listed, entries.count) * 2
+        let reply = try connection.call(["XPENDING", stream, group, first, last, String(limit), consumer])
+        if case .error(let message) = reply { throw failure(message) }
+        var counts: [String: Int] = [:]
+        if case .array(let rows) = reply {
+            for row in rows {
+                if case .array(let fields) = row, fields.count >= 4, let id = fields[0].text, case .integer(let n) = fields[3] {
+                    counts[id] = n
+                }
+            }
+        }
+        for index in entries.indices { entries[index].deliveries = counts[entries[index].id] ?? 1 }
+    }
+}
+
+/// A stream entry copied out of a reply, because another command (XPENDING) runs before it
+/// is handed over: its id, and its field names and values back to back in one buffer.
+struct PendingEntry {
+    let id: String
+    private var bytes: [UInt8] = []
+    private var fields: [(name: Range<Int>, value: Range<Int>)] = []
+    var deliveries = 1
+
+    init(id: String, fields values: [RedisValue]) {
+        self.id = id
+        var index = 0
+        while index + 1 < values.count {
+            let nameStart = bytes.count
+            bytes.append(contentsOf: values[index].bytes ?? [])
+            let valueStart = bytes.count
+            bytes.append(contentsOf: values[index + 1].bytes ?? [])
+            fields.append((nameStart..<valueStart, valueStart..<bytes.count))
+            index += 2
+        }
+    }
+
+    /// Hands `body` the entry as a stream Record (with its delivery count) borrowing this copy.
+    func withRecord<R>(_ record: Record, _ body: (Record) throws -> R) rethrows -> R {
+        var id = id
+        return try id.withUTF8 { idBytes in
+            try bytes.withUnsafeBytes { raw in
+                record.origin = .stream
+                record.id = UnsafeRawBufferPointer(idBytes)
+                record.fields.removeAll(keepingCapacity: true)
+                for field in fields {
+                    record.fields.append((UnsafeRawBufferPointer(rebasing: raw[field.name]),
+                                          UnsafeRawBufferPointer(rebasing: raw[field.value])))
+                }
+                record.deliveries = deliveries
+                return try body(record)
+            }
+        }
+    }
+}
