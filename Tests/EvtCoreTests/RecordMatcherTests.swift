@@ -70,7 +70,7 @@ struct RecordMatcherTests {
 
     /// The keys, values, headers and fields below, against the conditions below: the matcher
     /// on the Record answers as the reference (matching the NDJSON line evt prints) does.
-    @Test("on every kind of record, the same answer as matching the line evt prints for it")
+    @Test("on every kind of record (a channel message and a re-read pending entry too), the same answer as matching the line evt prints for it")
     func sameAsPrinted() throws {
         let payloads: [[UInt8]?] = [
             nil, bytes("user-17"), bytes(#"{"a":1}"#), bytes("7"), bytes("null"), bytes(#""q""#), bytes("a\"b\\c\n"),
@@ -113,8 +113,15 @@ struct RecordMatcherTests {
         for headers in headerSets {
             records.append(RecordFixture(kafkaKey: bytes("k"), value: bytes("{}"), headers: headers))
         }
-        for fields in fieldSets { records.append(RecordFixture(fields: fields)) }
-        for value in payloads { records.append(RecordFixture(listValue: value ?? [])) }
+        for fields in fieldSets {
+            records.append(RecordFixture(fields: fields))
+            records.append(RecordFixture(fields: fields, deliveries: 3))
+        }
+        for value in payloads {
+            records.append(RecordFixture(listValue: value ?? []))
+            records.append(RecordFixture(channel: "news", pattern: nil, value: value ?? []))
+            records.append(RecordFixture(channel: "news", pattern: "n*", value: value ?? []))
+        }
 
         var mismatches: [String] = []
         var passes = 0
@@ -172,11 +179,20 @@ final class RecordFixture {
         }
     }
 
-    init(fields: [([UInt8], [UInt8])]) {
+    /// `deliveries`: a pending entry re-read (subscribe, claim-pending).
+    init(fields: [([UInt8], [UInt8])], deliveries: Int? = nil) {
         record.origin = .stream
         record.quotedSource = OutputWriter.quoted("s")
         record.id = keep(Array("1-0".utf8))
         record.fields = fields.map { (keep($0.0), keep($0.1)) }
+        record.deliveries = deliveries
+    }
+
+    init(channel: String, pattern: String?, value: [UInt8]) {
+        record.origin = .channel
+        record.channel = keep(Array(channel.utf8))
+        record.pattern = pattern.map { keep(Array($0.utf8)) }
+        record.value = keep(value)
     }
 
     init(listValue value: [UInt8]) {
