@@ -98,7 +98,7 @@ struct RecordMappingTests {
         let record = Record()
         record.origin = .stream
         record.id = pin(id)
-        record.fields = fields.map { (name: pin($0.0), value: pin($0.1)) }
+        record.fields.replace(with: fields.map { (name: pin($0.0), value: pin($0.1)) })
         return record
     }
 

@@ -184,7 +184,7 @@ final class RecordFixture {
         record.origin = .stream
         record.quotedSource = OutputWriter.quoted("s")
         record.id = keep(Array("1-0".utf8))
-        record.fields = fields.map { (keep($0.0), keep($0.1)) }
+        record.fields.replace(with: fields.map { (keep($0.0), keep($0.1)) })
         record.deliveries = deliveries
     }
 

@@ -200,9 +200,9 @@ final class InputDecoder {
         return try entryFields.bytes.withUnsafeBytes { bytes in
             let record = heldRecord
             record.origin = .stream
-            record.fields.removeAll(keepingCapacity: true)
+            record.fields.removeAll()
             for entry in entryFields.entries {
-                record.fields.append((UnsafeRawBufferPointer(rebasing: bytes[entry.name]), UnsafeRawBufferPointer(rebasing: bytes[entry.value!])))
+                record.fields.append(UnsafeRawBufferPointer(rebasing: bytes[entry.name]), UnsafeRawBufferPointer(rebasing: bytes[entry.value!]))
             }
             guard record.recordSourceField != nil else { return false }
             try record.withOutgoingEvent(number: number, keyField: nil, exactlyOnce: false, scratch: copyScratch, body)

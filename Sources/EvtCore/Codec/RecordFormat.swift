@@ -148,7 +148,7 @@ extension OutputWriter {
             endKafkaRecord(value: record.value)
         case .stream:
             beginStreamEntry(quotedName: record.quotedSource, id: record.id)
-            for (index, field) in record.fields.enumerated() { appendStreamField(field.name, field.value, first: index == 0) }
+            record.fields.forEachField { appendStreamField($0, $1, first: $2) }
             endStreamEntry(deliveries: record.deliveries)
         case .list:
             appendSimpleRecord(kind: .list, quotedName: record.quotedSource, value: record.value ?? UnsafeRawBufferPointer(start: nil, count: 0))

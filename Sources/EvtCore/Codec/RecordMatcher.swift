@@ -144,7 +144,7 @@ final class RecordMatcher {
 
     /// A stream entry's value, the object of its fields: each a string, or `{"b64":…}` for
     /// bytes that are not UTF-8.
-    private func fields(_ fields: [(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)],
+    private func fields(_ fields: StreamFields,
                         at path: ArraySlice<[UInt8]>, field: PrintedName?, equal expected: [UInt8]) -> Bool {
         let text = printed
         text.buffer.removeAll(keepingCapacity: true)

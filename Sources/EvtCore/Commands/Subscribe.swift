@@ -85,6 +85,7 @@ public enum SubscribeCommand {
         let record = Record()
         var remaining = count ?? Int.max
         var failure: EvtError?
+        let writer = batch.writer
         var idleSince = monotonicMilliseconds()
         consuming: while remaining > 0 && !Signals.stopRequested {
             stats?.showIfDue(consumed: (count ?? Int.max) - remaining)
@@ -99,7 +100,7 @@ public enum SubscribeCommand {
             do {
                 received = try consumer.receive(limit: limit, waitMs: waitMs, into: record) { record in
                     // One left out by --match costs no output: its range stays empty.
-                    if matcher?.matches(record) ?? true { batch.writer.appendRecord(record) }
+                    if matcher?.matches(record) ?? true { writer.appendRecord(record) }
                     batch.recordEnded()
                 }
             } catch is StdoutClosed {

@@ -74,10 +74,10 @@ struct PendingEntry {
             try bytes.withUnsafeBytes { raw in
                 record.origin = .stream
                 record.id = UnsafeRawBufferPointer(idBytes)
-                record.fields.removeAll(keepingCapacity: true)
+                record.fields.removeAll()
                 for field in fields {
-                    record.fields.append((UnsafeRawBufferPointer(rebasing: raw[field.name]),
-                                          UnsafeRawBufferPointer(rebasing: raw[field.value])))
+                    record.fields.append(UnsafeRawBufferPointer(rebasing: raw[field.name]),
+                                         UnsafeRawBufferPointer(rebasing: raw[field.value]))
                 }
                 record.deliveries = deliveries
                 return try body(record)

@@ -32,8 +32,8 @@ final class StreamCopySource {
             for index in 0..<entries.count {
                 let entry = entries[index]
                 record.id = entry[0].bytes
-                record.fields.removeAll(keepingCapacity: true)
-                entry[1].forEachField { name, value, _ in record.fields.append((name, value)) }
+                record.fields.removeAll()
+                entry[1].forEachField { name, value, _ in record.fields.append(name, value) }
                 try body(record)
                 if index == entries.count - 1 { position = StreamID(record.id) }
             }
