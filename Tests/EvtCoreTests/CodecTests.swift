@@ -920,7 +920,7 @@ struct RecordFormatTests {
     @Test("a stream entry: fields in order as strings; non-UTF-8 values as {\"b64\":…}; deliveries")
     func stream() {
         let line = record { out in
-            utf8("1763812345123-0").withUnsafeBytes { out.beginStreamEntry(quotedName: OutputWriter.quoted("orders"), id: $0) }
+            OutputWriter.quoted("orders").withUnsafeBytes { name in utf8("1763812345123-0").withUnsafeBytes { out.beginStreamEntry(quotedName: name, id: $0) } }
             utf8("user_id").withUnsafeBytes { name in utf8("42").withUnsafeBytes { out.appendStreamField(name, $0, first: true) } }
             utf8("type").withUnsafeBytes { name in utf8("signup").withUnsafeBytes { out.appendStreamField(name, $0, first: false) } }
             out.endStreamEntry()
@@ -928,7 +928,7 @@ struct RecordFormatTests {
         #expect(line == #"{"stream":"orders","id":"1763812345123-0","value":{"user_id":"42","type":"signup"}}"# + "\n")
 
         let odd = record { out in
-            utf8("1-0").withUnsafeBytes { out.beginStreamEntry(quotedName: OutputWriter.quoted("s"), id: $0) }
+            OutputWriter.quoted("s").withUnsafeBytes { name in utf8("1-0").withUnsafeBytes { out.beginStreamEntry(quotedName: name, id: $0) } }
             utf8("j").withUnsafeBytes { name in utf8(#"{"a":1}"#).withUnsafeBytes { out.appendStreamField(name, $0, first: true) } }
             utf8("bin").withUnsafeBytes { name in [UInt8]([0xFF]).withUnsafeBytes { out.appendStreamField(name, $0, first: false) } }
             [UInt8]([0xFE]).withUnsafeBytes { name in utf8("x").withUnsafeBytes { out.appendStreamField(name, $0, first: false) } }

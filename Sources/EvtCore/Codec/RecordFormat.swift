@@ -42,7 +42,7 @@ extension OutputWriter {
 
     /// `{"stream":"orders","id":"…","value":{` — then `appendStreamField` per field, then
     /// `endStreamEntry`.
-    func beginStreamEntry(quotedName: [UInt8], id: UnsafeRawBufferPointer) {
+    func beginStreamEntry(quotedName: UnsafeRawBufferPointer, id: UnsafeRawBufferPointer) {
         appendLiteral("{\"stream\":")
         buffer.append(contentsOf: quotedName)
         appendLiteral(",\"id\":\"")
@@ -147,7 +147,7 @@ extension OutputWriter {
             }
             endKafkaRecord(value: record.value)
         case .stream:
-            beginStreamEntry(quotedName: record.quotedSource, id: record.id)
+            record.quotedSource.withUnsafeBytes { beginStreamEntry(quotedName: $0, id: record.id) }
             record.fields.forEachField { appendStreamField($0, $1, first: $2) }
             endStreamEntry(deliveries: record.deliveries)
         case .list:
