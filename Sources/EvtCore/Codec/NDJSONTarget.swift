@@ -26,6 +26,6 @@ final class NDJSONTarget: RecordTarget {
     func drain(at cursor: SourceCursor) throws {
         try output.flush()
         confirmed = cursor.position
-        if OutputWriter.stdoutIsClosed() { throw StdoutClosed() }
+        if stdoutReaderIsGone() { throw StdoutClosed() }
     }
 }

@@ -76,7 +76,7 @@ public enum LagCommand {
                 // Waits, but notices a stop signal and a closed stdout (| head) at once.
                 let deadline = monotonicMilliseconds() + watchMs
                 while !Signals.stopRequested && monotonicMilliseconds() < deadline {
-                    if OutputWriter.stdoutIsClosed() { throw StdoutClosed() }
+                    if stdoutReaderIsGone() { throw StdoutClosed() }
                     Signals.sleep(milliseconds: min(200, deadline - monotonicMilliseconds()))
                 }
                 if Signals.stopRequested { break }

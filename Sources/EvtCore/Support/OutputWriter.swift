@@ -36,13 +36,6 @@ final class OutputWriter {
         }
         buffer.removeAll(keepingCapacity: true)
     }
-
-    /// True when the reader of a pipe on stdout has gone (POLLERR on the write end), so a
-    /// follower that has nothing to write still notices `| head` exiting.
-    static func stdoutIsClosed(fd: Int32 = 1) -> Bool {
-        var pollFD = pollfd(fd: fd, events: 0, revents: 0)
-        return poll(&pollFD, 1, 0) > 0 && (pollFD.revents & Int16(POLLERR | POLLHUP)) != 0
-    }
 }
 
 /// Lines for stderr: `evt: …`. Unbuffered, one write per message.

@@ -60,3 +60,10 @@ private func refusesConnection(_ address: addrinfo, timeoutMs: Int32) -> Bool {
     guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else { return false }
     return error == ECONNREFUSED
 }
+
+/// True when the reader of a pipe on stdout has gone (POLLERR on the write end), so a
+/// follower that has nothing to write still notices `| head` exiting.
+func stdoutReaderIsGone(fd: Int32 = 1) -> Bool {
+    var pollFD = pollfd(fd: fd, events: 0, revents: 0)
+    return poll(&pollFD, 1, 0) > 0 && (pollFD.revents & Int16(POLLERR | POLLHUP)) != 0
+}

@@ -125,7 +125,7 @@ final class KafkaConsumer: EventConsumer {
             // The consumer queue serves the error callback: a refused authentication or TLS
             // handshake ends the wait (a group join would retry it forever).
             try client.brokerErrors.check()
-            if waitMs < 0 && OutputWriter.stdoutIsClosed() { throw StdoutClosed() }
+            if waitMs < 0 && stdoutReaderIsGone() { throw StdoutClosed() }
             if grouped && !assigned {
                 // Joining takes seconds (about 3 on the mock cluster): --idle-exit counts
                 // from the moment partitions are ours.
