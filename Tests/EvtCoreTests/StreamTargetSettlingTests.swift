@@ -32,7 +32,7 @@ struct StreamTargetSettlingTests {
         let first = batches.sent(endingAt: Self.at(5))
         _ = batches.sent(endingAt: Self.at(9))     // refused: Redis never confirms it
         _ = batches.sent(endingAt: Self.at(12))
-        // The target stops confirming at the last batch applied (StreamCopyTarget.settle).
+        // The target stops confirming at the last batch applied (StreamBatchWriter.settle).
         #expect(batches.settle(confirmedToken: first) == Self.at(5))
         #expect(batches.settle(confirmedToken: first) == nil)
     }

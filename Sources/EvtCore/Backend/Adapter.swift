@@ -216,9 +216,9 @@ enum Backends {
         switch endpoint {
         case .redis(let server, .stream, let name):
             let kept = (checkpoint as? RedisHashCheckpoint).flatMap { $0.server == server && $0.companion == name ? $0 : nil }
-            return try StreamRecordTarget(server: server, name: name, checkpoint: kept,
-                                          partitions: source.partitions, perPartition: options.perPartition,
-                                          timeoutMs: options.timeoutMs, waitReplicas: options.waitReplicas)
+            return try StreamTarget(server: server, name: name, checkpoint: kept,
+                                    partitions: source.partitions, perPartition: options.perPartition,
+                                    timeoutMs: options.timeoutMs, waitReplicas: options.waitReplicas)
         case .kafka(let brokers, let topic, let partition) where options.exactlyOnce:
             // A failed batch must fail everything after it (evt stops at the first failed
             // event), and the partition of an entry must be one evt can compute.

@@ -6,7 +6,7 @@
 /// At least once: the checkpoint (a Redis hash `evt:checkpoint:NAME`; for topic→topic the
 /// offsets committed for consumer group NAME; for a list its processing list) only ever
 /// names events the target acknowledged. Into a stream, each batch and the checkpoint share
-/// one guarded MULTI/EXEC (StreamCopyTarget): such a copy is exactly once. A checkpoint is
+/// one guarded MULTI/EXEC (StreamBatchWriter): such a copy is exactly once. A checkpoint is
 /// held by one copy at a time (CheckpointLease), and records its source and its target.
 public enum CopyBetweenCommand {
     public static func run(_ arguments: ParsedArguments, environment: [String: String]) throws -> ExitStatus {

@@ -5,7 +5,7 @@
 ///   process, so that a copy on the same machine can tell that it is gone) and when its
 ///   lease runs out, in milliseconds of Redis' own clock (CheckpointLease), so that no two
 ///   copies use it at once;
-/// - `batch`: the token that the stream target's guard checks (StreamCopyTarget); each claim
+/// - `batch`: the token that the stream target's guard checks (StreamBatchWriter); each claim
 ///   sets a new one, so a copy that lost the checkpoint can no longer write a batch.
 /// Claiming, saving and releasing are scripts: each decides and writes in one step.
 ///
@@ -52,7 +52,7 @@ final class RedisHashCheckpoint: CheckpointStore {
     private var resolved = false
 
     /// This run's own key in the checkpoint's slot, which a stream target's batch watches
-    /// with the checkpoint: its guard writes it to abort a batch it refuses (StreamCopyTarget).
+    /// with the checkpoint: its guard writes it to abort a batch it refuses (StreamBatchWriter).
     func fenceKey() throws -> String {
         try ClusterRouter.of(server).derivedKey("\(baseKey):fence:\(CheckpointLease.runID)", sharing: companion)
     }

@@ -1,10 +1,10 @@
 /// A stream as the target of a copy: entries go in batches of up to 1000, each batch with the
-/// checkpoint in one guarded transaction (StreamCopyTarget), so what the stream holds is
+/// checkpoint in one guarded transaction (StreamBatchWriter), so what the stream holds is
 /// exactly what its checkpoint says, and a copy that lost the checkpoint to another writes
 /// nothing more. Batches are pipelined; one counts as copied, and its position as
 /// confirmed, only once Redis answered its EXEC. Each batch renews the checkpoint's lease.
-final class StreamRecordTarget: RecordTarget {
-    private let target: StreamCopyTarget
+final class StreamTarget: RecordTarget {
+    private let writer: StreamBatchWriter
     private let checkpoint: RedisHashCheckpoint?
     private let name: String
     private let stream: [UInt8]
@@ -22,24 +22,24 @@ final class StreamRecordTarget: RecordTarget {
         self.name = name
         self.perPartition = perPartition
         stream = Array(name.utf8)
-        target = try StreamCopyTarget(server: server, stream: name, description: "stream \(name)",
-                                      checkpoint: checkpoint,
-                                      timeoutMs: timeoutMs, waitReplicas: waitReplicas)
+        writer = try StreamBatchWriter(server: server, stream: name, description: "stream \(name)",
+                                       checkpoint: checkpoint,
+                                       timeoutMs: timeoutMs, waitReplicas: waitReplicas)
         // Checked before the pipeline starts (a TYPE in the middle would read another answer).
         if perPartition {
             try ClusterRouter.of(server).requireOneSlot(
                 (try checkpoint.map { [try $0.resolvedKey()] } ?? []) + partitions.map { "\(name):\($0)" },
                 for: "--per-partition writes the streams \(name):PARTITION (and the checkpoint) in one transaction")
             for partition in partitions {
-                try target.checkIsStreamOrAbsent("\(name):\(partition)")
+                try writer.checkIsStreamOrAbsent("\(name):\(partition)")
                 partitionStreams[partition] = Array("\(name):\(partition)".utf8)
             }
         } else {
-            try target.checkIsStreamOrAbsent(name)
+            try writer.checkIsStreamOrAbsent(name)
         }
     }
 
-    var delivered: Int { target.delivered }
+    var delivered: Int { writer.delivered }
     var keepsCheckpoint: Bool { checkpoint != nil }
     var confirmsAsItGoes: Bool { true }
 
@@ -54,18 +54,18 @@ final class StreamRecordTarget: RecordTarget {
 
     func write(_ record: Record, after cursor: SourceCursor) throws -> Bool {
         let stream = streamName(for: record)
-        if !record.writeEntry(to: target, stream: stream, scratch: scratch) {
+        if !record.writeEntry(to: writer, stream: stream, scratch: scratch) {
             try commit(at: cursor)
-            _ = record.writeEntry(to: target, stream: stream, scratch: scratch)
+            _ = record.writeEntry(to: writer, stream: stream, scratch: scratch)
         }
         return true
     }
 
     func reached(_ cursor: SourceCursor, batchEnded: Bool) throws {
-        guard batchEnded || target.batchCount >= 1000 else { return }
+        guard batchEnded || writer.batchCount >= 1000 else { return }
         try commit(at: cursor)
         if batchEnded {
-            try target.flush()
+            try writer.flush()
             settle()
         }
     }
@@ -73,15 +73,15 @@ final class StreamRecordTarget: RecordTarget {
     func drain(at cursor: SourceCursor) throws {
         try commit(at: cursor)
         defer { settle() }
-        try reportingUnconfirmed { try target.drain() }
+        try reportingUnconfirmed { try writer.drain() }
     }
 
     private func commit(at cursor: SourceCursor) throws {
-        guard !target.batchIsEmpty else { return }
+        guard !writer.batchIsEmpty else { return }
         let position = cursor.position
         let token = unconfirmed.sent(endingAt: position)
         let fields = checkpoint == nil ? [] : RedisHashCheckpoint.fields(position)
-        try reportingUnconfirmed { try target.commit(checkpoint: fields, token: token) }
+        try reportingUnconfirmed { try writer.commit(checkpoint: fields, token: token) }
         settle()
     }
 
@@ -90,7 +90,7 @@ final class StreamRecordTarget: RecordTarget {
         do {
             try body()
         } catch let lost as EvtError where lost.cause == .connectionLost {
-            let unknown = target.unconfirmedEntries
+            let unknown = writer.unconfirmedEntries
             if unknown > 0 {
                 Diagnostics.print("\(unknown) events were in batches Redis had not confirmed: each batch is stored whole with its checkpoint, or not at all.")
             }
@@ -99,7 +99,7 @@ final class StreamRecordTarget: RecordTarget {
     }
 
     private func settle() {
-        if let position = unconfirmed.settle(confirmedToken: target.confirmedToken) { confirmed = position }
+        if let position = unconfirmed.settle(confirmedToken: writer.confirmedToken) { confirmed = position }
     }
 }
 

@@ -2,10 +2,11 @@
 import Glibc
 #endif
 
-/// `copy-between`'s writer into a Redis stream. The entries of one batch and the checkpoint
-/// that says they were copied go to Redis in one MULTI/EXEC: both are applied or neither, so
-/// a copy killed at any point resumes exactly where the stream ends — nothing lost, nothing
-/// twice. Transactions are pipelined; a batch counts as copied only once its EXEC answered.
+/// The stream target's writer: pipelined batches of entries, each guarded by the checkpoint.
+/// The entries of one batch and the checkpoint that says they were copied go to Redis in one
+/// MULTI/EXEC: both are applied or neither, so a copy killed at any point resumes exactly
+/// where the stream ends — nothing lost, nothing twice. Transactions are pipelined; a batch
+/// counts as copied only once its EXEC answered.
 ///
 /// EXEC does not roll back, and pipelined batches do not wait for each other, so whether a
 /// batch may be written is decided before it is: each transaction is preceded by WATCH on
@@ -22,7 +23,7 @@ import Glibc
 /// `XADD key ID`, which Redis refuses when the stream already has a newer id. Such batches go
 /// as one Lua script instead, which tries the id and falls back to an automatic id plus the
 /// field `evt.stream.id` — atomically with the checkpoint, whatever another writer does.
-final class StreamCopyTarget: StreamEntryWriter {
+final class StreamBatchWriter: StreamEntryWriter {
     let connection: RedisConnection
     /// Told of a batch's MOVED answer, so that the copy's next attempt goes where the slot is.
     private let router: ClusterRouter
@@ -135,7 +136,7 @@ final class StreamCopyTarget: StreamEntryWriter {
             if let checkpoint {
                 // The guard decides before anything of the batch is queued (see above).
                 connection.outgoing.command(["WATCH", checkpoint.key, checkpoint.fence])
-                connection.outgoing.command(["EVAL", StreamCopyTarget.guardScript, "2", checkpoint.key, checkpoint.fence, expectedToken])
+                connection.outgoing.command(["EVAL", StreamBatchWriter.guardScript, "2", checkpoint.key, checkpoint.fence, expectedToken])
             }
             connection.outgoing.command(["MULTI"])
         } else {
@@ -198,7 +199,7 @@ final class StreamCopyTarget: StreamEntryWriter {
             let checkpointWords = checkpoint != nil ? fields.count * 2 : 0
             connection.outgoing.beginCommand(arguments: 2 + guardWords + 1 + scriptArgumentCount + checkpointWords)
             connection.outgoing.argument("EVAL")
-            connection.outgoing.argument(StreamCopyTarget.restoringScript)
+            connection.outgoing.argument(StreamBatchWriter.restoringScript)
             if let checkpoint {
                 appendKeys(checkpoint, fence: false)
                 connection.outgoing.argument(expectedToken)
@@ -215,7 +216,7 @@ final class StreamCopyTarget: StreamEntryWriter {
             if let checkpoint {
                 connection.outgoing.beginCommand(arguments: 3 + 2 + streamsInBatch.count + 2 + fields.count * 2)
                 connection.outgoing.argument("EVAL")
-                connection.outgoing.argument(StreamCopyTarget.checkpointScript)
+                connection.outgoing.argument(StreamBatchWriter.checkpointScript)
                 appendKeys(checkpoint, fence: true)
                 connection.outgoing.argument(batchToken)
                 connection.outgoing.argument(lease)
@@ -235,11 +236,11 @@ final class StreamCopyTarget: StreamEntryWriter {
         streamsInBatch.removeAll(keepingCapacity: true)
         form = .none
         entriesInBatch = 0
-        if connection.outgoing.bytes.count >= 256 << 10 || inFlight.count - inFlightHead >= StreamCopyTarget.maxBatchesInFlight {
+        if connection.outgoing.bytes.count >= 256 << 10 || inFlight.count - inFlightHead >= StreamBatchWriter.maxBatchesInFlight {
             try connection.flushWrites()
         }
         try readAnswers(waitMs: 0)
-        while inFlight.count - inFlightHead >= StreamCopyTarget.maxBatchesInFlight {
+        while inFlight.count - inFlightHead >= StreamBatchWriter.maxBatchesInFlight {
             try readAnswers(waitMs: answerWaitMs, atLeastOne: true)
         }
         try throwIfFailed()
