@@ -1,6 +1,6 @@
 /// The loop of every copy (copy-between, replay --to, and tail and replay into stdout):
 /// load the checkpoint, read, write, confirm. It knows no backend: the source, the target and the checkpoint store do
-/// (Backend/Adapter.swift).
+/// (Backend/CopyProtocols.swift).
 ///
 /// At least once: the checkpoint only ever names records the target acknowledged. A target
 /// that confirms as it goes (a stream, which keeps the checkpoint in its own batches) is
