@@ -2,6 +2,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The reply arena below is written against hiredis 0.14's parser: it fills every member of
+ * redisReplyObjectFunctions that 0.14 has (1.x adds createDouble and createBool, and sends
+ * maps, sets and pushes through createArray, which here always makes an ARRAY), sets the
+ * redisReader's fn and privdata, and links a reply into task->parent->obj at task->idx.
+ * RedisReplyView (RedisConnection.swift) reads the redisReply structs it builds. Another
+ * hiredis must be checked against these before this pin is widened. */
+#if !defined(HIREDIS_MAJOR) || !defined(HIREDIS_MINOR) || HIREDIS_MAJOR != 0 || HIREDIS_MINOR != 14
+#error "evt's reply arena (Sources/CHiredis/shim.h) is written for hiredis 0.14 (libhiredis-dev 0.14.x) and this is another version: install libhiredis-dev 0.14, or check the arena against this hiredis' read.h and widen the pin"
+#endif
+
 /* Reply objects carved from one arena per connection. hiredis' own reply functions take a
  * malloc for every string and array, some 40 for a stream entry of 8 fields, and a free for
  * each afterwards: 60 % of the instructions of a stream tail (callgrind). Here they are the
