@@ -31,21 +31,19 @@ final class StreamBatchWriter: StreamEntryWriter {
     /// The checkpoint (claimed before the first batch), its hash and this run's fence key.
     private let checkpoint: (store: RedisHashCheckpoint, key: String, fence: String)?
 
-    /// The batch being built: plain (MULTI … EXEC) or restoring ids (one EVAL).
-    private enum BatchForm { case none, transaction, script }
-    private var form = BatchForm.none
+    /// The batch being built: plain (MULTI … EXEC) or restoring ids (one EVAL); nil when none is.
+    private var form: StreamBatch.Form?
     private var entriesInBatch = 0
     /// EVAL arguments after the keys, built here and counted, then put behind the command head.
     private var scriptArguments = RespCommandBuffer(capacity: 1 << 16)
     private var scriptArgumentCount = 0
 
-    /// Batches sent and not yet answered, oldest first: their entry counts and tokens.
-    /// `waits`: a WAIT for --wait-replicas follows the batch; its answer is the batch's last.
-    private var inFlight: [(form: BatchForm, entries: Int, replies: Int, token: Int, checkpointed: Bool, waits: Bool)] = []
+    /// Batches sent and not yet answered, oldest first, with their tokens.
+    private var inFlight: [(batch: StreamBatch, token: Int)] = []
+    /// What the answers to the oldest batch in flight said so far.
+    private var settling: StreamBatchSettling
     /// --wait-replicas N: a batch counts as copied once N replicas have it.
     private let waitReplicas: Int?
-    /// The batch's own outcome (its refusal, if any), held until its WAIT answers.
-    private var heldOutcome: BatchOutcome?
     /// The streams the open batch writes to (one, or a few with --per-partition).
     private var streamsInBatch: [[UInt8]] = []
     /// The `batch` token the checkpoint must carry for the next batch to move it: at first
@@ -75,6 +73,7 @@ final class StreamBatchWriter: StreamEntryWriter {
         self.name = Array(description.utf8)
         self.checkpoint = try checkpoint.map { ($0, try $0.resolvedKey(), try $0.fenceKey()) }
         self.timeoutMs = Int32(clamping: timeoutMs)
+        settling = StreamBatchSettling(waitReplicas: waitReplicas, timeoutMs: self.timeoutMs)
     }
 
     /// The token the checkpoint must carry for the next batch.
@@ -105,7 +104,7 @@ final class StreamBatchWriter: StreamEntryWriter {
     /// Starts an entry with `fieldCount` field/value pairs. `restoring`: the source entry id to
     /// give it. Returns false when the open batch cannot take such an entry: commit, then retry.
     func beginEntry(stream: [UInt8], restoring id: UnsafeRawBufferPointer?, fieldCount: Int) -> Bool {
-        if form == .none { startBatch(id != nil ? .script : .transaction) }
+        if form == nil { startBatch(id != nil ? .script : .transaction) }
         if form == .transaction && id != nil { return false }
         if streamsInBatch.last != stream && !streamsInBatch.contains(stream) { streamsInBatch.append(stream) }
         entriesInBatch += 1
@@ -129,7 +128,7 @@ final class StreamBatchWriter: StreamEntryWriter {
         return UnsafeRawBufferPointer(start: star.utf8Start, count: 1)
     }
 
-    private func startBatch(_ newForm: BatchForm) {
+    private func startBatch(_ newForm: StreamBatch.Form) {
         form = newForm
         entriesInBatch = 0
         if newForm == .transaction {
@@ -177,7 +176,7 @@ final class StreamBatchWriter: StreamEntryWriter {
     /// `token` comes back as `confirmedToken` once Redis applied it. Sends when enough is
     /// buffered; waits only when too many batches are unanswered.
     func commit(checkpoint fields: [(String, String)], token: Int) throws {
-        guard form != .none else { return }
+        guard let form else { return }
         let batchToken = "\(checkpoint?.store.claimToken ?? "")/\(token)"
         let lease = String(CheckpointLease.durationMs)
         /// KEYS: the checkpoint (and the fence key: see checkpointScript), then the batch's streams.
@@ -211,7 +210,8 @@ final class StreamBatchWriter: StreamEntryWriter {
             connection.outgoing.argument(String(entriesInBatch))
             connection.outgoing.append(scriptArguments)
             if checkpoint != nil { appendFields() }
-            inFlight.append((.script, entriesInBatch, 1, token, checkpoint != nil, false))
+            inFlight.append((StreamBatch(form: .script, entries: entriesInBatch, checkpointed: checkpoint != nil,
+                                         waits: waitReplicas != nil), token))
         default:
             if let checkpoint {
                 connection.outgoing.beginCommand(arguments: 3 + 2 + streamsInBatch.count + 2 + fields.count * 2)
@@ -223,18 +223,15 @@ final class StreamBatchWriter: StreamEntryWriter {
                 appendFields()
             }
             connection.outgoing.command(["EXEC"])
-            // With a checkpoint, WATCH's +OK and the guard's answer first; MULTI's +OK, one
-            // +QUEUED per command, EXEC's array (nil when the guard or WATCH stopped it).
-            inFlight.append((.transaction, entriesInBatch, 2 + entriesInBatch + (checkpoint != nil ? 3 : 0), token, checkpoint != nil, false))
+            inFlight.append((StreamBatch(form: .transaction, entries: entriesInBatch, checkpointed: checkpoint != nil,
+                                         waits: waitReplicas != nil), token))
         }
         if let waitReplicas {
             connection.outgoing.command(["WAIT", String(waitReplicas), String(timeoutMs)])
-            inFlight[inFlight.count - 1].replies += 1
-            inFlight[inFlight.count - 1].waits = true
         }
         if checkpoint != nil { previousBatchToken = batchToken }
         streamsInBatch.removeAll(keepingCapacity: true)
-        form = .none
+        self.form = nil
         entriesInBatch = 0
         if connection.outgoing.bytes.count >= 256 << 10 || inFlight.count - inFlightHead >= StreamBatchWriter.maxBatchesInFlight {
             try connection.flushWrites()
@@ -254,10 +251,6 @@ final class StreamBatchWriter: StreamEntryWriter {
         }
         try throwIfFailed()
     }
-
-    /// Replies of the oldest batch in flight, one at a time; a batch is settled at its last.
-    private var repliesSeen = 0
-    private var queueError: String?
 
     /// Reads the answers that are there; `atLeastOne`: waits up to `waitMs` for the first.
     private func readAnswers(waitMs: Int32, atLeastOne: Bool = false) throws {
@@ -286,34 +279,10 @@ final class StreamBatchWriter: StreamEntryWriter {
         try throwIfFailed()
     }
 
+    /// An answer of the oldest batch in flight; at its last, the batch is settled.
     private func settle(_ reply: RedisReplyView) {
-        let batch = inFlight[inFlightHead]
-        repliesSeen += 1
-        let outcomeAt = batch.replies - (batch.waits ? 1 : 0)
-        if repliesSeen < outcomeAt {
-            if reply.kind == .error && queueError == nil { queueError = reply.text }
-            if repliesSeen == 2 && batch.form == .transaction && batch.checkpointed {
-                guardAnswer = reply.kind == .integer ? reply.integer : nil
-            }
-            return
-        }
-        var outcome = heldOutcome ?? self.outcome(of: reply, batch.form, checkpointed: batch.checkpointed)
-        if repliesSeen == outcomeAt && batch.waits {
-            heldOutcome = outcome   // the WAIT's answer comes next
-            return
-        }
-        if batch.waits {
-            heldOutcome = nil
-            let wanted = waitReplicas ?? 0
-            if outcome.refused == nil && !(reply.kind == .integer && reply.integer >= wanted) {
-                outcome.refused = reply.kind == .integer
-                    ? "stored on the master, but only \(reply.integer) of \(wanted) replicas had it within --timeout (\(Int(timeoutMs) / 1000)s) (--wait-replicas); a failover now could lose the batch with its checkpoint"
-                    : "stored on the master, but WAIT failed: \(reply.text)"
-                outcome.final = .refused(code: "")   // the batch itself was applied: no retry
-            }
-        }
-        // The batch is settled.
-        repliesSeen = 0
+        let (batch, token) = inFlight[inFlightHead]
+        guard let outcome = settling.settle(StreamBatchAnswer(reply), of: batch) else { return }
         inFlightHead += 1
         if inFlightHead == inFlight.count {
             inFlight.removeAll(keepingCapacity: true)
@@ -322,82 +291,32 @@ final class StreamBatchWriter: StreamEntryWriter {
             inFlight.removeFirst(inFlightHead)   // a trickle never drains it completely
             inFlightHead = 0
         }
-        if let refused = outcome.refused, outcome.final == nil, RedisErrorReply.cause(refused).isRetriable {
+        switch outcome {
+        case .retriable(let answer):
             // Redis is starting up (or busy), or the slot moved to another node of a cluster:
             // nothing of the batch was applied; like a lost connection, the copy tries again
             // (CopyLoop: where the router points, within its limits).
             if transientRefusal == nil {
-                transientRefusal = refused
-                _ = router.classify(refused, answeredBy: connection.node)
+                transientRefusal = answer
+                _ = router.classify(answer, answeredBy: connection.node)
             }
-            return
-        }
-        if let refused = outcome.refused {
+        case .checkpointLost:
+            if failure == nil { failure = CheckpointLease.lost("checkpoint \(checkpoint?.key ?? "")", holder: nil) }
+        case .refused(let cause, let reason):
             if failure == nil {
-                failure = outcome.final == .claimed
-                    ? CheckpointLease.lost("checkpoint \(checkpoint?.key ?? "")", holder: nil)
-                    : EvtError(outcome.final ?? RedisErrorReply.cause(refused),
-                               "\(connection.address.description) refused a batch of \(batch.entries) entries for \(String(decoding: name, as: UTF8.self)): \(refused)")
+                failure = EvtError(cause, "\(connection.address.description) refused a batch of \(batch.entries) entries for \(String(decoding: name, as: UTF8.self)): \(reason)")
             }
-            return
-        }
-        if failure == nil && transientRefusal == nil {
-            delivered += batch.entries
-            confirmedToken = batch.token
-        }
-    }
-
-    /// What became of a batch: refused (why), and the cause when it is not the Redis error's
-    /// own (the guard refused it, or WAIT found too few replicas): then it is never retried.
-    private struct BatchOutcome {
-        var refused: String?
-        var final: FailureCause?
-    }
-
-    /// The guard's answer to the open transaction (before its MULTI): 1 go, 0 refused.
-    private var guardAnswer: Int?
-
-    /// What the batch's own last answer (EXEC's array, nil or EXECABORT, or the script's
-    /// result) says.
-    private func outcome(of reply: RedisReplyView, _ form: BatchForm, checkpointed: Bool) -> BatchOutcome {
-        var outcome = BatchOutcome()
-        let guardAnswer = self.guardAnswer
-        self.guardAnswer = nil
-        if reply.kind == .error {
-            outcome.refused = queueError ?? reply.text
-        } else if reply.kind == .array {
-            for index in 0..<reply.count where reply[index].kind == .error {
-                outcome.refused = reply[index].text
-                break
+        case .confirmed:
+            if failure == nil && transientRefusal == nil {
+                delivered += batch.entries
+                confirmedToken = token
             }
         }
-        queueError = nil
-        guard outcome.refused == nil && checkpointed else { return outcome }
-        // Nothing was applied when the guard refused: EXEC's nil (the guard wrote the fence
-        // key, or the checkpoint changed after it), or the restoring script's 0. Either way
-        // the checkpoint no longer carries this run's token: another copy claimed it (an
-        // earlier refused batch of this run has been reported already).
-        if form == .transaction && reply.kind == .null || form == .script && reply.kind == .integer && reply.integer == 0 {
-            outcome.refused = "the checkpoint is no longer this copy's"
-            outcome.final = .claimed
-            return outcome
-        }
-        // The checkpoint script's answer: the restoring script's own, or the last of EXEC's.
-        let written = form == .script ? reply : (reply.kind == .array && reply.count > 0 ? reply[reply.count - 1] : reply)
-        if written.kind == .integer && written.integer == -1 {
-            outcome.refused = "the target is no longer a stream; the checkpoint was left where it was"
-            outcome.final = .refused(code: "")
-        } else if form == .transaction && guardAnswer != 1 {
-            // Cannot happen unless the guard failed (it answered an error) and Redis went on.
-            outcome.refused = "the checkpoint guard did not decide (it answered \(guardAnswer.map(String.init) ?? "an error")), and the batch was applied; the checkpoint was left where it was"
-            outcome.final = .refused(code: "")
-        }
-        return outcome
     }
 
     /// Batches sent and not answered: with a lost connection, they may or may not be stored.
     var unconfirmedEntries: Int {
-        inFlight[inFlightHead...].reduce(0) { $0 + $1.entries } + entriesInBatch
+        inFlight[inFlightHead...].reduce(0) { $0 + $1.batch.entries } + entriesInBatch
     }
 
     /// The guard before a transaction: KEYS[1] the checkpoint, KEYS[2] this run's fence key
