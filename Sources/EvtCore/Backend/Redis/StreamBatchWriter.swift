@@ -55,7 +55,8 @@ final class StreamBatchWriter: StreamEntryWriter {
     private(set) var delivered = 0
     /// Set when a batch was refused: the reason; nothing after it counts as copied.
     private(set) var failure: EvtError?
-    /// Set when Redis answered LOADING or BUSY: handled like a lost connection.
+    /// Set when Redis answered "not now" (LOADING, BUSY, a cluster's MOVED, ASK, TRYAGAIN…):
+    /// handled like a lost connection.
     private var transientRefusal: String?
 
     /// Deep enough that evt rarely waits for Redis and goes back to draining librdkafka's
