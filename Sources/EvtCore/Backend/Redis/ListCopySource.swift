@@ -24,8 +24,6 @@ final class ListCopySource: RecordSource {
 
     func read(after start: SourcePosition, until end: SourcePosition?, into record: Record,
               idle: () throws -> Void, _ body: (Record) throws -> Void, batchEnded: () throws -> Void) throws {
-        record.origin = .list
-        record.quotedSource = Record.quoted(name)
         while !Signals.stopRequested {
             handedOver = 0
             let received = try queue.receive(limit: 1000, waitMs: end == nil ? 1000 : 0)
@@ -34,11 +32,8 @@ final class ListCopySource: RecordSource {
                 try idle()
                 continue
             }
-            for index in 0..<received {
-                try queue.withItem(index) { item in
-                    record.value = item
-                    try body(record)
-                }
+            try queue.handOver(received, as: record) { record in
+                try body(record)
                 handedOver += 1   // only these may leave the processing list once confirmed
             }
             try batchEnded()

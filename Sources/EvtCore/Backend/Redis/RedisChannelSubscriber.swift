@@ -40,25 +40,12 @@ final class RedisChannelSubscriber: EventConsumer {
             try connection.flushWrites()
             subscribed = true
         }
-        record.origin = .channel
         var count = 0
         var failure: String?
         func take(_ reply: RedisReplyView) {
-            guard reply.kind == .array, reply.count >= 3 else {
+            guard record.point(atChannelMessage: reply) else {
                 if reply.kind == .error { failure = reply.text }
-                return
-            }
-            let type = reply[0].bytes
-            if type.elementsEqual("message".utf8) {
-                record.channel = reply[1].bytes
-                record.pattern = nil
-                record.value = reply[2].bytes
-            } else if type.elementsEqual("pmessage".utf8), reply.count >= 4 {
-                record.pattern = reply[1].bytes
-                record.channel = reply[2].bytes
-                record.value = reply[3].bytes
-            } else {
-                return   // a subscription's confirmation
+                return   // else a subscription's confirmation
             }
             body(record)
             count += 1

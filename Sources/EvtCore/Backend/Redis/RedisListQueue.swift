@@ -39,19 +39,24 @@ final class RedisListQueue: EventConsumer {
 
     func receive(limit: Int, waitMs: Int, into record: Record, _ body: (Record) -> Void) throws -> Int {
         let count = try receive(limit: limit, waitMs: waitMs)
-        record.origin = .list
-        record.quotedSource = quotedName
-        for index in 0..<count {
-            withItem(index) { item in
-                record.value = item
-                body(record)
-            }
-        }
+        handOver(count, as: record, body)
         return count
     }
 
+    /// Hands the first `count` items of the last receive to `body`, in order, as records of
+    /// the list.
+    func handOver(_ count: Int, as record: Record, _ body: (Record) throws -> Void) rethrows {
+        record.beginListItems(of: quotedName)
+        for index in 0..<count {
+            try withItem(index) { item in
+                record.point(atListItem: item)
+                try body(record)
+            }
+        }
+    }
+
     /// Takes up to `limit` items, waiting up to `waitMs` for the first (-1: until one comes, a
-    /// stop signal, or a closed stdout — StdoutClosed); read them with `withItem`. 0 when none
+    /// stop signal, or a closed stdout — StdoutClosed); hand them over with `handOver`. 0 when none
     /// came in time or a stop was requested.
     func receive(limit: Int, waitMs: Int) throws -> Int {
         // A plain list item whose --exec failed goes back to the producing end: it is tried
@@ -76,7 +81,7 @@ final class RedisListQueue: EventConsumer {
     }
 
     /// The bytes of item `index` of the last receive.
-    func withItem<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    private func withItem<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try itemBytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[itemStarts[index]..<itemStarts[index + 1]])) }
     }
 

@@ -38,8 +38,7 @@ final class RedisTailSource: EventSource {
     private func tailList(count: Int, into record: Record, _ body: (Record) throws -> Void,
                           batchEnded: () throws -> Void) throws {
         let connection = try RedisConnection.open(server, key: name)
-        record.origin = .list
-        record.quotedSource = Record.quoted(name)
+        record.beginListItems(of: Record.quoted(name))
         /// Sends one command and hands its reply to `body`; false on a stop signal.
         func request(_ words: [String], _ body: (RedisReplyView) throws -> Void) throws -> Bool {
             connection.outgoing.command(words)
@@ -59,7 +58,7 @@ final class RedisTailSource: EventSource {
             let low = max(0, high - RedisStreamPages.pageSize + 1)
             guard try request(["LRANGE", name, String(low), String(high)], { reply in
                 for index in stride(from: reply.count - 1, through: 0, by: -1) {
-                    record.value = reply[index].bytes
+                    record.point(atListItem: reply[index].bytes)
                     try body(record)
                 }
             }) else { return }
