@@ -144,23 +144,16 @@ final class KafkaConsumer: EventConsumer {
             let message = messages[index]!
             defer { rd_kafka_message_destroy(message) }
             if failure != nil { continue }
-            let raw = message.pointee
-            if raw.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                if raw.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
-                if client.brokerErrors.noteRefusal(message, client: client.handle) {
-                    failure = client.brokerErrors.refused()
-                    continue
-                }
-                let fatal = raw.err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || raw.err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
-                    || raw.err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
-                let topic = raw.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
-                if fatal {
-                    failure = KafkaConfig.error(raw.err, "reading \(topic): \(KafkaConfig.errorText(raw.err)).")
-                } else {
-                    Diagnostics.print("kafka: \(topic)/\(raw.partition): \(KafkaConfig.errorText(raw.err)); retrying.")
+            if let problem = KafkaMessageError(message, client: client) {
+                switch problem {
+                case .partitionEnd: continue
+                case .refused(let error), .unreadable(let error): failure = error
+                // A subscriber follows: librdkafka retries, and the subscription goes on.
+                case .transient(let error): Diagnostics.print("kafka: \(clause(error.message)); retrying.")
                 }
                 continue
             }
+            let raw = message.pointee
             let topic = String(cString: rd_kafka_topic_name(raw.rkt))
             let names = topicNames[topic] ?? {
                 let names = (Array(topic.utf8), Record.quoted(topic))

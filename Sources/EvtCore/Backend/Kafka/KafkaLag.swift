@@ -255,13 +255,11 @@ final class KafkaLagReader: LagReader {
                 continue
             }
             defer { rd_kafka_message_destroy(message) }
-            let record = message.pointee
-            if record.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                if probe.brokerErrors.noteRefusal(message, client: probe.handle), let refused = probe.brokerErrors.refused() {
-                    throw refused
-                }
+            if let problem = KafkaMessageError(message, client: probe, topic: topic) {
+                if case .refused(let error) = problem { throw error }
                 continue   // a partition that cannot be read now: its age stays unknown
             }
+            let record = message.pointee
             // The first record at or after the position is the oldest one not consumed
             // (compaction or a transaction marker can leave the position itself empty).
             guard let wantedOffset = missing[record.partition], record.offset >= wantedOffset else { continue }

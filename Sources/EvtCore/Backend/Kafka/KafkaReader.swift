@@ -104,16 +104,15 @@ final class KafkaReader {
                 let message = batch[index]!
                 defer { rd_kafka_message_destroy(message) }
                 if failure != nil { continue }
-                let record = message.pointee
-                if record.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                    if record.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
-                    if brokerErrors.noteRefusal(message, client: client.handle) {
-                        failure = brokerErrors.refused()
-                        continue
+                if let problem = KafkaMessageError(message, client: client, topic: topic) {
+                    switch problem {
+                    case .partitionEnd: continue
+                    // Any other error ends the read: given offsets are read whole or not at all.
+                    case .refused(let error), .unreadable(let error), .transient(let error): failure = error
                     }
-                    failure = KafkaConfig.error(record.err, "reading \(topic)/\(record.partition): \(KafkaConfig.errorText(record.err)).")
                     continue
                 }
+                let record = message.pointee
                 if let end = endOffsets?[record.partition] {
                     if record.offset >= end - 1 { unfinished.remove(record.partition) }
                     if record.offset >= end { continue }   // past the end: fetched, not wanted
