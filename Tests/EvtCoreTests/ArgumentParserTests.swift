@@ -39,6 +39,15 @@ struct ArgumentParserTests {
         #expect(parsed.value("lines") == "5")
     }
 
+    #if DEBUG
+    @Test("a lookup of an option its command's spec does not declare stops a debug build")
+    func undeclaredLookupStops() async {
+        await #expect(processExitsWith: .failure) {
+            _ = try? ArgumentParser.parse(["stream:s"], for: CommandTable.tail).value("group")
+        }
+    }
+    #endif
+
     @Test("an unknown option is exit 2 with a suggestion")
     func unknownOptionSuggests() {
         #expect {

@@ -6,11 +6,18 @@ public struct ParsedArguments: Sendable {
 
     init(spec: CommandSpec) { self.spec = spec }
 
-    public func flag(_ long: String) -> Bool { given[long] != nil }
+    public func flag(_ long: String) -> Bool { given[declared(long)] != nil }
     /// The value of a single-valued option, if it was given.
-    public func value(_ long: String) -> String? { given[long]?.last }
+    public func value(_ long: String) -> String? { given[declared(long)]?.last }
     /// Every value of a repeatable option, in command-line order.
-    public func values(_ long: String) -> [String] { given[long] ?? [] }
+    public func values(_ long: String) -> [String] { given[declared(long)] ?? [] }
+
+    /// An option is looked up by a name its command's spec declares: any other name is never
+    /// given, so the lookup would silently see nothing. Debug builds (the tests) stop on it.
+    private func declared(_ long: String) -> String {
+        assert(spec.option(named: long) != nil, "evt \(spec.name) looks up --\(long), which its CommandSpec does not declare")
+        return long
+    }
 
     /// A count option (`-c N`, `--ack-batch N`): a whole number of at least `minimum`.
     public func number(_ long: String, minimum: Int = 1, what: String = "events") throws -> Int? {
