@@ -185,7 +185,7 @@ public enum SubscribeCommand {
             lastShown = now
             consumedAtLastShown = consumed
             // A lag that cannot be read now (a server restarting) does not stop the consumer.
-            let lag = readers.compactMap { try? $0.read() }.joined().map { LagFormat.describe($0) + ": " + LagFormat.summary($0) }
+            let lag = readers.compactMap { try? $0.read() }.joined().map { $0.subject + ": " + $0.summary }
             Diagnostics.print("consumed \(consumed) events (\(Int(rate))/s)" + (lag.isEmpty ? "" : "; " + lag.joined(separator: "; ")))
         }
     }

@@ -44,6 +44,6 @@ final class KafkaRecordSource: RecordSource {
             guard let (low, high) = reader.client.cachedWatermarks(reader.topic, partition) else { continue }
             behind += max(0, high - max(position.offsets[partition] ?? low, low))
         }
-        return ", " + LagFormat.summary(LagReport(kind: "topic", name: reader.topic, lag: behind))
+        return ", " + LagReport(kind: "topic", name: reader.topic, lag: behind).summary
     }
 }

@@ -112,6 +112,6 @@ extension StreamCopySource: RecordSource {
     }
 
     func lag(behind position: SourcePosition) -> String {
-        backlog(after: position.id).map { ", " + LagFormat.summary($0) } ?? ""
+        backlog(after: position.id).map { ", " + $0.summary } ?? ""
     }
 }
