@@ -20,7 +20,7 @@ enum CheckpointLease {
     /// This run among all copies: random, for names that must be unique per run.
     static let runID = String(UInt64.random(in: 0...UInt64.max), radix: 36)
     /// This run, as a checkpoint records its holder and messages name it: unique per run.
-    static let owner = "evt pid \(getpid()) on \(SubscribeCommand.hostName()), run \(runID)"
+    static let owner = "evt pid \(getpid()) on \(ProcessIdentity.hostName), run \(runID)"
 
     /// This process, so that another evt on this machine can tell whether it still runs:
     /// `BOOT-ID/PID-NAMESPACE/PID/START-TIME` (its start in clock ticks after boot).

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `evt claim-pending SOURCE GROUP --min-idle DURATION`: take over a stream group's entries
 /// that sat unacknowledged too long (a consumer crashed or hangs), hand each over (stdout, or
 /// `--exec`) with its delivery count, then XACK it. Entries delivered `--max-deliveries`
@@ -29,7 +25,7 @@ public enum ClaimPendingCommand {
         let command = arguments.value("exec")
         let continueOnExecError = try SubscribeCommand.execErrorMode(arguments, spec: spec)
         let noAck = arguments.flag("no-ack")
-        let consumer = arguments.value("consumer") ?? "evt-\(SubscribeCommand.hostName())-\(getpid())"
+        let consumer = arguments.value("consumer") ?? "evt-\(ProcessIdentity.hostName)-\(ProcessIdentity.pid)"
         if arguments.value("consumer") == nil && !arguments.flag("dry-run") {
             Diagnostics.print("claiming as \(consumer) (--consumer)")
         }

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `evt lag SOURCE... [--group G]...`: how far each group is behind, as NDJSON, a table or
 /// Prometheus metrics, once or every `--watch`; exit 4 beyond `--max-lag`/`--max-lag-age`.
 public enum LagCommand {
@@ -19,7 +15,7 @@ public enum LagCommand {
             }
             format = chosen
         } else {
-            format = isatty(1) == 1 ? .table : .json
+            format = stdoutIsATerminal() ? .table : .json
         }
         let limits = LagLimits(
             maxLag: try arguments.number("max-lag", minimum: 0),

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `evt publish TARGET [FILE...]`: NDJSON lines in, events out, exit 0 only when every event
 /// was acknowledged. Lines are numbered across the inputs in order, as if concatenated.
 public enum PublishCommand {
@@ -184,51 +180,6 @@ private final class CheckOnly: EventSink {
     func send(_ event: borrowing OutgoingEvent) throws { tally.delivered() }
     func inputStalled() throws {}
     func finish() {}
-}
-
-/// The FILE operands in order (`-` or none: stdin), all opened before anything is sent: one
-/// that cannot be opened, or is a directory, is a usage error before any line is read.
-struct InputFiles {
-    let files: [(fd: Int32, path: String?)]
-
-    init(paths: [String]) throws {
-        files = try (paths.isEmpty ? ["-"] : paths).map { path in
-            if path == "-" { return (0, nil) }
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                throw EvtError.usage("cannot open \(path): \(String(cString: strerror(errno))).")
-            }
-            // A directory opens, and fails only when read: after the files before it were sent.
-            var status = stat()
-            if fstat(fd, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR {
-                close(fd)
-                throw EvtError.usage("cannot read \(path): it is a directory; name the files in it instead.")
-            }
-            return (fd, path)
-        }
-    }
-
-    /// How much of the inputs was read, when they are regular files (a pipe has no size):
-    /// the files before the one being read, and how far into it.
-    var shareRead: Double? {
-        var total: Int64 = 0
-        var read: Int64 = 0
-        var current = true   // files after the one being read have position 0
-        for file in files {
-            var status = stat()
-            guard fstat(file.fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
-            let position = current ? lseek(file.fd, 0, SEEK_CUR) : 0
-            if position < status.st_size { current = false }
-            total += Int64(status.st_size)
-            read += Int64(max(position, 0))
-        }
-        return total > 0 ? min(Double(read) / Double(total), 1) : nil
-    }
-
-    /// ` (FILE line N)` for a named file; nothing for stdin, where the line number says it all.
-    static func place(_ path: String?, _ line: Int) -> String {
-        path.map { " (\($0) line \(line))" } ?? ""
-    }
 }
 
 /// `--dead-letter DEST`: one `{"line":N,"error":"…","input":"…"}` per bad line (`input_b64`

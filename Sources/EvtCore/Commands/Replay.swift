@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `evt replay-from-offset SOURCE POSITION [--until POSITION] [-f] [--to TARGET]`: history
 /// from a position, as NDJSON on stdout or straight into any target (`--to`: the copy loop,
 /// so key, headers, timestamp and value bytes carry over as copy-between carries them).
@@ -28,7 +24,7 @@ public enum ReplayCommand {
         let matcher = try arguments.recordMatcher()
         let output = OutputWriter()
         // Progress on a terminal, unless the records themselves go to that terminal.
-        let progress = ProgressLine(verb: "replayed", when: arguments.value("to") != nil || isatty(1) == 0)
+        let progress = ProgressLine(verb: "replayed", when: arguments.value("to") != nil || !stdoutIsATerminal())
         defer { progress.clear() }
         let pacer = Pacer(eventsPerSecond: rate, progress: progress, output: output)
         let paced: (() throws -> Void)? = rate != nil || progress.isOn ? { try pacer.recordWritten() } : nil

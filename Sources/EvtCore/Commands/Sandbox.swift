@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `evt sandbox`: a throwaway redis-server and an in-process mock Kafka cluster, for trying
 /// evt and for its tests. Prints the environment to use them, or runs a command with it.
 public enum SandboxCommand {
@@ -37,22 +33,21 @@ public enum SandboxCommand {
             var childEnvironment = environment
             for (name, value) in variables { childEnvironment[name] = value }
             // The command finds this very evt first, built or installed.
-            if let directory = executableDirectory() {
+            if let directory = ProcessIdentity.executableDirectory {
                 childEnvironment["PATH"] = directory + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
             }
             let child = try ChildProcess.spawn(["/bin/sh", "-c", command], environment: childEnvironment)
             // A SIGINT from the terminal reaches the command too; a SIGTERM sent to evt alone
             // is passed on, so the command ends and the brokers are torn down after it.
-            var wake = pollfd(fd: Signals.wakeFD, events: Int16(POLLIN), revents: 0)
             var forwarded = false
             while true {
                 if let status = child.tryWait() { return ExitStatus(rawValue: status) }
                 if Signals.stopRequested && !forwarded {
                     forwarded = true
                     child.send(Signals.stopSignal)
-                    wake.fd = -1
                 }
-                _ = poll(&wake, 1, 50)
+                // Once the stop is passed on, the stop no longer cuts the wait short.
+                if forwarded { sleepMilliseconds(50) } else { Signals.sleep(milliseconds: 50) }
             }
         }
 
@@ -61,10 +56,9 @@ public enum SandboxCommand {
             output.buffer += Array("export \(name)=\(shellQuoted(variables[name]!))\n".utf8)
         }
         try? output.flush()
-        Diagnostics.print("sandbox running (redis-server pid \(redis.pid), \(brokers) mock Kafka broker\(brokers == 1 ? "" : "s")); stop it with Ctrl-C or kill \(getpid()).")
-        var wake = pollfd(fd: Signals.wakeFD, events: Int16(POLLIN), revents: 0)
+        Diagnostics.print("sandbox running (redis-server pid \(redis.pid), \(brokers) mock Kafka broker\(brokers == 1 ? "" : "s")); stop it with Ctrl-C or kill \(ProcessIdentity.pid).")
         while !Signals.stopRequested {
-            _ = poll(&wake, 1, 1000)
+            Signals.sleep(milliseconds: 1000)
             if let status = redis.exitStatus() {
                 throw EvtError(.refused(code: ""), "the sandbox's redis-server exited unexpectedly (status \(status)). Its log said: \(SandboxRedis.logTail(directory.path))")
             }
@@ -76,14 +70,4 @@ public enum SandboxCommand {
         text.allSatisfy { $0.isLetter || $0.isNumber || ":/.,_-@".contains($0) } ? text
             : "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
     }
-}
-
-/// The directory of the running executable, from /proc/self/exe.
-func executableDirectory() -> String? {
-    var buffer = [CChar](repeating: 0, count: 4096)
-    let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    guard length > 0 else { return nil }
-    let path = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    guard let slash = path.lastIndex(of: "/") else { return nil }
-    return String(path[..<slash])
 }

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `evt subscribe SOURCE...`: receive a batch, hand it over (stdout flushed), and only then
 /// acknowledge it; with `--exec`, receive one record at a time, as its command is about to
 /// run, and acknowledge it as the command exits 0. `-c N` acknowledges exactly N.
@@ -46,7 +42,7 @@ public enum SubscribeCommand {
         }
         try checkCombination(sources, options, spec: spec)
         if options.group != nil && options.consumer == nil {
-            options.consumer = "evt-\(hostName())"
+            options.consumer = "evt-\(ProcessIdentity.hostName)"
             // A stream group's pending entries belong to a named consumer: say which.
             if sources[0].has(.pendingEntries) { Diagnostics.print("consuming as \(options.consumer!) (--consumer)") }
         }
@@ -222,32 +218,10 @@ public enum SubscribeCommand {
 
     /// Runs `sh -c COMMAND` with the record on its stdin; its exit status.
     static func runExec(_ command: String, record: ArraySlice<UInt8>) throws -> Int32 {
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else {
-            throw EvtError(.refused(code: ""), "cannot run --exec: \(String(cString: strerror(errno)))")
-        }
-        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-        let child: ChildProcess
-        do {
-            child = try ChildProcess.spawn(["/bin/sh", "-c", command], stdin: fds[0])
-        } catch {
-            close(fds[0])
-            close(fds[1])
-            throw error
-        }
-        close(fds[0])
-        _ = record.withUnsafeBytes { writeAll(fds[1], $0) }   // a command that does not read its stdin: fine
-        close(fds[1])
-        let status = child.wait()
+        let status = try ChildProcess.runShell(command, input: record, what: "--exec")
         // SIGTERM lets the running command finish: evt's grace to acknowledge and leave
         // starts once it has.
         Signals.startGraceNow()
         return status
-    }
-
-    static func hostName() -> String {
-        var name = [CChar](repeating: 0, count: 256)
-        guard gethostname(&name, name.count) == 0 else { return "localhost" }
-        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `evt tail SOURCE [-n N] [-f]`: the last N events, oldest first, then (with -f) new ones.
 public enum TailCommand {
     public static func run(_ arguments: ParsedArguments, environment: [String: String]) throws -> ExitStatus {
@@ -28,7 +24,7 @@ public enum TailCommand {
                 var options = CopyOptions()
                 options.kafka = try arguments.kafkaSettings()
                 // Many records into a file or a pipe: a progress line on the terminal.
-                let progress = ProgressLine(verb: "read", when: count > 100_000 && isatty(1) == 0)
+                let progress = ProgressLine(verb: "read", when: count > 100_000 && !stdoutIsATerminal())
                 defer { progress.clear() }
                 try CopyLoop(follow: follow, ridesOutOutages: false, range: (.fromEnd(Int64(count)), nil), matcher: matcher,
                              afterRecord: progress.isOn ? { progress.advance() } : nil,

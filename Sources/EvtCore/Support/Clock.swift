@@ -9,6 +9,14 @@ func monotonicMilliseconds() -> Int {
     return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
 }
 
+/// Waits `milliseconds`, whatever comes (a stop signal too: see Signals.sleep for a wait
+/// that a stop ends).
+func sleepMilliseconds(_ milliseconds: Int) {
+    var left = timespec(tv_sec: milliseconds / 1000, tv_nsec: milliseconds % 1000 * 1_000_000)
+    var asked = left
+    while nanosleep(&asked, &left) != 0 && errno == EINTR { asked = left }
+}
+
 /// Milliseconds since the epoch on CLOCK_REALTIME: the clock of stream ids and Kafka
 /// timestamps, for ages ("how old is the oldest unconsumed event").
 func epochMilliseconds() -> Int64 {

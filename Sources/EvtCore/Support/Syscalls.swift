@@ -61,9 +61,31 @@ private func refusesConnection(_ address: addrinfo, timeoutMs: Int32) -> Bool {
     return error == ECONNREFUSED
 }
 
+/// True when stdout is a terminal (a person reads it): lag's table, progress lines only when not.
+func stdoutIsATerminal() -> Bool { isatty(1) == 1 }
+
 /// True when the reader of a pipe on stdout has gone (POLLERR on the write end), so a
 /// follower that has nothing to write still notices `| head` exiting.
 func stdoutReaderIsGone(fd: Int32 = 1) -> Bool {
     var pollFD = pollfd(fd: fd, events: 0, revents: 0)
     return poll(&pollFD, 1, 0) > 0 && (pollFD.revents & Int16(POLLERR | POLLHUP)) != 0
+}
+
+/// A port the kernel just handed out on 127.0.0.1 (the socket is closed again).
+public func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw EvtError(.refused(code: ""), "cannot create a socket: \(String(cString: strerror(errno))).") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        }
+    }
+    guard bound else { throw EvtError(.refused(code: ""), "cannot find a free port on 127.0.0.1: \(String(cString: strerror(errno))).") }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
