@@ -188,6 +188,16 @@ final class StreamFields: RandomAccessCollection {
         for field in fields { append(field.name, field.value) }
     }
 
+    /// The list becomes `count` fields, `field(i)` the i-th: one capacity check per entry,
+    /// not one per field.
+    @inline(__always)
+    func fill(count: Int, _ field: (Int) -> Field) {
+        while capacity < count { grow() }
+        let slots = slots
+        for index in 0..<count { (slots + index).initialize(to: field(index)) }
+        self.count = count
+    }
+
     private func grow() {
         let larger = UnsafeMutablePointer<Field>.allocate(capacity: capacity * 2)
         larger.initialize(from: slots, count: count)

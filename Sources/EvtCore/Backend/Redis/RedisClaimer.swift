@@ -44,19 +44,31 @@ final class RedisClaimer {
     /// stream meanwhile.
     func claim(limit: Int) throws -> (entries: [PendingEntry], deleted: [String]) {
         guard !finished else { return ([], []) }
-        let reply = try connection.call(["XAUTOCLAIM", stream, group, consumer, String(minIdleMs), cursor,
-                                         "COUNT", String(limit)])
-        if case .error(let message) = reply { throw failure("XAUTOCLAIM", message) }
-        guard case .array(let parts) = reply, parts.count >= 2, let next = parts[0].text,
-              case .array(let claimed) = parts[1] else {
+        var serverError: String?
+        var next: String?
+        var listed = 0
+        var entries: [PendingEntry] = []
+        var deleted: [String] = []
+        try connection.exchange(["XAUTOCLAIM", stream, group, consumer, String(minIdleMs), cursor, "COUNT", String(limit)]) { reply in
+            if reply.kind == .error { serverError = reply.text; return }
+            guard reply.kind == .array, reply.count >= 2, reply[0].kind == .string || reply[0].kind == .status,
+                  reply[1].kind == .array else { return }
+            next = reply[0].text
+            listed = reply[1].count
+            // Redis < 7 reports a deleted entry with nil fields; 7 lists them on their own.
+            (entries, deleted) = RedisStreamGroup.entries(reply[1])
+            if reply.count >= 3 {
+                let ids = reply[2]
+                deleted = (0..<ids.count).filter { ids[$0].kind == .string }.map { ids[$0].text } + deleted
+            }
+        }
+        if let serverError { throw failure("XAUTOCLAIM", serverError) }
+        guard let next else {
             throw EvtError(.refused(code: ""), "XAUTOCLAIM on stream \(stream) gave an unexpected answer.")
         }
         cursor = next
         if next == "0-0" { finished = true }
-        // Redis < 7 reports a deleted entry with nil fields; 7 lists them on their own.
-        var (entries, deleted) = RedisStreamGroup.entries(claimed)
-        if parts.count >= 3, case .array(let ids) = parts[2] { deleted = ids.compactMap(\.text) + deleted }
-        try member.countDeliveries(of: &entries, listed: claimed.count, on: connection) { failure("XPENDING", $0) }
+        try member.countDeliveries(of: &entries, listed: listed, on: connection) { failure("XPENDING", $0) }
         return (entries, deleted)
     }
 

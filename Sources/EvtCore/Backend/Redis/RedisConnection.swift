@@ -54,16 +54,6 @@ struct RedisReplyView {
     var integer: Int { Int(raw.pointee.integer) }
     var count: Int { kind == .array ? raw.pointee.elements : 0 }
     subscript(index: Int) -> RedisReplyView { RedisReplyView(raw: raw.pointee.element[index]!) }
-
-    /// The pairs of a stream entry's field array (XRANGE, XREAD, XREADGROUP), in order;
-    /// `first` for the first pair.
-    func forEachField(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ first: Bool) throws -> Void) rethrows {
-        var index = 0
-        while index + 1 < count {
-            try body(self[index].bytes, self[index + 1].bytes, index == 0)
-            index += 2
-        }
-    }
 }
 
 /// A reply copied into Swift values, for control commands off the hot path.
@@ -433,8 +423,9 @@ final class RedisConnection {
     /// an answer that says "elsewhere" or "not now" leads to (ClusterRedirects): MOVED moves
     /// this connection to the slot's master, ASK sends the command once more on the importing
     /// node after ASKING, TRYAGAIN and CLUSTERDOWN send it again after a pause, within
-    /// `writeStallLimitMs` (--timeout).
-    private func exchange(_ words: [String], _ body: (RedisReplyView) throws -> Void) throws {
+    /// `writeStallLimitMs` (--timeout). An error answer the router leaves to the command is
+    /// handed to `body` too.
+    func exchange(_ words: [String], _ body: (RedisReplyView) throws -> Void) throws {
         var via = self
         var course = ClusterRedirects(timeoutMs: writeStallLimitMs)
         while true {

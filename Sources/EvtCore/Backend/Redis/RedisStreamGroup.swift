@@ -8,18 +8,13 @@ struct RedisStreamGroup {
     /// XACK of `ids`.
     func acknowledgement(_ ids: [String]) -> [String] { ["XACK", stream, group] + ids }
 
-    /// The entries of an XREADGROUP or XAUTOCLAIM answer, copied, and the ids of entries
-    /// deleted from the stream while pending (`[id, nil]`), which have nothing to deliver.
-    static func entries(_ list: [RedisValue]) -> (entries: [PendingEntry], deleted: [String]) {
+    /// The entries of an XREADGROUP or XAUTOCLAIM answer (`list`), copied, and the ids of
+    /// entries deleted from the stream while pending (`[id, nil]`), which have nothing to deliver.
+    static func entries(_ list: RedisReplyView) -> (entries: [PendingEntry], deleted: [String]) {
         var entries: [PendingEntry] = []
         var deleted: [String] = []
-        for item in list {
-            guard case .array(let parts) = item, let id = parts.first?.text else { continue }
-            guard parts.count >= 2, case .array(let fields) = parts[1] else {
-                deleted.append(id)
-                continue
-            }
-            entries.append(PendingEntry(id: id, fields: fields))
+        StreamEntries.forEach(in: list, into: Record(), deleted: { deleted.append(String(decoding: $0, as: UTF8.self)) }) {
+            entries.append(PendingEntry(copying: $0))
         }
         return (entries, deleted)
     }
@@ -54,30 +49,28 @@ struct PendingEntry {
     private var fields: [(name: Range<Int>, value: Range<Int>)] = []
     var deliveries = 1
 
-    init(id: String, fields values: [RedisValue]) {
-        self.id = id
-        var index = 0
-        while index + 1 < values.count {
+    /// A copy of `record`, a stream entry as StreamEntries decoded it.
+    init(copying record: Record) {
+        id = String(decoding: record.id, as: UTF8.self)
+        for field in record.fields {
             let nameStart = bytes.count
-            bytes.append(contentsOf: values[index].bytes ?? [])
+            bytes.append(contentsOf: field.name)
             let valueStart = bytes.count
-            bytes.append(contentsOf: values[index + 1].bytes ?? [])
+            bytes.append(contentsOf: field.value)
             fields.append((nameStart..<valueStart, valueStart..<bytes.count))
-            index += 2
         }
     }
 
-    /// Hands `body` the entry as a stream Record (with its delivery count) borrowing this copy.
+    /// Hands `body` the entry as a stream Record again (with its delivery count), borrowing
+    /// this copy.
     func withRecord<R>(_ record: Record, _ body: (Record) throws -> R) rethrows -> R {
         var id = id
         return try id.withUTF8 { idBytes in
             try bytes.withUnsafeBytes { raw in
                 record.origin = .stream
                 record.id = UnsafeRawBufferPointer(idBytes)
-                record.fields.removeAll()
-                for field in fields {
-                    record.fields.append(UnsafeRawBufferPointer(rebasing: raw[field.name]),
-                                         UnsafeRawBufferPointer(rebasing: raw[field.value]))
+                record.fields.fill(count: fields.count) { index in
+                    (UnsafeRawBufferPointer(rebasing: raw[fields[index].name]), UnsafeRawBufferPointer(rebasing: raw[fields[index].value]))
                 }
                 record.deliveries = deliveries
                 return try body(record)

@@ -51,7 +51,6 @@ final class RedisStreamReader: EventConsumer {
         idBytes.removeAll(keepingCapacity: true)
         idStarts.removeAll(keepingCapacity: true)
         idStarts.append(0)
-        record.origin = .stream
         record.quotedSource = quotedName
         while true {
             do {
@@ -97,25 +96,26 @@ final class RedisStreamReader: EventConsumer {
         try link.send(["XREADGROUP", "GROUP", group.group, group.consumer, "COUNT", String(limit), "STREAMS", name, pendingCursor])
         var failure: String?
         // Copied: the delivery counts come from a second command.
-        var answer: RedisValue = .null
+        var entries: [PendingEntry] = []
+        var deleted: [String] = []
+        var listed = 0
         let wait = try link.connection.nextReply(waitMs: 10_000) { reply in
             if reply.kind == .error { failure = reply.text; return }
             guard reply.kind == .array, reply.count > 0 else { return }
-            answer = RedisValue(reply[0][1])
+            let list = reply[0][1]
+            listed = list.count
+            if listed > 0 { pendingCursor = list[listed - 1][0].text }
+            (entries, deleted) = RedisStreamGroup.entries(list)
         }
         if wait == .stopRequested { return nil }
         if wait == .timedOut { throw link.connection.lost("no answer to XREADGROUP within 10 s") }
         if let failure { throw serverError("XREADGROUP", failure) }
-        guard case .array(let list) = answer, !list.isEmpty else {
+        guard listed > 0 else {
             readingOwnPending = false
             return 0
         }
-        let copied = RedisStreamGroup.entries(list)
-        var entries = copied.entries
-        let deleted = copied.deleted
-        if case .array(let last)? = list.last, let lastID = last.first?.text { pendingCursor = lastID }
         if link.asking { _ = try link.connection.call(["ASKING"]) }
-        try group.countDeliveries(of: &entries, listed: list.count, on: link.connection) { serverError("XPENDING", $0) }
+        try group.countDeliveries(of: &entries, listed: listed, on: link.connection) { serverError("XPENDING", $0) }
         if !deleted.isEmpty {
             // Deleted while pending: nothing to deliver; acknowledge so they stop coming back.
             Diagnostics.print("\(deleted.count) pending entr\(deleted.count == 1 ? "y was" : "ies were") deleted from stream \(name) before delivery: \(deleted.joined(separator: " ")); acknowledging.")
@@ -137,16 +137,11 @@ final class RedisStreamReader: EventConsumer {
         let wait = try link.connection.nextReply(waitMs: -1, watchStdout: true) { reply in
             if reply.kind == .error { failure = reply.text; return }
             guard reply.kind == .array, reply.count > 0 else { return }
-            let entries = reply[0][1]
-            for index in 0..<entries.count {
-                let entry = entries[index]
-                record.id = entry[0].bytes
-                record.fields.removeAll()
-                entry[1].forEachField { name, value, _ in record.fields.append(name, value) }
+            StreamEntries.forEach(in: reply[0][1], into: record) { record in
                 addID(record.id)
+                count += 1
                 body(record)
             }
-            count = entries.count
         }
         if wait == .stopRequested { return 0 }
         if let failure { throw serverError(command[0], failure) }

@@ -23,21 +23,14 @@ final class StreamCopySource {
     /// waiting for new ones), `pageSize` per request.
     func copy(after: StreamID?, until: StreamID?, pageSize: Int, into record: Record,
               idle: () throws -> Void, _ body: (Record) throws -> Void, batchEnded: () throws -> Void) throws {
-        record.origin = .stream
         record.quotedSource = Record.quoted(name)
         var position = after
         func handOver(_ entries: RedisReplyView) throws -> Int {
             handingOver = true
             defer { handingOver = false }
-            for index in 0..<entries.count {
-                let entry = entries[index]
-                record.id = entry[0].bytes
-                record.fields.removeAll()
-                entry[1].forEachField { name, value, _ in record.fields.append(name, value) }
-                try body(record)
-                if index == entries.count - 1 { position = StreamID(record.id) }
-            }
-            return entries.count
+            let count = try StreamEntries.forEach(in: entries, into: record, body)
+            if count > 0 { position = StreamID(record.id) }
+            return count
         }
         if let until {
             if Signals.stopRequested { return }
