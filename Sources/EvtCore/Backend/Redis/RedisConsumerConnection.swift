@@ -8,8 +8,8 @@
 final class RedisConsumerConnection {
     /// An acknowledgement sent and not yet answered.
     enum Acknowledgement {
-        /// XACK, with its words for a resend.
-        case xack([String])
+        /// XACK, kept for a resend.
+        case xack(XAckCommand)
         /// LREM of a handled item from the processing list (named for messages).
         case lrem(processingList: String)
         /// Items a plain list gives back (LPUSH / RPUSH).
@@ -39,14 +39,14 @@ final class RedisConsumerConnection {
         connection = try RedisConnection.open(server, key: key)
     }
 
-    /// Queues XACK `words`: it goes out with the next command.
-    func queueXAck(_ words: [String]) {
+    /// Queues an XACK (RedisStreamGroup.acknowledgement): it goes out with the next command.
+    func queueXAck(_ xack: XAckCommand) {
         if asking {
             connection.outgoing.command(["ASKING"])
             inFlight.append(.asking)
         }
-        connection.outgoing.command(words)
-        inFlight.append(.xack(words))
+        connection.outgoing.appendCommand(xack.resp[...])
+        inFlight.append(.xack(xack))
     }
 
     /// Notes an acknowledgement the caller wrote into `connection.outgoing` itself.
@@ -98,8 +98,8 @@ final class RedisConsumerConnection {
                 }
                 guard reply.kind == .integer else { return }
                 switch acknowledgement {
-                case .xack(let words) where reply.integer < words.count - 3:
-                    problem = "\(words.count - 3 - reply.integer) of \(words.count - 3) entries were no longer pending (claimed by another consumer?)"
+                case .xack(let xack) where reply.integer < xack.ids:
+                    problem = "\(xack.ids - reply.integer) of \(xack.ids) entries were no longer pending (claimed by another consumer?)"
                 case .lrem(let processingList) where reply.integer == 0:
                     problem = "a handled item was no longer in \(processingList) (removed by another client?)"
                 default:
@@ -171,7 +171,7 @@ final class RedisConsumerConnection {
         // Acknowledgements whose answer was lost: send again (harmless if they were applied).
         let resend = inFlight
         inFlight.removeAll()
-        for case .xack(let words) in resend { queueXAck(words) }
+        for case .xack(let xack) in resend { queueXAck(xack) }
         try connection.flushWrites()
     }
 

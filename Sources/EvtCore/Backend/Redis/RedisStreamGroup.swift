@@ -5,8 +5,20 @@ struct RedisStreamGroup {
     let group: String
     let consumer: String
 
-    /// XACK of `ids`.
+    /// XACK of `ids`, as words for a call (claim-pending).
     func acknowledgement(_ ids: [String]) -> [String] { ["XACK", stream, group] + ids }
+
+    /// XACK of `count` ids, which `ids` appends as arguments: a group reader acknowledges from
+    /// the id bytes it kept, with no String per id.
+    func acknowledgement(count: Int, _ ids: (inout RespCommandBuffer) -> Void) -> XAckCommand {
+        var command = RespCommandBuffer(capacity: 0)
+        command.beginCommand(arguments: 3 + count)
+        command.argument("XACK")
+        command.argument(stream)
+        command.argument(group)
+        ids(&command)
+        return XAckCommand(resp: command.bytes, ids: count)
+    }
 
     /// The entries of an XREADGROUP or XAUTOCLAIM answer (`list`), copied, and the ids of
     /// entries deleted from the stream while pending (`[id, nil]`), which have nothing to deliver.
@@ -39,6 +51,12 @@ struct RedisStreamGroup {
         }
         for index in entries.indices { entries[index].deliveries = counts[entries[index].id] ?? 1 }
     }
+}
+
+/// An XACK in RESP form, kept to be sent again after a reconnect, and how many ids it names.
+struct XAckCommand {
+    let resp: [UInt8]
+    let ids: Int
 }
 
 /// A stream entry copied out of a reply, because another command (XPENDING) runs before it

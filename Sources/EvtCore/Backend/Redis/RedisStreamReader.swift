@@ -119,7 +119,7 @@ final class RedisStreamReader: EventConsumer {
         if !deleted.isEmpty {
             // Deleted while pending: nothing to deliver; acknowledge so they stop coming back.
             Diagnostics.print("\(deleted.count) pending entr\(deleted.count == 1 ? "y was" : "ies were") deleted from stream \(name) before delivery: \(deleted.joined(separator: " ")); acknowledging.")
-            link.queueXAck(group.acknowledgement(deleted))
+            link.queueXAck(group.acknowledgement(count: deleted.count) { xack in for id in deleted { xack.argument(id) } })
         }
         for entry in entries {
             addID(Array(entry.id.utf8))
@@ -163,7 +163,11 @@ final class RedisStreamReader: EventConsumer {
         guard !indexes.isEmpty, let group else { return }
         // Queued: it goes out in one write with the next read (or on close), and its reply is
         // read before that read's.
-        link.queueXAck(group.acknowledgement(indexes.map(id)))
+        link.queueXAck(group.acknowledgement(count: indexes.count) { xack in
+            idBytes.withUnsafeBytes { ids in
+                for index in indexes { xack.argument(UnsafeRawBufferPointer(rebasing: ids[idStarts[index]..<idStarts[index + 1]])) }
+            }
+        })
     }
 
     func close() throws { try link.finish() }
