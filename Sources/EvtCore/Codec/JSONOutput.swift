@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Writing JSON text into an output byte buffer.
 enum JSONOutput {
     enum PayloadName { case value, key }
@@ -84,8 +88,11 @@ enum JSONOutput {
         default: break
         }
         guard (try? JSON.validate(bytes)) != nil else { return false }
-        // Validated JSON holds raw CR/LF only as whitespace between tokens.
-        return !bytes.contains(0x0A) && !bytes.contains(0x0D)
+        // Validated JSON holds raw CR/LF only as whitespace between tokens. memchr, not
+        // Sequence.contains: that walked every payload byte by byte, twice (11 % of a channel
+        // subscribe in callgrind).
+        let start = bytes.baseAddress!
+        return memchr(start, 0x0A, bytes.count) == nil && memchr(start, 0x0D, bytes.count) == nil
     }
 
     /// Stream field values and Kafka header values: a UTF-8 string, `{"b64":"…"}` for other
