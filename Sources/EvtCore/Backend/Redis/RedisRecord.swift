@@ -2,9 +2,38 @@
 import Glibc
 #endif
 
-/// A Redis list item and a channel message as a `Record`: the one place each becomes one,
-/// for every command that reads them (a Kafka message becomes one in KafkaRecord.swift).
+/// A Redis stream entry, list item and channel message as a `Record`: the one place each
+/// becomes one, for every command that reads them (a Kafka message becomes one in
+/// KafkaRecord.swift).
 extension Record {
+    /// Points the record at the stream entry `[id, [field, value, …]]` in `entry`, out of an
+    /// XRANGE, XREVRANGE, XREAD, XREADGROUP, XAUTOCLAIM or XCLAIM reply. False for an entry
+    /// deleted from the stream while it was pending (`[id, nil]`): only `id` is set then. The
+    /// bytes are the reply's, valid until the connection reads the next one.
+    @inline(__always)
+    func point(atStreamEntry entry: RedisReplyView) -> Bool {
+        origin = .stream
+        id = entry[0].bytes
+        let pairs = entry.count < 2 ? nil : entry[1]
+        guard let pairs, pairs.kind == .array else { return false }
+        fields.fill(count: pairs.count / 2) { index in (pairs[2 * index].bytes, pairs[2 * index + 1].bytes) }
+        return true
+    }
+
+    /// Points the record at each entry of `entries` (a reply's array of entries) in order,
+    /// handing it to `body`, and hands `deleted` the id of each entry deleted while pending;
+    /// the number of entries listed. The copy source (copy, replay, tail), the group reader
+    /// (subscribe) and the pending entries a group re-reads or claims all read them here.
+    @discardableResult
+    func forEachStreamEntry(in entries: RedisReplyView, deleted: (UnsafeRawBufferPointer) -> Void = { _ in },
+                            _ body: (Record) throws -> Void) rethrows -> Int {
+        let count = entries.count
+        for index in 0..<count {
+            if point(atStreamEntry: entries[index]) { try body(self) } else { deleted(id) }
+        }
+        return count
+    }
+
     /// Makes the record an item of the list whose name `quotedList` holds (`Record.quoted`):
     /// once per read, before `point(atListItem:)`, as a Kafka reader sets the topic once.
     func beginListItems(of quotedList: [UInt8]) {

@@ -25,7 +25,7 @@ struct RedisStreamGroup {
     static func entries(_ list: RedisReplyView) -> (entries: [PendingEntry], deleted: [String]) {
         var entries: [PendingEntry] = []
         var deleted: [String] = []
-        StreamEntries.forEach(in: list, into: Record(), deleted: { deleted.append(String(decoding: $0, as: UTF8.self)) }) {
+        Record().forEachStreamEntry(in: list, deleted: { deleted.append(String(decoding: $0, as: UTF8.self)) }) {
             entries.append(PendingEntry(copying: $0))
         }
         return (entries, deleted)
@@ -67,7 +67,7 @@ struct PendingEntry {
     private var fields: [(name: Range<Int>, value: Range<Int>)] = []
     var deliveries = 1
 
-    /// A copy of `record`, a stream entry as StreamEntries decoded it.
+    /// A copy of `record`, a stream entry as `point(atStreamEntry:)` made it.
     init(copying record: Record) {
         id = String(decoding: record.id, as: UTF8.self)
         for field in record.fields {

@@ -137,7 +137,7 @@ final class RedisStreamReader: EventConsumer {
         let wait = try link.connection.nextReply(waitMs: -1, watchStdout: true) { reply in
             if reply.kind == .error { failure = reply.text; return }
             guard reply.kind == .array, reply.count > 0 else { return }
-            StreamEntries.forEach(in: reply[0][1], into: record) { record in
+            record.forEachStreamEntry(in: reply[0][1]) { record in
                 addID(record.id)
                 count += 1
                 body(record)

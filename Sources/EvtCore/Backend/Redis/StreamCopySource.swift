@@ -28,7 +28,7 @@ final class StreamCopySource {
         func handOver(_ entries: RedisReplyView) throws -> Int {
             handingOver = true
             defer { handingOver = false }
-            let count = try StreamEntries.forEach(in: entries, into: record, body)
+            let count = try record.forEachStreamEntry(in: entries, body)
             if count > 0 { position = StreamID(record.id) }
             return count
         }
