@@ -15,6 +15,16 @@ enum Backends {
         }
     }
 
+    /// The lag of groups on `endpoint` (evt lag, subscribe --stats).
+    static func lagReader(for endpoint: Endpoint, query: LagQuery) throws -> LagReader {
+        switch endpoint {
+        case .redis(let server, let kind, let name):
+            return try RedisLagReader(server: server, kind: kind, name: name, query: query)
+        case .kafka(let brokers, let topic, let partition):
+            return try KafkaLagReader(brokers: brokers, topic: topic, partition: partition, query: query)
+        }
+    }
+
     /// DEST of an option that takes "an endpoint or, if it is not one, a file" (--dead-letter).
     static func sink(forDestination destination: String, environment: [String: String],
                      options: SinkOptions) throws -> EventSink {

@@ -67,14 +67,3 @@ struct LagQuery {
     /// pending entries read for the delivery histogram).
     var scanLimit = 100_000
 }
-
-extension Backends {
-    static func lagReader(for endpoint: Endpoint, query: LagQuery) throws -> LagReader {
-        switch endpoint {
-        case .redis(let server, let kind, let name):
-            return try RedisLagReader(server: server, kind: kind, name: name, query: query)
-        case .kafka(let brokers, let topic, let partition):
-            return try KafkaLagReader(brokers: brokers, topic: topic, partition: partition, query: query)
-        }
-    }
-}
