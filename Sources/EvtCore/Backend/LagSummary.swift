@@ -54,7 +54,7 @@ extension LagQuery {
     func checkGroupsFound(sources: [Endpoint], reports: [[LagReport]], noted: inout Set<String>) throws {
         guard groupsWhereFound else { return }
         for group in groups where !reports.contains(where: { $0.contains { $0.group == group } }) {
-            throw EvtError(.refused(code: "NOGROUP"), "none of the sources has group \(group): a stream has it when XINFO GROUPS lists it, a topic when the group committed offsets on it. Check the name, or create it with evt group-create SOURCE \(SandboxCommand.shellQuoted(group)).")
+            throw EvtError(.refused(code: "NOGROUP"), "none of the sources has group \(group): a stream has it when XINFO GROUPS lists it, a topic when the group committed offsets on it. Check the name, or create it with evt group-create SOURCE \(Shell.quoted(group)).")
         }
         for (source, found) in zip(sources, reports) {
             if case .redis(_, .list, _) = source { continue }

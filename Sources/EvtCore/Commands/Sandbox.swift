@@ -53,7 +53,7 @@ public enum SandboxCommand {
 
         let output = OutputWriter()
         for name in variables.keys.sorted() {
-            output.buffer += Array("export \(name)=\(shellQuoted(variables[name]!))\n".utf8)
+            output.buffer += Array("export \(name)=\(Shell.quoted(variables[name]!))\n".utf8)
         }
         try? output.flush()
         Diagnostics.print("sandbox running (redis-server pid \(redis.pid), \(brokers) mock Kafka broker\(brokers == 1 ? "" : "s")); stop it with Ctrl-C or kill \(ProcessIdentity.pid).")
@@ -64,10 +64,5 @@ public enum SandboxCommand {
             }
         }
         return Signals.exitStatusAfterSignal ?? .success
-    }
-
-    static func shellQuoted(_ text: String) -> String {
-        text.allSatisfy { $0.isLetter || $0.isNumber || ":/.,_-@".contains($0) } ? text
-            : "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
     }
 }

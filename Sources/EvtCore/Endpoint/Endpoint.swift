@@ -45,7 +45,7 @@ public struct RedisServerAddress: Sendable, Hashable {
     /// password (it stays in the user's endpoint or the environment).
     func endpoint(_ kind: RedisKind, _ name: String) -> String {
         let escaped = name.map { $0 == "%" ? "%25" : $0 == "?" ? "%3F" : String($0) }.joined()
-        return SandboxCommand.shellQuoted("\(description)/\(kind.rawValue)/\(escaped)")
+        return Shell.quoted("\(description)/\(kind.rawValue)/\(escaped)")
     }
 
     /// The same credentials and TLS settings for another node (of a cluster).

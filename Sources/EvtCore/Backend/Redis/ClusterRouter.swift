@@ -185,6 +185,12 @@ final class ClusterRouter: Sendable {
         return answer
     }
 
+    /// Takes in what `errorText` from `node` says about the map (a MOVED answer moves its
+    /// slot), for a caller that retries on its own terms (the copy loop, after a batch).
+    func learn(from errorText: String, answeredBy node: RedisNode) {
+        note(ClusterAnswer(errorText: errorText, answeredBy: node))
+    }
+
     private func note(_ answer: ClusterAnswer) {
         guard case .elsewhere(let slot, let target, asking: false) = answer else { return }
         state.withLock { state in

@@ -32,7 +32,7 @@ final class RedisLagReader: LagReader {
         return try names.compactMap { wanted in
             guard let info = groups.first(where: { $0.name == wanted }) else {
                 if query.groupsWhereFound { return nil }
-                throw EvtError(.refused(code: "NOGROUP"), "stream \(name) has no group \(wanted) (groups: \(groups.isEmpty ? "none" : groups.map(\.name).joined(separator: ", "))). Check the name, or create it with evt group-create \(connection.address.endpoint(.stream, name)) \(SandboxCommand.shellQuoted(wanted)).")
+                throw EvtError(.refused(code: "NOGROUP"), "stream \(name) has no group \(wanted) (groups: \(groups.isEmpty ? "none" : groups.map(\.name).joined(separator: ", "))). Check the name, or create it with evt group-create \(connection.address.endpoint(.stream, name)) \(Shell.quoted(wanted)).")
             }
             return try report(info)
         }

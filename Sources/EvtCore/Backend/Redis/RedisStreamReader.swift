@@ -41,7 +41,7 @@ final class RedisStreamReader: EventConsumer {
             }
         }
         guard options.createGroup else {
-            throw EvtError(.refused(code: "NOGROUP"), "stream \(name) has no group \(group). Create it with evt group-create \(link.server.endpoint(.stream, name)) \(SandboxCommand.shellQuoted(group)) [--from POSITION], or add --create.")
+            throw EvtError(.refused(code: "NOGROUP"), "stream \(name) has no group \(group). Create it with evt group-create \(link.server.endpoint(.stream, name)) \(Shell.quoted(group)) [--from POSITION], or add --create.")
         }
         let (created, start) = try RedisGroups.create(group, on: name, from: options.from ?? .end, connection: link.connection)
         if created { Diagnostics.print("created group \(group) on stream \(name) at \(start)") }
@@ -67,7 +67,7 @@ final class RedisStreamReader: EventConsumer {
     private func serverError(_ command: String, _ message: String) -> EvtError {
         link.noteRedirect(message)
         if RedisErrorReply.cause(message) == .refused(code: "NOGROUP") {
-            return EvtError(.refused(code: "NOGROUP"), "\(command) on \(name): \(clause(message)). Create the group with evt group-create \(link.server.endpoint(.stream, name)) \(group.map { SandboxCommand.shellQuoted($0.group) } ?? "GROUP").")
+            return EvtError(.refused(code: "NOGROUP"), "\(command) on \(name): \(clause(message)). Create the group with evt group-create \(link.server.endpoint(.stream, name)) \(group.map { Shell.quoted($0.group) } ?? "GROUP").")
         }
         return EvtError(RedisErrorReply.cause(message), "\(command) on stream \(name) failed: \(message)")
     }

@@ -299,7 +299,7 @@ final class StreamBatchWriter: StreamEntryWriter {
             // (CopyLoop: where the router points, within its limits).
             if transientRefusal == nil {
                 transientRefusal = answer
-                _ = router.classify(answer, answeredBy: connection.node)
+                router.learn(from: answer, answeredBy: connection.node)
             }
         case .checkpointLost:
             if failure == nil { failure = CheckpointLease.lost("checkpoint \(checkpoint?.key ?? "")", holder: nil) }
