@@ -56,7 +56,7 @@ final class StreamCopySource {
             }
             if wait == .stopRequested { return }
             if let serverError {
-                _ = connection.router?.classify(serverError, answeredBy: connection.node)   // a MOVED moves the slot on the map
+                connection.router?.learn(from: serverError, answeredBy: connection.node)   // a MOVED moves the slot on the map
                 throw RedisErrorReply.error(serverError, "XREAD on stream \(name) failed")
             }
             if got > 0 { try batchEnded() } else { try idle() }
