@@ -14,10 +14,12 @@ let package = Package(
         // OpenSSL 3 for rediss://: Debian's hiredis 0.14 has no TLS, so evt runs the TLS
         // session itself and hands hiredis the decrypted bytes to parse.
         .systemLibrary(name: "CTLS", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // libavro for Avro payloads of schema-registry topics: schemas, binary read and write.
+        .systemLibrary(name: "CAvro", pkgConfig: "avro-c", providers: [.apt(["libavro-dev"])]),
         // Endpoint grammar, NDJSON codec, the backend adapter layer and one file per command.
         // Records are appended field by field to buffers owned by classes; dynamic exclusivity
         // checks on each of those accesses cost ~10% of a stream read (measured with perf).
-        .target(name: "EvtCore", dependencies: ["CHiredis", "CRdKafka", "CTLS"],
+        .target(name: "EvtCore", dependencies: ["CHiredis", "CRdKafka", "CTLS", "CAvro"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         // Wiring only: parse, dispatch, map errors to stderr and an exit status.
         .executableTarget(name: "evt", dependencies: ["EvtCore"]),

@@ -93,8 +93,8 @@ enum JSON {
 
     /// For a validated object: each member's key literal range (quotes included) and its
     /// value's range and kind, in order.
-    static func forEachMember(ofObject bytes: UnsafeRawBufferPointer,
-                              _ body: (Range<Int>, Range<Int>, JSONKind) throws -> Void) rethrows {
+    static func forEachMember<Failure: Error>(ofObject bytes: UnsafeRawBufferPointer,
+                                              _ body: (Range<Int>, Range<Int>, JSONKind) throws(Failure) -> Void) throws(Failure) {
         var walker = Walker(bytes: bytes)
         walker.skipWhitespace()
         guard walker.index < bytes.count, bytes[walker.index] == UInt8(ascii: "{") else { return }
@@ -118,8 +118,8 @@ enum JSON {
     }
 
     /// For a validated array: each element's range and kind, in order.
-    static func forEachElement(ofArray bytes: UnsafeRawBufferPointer,
-                               _ body: (Range<Int>, JSONKind) throws -> Void) rethrows {
+    static func forEachElement<Failure: Error>(ofArray bytes: UnsafeRawBufferPointer,
+                                               _ body: (Range<Int>, JSONKind) throws(Failure) -> Void) throws(Failure) {
         var walker = Walker(bytes: bytes)
         walker.skipWhitespace()
         guard walker.index < bytes.count, bytes[walker.index] == UInt8(ascii: "[") else { return }

@@ -1,0 +1,273 @@
+import Foundation
+import Testing
+@testable import EvtCore
+
+// The Avro codec against its peer: every payload here is written by fastavro (what
+// confluent-kafka's AvroSerializer uses) and every payload evt writes is read back by it;
+// fastavro's json_writer is the reference for the Avro JSON encoding (compared parsed).
+
+// MARK: - The peer
+
+private let python3: String? = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+    .map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+
+/// A directory of its own for one test's files, removed when the test is done.
+private final class Workspace {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("evt-avro-\(UUID().uuidString)")
+    init() { try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
+    deinit { try? FileManager.default.removeItem(at: url) }
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    func write(_ name: String, _ text: String) -> String {
+        _ = FileManager.default.createFile(atPath: path(name), contents: Data(text.utf8))
+        return path(name)
+    }
+}
+
+/// Runs a python3 script with `arguments` in sys.argv[1...]; its stdout, or a recorded issue.
+private func python(_ script: String, _ arguments: [String], in workspace: Workspace) throws -> String {
+    let scriptPath = workspace.write("peer-\(UUID().uuidString).py", script)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: python3!)
+    process.arguments = [scriptPath] + arguments
+    let stdout = Pipe()
+    let stderrPath = workspace.path("stderr-\(UUID().uuidString)")
+    _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+    process.standardOutput = stdout
+    process.standardError = FileHandle(forWritingAtPath: stderrPath)
+    try process.run()
+    let output = stdout.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+    if stderr.contains("No module named 'fastavro'") {
+        Issue.record("the fastavro Python package is missing: pip install 'confluent-kafka[avro]' (.ci/run does)")
+    }
+    #expect(process.terminationStatus == 0, "python3 peer: \(stderr)")
+    return String(decoding: output, as: UTF8.self)
+}
+
+private func hexBytes(_ text: some StringProtocol) -> [UInt8] {
+    var bytes: [UInt8] = []
+    var index = text.startIndex
+    while index < text.endIndex {
+        let next = text.index(index, offsetBy: 2)
+        bytes.append(UInt8(text[index..<next], radix: 16)!)
+        index = next
+    }
+    return bytes
+}
+
+private func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+// MARK: - Schemas and vectors
+
+/// Nested records in three namespaces, unions of null with a record, a string and an enum,
+/// an enum, arrays, maps, fixed, bytes, decimal (bytes and fixed), timestamp-millis, date,
+/// uuid, and fields with defaults.
+private let richSchema = #"""
+    {"type":"record","name":"Order","namespace":"com.acme","fields":[
+     {"name":"id","type":"long"},
+     {"name":"item","type":"string"},
+     {"name":"qty","type":"int"},
+     {"name":"price","type":"double"},
+     {"name":"weight","type":"float"},
+     {"name":"paid","type":"boolean"},
+     {"name":"status","type":{"type":"enum","name":"Status","symbols":["NEW","PAID","SHIPPED"]}},
+     {"name":"customer","type":["null",{"type":"record","name":"Customer","fields":[
+        {"name":"name","type":"string"},
+        {"name":"email","type":["null","string"],"default":null},
+        {"name":"address","type":{"type":"record","name":"Address","namespace":"com.acme.geo","fields":[
+           {"name":"city","type":"string"},{"name":"zip","type":"string"}]}}]}],"default":null},
+     {"name":"note","type":["null","string"],"default":null},
+     {"name":"items","type":{"type":"array","items":{"type":"record","name":"Line","fields":[
+        {"name":"sku","type":"string"},{"name":"qty","type":"int"}]}}},
+     {"name":"tags","type":{"type":"map","values":"string"}},
+     {"name":"hash","type":{"type":"fixed","name":"MD5","size":16}},
+     {"name":"blob","type":"bytes"},
+     {"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":10,"scale":2}},
+     {"name":"fee","type":{"type":"fixed","name":"Fee","size":8,"logicalType":"decimal","precision":12,"scale":3}},
+     {"name":"created","type":{"type":"long","logicalType":"timestamp-millis"}},
+     {"name":"day","type":{"type":"int","logicalType":"date"}},
+     {"name":"ref","type":{"type":"string","logicalType":"uuid"}},
+     {"name":"prev_status","type":["null","Status"],"default":null},
+     {"name":"source","type":"string","default":"web"}
+    ]}
+    """#
+
+/// Writes `count` varied records of the rich schema (argv[1], argv[2]) with fastavro: per
+/// line the payload in hex, a space, and json_writer's JSON encoding of the record.
+private let pythonRichVectors = #"""
+    import sys, io, json, uuid, datetime, decimal
+    import fastavro
+    schema = fastavro.parse_schema(json.load(open(sys.argv[1])))
+    count = int(sys.argv[2])
+    names = ["Ann", "Bø", "李", "\"quoted\"\\back", "tab\there", "emoji 😀", "", "nul\u0000byte"]
+    for i in range(count):
+        rec = {
+            "id": i * 7919 - 3 * 10**12 if i % 2 else i,
+            "item": names[i % len(names)] + str(i),
+            "qty": [0, 1, -1, 2**31 - 1, -2**31][i % 5],
+            "price": [9.99, 0.1, -1e300, 5e-324, 123456.789, 0.0][i % 6],
+            "weight": [2.5, -0.375, 1048576.0, 0.0][i % 4],
+            "paid": i % 3 == 0,
+            "status": ["NEW", "PAID", "SHIPPED"][i % 3],
+            "customer": None if i % 4 == 0 else {
+                "name": names[(i + 1) % len(names)],
+                "email": None if i % 2 else "c%d@example.com" % i,
+                "address": {"city": "Oslo", "zip": "%04d" % i}},
+            "note": None if i % 3 == 1 else names[i % len(names)],
+            "items": [{"sku": "sku-%d-%d" % (i, j), "qty": j} for j in range(i % 4)],
+            "tags": {("k%d" % j): ("v" * j) for j in range(i % 3)},
+            "hash": bytes((i * 17 + j) % 256 for j in range(16)),
+            "blob": bytes((i + j * 31) % 256 for j in range(i % 9)),
+            "amount": decimal.Decimal(i * 101 - 5000) / 100,
+            "fee": decimal.Decimal(-i * 7) / 1000,
+            "created": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(milliseconds=i * 86400123),
+            "day": datetime.date(2026, 12, 5) - datetime.timedelta(days=i * 40),
+            "ref": uuid.UUID(int=i * 0x1234567890ABCDEF),
+            "prev_status": None if i % 2 else ["NEW", "PAID", "SHIPPED"][i % 3],
+            "source": "app" if i % 2 else "web",
+        }
+        payload = io.BytesIO()
+        fastavro.schemaless_writer(payload, schema, rec)
+        text = io.StringIO()
+        fastavro.json_writer(text, schema, [rec])
+        print(payload.getvalue().hex(), text.getvalue().strip())
+    """#
+
+/// Checks evt's JSON encodings (argv[2], one per line) of payloads (argv[3], hex per line) of
+/// the schema (argv[1]): equal, parsed, to json_writer's; read by json_reader to the record
+/// schemaless_reader reads from the payload. Prints "ok N" or the first differences.
+private let pythonCheckDecoded = #"""
+    import sys, io, json
+    import fastavro
+    schema = fastavro.parse_schema(json.load(open(sys.argv[1])))
+    evt = open(sys.argv[2], encoding="utf-8").read().split("\n")
+    payloads = open(sys.argv[3]).read().split("\n")
+    bad = 0
+    for line, payload in zip(evt, payloads):
+        rec = fastavro.schemaless_reader(io.BytesIO(bytes.fromhex(payload)), schema)
+        text = io.StringIO()
+        fastavro.json_writer(text, schema, [rec])
+        if json.loads(line) != json.loads(text.getvalue()):
+            bad += 1
+            if bad < 4: print("differs:", line, "fastavro:", text.getvalue().strip())
+        back = list(fastavro.json_reader(io.StringIO(line), schema))
+        if back != [rec]:
+            bad += 1
+            if bad < 4: print("json_reader reads", back, "not", rec)
+    print("ok", len(evt) if bad == 0 and len(evt) == len(payloads) else -bad)
+    """#
+
+private func schema(_ json: String) throws -> AvroSchema {
+    var text = json
+    return try text.withUTF8 { utf8 throws(EvtError) in try AvroSchema(json: UnsafeRawBufferPointer(utf8)) }
+}
+
+private func schemaError(_ json: String, cause: FailureCause) -> EvtError? {
+    var text = json
+    return text.withUTF8 { utf8 in
+        do throws(EvtError) {
+            _ = try AvroSchema(json: UnsafeRawBufferPointer(utf8), invalidCause: cause)
+            return nil
+        } catch {
+            return error
+        }
+    }
+}
+
+private func decode(_ schema: AvroSchema, _ payload: [UInt8]) -> String? {
+    var out: [UInt8] = []
+    let decoded = payload.withUnsafeBytes { schema.appendJSON(of: $0, to: &out) }
+    return decoded ? String(decoding: out, as: UTF8.self) : nil
+}
+
+// MARK: - Decoding
+
+@Suite("Avro codec: binary ↔ the Avro JSON encoding, against fastavro")
+struct AvroCodecTests {
+    @Test("fastavro's payloads of a rich schema decode to what fastavro's json_writer writes, and json_reader reads them back to the same records",
+          .enabled(if: python3 != nil, "python3 is missing: the fastavro peer cannot run"))
+    func decodesLikeFastavro() throws {
+        let workspace = Workspace()
+        let schemaPath = workspace.write("rich.avsc", richSchema)
+        let vectors = try python(pythonRichVectors, [schemaPath, "48"], in: workspace).split(separator: "\n")
+        #expect(vectors.count == 48)
+        let avro = try schema(richSchema)
+        var decoded: [String] = []
+        var payloads: [String] = []
+        for vector in vectors {
+            let payload = hexBytes(vector.prefix { $0 != " " })
+            guard let json = decode(avro, payload) else {
+                Issue.record("evt did not decode \(vector)")
+                continue
+            }
+            #expect(Array(json.utf8).withUnsafeBytes { (try? JSON.validate($0)) } == .object, "\(json)")
+            decoded.append(json)
+            payloads.append(hex(payload))
+        }
+        let check = try python(pythonCheckDecoded, [schemaPath, workspace.write("evt.ndjson", decoded.joined(separator: "\n")),
+                                                    workspace.write("payloads.txt", payloads.joined(separator: "\n"))], in: workspace)
+        #expect(check == "ok 48\n", "\(check)")
+    }
+
+    @Test("the JSON written is one valid line: named union branches by full name, bytes as code points, enum symbols")
+    func writesTheSpecificationsEncoding() throws {
+        let avro = try schema(#"""
+            {"type":"record","name":"R","namespace":"n.s","fields":[
+             {"name":"u","type":["null","string",{"type":"record","name":"In","fields":[{"name":"x","type":"int"}]},{"type":"array","items":"long"},{"type":"map","values":"boolean"}]},
+             {"name":"b","type":"bytes"},
+             {"name":"e","type":{"type":"enum","name":"E","namespace":"other","symbols":["A","B"]}}]}
+            """#)
+        // u: branch 2 (n.s.In {x: -1}); b: 00 22 5c 0a 7f 80 ff; e: B
+        let payload: [UInt8] = [0x04, 0x01, 0x0e, 0x00, 0x22, 0x5c, 0x0a, 0x7f, 0x80, 0xff, 0x02]
+        let json = try #require(decode(avro, payload))
+        #expect(json == #"{"u":{"n.s.In":{"x":-1}},"b":"\u0000\"\\\n\#u{7f}\#u{80}\#u{ff}","e":"B"}"#)
+        #expect(Array(json.utf8).withUnsafeBytes { (try? JSON.validate($0)) } == .object)
+        // u: null, then an array branch and a map branch.
+        #expect(decode(avro, [0x00, 0x00, 0x00]) == #"{"u":null,"b":"","e":"A"}"#)
+        #expect(decode(avro, [0x06, 0x06, 0x02, 0x04, 0x06, 0x00, 0x00, 0x00]) == #"{"u":{"array":[1,2,3]},"b":"","e":"A"}"#)
+        #expect(decode(avro, [0x08, 0x02, 0x02, 0x6b, 0x01, 0x00, 0x00, 0x00]) == #"{"u":{"map":{"k":true}},"b":"","e":"A"}"#)
+        #expect(decode(avro, [0x02, 0x04, 0x68, 0x69, 0x00, 0x00]) == #"{"u":{"string":"hi"},"b":"","e":"A"}"#)
+    }
+
+    @Test("a truncated payload, bytes left over after the value, an unknown branch or symbol, or a string that is not UTF-8 decode to nothing, and leave the output as it was")
+    func rejectsWhatDoesNotDecode() throws {
+        let avro = try schema(#"{"type":"record","name":"R","fields":[{"name":"s","type":"string"},{"name":"n","type":["null","long"]},{"name":"e","type":{"type":"enum","name":"E","symbols":["A"]}}]}"#)
+        let good: [UInt8] = [0x04, 0x68, 0x69, 0x02, 0x54, 0x00]
+        #expect(decode(avro, good) == #"{"s":"hi","n":{"long":42},"e":"A"}"#)
+        var out = Array("kept".utf8)
+        for bad in [[], Array(good.dropLast()), Array(good.prefix(2)), good + [0x00], good + [0x01, 0x02],
+                    [0x04, 0x68, 0x69, 0x04, 0x54, 0x00],       // branch 2 of a 2-branch union
+                    [0x04, 0x68, 0x69, 0x00, 0x02],             // symbol 1 of a 1-symbol enum
+                    [0x04, 0xff, 0xfe, 0x00, 0x00]] as [[UInt8]] {  // not UTF-8
+            #expect(!bad.withUnsafeBytes { avro.appendJSON(of: $0, to: &out) }, "\(bad) decoded")
+            #expect(out == Array("kept".utf8))
+        }
+        // The same instance still decodes after failures.
+        #expect(decode(avro, good) == #"{"s":"hi","n":{"long":42},"e":"A"}"#)
+    }
+
+    @Test("floats and doubles print as short as reads back; NaN and the infinities as the strings Jackson writes")
+    func floatingPoint() throws {
+        let avro = try schema(#"{"type":"record","name":"F","fields":[{"name":"f","type":"float"},{"name":"d","type":"double"}]}"#)
+        func payload(_ f: Float, _ d: Double) -> [UInt8] {
+            withUnsafeBytes(of: f.bitPattern.littleEndian, Array.init) + withUnsafeBytes(of: d.bitPattern.littleEndian, Array.init)
+        }
+        #expect(decode(avro, payload(0.1, 0.1)) == #"{"f":0.1,"d":0.1}"#)
+        #expect(decode(avro, payload(-0.0, 1e300)) == #"{"f":-0.0,"d":1e+300}"#)
+        #expect(decode(avro, payload(.nan, .infinity)) == #"{"f":"NaN","d":"Infinity"}"#)
+        #expect(decode(avro, payload(-.infinity, -.infinity)) == #"{"f":"-Infinity","d":"-Infinity"}"#)
+    }
+
+    @Test("a schema libavro refuses is an error with its reason and the cause the caller asked for; a recursive schema works")
+    func schemaErrors() throws {
+        let error = try #require(schemaError(#"{"type":"record","name":"X","fields":[{"name":"v","type":"intt"}]}"#, cause: .badInput))
+        #expect(error.cause == .badInput)
+        #expect(error.message.contains("intt"), "\(error.message)")
+        #expect(schemaError(#"{"type":"#, cause: .usage)?.cause == .usage)
+        let list = try schema(#"{"type":"record","name":"Node","fields":[{"name":"v","type":"int"},{"name":"next","type":["null","Node"]}]}"#)
+        #expect(decode(list, [0x02, 0x02, 0x04, 0x02, 0x06, 0x00]) == #"{"v":1,"next":{"Node":{"v":2,"next":{"Node":{"v":3,"next":null}}}}}"#)
+        let primitive = try schema(#""string""#)
+        #expect(decode(primitive, [0x02, 0x41]) == #""A""#)
+    }
+}
