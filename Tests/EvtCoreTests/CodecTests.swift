@@ -939,26 +939,42 @@ struct RecordFormatTests {
 
     @Test("list and channel records, with a pattern and a quoted name")
     func simple() {
-        let list = record { out in
-            utf8(#"{"job":7}"#).withUnsafeBytes { out.appendSimpleRecord(kind: .list, quotedName: OutputWriter.quoted("jobs"), value: $0) }
-        }
-        #expect(list == #"{"list":"jobs","value":{"job":7}}"# + "\n")
-        let channel = record { out in
-            utf8("hello").withUnsafeBytes { out.appendSimpleRecord(kind: .channel, quotedName: OutputWriter.quoted("news"), value: $0) }
-        }
-        #expect(channel == #"{"channel":"news","value":"hello"}"# + "\n")
-        // A list item or channel message whose bytes are `null`: the string, as for Kafka.
-        let nullItem = record { out in
-            utf8("null").withUnsafeBytes { out.appendSimpleRecord(kind: .list, quotedName: OutputWriter.quoted("jobs"), value: $0) }
-        }
-        #expect(nullItem == #"{"list":"jobs","value":"null"}"# + "\n")
-        let pattern = record { out in
-            utf8("news").withUnsafeBytes { name in
-                utf8("n*").withUnsafeBytes { pattern in
-                    utf8("[1]").withUnsafeBytes { out.appendSimpleRecord(kind: .channel, name: name, pattern: pattern, value: $0) }
+        // A list item or a channel message as its source hands it over.
+        func listItem(_ value: String) -> String {
+            record { out in
+                utf8(value).withUnsafeBytes { bytes in
+                    let item = Record()
+                    item.origin = .list
+                    item.quotedSource = OutputWriter.quoted("jobs")
+                    item.point(atListItem: bytes)
+                    out.appendRecord(item)
                 }
             }
         }
+        func channelMessage(_ value: String, pattern: String? = nil) -> String {
+            record { out in
+                utf8("news").withUnsafeBytes { name in
+                    utf8(pattern ?? "").withUnsafeBytes { patternBytes in
+                        utf8(value).withUnsafeBytes { bytes in
+                            let message = Record()
+                            message.origin = .channel
+                            message.channel = name
+                            message.pattern = pattern == nil ? nil : patternBytes
+                            message.value = bytes
+                            out.appendRecord(message)
+                        }
+                    }
+                }
+            }
+        }
+        let list = listItem(#"{"job":7}"#)
+        #expect(list == #"{"list":"jobs","value":{"job":7}}"# + "\n")
+        let channel = channelMessage("hello")
+        #expect(channel == #"{"channel":"news","value":"hello"}"# + "\n")
+        // A list item or channel message whose bytes are `null`: the string, as for Kafka.
+        let nullItem = listItem("null")
+        #expect(nullItem == #"{"list":"jobs","value":"null"}"# + "\n")
+        let pattern = channelMessage("[1]", pattern: "n*")
         #expect(pattern == #"{"channel":"news","pattern":"n*","value":[1]}"# + "\n")
         #expect(text(OutputWriter.quoted("a\"b\\c\n")) == #""a\"b\\c\n""#)
     }

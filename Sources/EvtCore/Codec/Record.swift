@@ -116,6 +116,11 @@ final class Record {
     var key: UnsafeRawBufferPointer?
     var value: UnsafeRawBufferPointer?
     let headers = EventHeaders()
+    /// Set when a registry's schema decoded the key (value): `key` (`value`) is then that
+    /// decoding's JSON text, printed as it is, with `"key_schema_id"` (`"value_schema_id"`)
+    /// beside it. Every source that points a record at new bytes clears them.
+    var keySchemaID: Int32?
+    var valueSchemaID: Int32?
 
     // A stream entry.
     var id = UnsafeRawBufferPointer(start: nil, count: 0)

@@ -6,22 +6,6 @@ extension OutputWriter {
         buffer.append(contentsOf: UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
-    /// `{"list":"jobs","value":…}` and `{"channel":"news","pattern":"n*","value":…}`.
-    /// `quotedName` is the JSON string literal of the name, built once per source.
-    func appendSimpleRecord(kind: RedisKind, quotedName: [UInt8], value: UnsafeRawBufferPointer) {
-        appendRecordHead(kind)
-        buffer.append(contentsOf: quotedName)
-        appendSimpleTail(pattern: nil, value: value)
-    }
-
-    /// The same, quoting a name that differs from record to record (pattern subscriptions).
-    func appendSimpleRecord(kind: RedisKind, name: UnsafeRawBufferPointer, pattern: UnsafeRawBufferPointer? = nil,
-                            value: UnsafeRawBufferPointer) {
-        appendRecordHead(kind)
-        JSONOutput.appendStringOrB64(name, to: &buffer)
-        appendSimpleTail(pattern: pattern, value: value)
-    }
-
     private func appendRecordHead(_ kind: RedisKind) {
         switch kind {
         case .list: appendLiteral("{\"list\":")
@@ -30,14 +14,28 @@ extension OutputWriter {
         }
     }
 
-    private func appendSimpleTail(pattern: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer) {
+    /// The rest of `{"list":"jobs","value":…}` and `{"channel":"news","pattern":"n*","value":…}`,
+    /// after the name.
+    private func appendSimpleTail(pattern: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer,
+                                  valueSchemaID: Int32? = nil) {
         if let pattern {
             appendLiteral(",\"pattern\":")
             JSONOutput.appendQuoted(pattern, to: &buffer)
         }
         buffer.append(UInt8(ascii: ","))
-        JSONOutput.appendPayload(value, name: .value, to: &buffer)
+        appendPayload(value, name: .value, schemaID: valueSchemaID)
         appendLiteral("}\n")
+    }
+
+    /// `"value":…` (or `"key":…`), and for a payload a schema decoded, its JSON text as it is
+    /// and `,"value_schema_id":N` after it.
+    @inline(__always)
+    private func appendPayload(_ bytes: UnsafeRawBufferPointer?, name: JSONOutput.PayloadName, schemaID: Int32?) {
+        guard let schemaID, let bytes else { return JSONOutput.appendPayload(bytes, name: name, to: &buffer) }
+        appendLiteral(name == .value ? "\"value\":" : "\"key\":")
+        buffer.append(contentsOf: bytes)
+        appendLiteral(name == .value ? ",\"value_schema_id\":" : ",\"key_schema_id\":")
+        JSONOutput.appendDecimal(Int(schemaID), to: &buffer)
     }
 
     /// `{"stream":"orders","id":"…","value":{` — then `appendStreamField` per field, then
@@ -81,7 +79,7 @@ extension OutputWriter {
     /// `{"topic":"orders","partition":0,"offset":42,"timestamp":…,"key":…,` — then headers
     /// (optional) and `endKafkaRecord(value:)`.
     func beginKafkaRecord(quotedTopic: [UInt8], partition: Int32, offset: Int64, timestamp: Int64?,
-                          key: UnsafeRawBufferPointer?) {
+                          key: UnsafeRawBufferPointer?, keySchemaID: Int32? = nil) {
         appendLiteral("{\"topic\":")
         buffer.append(contentsOf: quotedTopic)
         appendLiteral(",\"partition\":")
@@ -91,12 +89,12 @@ extension OutputWriter {
         appendLiteral(",\"timestamp\":")
         if let timestamp { JSONOutput.appendDecimal(Int(timestamp), to: &buffer) } else { appendLiteral("null") }
         buffer.append(UInt8(ascii: ","))
-        JSONOutput.appendPayload(key, name: .key, to: &buffer)
+        appendPayload(key, name: .key, schemaID: keySchemaID)
     }
 
-    func endKafkaRecord(value: UnsafeRawBufferPointer?) {
+    func endKafkaRecord(value: UnsafeRawBufferPointer?, valueSchemaID: Int32? = nil) {
         buffer.append(UInt8(ascii: ","))
-        JSONOutput.appendPayload(value, name: .value, to: &buffer)
+        appendPayload(value, name: .value, schemaID: valueSchemaID)
         appendLiteral("}\n")
     }
 
@@ -136,7 +134,7 @@ extension OutputWriter {
         switch record.origin {
         case .kafka:
             beginKafkaRecord(quotedTopic: record.quotedSource, partition: record.partition, offset: record.offset,
-                             timestamp: record.timestamp, key: record.key)
+                             timestamp: record.timestamp, key: record.key, keySchemaID: record.keySchemaID)
             let headers = record.headers
             headers.bytes.withUnsafeBytes { bytes in
                 appendKafkaHeaders(count: headers.entries.count) { index in
@@ -145,16 +143,21 @@ extension OutputWriter {
                             entry.value.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) })
                 }
             }
-            endKafkaRecord(value: record.value)
+            endKafkaRecord(value: record.value, valueSchemaID: record.valueSchemaID)
         case .stream:
             record.quotedSource.withUnsafeBytes { beginStreamEntry(quotedName: $0, id: record.id) }
             record.fields.forEachField { appendStreamField($0, $1, first: $2) }
             endStreamEntry(deliveries: record.deliveries)
         case .list:
-            appendSimpleRecord(kind: .list, quotedName: record.quotedSource, value: record.value ?? UnsafeRawBufferPointer(start: nil, count: 0))
+            appendRecordHead(.list)
+            buffer.append(contentsOf: record.quotedSource)
+            appendSimpleTail(pattern: nil, value: record.value ?? UnsafeRawBufferPointer(start: nil, count: 0),
+                             valueSchemaID: record.valueSchemaID)
         case .channel:
-            appendSimpleRecord(kind: .channel, name: record.channel, pattern: record.pattern,
-                               value: record.value ?? UnsafeRawBufferPointer(start: nil, count: 0))
+            appendRecordHead(.channel)
+            JSONOutput.appendStringOrB64(record.channel, to: &buffer)
+            appendSimpleTail(pattern: record.pattern, value: record.value ?? UnsafeRawBufferPointer(start: nil, count: 0),
+                             valueSchemaID: record.valueSchemaID)
         }
     }
 

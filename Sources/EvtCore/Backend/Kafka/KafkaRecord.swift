@@ -16,6 +16,8 @@ extension Record {
         timestamp = type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : time
         key = raw.key.map { UnsafeRawBufferPointer(start: $0, count: raw.key_len) }
         value = raw.payload.map { UnsafeRawBufferPointer(start: $0, count: raw.len) }
+        keySchemaID = nil
+        valueSchemaID = nil
         headers.removeAll()
         var messageHeaders: OpaquePointer?
         if rd_kafka_message_headers(message, &messageHeaders) == RD_KAFKA_RESP_ERR_NO_ERROR, let messageHeaders {

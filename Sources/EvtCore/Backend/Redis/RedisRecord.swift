@@ -46,6 +46,7 @@ extension Record {
     /// next read.
     func point(atListItem item: UnsafeRawBufferPointer) {
         value = item
+        valueSchemaID = nil
     }
 
     /// Points the record at the pub/sub message in `reply`: `message CHANNEL VALUE`, or
@@ -67,6 +68,7 @@ extension Record {
             return false
         }
         origin = .channel
+        valueSchemaID = nil
         return true
     }
 
