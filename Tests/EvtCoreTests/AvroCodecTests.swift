@@ -181,6 +181,49 @@ private func decode(_ schema: AvroSchema, _ payload: [UInt8]) -> String? {
     return decoded ? String(decoding: out, as: UTF8.self) : nil
 }
 
+private func encode(_ schema: AvroSchema, _ json: String) -> Result<[UInt8], SchemaMismatch> {
+    var out: [UInt8] = []
+    var text = json
+    return text.withUTF8 { utf8 in
+        #expect((try? JSON.validate(UnsafeRawBufferPointer(utf8))) != nil, "not JSON: \(json)")
+        do throws(SchemaMismatch) {
+            try schema.encode(json: UnsafeRawBufferPointer(utf8), appendingTo: &out)
+            return .success(out)
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+/// The mismatch's message for `json`, nil when it encoded.
+private func mismatch(_ schema: AvroSchema, _ json: String) -> String? {
+    if case .failure(let error) = encode(schema, json) { return error.description }
+    return nil
+}
+
+/// Reads payloads (argv[2], hex per line) of the schema (argv[1]) with fastavro and prints
+/// each record in the JSON encoding json_writer writes.
+private let pythonReadPayloads = #"""
+    import sys, io, json
+    import fastavro
+    schema = fastavro.parse_schema(json.load(open(sys.argv[1])))
+    for payload in open(sys.argv[2]).read().split("\n"):
+        rec = fastavro.schemaless_reader(io.BytesIO(bytes.fromhex(payload)), schema)
+        text = io.StringIO()
+        fastavro.json_writer(text, schema, [rec])
+        print(json.dumps(json.loads(text.getvalue()), sort_keys=True, ensure_ascii=False))
+    """#
+
+/// JSON text with its objects' keys sorted, as pythonReadPayloads prints it.
+private let pythonCanonical = #"""
+    import sys, json
+    for line in open(sys.argv[1], encoding="utf-8").read().split("\n"):
+        print(json.dumps(json.loads(line), sort_keys=True, ensure_ascii=False))
+    """#
+
+/// A record of the rich schema in natural JSON: unions bare, optional fields left out.
+private let naturalOrder = #"{"id":1,"item":"book","qty":3,"price":9.5,"weight":2.5,"paid":true,"status":"NEW","customer":null,"items":[{"sku":"a","qty":1},{"sku":"b","qty":2},{"sku":"c","qty":3}],"tags":{"k":"v"},"hash":"0123456789abcdef","blob":"","amount":"\u0004\u00d2","fee":"\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0001","created":1767323045678,"day":20792,"ref":"12345678-1234-5678-1234-567812345678"}"#
+
 // MARK: - Decoding
 
 @Suite("Avro codec: binary ↔ the Avro JSON encoding, against fastavro")
@@ -204,6 +247,13 @@ struct AvroCodecTests {
             #expect(Array(json.utf8).withUnsafeBytes { (try? JSON.validate($0)) } == .object, "\(json)")
             decoded.append(json)
             payloads.append(hex(payload))
+        }
+        // And back: evt's JSON and fastavro's encode to fastavro's bytes, byte for byte.
+        for (vector, json) in zip(vectors, decoded) {
+            let payload = hexBytes(vector.prefix { $0 != " " })
+            let reference = String(vector.drop { $0 != " " }.dropFirst())
+            #expect(try encode(avro, json).get() == payload, "\(json)")
+            #expect(try encode(avro, reference).get() == payload, "\(reference)")
         }
         let check = try python(pythonCheckDecoded, [schemaPath, workspace.write("evt.ndjson", decoded.joined(separator: "\n")),
                                                     workspace.write("payloads.txt", payloads.joined(separator: "\n"))], in: workspace)
@@ -269,5 +319,113 @@ struct AvroCodecTests {
         #expect(decode(list, [0x02, 0x02, 0x04, 0x02, 0x06, 0x00]) == #"{"v":1,"next":{"Node":{"v":2,"next":{"Node":{"v":3,"next":null}}}}}"#)
         let primitive = try schema(#""string""#)
         #expect(decode(primitive, [0x02, 0x41]) == #""A""#)
+    }
+
+    // MARK: - Encoding
+
+    @Test("natural JSON encodes: bare union values where one branch takes them, defaults for missing fields; fastavro reads what the tagged form says",
+          .enabled(if: python3 != nil, "python3 is missing: the fastavro peer cannot run"))
+    func encodesNaturalJSON() throws {
+        let workspace = Workspace()
+        let schemaPath = workspace.write("rich.avsc", richSchema)
+        let avro = try schema(richSchema)
+        let customer = #"{"name":"Ann","address":{"city":"Oslo","zip":"0150"}}"#
+        let cases: [(natural: String, tagged: String)] = [
+            (naturalOrder, naturalOrder.replacingOccurrences(of: "}", with: #","note":null,"prev_status":null,"source":"web"}"#, options: .backwards, range: naturalOrder.range(of: "}", options: .backwards))),
+            (naturalOrder.replacingOccurrences(of: #""customer":null"#, with: #""customer":\#(customer),"note":"gift","prev_status":"PAID","source":"app""#),
+             naturalOrder.replacingOccurrences(of: #""customer":null"#, with: #""customer":{"com.acme.Customer":{"name":"Ann","email":null,"address":{"city":"Oslo","zip":"0150"}}},"note":{"string":"gift"},"prev_status":{"com.acme.Status":"PAID"},"source":"app""#)),
+            (naturalOrder.replacingOccurrences(of: #""customer":null"#, with: #""customer":{"com.acme.Customer":{"name":"Bo","email":"b@x","address":{"city":"Rome","zip":"00100"}}}"#),
+             naturalOrder.replacingOccurrences(of: #""customer":null"#, with: #""customer":{"com.acme.Customer":{"name":"Bo","email":{"string":"b@x"},"address":{"city":"Rome","zip":"00100"}}},"note":null,"prev_status":null,"source":"web""#)),
+        ]
+        var payloads: [String] = []
+        for (natural, _) in cases {
+            payloads.append(hex(try encode(avro, natural).get()))
+        }
+        let read = try python(pythonReadPayloads, [schemaPath, workspace.write("payloads.txt", payloads.joined(separator: "\n"))], in: workspace)
+        let expected = try python(pythonCanonical, [workspace.write("tagged.ndjson", cases.map(\.tagged).joined(separator: "\n"))], in: workspace)
+        #expect(read == expected)
+        #expect(read.split(separator: "\n").count == cases.count)
+    }
+
+    @Test("a value that does not fit says where and what was expected, and leaves the output as it was")
+    func mismatchMessages() throws {
+        let avro = try schema(richSchema)
+        /// naturalOrder with the value of its member `member` replaced.
+        func with(_ member: String, _ replacement: String) -> String {
+            let bytes = Array(naturalOrder.utf8)
+            let label = Array("\"\(member)\":".utf8)
+            let start = (0...(bytes.count - label.count)).first { Array(bytes[$0..<($0 + label.count)]) == label }! + label.count
+            let length = bytes[start...].withUnsafeBytes { JSON.trimmedValue($0).range.upperBound }
+            return String(decoding: bytes[..<start] + Array(replacement.utf8) + bytes[(start + length)...], as: UTF8.self)
+        }
+        #expect(mismatch(avro, naturalOrder) == nil)
+        #expect(mismatch(avro, naturalOrder.replacingOccurrences(of: #"{"sku":"c","qty":3}"#, with: #"{"sku":"c","qty":"three"}"#))
+                == #".items[2].qty: expected int, got "three""#)
+        #expect(mismatch(avro, with("status", #""LOST""#)) == #".status: expected one of the enum's symbols NEW, PAID, SHIPPED, got "LOST""#)
+        #expect(mismatch(avro, with("customer", "42")) == ".customer: expected one of the union's branches null, com.acme.Customer, got 42")
+        #expect(mismatch(avro, with("qty", "3000000000")) == ".qty: expected int (-2147483648 to 2147483647), got 3000000000")
+        #expect(mismatch(avro, with("qty", "2.5")) == ".qty: expected int, got 2.5")
+        #expect(mismatch(avro, with("id", "9223372036854775808")) == ".id: expected long (-9223372036854775808 to 9223372036854775807), got 9223372036854775808")
+        #expect(mismatch(avro, with("tags", #"{"k":"v","k2":5}"#)) == ".tags.k2: expected string, got 5")
+        #expect(mismatch(avro, with("tags", #"{"odd key":null}"#)) == #".tags."odd key": expected string, got null"#)
+        #expect(mismatch(avro, with("hash", #""0123""#)) == #".hash: expected com.acme.MD5 (16 bytes as a string of code points 0-255), got "0123""#)
+        #expect(mismatch(avro, with("blob", #""\u0100""#)) == #".blob: expected bytes (a string of code points 0-255), got "\u0100""#)
+        #expect(mismatch(avro, with("item", "null")) == ".item: expected string, got null")
+        #expect(mismatch(avro, naturalOrder.replacingOccurrences(of: #""item":"book","#, with: ""))
+                == ".item: expected string, got nothing: the member is missing and the field has no default")
+        #expect(mismatch(avro, naturalOrder.replacingOccurrences(of: #""id":1,"#, with: #""id":1,"colour":"red","#))
+                == #".colour: expected no member here: com.acme.Order has no field of that name, got "red""#)
+        #expect(mismatch(avro, naturalOrder.replacingOccurrences(of: #""id":1,"#, with: #""id":1,"id":2,"#))
+                == ".id: expected one member of that name, got a second one")
+        #expect(mismatch(avro, with("customer", #"{"com.acme.Customer":{"name":"Ann","address":{"city":"Oslo","zip":150}}}"#))
+                == #".customer."com.acme.Customer".address.zip: expected string, got 150"#)
+        #expect(mismatch(avro, with("customer", #"{"name":"Ann","address":{"city":"Oslo"}}"#))
+                == ".customer.address.zip: expected string, got nothing: the member is missing and the field has no default")
+        #expect(mismatch(avro, with("items", "{}")) == ".items: expected an array, got an object")
+        #expect(mismatch(avro, with("price", #""\#(String(repeating: "x", count: 50))""#))
+                == #".price: expected double, got "\#(String(repeating: "x", count: 35))…""#)
+        #expect(mismatch(avro, "[1]") == ".: expected a com.acme.Order record (an object), got an array")
+
+        var out = Array("kept".utf8)
+        let bad = Array(with("status", #""LOST""#).utf8)
+        #expect(throws: SchemaMismatch.self) { try bad.withUnsafeBytes { bytes in try avro.encode(json: bytes, appendingTo: &out) } }
+        #expect(out == Array("kept".utf8))
+        // The same instance encodes again after a mismatch.
+        #expect(mismatch(avro, naturalOrder) == nil)
+    }
+
+    @Test("bare union values: exactly one branch must take the value; ambiguous ones must be named")
+    func bareUnions() throws {
+        let avro = try schema(#"""
+            {"type":"record","name":"U","fields":[
+             {"name":"a","type":["null","int","string"]},
+             {"name":"b","type":["int","long"]},
+             {"name":"c","type":["null",{"type":"record","name":"P","fields":[{"name":"x","type":"int"}]},{"type":"record","name":"Q","fields":[{"name":"y","type":"int"}]}]},
+             {"name":"d","type":["null",{"type":"enum","name":"E","symbols":["A"]},"string"]}]}
+            """#)
+        func roundTrip(_ json: String) -> String? {
+            guard case .success(let bytes) = encode(avro, json) else { return nil }
+            return decode(avro, bytes)
+        }
+        #expect(roundTrip(#"{"a":5,"b":{"long":5},"c":{"y":1},"d":"A"}"#) == nil)   // "A" fits the enum and the string
+        #expect(roundTrip(#"{"a":5,"b":{"long":5},"c":{"y":1},"d":{"E":"A"}}"#) == #"{"a":{"int":5},"b":{"long":5},"c":{"Q":{"y":1}},"d":{"E":"A"}}"#)
+        #expect(roundTrip(#"{"a":"x","b":{"int":1},"c":{"x":2},"d":"B"}"#) == #"{"a":{"string":"x"},"b":{"int":1},"c":{"P":{"x":2}},"d":{"string":"B"}}"#)
+        #expect(mismatch(avro, #"{"a":5,"b":5,"c":null,"d":null}"#)
+                == #".b: expected one of the union's branches int, long, named as {"BRANCH": value} when more than one takes the value, got 5"#)
+        #expect(mismatch(avro, #"{"a":5.5,"b":{"int":1},"c":null,"d":null}"#) == ".a: expected one of the union's branches null, int, string, got 5.5")
+        #expect(mismatch(avro, #"{"a":null,"b":{"int":1},"c":{"z":1},"d":null}"#)
+                == #".c: expected one of the union's branches null, P, Q, named as {"BRANCH": value} when more than one takes the value, got an object"#)
+    }
+
+    @Test("floats read back what appendJSON wrote, NaN and the infinities included; a number past a float's range does not fit")
+    func floatingPointBack() throws {
+        let avro = try schema(#"{"type":"record","name":"F","fields":[{"name":"f","type":"float"},{"name":"d","type":"double"}]}"#)
+        for json in [#"{"f":0.1,"d":0.1}"#, #"{"f":"NaN","d":"Infinity"}"#, #"{"f":"-Infinity","d":-0.0}"#, #"{"f":3.4028235e+38,"d":5e-324}"#] {
+            let bytes = try encode(avro, json).get()
+            #expect(decode(avro, bytes) == json)
+        }
+        #expect(decode(avro, try encode(avro, #"{"f":1,"d":-2}"#).get()) == #"{"f":1.0,"d":-2.0}"#)
+        #expect(mismatch(avro, #"{"f":1e39,"d":1}"#) == ".f: expected float, got 1e39")
+        #expect(mismatch(avro, #"{"f":1,"d":1e999}"#) == ".d: expected double, got 1e999")
     }
 }
