@@ -1,0 +1,87 @@
+/// `--schema-registry` on a read (tail, subscribe, replay-from-offset, claim-pending, and a
+/// copy's source): a record's framed key and value whose schema the registry knows are
+/// handed on as their JSON (CONTRACT.md, "Schemas"), with the schema ids on the record, before
+/// `--match` looks at them and before a target writes them.
+///
+/// Anything else goes on as it came: a key or value without the framing, with an id the
+/// registry does not know, or whose payload does not decode. Stderr says so once per schema
+/// id; reading never stops for it.
+final class SchemaDecoding {
+    private let codecs: SchemaCodecs
+    private let warn: (String) -> Void
+    private var keyText: [UInt8] = []
+    private var valueText: [UInt8] = []
+    private var warned: Set<Int32> = []
+
+    init(codecs: SchemaCodecs, warn: @escaping (String) -> Void = Diagnostics.print) {
+        self.codecs = codecs
+        self.warn = warn
+    }
+
+    /// Calls `body` with `record`, its key and value decoded where they can be; the record
+    /// points at its own bytes again afterwards.
+    @inline(__always)
+    func handOver<Result>(_ record: Record, _ body: (Record) throws -> Result) rethrows -> Result {
+        let keyID = decode(record.key, into: &keyText, record: record, what: "key")
+        let valueID = decode(record.value, into: &valueText, record: record, what: "value")
+        if keyID == nil && valueID == nil { return try body(record) }
+        let key = record.key
+        let value = record.value
+        defer {
+            record.key = key
+            record.value = value
+            record.keySchemaID = nil
+            record.valueSchemaID = nil
+        }
+        return try keyText.withUnsafeBytes { keyText in
+            try valueText.withUnsafeBytes { valueText in
+                if let keyID {
+                    record.key = keyText
+                    record.keySchemaID = keyID
+                }
+                if let valueID {
+                    record.value = valueText
+                    record.valueSchemaID = valueID
+                }
+                return try body(record)
+            }
+        }
+    }
+
+    /// The schema id of `bytes` when they decode, their JSON text then in `text`.
+    @inline(__always)
+    private func decode(_ bytes: UnsafeRawBufferPointer?, into text: inout [UInt8], record: Record, what: String) -> Int32? {
+        guard let bytes, let (id, payload) = SchemaFraming.unframe(bytes) else { return nil }
+        text.removeAll(keepingCapacity: true)
+        switch codecs.codec(id: id) {
+        case .avro(let schema):
+            if schema.appendJSON(of: payload, to: &text) { return id }
+            warnOnce(id, "the \(what) of \(Self.place(of: record)) is framed with Avro schema \(id) but does not decode with it (printed as it is)")
+        case .json:
+            if QuickCheck.kind(of: payload) != nil {
+                text.append(contentsOf: payload)
+                return id
+            }
+            warnOnce(id, "the \(what) of \(Self.place(of: record)) is framed with JSON schema \(id) but is not JSON (printed as it is)")
+        case .unusable(let error):
+            warnOnce(id, "the \(what) of \(Self.place(of: record)) is framed with schema \(id), which evt cannot use: \(error.message) (printed as it is)")
+        }
+        return nil
+    }
+
+    private func warnOnce(_ id: Int32, _ message: String) {
+        guard warned.insert(id).inserted else { return }
+        warn(message + "; other records with schema \(id) are printed the same way without a further warning.")
+    }
+
+    /// `topic orders partition 3 offset 42`, `list jobs`, `channel news`.
+    static func place(of record: Record) -> String {
+        let name = String(decoding: record.quotedSource.dropFirst().dropLast(), as: UTF8.self)
+        switch record.origin {
+        case .kafka: return "topic \(String(decoding: record.topic, as: UTF8.self)) partition \(record.partition) offset \(record.offset)"
+        case .stream: return "stream \(name) entry \(String(decoding: record.id, as: UTF8.self))"
+        case .list: return "list \(name)"
+        case .channel: return "channel \(String(decoding: record.channel, as: UTF8.self))"
+        }
+    }
+}
