@@ -36,6 +36,9 @@ struct OutgoingEvent {
     /// An envelope's `"value":null`: a Kafka tombstone; Redis, which has no null, gets "".
     var valueIsNull = false
     var key: UnsafeRawBufferPointer?
+    /// The kind of JSON `key` holds when it came as JSON other than a string (an envelope's
+    /// `"key":42`); nil when it is the text of a string.
+    var keyKind: JSONKind?
     var headers: EventHeaders?
     var partition: Int32?
     /// The partition the event was read from (a copy or a replay of a topic): a Kafka target
@@ -46,6 +49,10 @@ struct OutgoingEvent {
     var timestamp: Int64?
     /// An envelope record's `stream` or `list`: where a `stream:*` (`list:*`) target puts it.
     var redisName: UnsafeRawBufferPointer?
+    /// An envelope record's `value_schema_id`/`key_schema_id` (from `tail` of a topic whose
+    /// values a registry's schema decoded): the JSON value (key) goes out encoded with it.
+    var valueSchemaID: Int32?
+    var keySchemaID: Int32?
 }
 
 /// Thrown by `EventSink.send` when it did not even try to send the event: the target

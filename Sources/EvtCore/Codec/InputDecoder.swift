@@ -72,7 +72,10 @@ final class InputDecoder {
         var valueKind: JSONKind?
         var decodedValue: Range<Int>?    // into `scratch`
         var key: Range<Int>?
+        var keyKind: JSONKind?
         var decodedKey: Range<Int>?
+        var valueSchemaID: Int32?
+        var keySchemaID: Int32?
         var partition: Int32?
         var timestamp: Int64?
         var sawValue = false
@@ -120,6 +123,7 @@ final class InputDecoder {
                     decodedKey = decodeInto(valueRange, kind: kind, base64: false, what: "key")
                 } else if kind != .null {
                     key = valueRange
+                    keyKind = kind
                 }
             } else if field("key_b64", name) {
                 decodedKey = decodeInto(valueRange, kind: kind, base64: true, what: "key_b64")
@@ -133,6 +137,14 @@ final class InputDecoder {
                 if kind != .null && timestamp == nil {
                     failure = BadLine(reason: "timestamp must be milliseconds since the epoch", column: valueRange.lowerBound + 1)
                 }
+            } else if field("value_schema_id", name) || field("key_schema_id", name) {
+                // The schema that decoded the value (key) when evt read it: it encodes it again.
+                let id = Int32(String(decoding: line[valueRange], as: UTF8.self))
+                guard kind == .null || (id ?? 0) > 0 else {
+                    failure = BadLine(reason: "\(String(decoding: name.dropFirst().dropLast(), as: UTF8.self)) must be a registry's schema id, a whole number from 1", column: valueRange.lowerBound + 1)
+                    return
+                }
+                if field("value_schema_id", name) { valueSchemaID = id } else { keySchemaID = id }
             } else if field("headers", name) {
                 decodeHeaders(UnsafeRawBufferPointer(rebasing: line[valueRange]), kind: kind,
                               column: valueRange.lowerBound + 1, failure: &failure)
@@ -169,7 +181,12 @@ final class InputDecoder {
             } else {
                 event.valueIsNull = true
             }
-            if let key { event.key = UnsafeRawBufferPointer(rebasing: line[key]) }
+            if let key {
+                event.key = UnsafeRawBufferPointer(rebasing: line[key])
+                event.keyKind = keyKind
+            }
+            event.valueSchemaID = valueSchemaID
+            event.keySchemaID = keySchemaID
             if let decodedKey { event.key = UnsafeRawBufferPointer(rebasing: decoded[decodedKey]) }
             if let decodedName { event.redisName = UnsafeRawBufferPointer(rebasing: decoded[decodedName]) }
             event.headers = headers.isEmpty ? nil : headers
