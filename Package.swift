@@ -16,10 +16,12 @@ let package = Package(
         .systemLibrary(name: "CTLS", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // libavro for Avro payloads of schema-registry topics: schemas, binary read and write.
         .systemLibrary(name: "CAvro", pkgConfig: "avro-c", providers: [.apt(["libavro-dev"])]),
+        // libcurl for the schema registry's REST API (HTTP/1.1 keep-alive, TLS, basic auth).
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // Endpoint grammar, NDJSON codec, the backend adapter layer and one file per command.
         // Records are appended field by field to buffers owned by classes; dynamic exclusivity
         // checks on each of those accesses cost ~10% of a stream read (measured with perf).
-        .target(name: "EvtCore", dependencies: ["CHiredis", "CRdKafka", "CTLS", "CAvro"],
+        .target(name: "EvtCore", dependencies: ["CHiredis", "CRdKafka", "CTLS", "CAvro", "CCurl"],
                 swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
         // Wiring only: parse, dispatch, map errors to stderr and an exit status.
         .executableTarget(name: "evt", dependencies: ["EvtCore"]),
