@@ -36,7 +36,7 @@ let package = Package(
         // Real servers for the tests: redis-server children, an in-process mock Kafka cluster
         // with fault injection, and a runner for the built `evt` binary.
         .target(name: "EvtTestSupport", dependencies: ["EvtCore", "CRdKafka"], path: "Tests/EvtTestSupport"),
-        .testTarget(name: "EvtCoreTests", dependencies: ["EvtCore"]),
+        .testTarget(name: "EvtCoreTests", dependencies: ["EvtCore", "EvtTestSupport"]),
         .testTarget(name: "EvtEndToEndTests", dependencies: ["EvtTestSupport", "evt"], exclude: ["Fixtures"]),
     ]
 )
