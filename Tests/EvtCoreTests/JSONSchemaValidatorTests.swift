@@ -78,7 +78,7 @@ struct JSONSchemaValidatorTests {
         #expect(check(unnamed, "5.5") == nil)
     }
 
-    @Test("a schema that is not JSON, of another draft, or with a remote $ref is a usage error that says why")
+    @Test("a schema that is not JSON, of another draft, or with a $ref to another document is a usage error that says why")
     func badSchemas() {
         let notJSON = compileError(#"{"type": "#)
         #expect(notJSON?.cause == .usage)
@@ -88,7 +88,7 @@ struct JSONSchemaValidatorTests {
         #expect(otherDraft?.message.contains("drafts 4, 6 and 7") == true)
         let remote = compileError(#"{"$ref": "http://example.com/order.json"}"#)
         #expect(remote?.cause == .usage)
-        #expect(remote?.message.contains("remote JSON References") == true)
+        #expect(remote?.message.contains(#"its $ref to "http://example.com/order.json" names another document, and evt fetches none"#) == true)
     }
 
     @Test("text that is not JSON, or a pattern valijson cannot run, is a misfit at . that says so; the next value is checked afresh")
@@ -101,6 +101,13 @@ struct JSONSchemaValidatorTests {
         #expect(badPattern?.path == ".")
         #expect(badPattern?.expected.hasPrefix("a value the schema can check") == true)
         #expect(check(schema, #"{"id": 1}"#) == nil)
+    }
+
+    @Test("a $ref to a draft's meta-schema is resolved from memory")
+    func metaSchemaReference() throws {
+        let schema = try validator(#"{"properties": {"rule": {"$ref": "http://json-schema.org/draft-07/schema#"}}}"#)
+        #expect(check(schema, #"{"rule": {"type": "string", "minLength": 2}}"#) == nil)
+        #expect(check(schema, #"{"rule": {"minLength": -1}}"#)?.path == ".rule.minLength")
     }
 
     @Test("one validator checks many values in turn, each on its own")

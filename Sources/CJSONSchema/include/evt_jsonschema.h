@@ -15,7 +15,8 @@ extern "C" {
 typedef struct evt_jsonschema evt_jsonschema;
 
 /// Compiles the schema in `text` (UTF-8 JSON, `length` bytes). The draft comes from its
-/// `$schema` (draft 6 is read by valijson's draft 7 parser); without one, draft 7. On failure
+/// `$schema` (draft 6 is read by valijson's draft 7 parser); without one, draft 7. A `$ref` to
+/// another document resolves only to the drafts' meta-schemas, held in memory. On failure
 /// returns NULL and writes a NUL-terminated message into `error` (at most `error_size` bytes).
 evt_jsonschema *evt_jsonschema_compile(const char *text, size_t length, char *error, size_t error_size);
 
@@ -41,7 +42,7 @@ evt_jsonschema_result evt_jsonschema_check(evt_jsonschema *schema, const char *j
 /// The first error of the last check that did not pass, each valid until the next check:
 /// where, jq-style (`.`, `.items[2].qty`, `."first name"`);
 const char *evt_jsonschema_error_path(const evt_jsonschema *schema);
-/// what the schema wanted there (`a value of type string, integer`, `required member "qty"`);
+/// what the schema wanted there (`one of the schema's enum values`, `required member "qty"`);
 const char *evt_jsonschema_error_expected(const evt_jsonschema *schema);
 /// and what the value holds there (`"three"`, `an object`), or NULL when that adds nothing.
 const char *evt_jsonschema_error_found(const evt_jsonschema *schema);

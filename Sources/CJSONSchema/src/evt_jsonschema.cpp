@@ -5,6 +5,7 @@
 #endif
 
 #include "evt_jsonschema.h"
+#include "meta_schemas.h"
 
 // Without it, valijson prints its error to stderr and calls abort().
 #define VALIJSON_USE_EXCEPTIONS 1
@@ -21,6 +22,7 @@
 
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -148,6 +150,28 @@ std::string describe(const rapidjson::Value &value) {
     return text;
 }
 
+/// valijson's resolver for a `$ref` to another document: the drafts' meta-schemas, from
+/// memory; anything else is an error that says what to do, as evt fetches nothing.
+const rapidjson::Document *fetchDocument(const std::string &uri) {
+    std::string key = uri;
+    if (!key.empty() && key.back() == '#') key.pop_back();
+    if (startsWith(key, "https://")) key.erase(4, 1);
+    for (const MetaSchema &meta : metaSchemas) {
+        if (key == meta.uri) {
+            auto *document = new rapidjson::Document();
+            document->Parse<parseFlags>(meta.text);
+            return document;
+        }
+    }
+    throw std::runtime_error("its $ref to " + quoted(uri) + " names another document, and evt fetches none "
+                             "(only the draft 4, 6 and 7 meta-schemas are known): put what it refers to "
+                             "into this schema, under \"definitions\", and refer to that");
+}
+
+void freeDocument(const rapidjson::Document *document) {
+    delete document;
+}
+
 }  // namespace
 
 struct evt_jsonschema {
@@ -224,7 +248,7 @@ extern "C" evt_jsonschema *evt_jsonschema_compile(const char *text, size_t lengt
         try {
             valijson::SchemaParser parser(version);
             valijson::adapters::RapidJsonAdapter adapter(document);
-            parser.populateSchema(adapter, compiled->schema);
+            parser.populateSchema(adapter, compiled->schema, fetchDocument, freeDocument);
         } catch (...) {
             delete compiled;
             throw;

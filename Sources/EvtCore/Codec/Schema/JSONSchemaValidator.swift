@@ -8,7 +8,7 @@ final class JSONSchemaValidator {
     private let compiled: OpaquePointer
 
     /// Compiles `schema` (JSON text). A schema that is not JSON, declares another draft or
-    /// that valijson cannot compile (a remote `$ref`, say) is a usage error that says which.
+    /// that valijson cannot compile (a `$ref` to another document, say) is a usage error that says which.
     init(schema: UnsafeRawBufferPointer) throws(EvtError) {
         var message = [CChar](repeating: 0, count: 512)
         let handle = message.withUnsafeMutableBufferPointer { out in
