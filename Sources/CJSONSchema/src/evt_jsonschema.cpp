@@ -12,6 +12,7 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/pointer.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <valijson/adapters/rapidjson_adapter.hpp>
@@ -22,6 +23,8 @@
 
 #include <cstring>
 #include <exception>
+#include <memory>
+#include <regex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -150,6 +153,119 @@ std::string describe(const rapidjson::Value &value) {
     return text;
 }
 
+/// The schema a local `$ref` (`#/definitions/qty`) points to, followed to its end; `rule`
+/// itself when it is no reference, nullptr when the reference leads out of the document.
+const rapidjson::Value *resolved(const rapidjson::Value *rule, const rapidjson::Document &root) {
+    for (int hops = 0; rule != nullptr && rule->IsObject() && hops < 32; ++hops) {
+        auto ref = rule->FindMember("$ref");
+        if (ref == rule->MemberEnd()) return rule;
+        if (!ref->value.IsString() || ref->value.GetString()[0] != '#') return nullptr;
+        rapidjson::Pointer pointer(ref->value.GetString(), ref->value.GetStringLength());
+        rule = pointer.IsValid() ? pointer.Get(root) : nullptr;
+    }
+    return rule != nullptr && rule->IsObject() ? rule : nullptr;
+}
+
+/// The member `name` of an object schema, if it is an object.
+const rapidjson::Value *keyword(const rapidjson::Value *rule, const char *name) {
+    if (rule == nullptr || !rule->IsObject()) return nullptr;
+    auto member = rule->FindMember(name);
+    return member != rule->MemberEnd() ? &member->value : nullptr;
+}
+
+/// The schema for a member of an object that `rule` describes: from `properties`, else
+/// `additionalProperties`; nullptr when the schema does not say plainly (patternProperties).
+const rapidjson::Value *memberRule(const rapidjson::Value *rule, const std::string &name) {
+    if (const rapidjson::Value *properties = keyword(rule, "properties"); properties != nullptr && properties->IsObject()) {
+        auto member = properties->FindMember(rapidjson::Value(rapidjson::StringRef(name.data(), name.size())));
+        if (member != properties->MemberEnd()) return &member->value;
+    }
+    if (const rapidjson::Value *patterns = keyword(rule, "patternProperties"); patterns != nullptr && patterns->IsObject() && patterns->MemberCount() > 0) {
+        return nullptr;
+    }
+    return keyword(rule, "additionalProperties");
+}
+
+/// The schema for element `index` of an array that `rule` describes.
+const rapidjson::Value *elementRule(const rapidjson::Value *rule, rapidjson::SizeType index) {
+    const rapidjson::Value *items = keyword(rule, "items");
+    if (items == nullptr || !items->IsArray()) return items;
+    return index < items->Size() ? &(*items)[index] : keyword(rule, "additionalItems");
+}
+
+/// Whether `value` is of the JSON Schema type `type` (an integer may be written `1.0`).
+bool isOfType(const rapidjson::Value &value, const std::string &type) {
+    if (type == "integer") return value.IsInt64() || value.IsUint64() || (value.IsDouble() && value.GetDouble() == static_cast<double>(static_cast<long long>(value.GetDouble())));
+    if (type == "number") return value.IsNumber();
+    if (type == "string") return value.IsString();
+    if (type == "object") return value.IsObject();
+    if (type == "array") return value.IsArray();
+    if (type == "boolean") return value.IsBool();
+    if (type == "null") return value.IsNull();
+    return false;
+}
+
+/// JSON text of a value from the schema, cut if long.
+std::string shown(const rapidjson::Value &value) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    value.Accept(writer);
+    std::string text(buffer.GetString(), buffer.GetSize());
+    return text.size() > 40 ? text.substr(0, 36) + "…" : text;
+}
+
+/// What the schema at the failing place says exactly, for the failures a user meets most
+/// (type, enum, const, pattern), when its own keyword is the one that failed: `integer`,
+/// `one of "new", "paid"`. Empty when that is not plain (the failure came from a subschema
+/// under allOf, anyOf or a pattern, say): the caller keeps valijson's general words then.
+std::string preciseExpectation(const std::string &description, const rapidjson::Value *rule, const rapidjson::Value *value) {
+    if (rule == nullptr || value == nullptr) return std::string();
+    if (startsWith(description, "Value type not permitted")) {
+        const rapidjson::Value *type = keyword(rule, "type");
+        if (type == nullptr) return std::string();
+        std::vector<std::string> names;
+        if (type->IsString()) names.emplace_back(type->GetString(), type->GetStringLength());
+        if (type->IsArray()) {
+            for (const auto &name : type->GetArray()) {
+                if (name.IsString()) names.emplace_back(name.GetString(), name.GetStringLength());
+            }
+        }
+        std::string text;
+        for (const std::string &name : names) {
+            if (isOfType(*value, name)) return std::string();   // this type allows it: another "type" failed
+            text += (text.empty() ? "" : " or ") + name;
+        }
+        return text;
+    }
+    if (startsWith(description, "Failed to match against any enum values")) {
+        const rapidjson::Value *values = keyword(rule, "enum");
+        if (values == nullptr || !values->IsArray() || values->Size() == 0 || values->Size() > 10) return std::string();
+        std::string text;
+        for (const auto &allowed : values->GetArray()) {
+            if (allowed == *value) return std::string();
+            text += (text.empty() ? "one of " : ", ") + shown(allowed);
+        }
+        return text;
+    }
+    if (startsWith(description, "Failed to match expected value set by 'const'")) {
+        const rapidjson::Value *constant = keyword(rule, "const");
+        return constant != nullptr && !(*constant == *value) ? shown(*constant) : std::string();
+    }
+    if (startsWith(description, "Failed to match regex specified by 'pattern'")) {
+        const rapidjson::Value *pattern = keyword(rule, "pattern");
+        if (pattern == nullptr || !pattern->IsString() || !value->IsString()) return std::string();
+        std::string source(pattern->GetString(), pattern->GetStringLength());
+        std::string text(value->GetString(), value->GetStringLength());
+        try {
+            if (std::regex_search(text, std::regex(source))) return std::string();
+        } catch (...) {
+            return std::string();   // the message keeps valijson's words
+        }
+        return "a string matching " + quoted(source);
+    }
+    return std::string();
+}
+
 /// valijson's resolver for a `$ref` to another document: the drafts' meta-schemas, from
 /// memory; anything else is an error that says what to do, as evt fetches nothing.
 const rapidjson::Document *fetchDocument(const std::string &uri) {
@@ -177,6 +293,8 @@ void freeDocument(const rapidjson::Document *document) {
 struct evt_jsonschema {
     valijson::Schema schema;
     valijson::Validator validator;
+    /// The schema's own text, parsed: where a message looks up what a failing keyword said.
+    rapidjson::Document schemaDocument;
     char pool[poolBytes];
     rapidjson::MemoryPoolAllocator<> allocator{pool, sizeof pool};
     rapidjson::Document document{&allocator};
@@ -188,6 +306,7 @@ struct evt_jsonschema {
     void describeFirstError(const valijson::ValidationResults::Error &error) {
         path.clear();
         const rapidjson::Value *at = &document;
+        const rapidjson::Value *rule = resolved(&schemaDocument, schemaDocument);
         for (const std::string &step : error.context) {
             if (step == "<root>") continue;
             // "[name]" or "[0]": which one, the value at that point says.
@@ -197,8 +316,10 @@ struct evt_jsonschema {
                 char *end = nullptr;
                 unsigned long index = std::strtoul(inner.c_str(), &end, 10);
                 at = index < at->Size() ? &(*at)[static_cast<rapidjson::SizeType>(index)] : nullptr;
+                rule = resolved(elementRule(rule, static_cast<rapidjson::SizeType>(index)), schemaDocument);
             } else {
                 appendMember(path, inner);
+                rule = resolved(memberRule(rule, inner), schemaDocument);
                 if (at != nullptr && at->IsObject()) {
                     auto member = at->FindMember(rapidjson::Value(rapidjson::StringRef(inner.data(), inner.size())));
                     at = member != at->MemberEnd() ? &member->value : nullptr;
@@ -209,7 +330,9 @@ struct evt_jsonschema {
         }
         if (path.empty()) path = ".";
         bool meaningful = false;
-        expected = expectation(error.description, meaningful);
+        expected = preciseExpectation(error.description, rule, at);
+        if (expected.empty()) expected = expectation(error.description, meaningful);
+        else meaningful = true;
         hasFound = meaningful && at != nullptr;
         if (hasFound) found = describe(*at);
     }
@@ -223,7 +346,8 @@ struct evt_jsonschema {
 
 extern "C" evt_jsonschema *evt_jsonschema_compile(const char *text, size_t length, char *error, size_t error_size) {
     try {
-        rapidjson::Document document;
+        std::unique_ptr<evt_jsonschema> compiled(new evt_jsonschema());
+        rapidjson::Document &document = compiled->schemaDocument;
         document.Parse<parseFlags>(text, length);
         if (document.HasParseError()) {
             copyMessage(std::string("the schema is not JSON: ") + rapidjson::GetParseError_En(document.GetParseError())
@@ -244,16 +368,10 @@ extern "C" evt_jsonschema *evt_jsonschema_compile(const char *text, size_t lengt
                 }
             }
         }
-        auto *compiled = new evt_jsonschema();
-        try {
-            valijson::SchemaParser parser(version);
-            valijson::adapters::RapidJsonAdapter adapter(document);
-            parser.populateSchema(adapter, compiled->schema, fetchDocument, freeDocument);
-        } catch (...) {
-            delete compiled;
-            throw;
-        }
-        return compiled;
+        valijson::SchemaParser parser(version);
+        valijson::adapters::RapidJsonAdapter adapter(document);
+        parser.populateSchema(adapter, compiled->schema, fetchDocument, freeDocument);
+        return compiled.release();
     } catch (const std::exception &e) {
         copyMessage(std::string("the schema cannot be used: ") + e.what(), error, error_size);
     } catch (...) {
