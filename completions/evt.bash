@@ -26,33 +26,33 @@ _evt()
     local command=${words[1]} options='' takes_value=''
     case $command in
         publish)
-            options='--key -H --header --partition --maxlen --envelope --raw --on-error
+            options='--value-schema --key-schema --register --schema-registry --key -H --header --partition --maxlen --envelope --raw --on-error
                      --dead-letter --require-subscribers --dry-run --wait-replicas --timeout -X --property
                      -F --property-file -v --verbose -h --help'
-            takes_value='--key -H --header --partition --maxlen --on-error --dead-letter --wait-replicas
+            takes_value='--value-schema --key-schema --schema-registry --key -H --header --partition --maxlen --on-error --dead-letter --wait-replicas
                          --timeout -X --property -F --property-file'
             ;;
         subscribe)
-            options='-g --group --consumer --from --create -c --count --exec --on-exec-error
+            options='--schema-registry --decode -g --group --consumer --from --create -c --count --exec --on-exec-error
                      --idle-exit --processing --pattern --no-pattern --match --no-ack-filtered
                      --ack-batch --retry-for --stats -X --property -F --property-file -v --verbose -h --help'
-            takes_value='-g --group --consumer --from -c --count --exec --on-exec-error
+            takes_value='--schema-registry --decode -g --group --consumer --from -c --count --exec --on-exec-error
                          --idle-exit --processing --match --ack-batch --retry-for --stats
                          -X --property -F --property-file'
             ;;
         tail)
-            options='-n --lines -f --follow --match -X --property -F --property-file -v --verbose -h --help'
-            takes_value='-n --lines --match -X --property -F --property-file'
+            options='--schema-registry --decode -n --lines -f --follow --match -X --property -F --property-file -v --verbose -h --help'
+            takes_value='--schema-registry --decode -n --lines --match -X --property -F --property-file'
             ;;
         replay-from-offset)
-            options='--until -f --follow --to -c --count --rate --match --timeout --wait-replicas
+            options='--schema-registry --decode --value-schema --key-schema --register --until -f --follow --to -c --count --rate --match --timeout --wait-replicas
                      -X --property -F --property-file -v --verbose -h --help'
-            takes_value='--until --to -c --count --rate --match --timeout --wait-replicas -X --property -F --property-file'
+            takes_value='--schema-registry --decode --value-schema --key-schema --until --to -c --count --rate --match --timeout --wait-replicas -X --property -F --property-file'
             ;;
         copy-between)
-            options='--checkpoint -f --follow --exactly-once --key-field --per-partition --stats
+            options='--schema-registry --decode --value-schema --key-schema --register --checkpoint -f --follow --exactly-once --key-field --per-partition --stats
                      --timeout --wait-replicas -X --property -F --property-file -v --verbose -h --help'
-            takes_value='--checkpoint --key-field --stats --timeout --wait-replicas -X --property -F --property-file'
+            takes_value='--schema-registry --decode --value-schema --key-schema --checkpoint --key-field --stats --timeout --wait-replicas -X --property -F --property-file'
             ;;
         group-create)
             options='--from --reset -X --property -F --property-file -v --verbose -h --help'
@@ -100,6 +100,7 @@ _evt()
         local choices=''
         case $option in
             --on-error) choices='fail skip' ;;
+            --decode) choices='auto none' ;;
             --on-exec-error) choices='fail continue' ;;
             --format) choices='json table prometheus' ;;
             --from | --until) choices='beginning end' ;;

@@ -121,4 +121,7 @@ struct CopyOptions {
     var waitReplicas: Int?
     /// What the numbers in delivery reports count.
     var unit = "copied event"
+    /// Into a topic: values (keys) encoded with a registry's schema (`--value-schema`, or the
+    /// `value.schema_id` of an entry that holds a record).
+    var encoding: SchemaEncoding?
 }

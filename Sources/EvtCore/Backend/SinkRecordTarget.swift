@@ -9,6 +9,7 @@ final class SinkRecordTarget: RecordTarget {
     private let exactlyOnce: Bool
     private let alreadyCopied: AlreadyCopiedFilter?
     private let unit: String
+    private let encoding: SchemaEncoding?
     private let scratch = RecordScratch()
     private var sent = 0
     private(set) var confirmed: SourcePosition?
@@ -23,6 +24,7 @@ final class SinkRecordTarget: RecordTarget {
         exactlyOnce = options.exactlyOnce
         self.alreadyCopied = alreadyCopied
         unit = options.unit
+        encoding = options.encoding
     }
 
     func write(_ record: Record, after cursor: SourceCursor) throws -> Bool {
@@ -32,9 +34,30 @@ final class SinkRecordTarget: RecordTarget {
                 written = false
                 return
             }
+            if event.valueSchemaID != nil || event.keySchemaID != nil, encoding == nil {
+                throw EvtError(.usage, "\(description): entry \(String(decoding: record.id, as: UTF8.self)) holds a value (or key) that a registry's schema decoded (value.schema_id): give --schema-registry URL (or set EVT_SCHEMA_REGISTRY_URL) so it is encoded again, byte for byte.")
+            }
             sent += 1
             do {
-                try sink.send(event)
+                if let encoding {
+                    do {
+                        // A record's value is JSON to encode when its bytes are JSON (a JSON
+                        // topic copied into an Avro one), else the text of a string.
+                        var event = copy event
+                        if event.valueKind == nil && event.valueSchemaID == nil && !event.valueIsNull {
+                            event.valueKind = QuickCheck.kind(of: event.value)
+                        }
+                        try encoding.encode(event) { try sink.send($0) }
+                    } catch let bad as BadLine {
+                        // A record that does not fit the target's schema: it cannot be sent,
+                        // and nothing after it may be (the checkpoint stays before it).
+                        sent -= 1
+                        try drain(at: cursor)
+                        throw EvtError(.badInput, "\(description): \(unit) \(sent + 1) (\(Self.place(of: record))): \(bad.reason)")
+                    }
+                } else {
+                    try sink.send(event)
+                }
             } catch let stopped as SinkStopped {
                 // Not sent: the target stopped answering. The drain reports what became of
                 // the events before it; either way the copy stops before this one.
@@ -50,6 +73,9 @@ final class SinkRecordTarget: RecordTarget {
     }
 
     func reached(_ cursor: SourceCursor, batchEnded: Bool) throws {}
+
+    /// `topic orders partition 3 offset 42`, `stream orders entry 1-0`, for a message.
+    private static func place(of record: Record) -> String { SchemaDecoding.place(of: record) }
 
     func drain(at cursor: SourceCursor) throws {
         sink.finish()

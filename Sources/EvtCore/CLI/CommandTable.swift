@@ -31,6 +31,7 @@ public enum CommandTable {
             OptionSpec("require-subscribers",
                        "Channel: count a message that reached no subscriber as not delivered."),
             OptionSpec("dry-run", "Check the input as publish would and report bad lines; connect to nothing, send nothing."),
+            valueSchema, keySchema, register, schemaRegistry,
             waitReplicas,
             OptionSpec("timeout", .value("DURATION"),
                        "How long to wait for acknowledgements (default 30s; Kafka's message.timeout.ms)."),
@@ -51,9 +52,25 @@ public enum CommandTable {
                        "Show the last N events (default 10; per partition for a topic, as kcat -o -N)."),
             OptionSpec("follow", short: "f", "Keep printing new events as they arrive (required for a channel)."),
             match,
+            schemaRegistry, decode,
             kafkaProperty, kafkaPropertyFile, verbose,
         ],
         notes: "Events are printed oldest first, one JSON object per line.")
+
+    static let schemaRegistry = OptionSpec(
+        "schema-registry", .value("URL"),
+        "The Confluent Schema Registry (default EVT_SCHEMA_REGISTRY_URL) for Avro and JSON Schema keys and values.")
+    static let decode = OptionSpec(
+        "decode", .value("auto|none"),
+        "With a registry: decode framed keys and values (auto, the default) or print them as they are (none).",
+        completion: .choices(["auto", "none"]))
+    static let valueSchema = OptionSpec(
+        "value-schema", .value("SPEC"),
+        "Encode each value with a schema: an id, topic, SUBJECT[:VERSION], or a file (.avsc, .json).", completion: .file)
+    static let keySchema = OptionSpec(
+        "key-schema", .value("SPEC"), "Encode each key with a schema, as --value-schema does values.", completion: .file)
+    static let register = OptionSpec(
+        "register", "Register the --value-schema (--key-schema) FILE under the topic's subject if it is not there.")
 
     static let match = OptionSpec(
         "match", .repeated("FIELD=PATTERN"),
@@ -84,6 +101,7 @@ public enum CommandTable {
             OptionSpec("pattern", "Channel: subscribe by pattern (PSUBSCRIBE) whatever the name."),
             OptionSpec("no-pattern", "Channel: subscribe to the name as written, even with * ? or [."),
             match,
+            schemaRegistry, decode,
             OptionSpec("no-ack-filtered",
                        "Stream group or list: leave the records --match filtered out pending, not acknowledged."),
             OptionSpec("ack-batch", .value("N"),
@@ -154,6 +172,7 @@ public enum CommandTable {
             OptionSpec("count", short: "c", .value("N"), "Stop after N events."),
             OptionSpec("rate", .value("N/s"), "Replay at most N events per second."),
             match,
+            schemaRegistry, decode, valueSchema, keySchema, register,
             OptionSpec("timeout", .value("DURATION"),
                        "With --to: how long to wait for acknowledgements (default 30s)."),
             waitReplicas,
@@ -178,6 +197,7 @@ public enum CommandTable {
                        "Stream to topic: the Kafka key is this field (or FIELD.path inside a JSON field)."),
             OptionSpec("per-partition", "Topic to stream: one stream per partition, named TARGET:PARTITION."),
             OptionSpec("stats", .value("DURATION"), "Print events copied, rate, position and lag on stderr every DURATION."),
+            schemaRegistry, decode, valueSchema, keySchema, register,
             OptionSpec("timeout", .value("DURATION"),
                        "How long to wait for acknowledgements (default 30s)."),
             waitReplicas,

@@ -2,7 +2,8 @@
 /// it back unchanged (evt-copy-between(1), "MAPPING"):
 ///
 /// A Kafka record becomes a stream entry with the fields, in this order,
-///   `value` (absent for a null value), `key` (absent for a null key),
+///   `value` (absent for a null value), `value.schema_id` (when a registry's schema decoded
+///   the value into `value`), `key` (absent for a null key), `key.schema_id` (likewise),
 ///   `header.NAME` for each header in order (`header-null.NAME`, empty, for a null header value),
 ///   `kafka.timestamp` (ms, absent when the record has none),
 ///   `kafka.source` = `TOPIC/PARTITION/OFFSET` (always last: it marks the entry as a record).
@@ -18,6 +19,10 @@ enum RecordMapping {
     static let headerPrefix = Array("header.".utf8)
     static let nullHeaderPrefix = Array("header-null.".utf8)
     static let timestamp = Array("kafka.timestamp".utf8)
+    /// The registry schema that decoded the value (key) into the JSON text of the `value`
+    /// (`key`) field: the way back into a topic encodes it again with it.
+    static let valueSchemaID = Array("value.schema_id".utf8)
+    static let keySchemaID = Array("key.schema_id".utf8)
     static let source = Array("kafka.source".utf8)
     /// The source entry id, on every record copied from a stream entry that was not a record.
     static let streamIDHeader = Array("evt.stream.id".utf8)
@@ -142,7 +147,8 @@ final class Record {
             let name = field.name
             guard name.elementsEqual(RecordMapping.value) || name.elementsEqual(RecordMapping.key)
                     || name.starts(with: RecordMapping.headerPrefix) || name.starts(with: RecordMapping.nullHeaderPrefix)
-                    || name.elementsEqual(RecordMapping.timestamp) else { return nil }
+                    || name.elementsEqual(RecordMapping.timestamp)
+                    || name.elementsEqual(RecordMapping.valueSchemaID) || name.elementsEqual(RecordMapping.keySchemaID) else { return nil }
         }
         return fields.count - 1
     }
@@ -308,9 +314,17 @@ extension Record {
                 }
             }
             let count = (value == nil ? 0 : 1) + (key == nil ? 0 : 1) + headerCount + (timestamp == nil ? 0 : 1) + 1
+                + (valueSchemaID == nil ? 0 : 1) + (keySchemaID == nil ? 0 : 1)
             guard target.beginEntry(stream: stream, restoring: restoredID, fieldCount: count) else { return false }
+            func schemaIDField(_ name: [UInt8], _ id: Int32) {
+                scratch.number.removeAll(keepingCapacity: true)
+                JSONOutput.appendDecimal(Int(id), to: &scratch.number)
+                scratch.number.withUnsafeBytes { target.field(name, $0) }
+            }
             if let value { target.field(RecordMapping.value, value) }
+            if let valueSchemaID { schemaIDField(RecordMapping.valueSchemaID, valueSchemaID) }
             if let key { target.field(RecordMapping.key, key) }
+            if let keySchemaID { schemaIDField(RecordMapping.keySchemaID, keySchemaID) }
             for entry in headers.entries.prefix(headerCount) {
                 if let valueRange = entry.value {
                     target.field(prefix: RecordMapping.headerPrefix, bytes(entry.name), bytes(valueRange))
@@ -369,12 +383,18 @@ extension Record {
             var recordValue: UnsafeRawBufferPointer?
             var recordKey: UnsafeRawBufferPointer?
             var recordTimestamp: Int64?
+            var valueSchemaID: Int32?
+            var keySchemaID: Int32?
             for field in fields[..<sourceField] {
                 let name = field.name
                 if name.elementsEqual(RecordMapping.value) {
                     recordValue = field.value
                 } else if name.elementsEqual(RecordMapping.key) {
                     recordKey = field.value
+                } else if name.elementsEqual(RecordMapping.valueSchemaID) {
+                    valueSchemaID = Int32(String(decoding: field.value, as: UTF8.self))
+                } else if name.elementsEqual(RecordMapping.keySchemaID) {
+                    keySchemaID = Int32(String(decoding: field.value, as: UTF8.self))
                 } else if name.starts(with: RecordMapping.headerPrefix) {
                     headers.append(name: UnsafeRawBufferPointer(rebasing: name[RecordMapping.headerPrefix.count...]), value: field.value)
                 } else if name.starts(with: RecordMapping.nullHeaderPrefix) {
@@ -389,10 +409,20 @@ extension Record {
                 RecordMapping.kafkaSourceHeader.withUnsafeBytes { headers.append(name: $0, value: fields[sourceField].value) }
                 RecordMapping.streamIDHeader.withUnsafeBytes { headers.append(name: $0, value: id) }
             }
-            try body(OutgoingEvent(line: number, value: recordValue ?? empty, valueKind: nil, valueIsNull: recordValue == nil,
-                                   key: recordKey, headers: headers.isEmpty ? nil : headers, partition: nil,
-                                   sourcePartition: RecordMapping.partition(ofSource: fields[sourceField].value),
-                                   timestamp: recordTimestamp))
+            var event = OutgoingEvent(line: number, value: recordValue ?? empty, valueKind: nil, valueIsNull: recordValue == nil,
+                                      key: recordKey, headers: headers.isEmpty ? nil : headers, partition: nil,
+                                      sourcePartition: RecordMapping.partition(ofSource: fields[sourceField].value),
+                                      timestamp: recordTimestamp)
+            // A value (key) a schema decoded is its JSON text, for the encoder to read.
+            if let valueSchemaID, let recordValue {
+                event.valueSchemaID = valueSchemaID
+                event.valueKind = QuickCheck.kind(of: recordValue)
+            }
+            if let keySchemaID, let recordKey {
+                event.keySchemaID = keySchemaID
+                event.keyKind = QuickCheck.kind(of: recordKey)
+            }
+            try body(event)
             return
         }
         // Any other entry: the JSON object of its fields, as tail prints it.

@@ -32,6 +32,7 @@ public enum CopyBetweenCommand {
             throw EvtError.usage(problem, usage: spec.usageLine)
         }
 
+        let decoding = try options.useSchemas(arguments, target: target, environment: environment)
         let checkpoint = try options.checkpointName.map {
             try Backends.checkpoint(named: $0, source: source, target: target, options: options)
         }
@@ -39,7 +40,7 @@ public enum CopyBetweenCommand {
         // A one-off copy shows its progress on a terminal; a bridge has --stats.
         let progress = ProgressLine(verb: "copied", when: !options.follow)
         defer { progress.clear() }
-        let loop = CopyLoop(follow: options.follow, checkpoint: checkpoint, statsEveryMs: statsEveryMs,
+        let loop = CopyLoop(follow: options.follow, checkpoint: checkpoint, statsEveryMs: statsEveryMs, decoding: decoding,
                             afterRecord: progress.isOn ? { progress.advance() } : nil, timeoutMs: options.timeoutMs,
                             source: { try Backends.copySource(for: source, options: options) },
                             target: { try Backends.copyTarget(for: target, source: $0, checkpoint: checkpoint, options: options) })

@@ -27,6 +27,9 @@ final class CopyLoop {
     /// `--match` (tail, replay): the records it leaves out are not written, but the position
     /// moves past them as past any other.
     private let matcher: RecordMatcher?
+    /// `--schema-registry`: framed keys and values decoded before `matcher` and the target
+    /// see them.
+    private let decoding: SchemaDecoding?
     /// After each record handed to the target (replay's --rate and progress line).
     private let afterRecord: (() throws -> Void)?
     /// A Redis Cluster slot that moves under the copy: the router's limits (ClusterRedirects),
@@ -48,7 +51,7 @@ final class CopyLoop {
 
     init(follow: Bool, ridesOutOutages: Bool = true, checkpoint: CheckpointStore? = nil, statsEveryMs: Int? = nil,
          range: (from: Position, until: Position?)? = nil, limit: Int = .max, matcher: RecordMatcher? = nil,
-         afterRecord: (() throws -> Void)? = nil, timeoutMs: Int = 30_000,
+         decoding: SchemaDecoding? = nil, afterRecord: (() throws -> Void)? = nil, timeoutMs: Int = 30_000,
          source: @escaping () throws -> RecordSource, target: @escaping (RecordSource) throws -> RecordTarget) {
         self.follow = follow
         self.ridesOutOutages = ridesOutOutages
@@ -57,6 +60,7 @@ final class CopyLoop {
         self.range = range
         self.limit = limit
         self.matcher = matcher
+        self.decoding = decoding
         self.afterRecord = afterRecord
         redirects = ClusterRedirects(timeoutMs: timeoutMs)
         makeSource = source
@@ -171,9 +175,15 @@ final class CopyLoop {
         let record = Record()
         do {
             guard copiedBefore < limit else { throw LimitReached() }
-            try source.read(after: confirmed, until: follow ? nil : end, into: record, idle: { try confirm(wait: true) }, { record in
+            let decoding = decoding
+            /// Whether `--match` kept the record (it then went to the target).
+            func handOver(_ record: Record) throws -> Bool {
                 let kept = matcher?.matches(record) ?? true
                 if kept, try !target.write(record, after: sent) { skipped += 1 }
+                return kept
+            }
+            try source.read(after: confirmed, until: follow ? nil : end, into: record, idle: { try confirm(wait: true) }, { record in
+                let kept = try decoding.map { try $0.handOver(record, handOver) } ?? handOver(record)
                 sent.position.advance(past: record)
                 try target.reached(sent, batchEnded: false)
                 count += 1

@@ -74,6 +74,7 @@ public enum PublishCommand {
 
         let sink: EventSink = dryRun ? CheckOnly() : try Backends.sink(for: pinnedTarget, options: options)
         let decoder = InputDecoder(mode: mode, keyPath: arguments.value("key"), nameMember: keyFromRecord)
+        let encoding = try arguments.schemaEncoding(target: target.subjectName, environment: environment, dryRun: dryRun)
 
         let handled = dryRun ? "checked" : "delivered"   // what becomes of the lines before a bad one
         let progress = ProgressLine(verb: dryRun ? "checked" : "sent")
@@ -82,6 +83,16 @@ public enum PublishCommand {
         var sent = 0
         var badLines = 0
         var runFailure: EvtError?
+        func send(_ event: borrowing OutgoingEvent) throws {
+            sent += 1
+            progress.advance()
+            do {
+                try sink.send(event)
+            } catch let stopped as SinkStopped {
+                sent -= 1
+                throw stopped
+            }
+        }
         var linesBefore = 0
         var linesRead = 0
         reading: for input in inputs.files {
@@ -116,13 +127,10 @@ public enum PublishCommand {
                         if let keyFromRecord, event.redisName?.isEmpty ?? true {
                             throw BadLine(reason: "the record names no \(keyFromRecord) (a non-empty \"\(keyFromRecord)\" member), which \(keyFromRecord):* needs", column: nil)
                         }
-                        sent += 1
-                        progress.advance()
-                        do {
-                            try sink.send(event)
-                        } catch let stopped as SinkStopped {
-                            sent -= 1
-                            throw stopped
+                        if let encoding {
+                            try encoding.encode(event) { try send($0) }
+                        } else {
+                            try send(event)
                         }
                     }
                 } catch let bad as BadLine {

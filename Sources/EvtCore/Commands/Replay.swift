@@ -33,10 +33,12 @@ public enum ReplayCommand {
         }
         if let targetText = arguments.value("to") {
             return try replay(source, into: try Endpoint.parse(targetText, environment: environment), targetText: targetText,
-                              range: (from, until), limit: limit, matcher: matcher, paced: paced, arguments: arguments, options: options)
+                              range: (from, until), limit: limit, matcher: matcher, paced: paced, arguments: arguments, options: options,
+                              environment: environment)
         }
         do {
-            try CopyLoop(follow: follow, ridesOutOutages: false, range: (from, until), limit: limit, matcher: matcher, afterRecord: paced,
+            try CopyLoop(follow: follow, ridesOutOutages: false, range: (from, until), limit: limit, matcher: matcher,
+                         decoding: try arguments.schemaDecoding(environment: environment), afterRecord: paced,
                          source: { try Backends.copySource(for: source, options: options) },
                          target: { _ in NDJSONTarget(output: output) }).run()
             try output.flush()
@@ -49,13 +51,15 @@ public enum ReplayCommand {
     private static func replay(_ source: Endpoint, into target: Endpoint, targetText: String,
                                range: (from: Position, until: Position?), limit: Int, matcher: RecordMatcher?,
                                paced: (() throws -> Void)?,
-                               arguments: ParsedArguments, options: CopyOptions) throws -> ExitStatus {
+                               arguments: ParsedArguments, options: CopyOptions, environment: [String: String]) throws -> ExitStatus {
         var options = options
         options.timeoutMs = try arguments.timeoutMs()
         options.waitReplicas = try arguments.waitReplicas()
         try target.require([("--wait-replicas", options.waitReplicas != nil, .replicatedWrites)], usage: arguments.spec.usageLine)
         options.unit = "replayed event"   // numbered in replay order: event 1 is the first record replayed
-        let loop = CopyLoop(follow: options.follow, range: range, limit: limit, matcher: matcher, afterRecord: paced, timeoutMs: options.timeoutMs,
+        let decoding = try options.useSchemas(arguments, target: target, environment: environment)
+        let loop = CopyLoop(follow: options.follow, range: range, limit: limit, matcher: matcher, decoding: decoding,
+                            afterRecord: paced, timeoutMs: options.timeoutMs,
                             source: { try Backends.copySource(for: source, options: options) },
                             target: { try Backends.copyTarget(for: target, source: $0, checkpoint: nil, options: options) })
         do {

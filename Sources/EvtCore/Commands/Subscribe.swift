@@ -64,7 +64,8 @@ public enum SubscribeCommand {
         do {
             return try consume(consumer, count: count, batchSize: batchSize, idleExitMs: idleExitMs,
                                command: command, continueOnExecError: continueOnExecError, stats: stats,
-                               matcher: matcher, acknowledgesFiltered: acknowledgesFiltered)
+                               matcher: matcher, decoding: try arguments.schemaDecoding(environment: environment),
+                               acknowledgesFiltered: acknowledgesFiltered)
         } catch {
             try? consumer.close()   // acknowledgements in flight, list items back: even on failure
             throw error
@@ -76,7 +77,7 @@ public enum SubscribeCommand {
     /// towards `count`.
     private static func consume(_ consumer: EventConsumer, count: Int?, batchSize: Int, idleExitMs: Int?,
                                 command: String?, continueOnExecError: Bool, stats: SubscribeStats?,
-                                matcher: RecordMatcher?, acknowledgesFiltered: Bool) throws -> ExitStatus {
+                                matcher: RecordMatcher?, decoding: SchemaDecoding?, acknowledgesFiltered: Bool) throws -> ExitStatus {
         let batch = RecordBatch()
         let record = Record()
         var remaining = count ?? Int.max
@@ -96,7 +97,10 @@ public enum SubscribeCommand {
             do {
                 received = try consumer.receive(limit: limit, waitMs: waitMs, into: record) { record in
                     // One left out by --match costs no output: its range stays empty.
-                    if matcher?.matches(record) ?? true { writer.appendRecord(record) }
+                    func handOver(_ record: Record) {
+                        if matcher?.matches(record) ?? true { writer.appendRecord(record) }
+                    }
+                    if let decoding { decoding.handOver(record, handOver) } else { handOver(record) }
                     batch.recordEnded()
                 }
             } catch is StdoutClosed {

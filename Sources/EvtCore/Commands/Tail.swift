@@ -17,6 +17,7 @@ public enum TailCommand {
             throw EvtError.usage("tail -f on a list would have to pop items; use evt subscribe to consume a list as a queue.", usage: spec.usageLine)
         }
         let matcher = try arguments.recordMatcher()
+        let decoding = try arguments.schemaDecoding(environment: environment)
         let output = OutputWriter()
         do {
             if source.has(.history) {
@@ -26,7 +27,7 @@ public enum TailCommand {
                 // Many records into a file or a pipe: a progress line on the terminal.
                 let progress = ProgressLine(verb: "read", when: count > 100_000 && !stdoutIsATerminal())
                 defer { progress.clear() }
-                try CopyLoop(follow: follow, ridesOutOutages: false, range: (.fromEnd(Int64(count)), nil), matcher: matcher,
+                try CopyLoop(follow: follow, ridesOutOutages: false, range: (.fromEnd(Int64(count)), nil), matcher: matcher, decoding: decoding,
                              afterRecord: progress.isOn ? { progress.advance() } : nil,
                              source: { try Backends.copySource(for: source, options: options) },
                              target: { _ in NDJSONTarget(output: output) }).run()
@@ -34,8 +35,11 @@ public enum TailCommand {
                 // A list or a channel: no positions, but the same records into the same target.
                 let target = NDJSONTarget(output: output)
                 let cursor = SourceCursor(SourcePosition())
-                try Backends.source(for: source).tail(count: count, follow: follow, into: Record(), { record in
+                func handOver(_ record: Record) throws {
                     if matcher?.matches(record) ?? true { _ = try target.write(record, after: cursor) }
+                }
+                try Backends.source(for: source).tail(count: count, follow: follow, into: Record(), { record in
+                    try decoding.map { try $0.handOver(record, handOver) } ?? handOver(record)
                 }, batchEnded: { try target.reached(cursor, batchEnded: true) })
             }
             try output.flush()

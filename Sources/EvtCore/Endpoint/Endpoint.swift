@@ -78,6 +78,15 @@ public enum Endpoint: Sendable, Equatable {
     case redis(RedisServerAddress, RedisKind, name: String)
     case kafka(brokers: String, topic: String, partition: Int32?)
 
+    /// The topic, stream, list or channel name: what a registry's subjects for records sent
+    /// here are named after (TOPIC-value, TOPIC-key).
+    var subjectName: String {
+        switch self {
+        case .redis(_, _, let name): name
+        case .kafka(_, let topic, _): topic
+        }
+    }
+
     public static let defaultRedisURL = "redis://127.0.0.1:6379"
     public static let defaultKafkaBrokers = "127.0.0.1:9092"
 

@@ -90,3 +90,17 @@ final class TemporaryDirectory {
         rmdir(path)
     }
 }
+
+/// Whether `path` names a regular file (or a link to one).
+func isRegularFile(_ path: String) -> Bool {
+    var status = stat()
+    return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
+}
+
+/// A file's text, or a usage error that names it as `what` and says why it cannot be read.
+func readText(_ path: String, what: String) throws(EvtError) -> String {
+    guard let text = readWholeFile(path) else {
+        throw EvtError.usage("cannot read \(what) \(path): \(String(cString: strerror(errno))).")
+    }
+    return text
+}

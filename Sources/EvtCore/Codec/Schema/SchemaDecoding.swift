@@ -56,22 +56,22 @@ final class SchemaDecoding {
         switch codecs.codec(id: id) {
         case .avro(let schema):
             if schema.appendJSON(of: payload, to: &text) { return id }
-            warnOnce(id, "the \(what) of \(Self.place(of: record)) is framed with Avro schema \(id) but does not decode with it (printed as it is)")
+            warnOnce(id, record, what, "it is framed with Avro schema \(id) but does not decode with it")
         case .json:
             if QuickCheck.kind(of: payload) != nil {
                 text.append(contentsOf: payload)
                 return id
             }
-            warnOnce(id, "the \(what) of \(Self.place(of: record)) is framed with JSON schema \(id) but is not JSON (printed as it is)")
+            warnOnce(id, record, what, "it is framed with JSON schema \(id) but is not JSON")
         case .unusable(let error):
-            warnOnce(id, "the \(what) of \(Self.place(of: record)) is framed with schema \(id), which evt cannot use: \(error.message) (printed as it is)")
+            warnOnce(id, record, what, "it is framed with schema \(id), which evt cannot use: \(clause(error.message))")
         }
         return nil
     }
 
-    private func warnOnce(_ id: Int32, _ message: String) {
+    private func warnOnce(_ id: Int32, _ record: Record, _ what: String, _ reason: String) {
         guard warned.insert(id).inserted else { return }
-        warn(message + "; other records with schema \(id) are printed the same way without a further warning.")
+        warn("the \(what) of \(Self.place(of: record)) is printed as it is: \(reason). Other records with schema \(id) are printed the same way, without another warning.")
     }
 
     /// `topic orders partition 3 offset 42`, `list jobs`, `channel news`.

@@ -78,7 +78,9 @@ final class SchemaEncoding {
         }
     }
 
+    /// `Avro schema 7 (orders-value)`; a local file's (a dry run's, id < 0): `Avro schema order.avsc`.
     private func name(_ id: Int32, _ kind: String) -> String {
-        "\(kind) schema \(id)" + (names[id].map { " (\($0))" } ?? "")
+        if id < 0, let name = names[id] { return "\(kind) schema \(name)" }
+        return "\(kind) schema \(id)" + (names[id].map { " (\($0))" } ?? "")
     }
 }

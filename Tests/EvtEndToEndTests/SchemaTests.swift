@@ -1,0 +1,202 @@
+import Foundation
+import Testing
+import EvtTestSupport
+import EvtCore
+
+/// Avro and JSON Schema topics read and written by evt, every payload made or read by
+/// confluent-kafka's own serializers (Fixtures/schema_peer.py) against a registry fixture.
+@Suite("schemas: Avro and JSON Schema with a registry")
+struct SchemaTests {
+    static let peerScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/schema_peer.py").path
+
+    /// A one-partition topic per name on a mock cluster, a registry, and the environment evt
+    /// runs with.
+    final class Setup {
+        let cluster: KafkaMockCluster
+        let registry: SchemaRegistryServer
+        var environment: [String: String]
+
+        init(topics: [String], user: String? = nil, password: String? = nil) throws {
+            cluster = try mockCluster(topics: topics.map { ($0, 1) })
+            registry = try SchemaRegistryServer(user: user, password: password)
+            environment = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers, "EVT_SCHEMA_REGISTRY_URL": registry.url]
+        }
+
+        /// The peer's stdout lines, parsed; the test fails on its failure.
+        func peer(_ arguments: [String], withRegistry: Bool = true) throws -> [[String: Any]] {
+            var all: [String] = [arguments[0], cluster.bootstrapServers] + arguments.dropFirst()
+            if withRegistry {
+                let url = registry.user.map { user in
+                    registry.url.replacingOccurrences(of: "://", with: "://\(user):\(registry.password!)@")
+                } ?? registry.url
+                all.insert(url, at: 3)
+            }
+            let result = try runProcess(["python3", SchemaTests.peerScript] + all, timeout: 120)
+            #expect(result.status == 0, "schema peer \(arguments.joined(separator: " ")): \(result.stderr)")
+            return result.stdoutLines.map(Self.object)
+        }
+
+        static func object(_ line: String) -> [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? ["unparsed": line]
+        }
+    }
+
+    static func same(_ a: Any?, _ b: Any?) -> Bool {
+        switch (a, b) {
+        case (nil, nil): return true
+        case (let a as NSObject, let b as NSObject): return a.isEqual(b)
+        default: return false
+        }
+    }
+
+    @Test("tail decodes framed Avro keys and values as AvroDeserializer reads them, in the Avro JSON encoding")
+    func readAvro() throws {
+        let setup = try Setup(topics: ["orders"])
+        _ = try setup.peer(["produce-avro", "orders", "40"])
+        let reference = try setup.peer(["consume-avro", "orders", "40"])
+        let result = try Evt.run(["tail", "topic:orders", "-n", "40"], environment: setup.environment)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.isEmpty, "\(result.stderr)")
+        let records = result.stdoutLines.map(Setup.object)
+        #expect(records.count == 40)
+        for (record, expected) in zip(records, reference) {
+            #expect(Self.same(record["value"], expected["value"]), "evt: \(record["value"] ?? "nil")\npeer: \(expected["value"] ?? "nil")")
+            #expect(Self.same(record["key"], expected["key"]))
+            #expect(record["value_schema_id"] is Int && record["key_schema_id"] is Int)
+        }
+        // The union branch is named by the record's full name, bytes are code points 0-255.
+        let line = result.stdoutLines[1]
+        #expect(line.contains(#""customer":{"com.acme.Customer":{"name":"cust-1 é","tier":"GOLD"}}"#), "\(line)")
+        // --decode none: the framed bytes as they are, no schema ids.
+        let raw = try Evt.run(["tail", "topic:orders", "-n", "1", "--decode", "none"], environment: setup.environment)
+        #expect(raw.status == 0 && !raw.stdoutText.contains("schema_id"), "\(raw.stdoutText)")
+    }
+
+    @Test("publish --value-schema SUBJECT encodes NDJSON so that AvroDeserializer reads back the same records")
+    func writeAvro() throws {
+        let setup = try Setup(topics: ["orders", "copy"])
+        let produced = try setup.peer(["produce-avro", "orders", "30"])   // registers orders-value
+        let lines = try produced.map { String(decoding: try JSONSerialization.data(withJSONObject: $0["value"]!), as: UTF8.self) }
+        let publish = try Evt.run(["publish", "topic:copy", "--value-schema", "orders-value"],
+                                  stdin: lines.joined(separator: "\n") + "\n", environment: setup.environment)
+        #expect(publish.status == 0, "\(publish.stderr)")
+        let back = try setup.peer(["consume-avro", "copy", "30"])
+        #expect(back.count == 30)
+        for (got, sent) in zip(back, produced) {
+            #expect(Self.same(got["value"], sent["value"]), "read back \(got["value"] ?? "nil")\nsent \(sent["value"] ?? "nil")")
+        }
+    }
+
+    @Test("a value that does not fit at line 501 of 1000: lines 1-500 delivered, the field named, exit 3")
+    func badLine() throws {
+        let setup = try Setup(topics: ["orders", "out"])
+        let produced = try setup.peer(["produce-avro", "orders", "1"])
+        let good = String(decoding: try JSONSerialization.data(withJSONObject: produced[0]["value"]!), as: UTF8.self)
+        var lines = Array(repeating: good, count: 1000)
+        lines[500] = good.replacingOccurrences(of: #""status":"NEW""#, with: #""status":"LOST""#)
+        #expect(lines[500] != good)
+        let result = try Evt.run(["publish", "topic:out", "--value-schema", "orders-value"],
+                                 stdin: lines.joined(separator: "\n") + "\n", environment: setup.environment)
+        #expect(result.status == 3, "\(result.stderr)")
+        #expect(result.stderr.contains("line 501: the value does not fit Avro schema"), "\(result.stderr)")
+        #expect(result.stderr.contains(".status: expected one of"), "\(result.stderr)")
+        #expect(try setup.peer(["consume-avro", "out", "500"]).count == 500)
+        let offsets = try runProcess(["kcat", "-C", "-b", setup.cluster.bootstrapServers, "-t", "out", "-e", "-q", "-f", "%o\n"], timeout: 60)
+        #expect(offsets.stdoutLines.count == 500, "nothing after line 500 was sent")
+    }
+
+    @Test("an unframed record and an unknown schema id in the same topic print as they are, one warning, exit 0")
+    func undecodable() throws {
+        let setup = try Setup(topics: ["mixed"])
+        _ = try setup.peer(["produce-raw", "mixed", "7b2261223a317d", "000000270f0102", "000000270f0304"], withRegistry: false)
+        let result = try Evt.run(["tail", "topic:mixed", "-n", "3"], environment: setup.environment)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdoutLines.count == 3)
+        #expect(result.stdoutLines[0].hasSuffix(#""value":{"a":1}}"#))
+        #expect(!result.stdoutText.contains("schema_id"))
+        let warnings = result.stderr.split(separator: "\n").filter { $0.contains("schema 9999") }
+        #expect(warnings.count == 1, "one warning for id 9999: \(result.stderr)")
+    }
+
+    @Test("tail | publish --envelope copies an Avro topic byte for byte")
+    func envelopeRoundTrip() throws {
+        let setup = try Setup(topics: ["orders", "again"])
+        _ = try setup.peer(["produce-avro", "orders", "25"])
+        let tail = try Evt.run(["tail", "topic:orders", "-n", "25"], environment: setup.environment)
+        #expect(tail.status == 0, "\(tail.stderr)")
+        let publish = try Evt.run(["publish", "topic:again", "--envelope"], stdin: tail.stdout, environment: setup.environment)
+        #expect(publish.status == 0, "\(publish.stderr)")
+        let original = try setup.peer(["dump", "orders", "25"], withRegistry: false)
+        let copied = try setup.peer(["dump", "again", "25"], withRegistry: false)
+        #expect(copied.count == 25)
+        for (a, b) in zip(original, copied) {
+            #expect(Self.same(a["value"], b["value"]) && Self.same(a["key"], b["key"]), "\(a) vs \(b)")
+        }
+    }
+
+    @Test("basic auth with a password holding @ and : in the URL; a refused password is never printed")
+    func basicAuth() throws {
+        let setup = try Setup(topics: ["orders"], user: "evt", password: "p@ss:w0rd")
+        _ = try setup.peer(["produce-avro", "orders", "3"])
+        var environment = setup.environment
+        environment["EVT_SCHEMA_REGISTRY_URL"] = setup.registry.url.replacingOccurrences(of: "://", with: "://evt:p%40ss%3Aw0rd@")
+        let result = try Evt.run(["tail", "topic:orders", "-n", "3"], environment: environment)
+        #expect(result.status == 0 && result.stdoutText.contains("value_schema_id"), "\(result.stderr)")
+        environment["EVT_SCHEMA_REGISTRY_URL"] = setup.registry.url.replacingOccurrences(of: "://", with: "://evt:wrong%40secret@")
+        let refused = try Evt.run(["publish", "topic:orders", "--value-schema", "orders-value"], stdin: "{}\n", environment: environment)
+        #expect(refused.status != 0)
+        #expect(!refused.stderr.contains("wrong") && !refused.stderr.contains("secret"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("401") || refused.stderr.lowercased().contains("credentials"), "\(refused.stderr)")
+    }
+
+    @Test("publish --dry-run --value-schema FILE checks a file against a local schema, with no broker and no registry")
+    func dryRunFile() throws {
+        let scratch = Scratch()
+        let schema = scratch.write("order.avsc", Data(#"{"type":"record","name":"Order","fields":[{"name":"id","type":"int"},{"name":"note","type":["null","string"],"default":null}]}"#.utf8))
+        let good = try Evt.run(["publish", "topic:nowhere", "--dry-run", "--value-schema", schema],
+                               stdin: "{\"id\":1}\n{\"id\":2,\"note\":\"x\"}\n{\"id\":3,\"note\":{\"string\":\"y\"}}\n",
+                               environment: ["EVT_KAFKA_BROKERS": "127.0.0.1:1"])
+        #expect(good.status == 0, "\(good.stderr)")
+        let bad = try Evt.run(["publish", "topic:nowhere", "--dry-run", "--value-schema", schema, "--on-error", "skip"],
+                              stdin: "{\"id\":1}\n{\"id\":\"two\"}\n{\"id\":3,\"extra\":true}\n",
+                              environment: ["EVT_KAFKA_BROKERS": "127.0.0.1:1"])
+        #expect(bad.status == 3, "\(bad.stderr)")
+        #expect(bad.stderr.contains("line 2: the value does not fit Avro schema") && bad.stderr.contains(".id: expected int"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("line 3:") && bad.stderr.contains("extra"), "\(bad.stderr)")
+    }
+
+    @Test("README's Schemas examples run as written against a registry, and the copy back into a topic is byte for byte")
+    func readmeExamples() throws {
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.range(of: "## Schemas")).upperBound
+        let end = try #require(readme.range(of: "\n## ", range: section..<readme.endIndex)).lowerBound
+        var script = ""
+        var inBlock = false
+        for line in readme[section..<end].split(separator: "\n", omittingEmptySubsequences: false) {
+            if line == "```sh" { inBlock = true; continue }
+            if line == "```" { inBlock = false; continue }
+            if inBlock { script += line + "\n" }
+        }
+        #expect(script.contains("--value-schema payment.avsc"), "the examples were found")
+        // The copy back gave the same bytes: keys, values (framed Avro) and nothing else.
+        script += """
+            evt tail topic:payments -n 2 --decode none | jq -c '[.key, .value, .value_b64]' > before
+            evt tail topic:payments-again -n 2 --decode none | jq -c '[.key, .value, .value_b64]' > after
+            cmp before after && echo "same bytes"
+            """
+        let registry = try SchemaRegistryServer()
+        let scratch = Scratch()
+        let path = scratch.write("schemas.sh", Data(script.utf8))
+        let result = try Evt.run(["sandbox", "--topic", "payments:1", "--topic", "payments-again:1",
+                                  "--run", "cd \(scratch.path) && sh -e \(path)"],
+                                 environment: ["EVT_SCHEMA_REGISTRY_URL": registry.url], timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdoutText.contains("exit 3"), "\(result.stdoutText)")
+        #expect(result.stderr.contains("line 2: the value does not fit Avro schema payment.avsc: .amount: expected double"), "\(result.stderr)")
+        #expect(result.stdoutText.contains(#""value":{"id":2,"amount":12.25,"note":{"string":"gift"}},"value_schema_id":1}"#), "\(result.stdoutText)")
+        #expect(result.stdoutText.contains(#""value.schema_id":"1""#), "\(result.stdoutText)")
+        #expect(result.stdoutText.contains("same bytes"), "\(result.stdoutText)")
+    }
+}
