@@ -166,6 +166,42 @@ struct SchemaTests {
         #expect(bad.stderr.contains("line 3:") && bad.stderr.contains("extra"), "\(bad.stderr)")
     }
 
+    @Test("JSON Schema both ways: tail prints JSONSerializer's values; publish validates, and JSONDeserializer reads what it sent")
+    func jsonSchema() throws {
+        let setup = try Setup(topics: ["items", "more"])
+        let produced = try setup.peer(["produce-json", "items", "20"])   // registers items-value
+        let tail = try Evt.run(["tail", "topic:items", "-n", "20"], environment: setup.environment)
+        #expect(tail.status == 0, "\(tail.stderr)")
+        let records = tail.stdoutLines.map(Setup.object)
+        #expect(records.count == 20)
+        for (record, sent) in zip(records, produced) {
+            #expect(Self.same(record["value"], sent["value"]) && record["value_schema_id"] is Int, "\(record)")
+        }
+        // Into another topic under the same subject's schema: valid lines go, a bad one is named.
+        let lines = try produced.map { String(decoding: try JSONSerialization.data(withJSONObject: $0["value"]!), as: UTF8.self) }
+        let publish = try Evt.run(["publish", "topic:more", "--value-schema", "items-value"],
+                                  stdin: lines.joined(separator: "\n") + "\n", environment: setup.environment)
+        #expect(publish.status == 0, "\(publish.stderr)")
+        let back = try setup.peer(["consume-json", "more", "20"])
+        for (got, sent) in zip(back, produced) { #expect(Self.same(got["value"], sent["value"])) }
+        let bad = try Evt.run(["publish", "topic:more", "--value-schema", "items-value"],
+                              stdin: #"{"id":1,"item":"x","qty":0}"# + "\n", environment: setup.environment)
+        #expect(bad.status == 3, "\(bad.stderr)")
+        #expect(bad.stderr.contains("line 1: the value does not fit JSON schema") && bad.stderr.contains(".qty"), "\(bad.stderr)")
+    }
+
+    @Test("publish --dry-run with a local JSON Schema file names each line that does not fit")
+    func dryRunJSONSchema() throws {
+        let scratch = Scratch()
+        let schema = scratch.write("order.schema.json", Data(#"{"$schema":"http://json-schema.org/draft-07/schema#","type":"object","properties":{"id":{"type":"integer"},"tags":{"type":"array","items":{"type":"string"}}},"required":["id"]}"#.utf8))
+        let result = try Evt.run(["publish", "topic:nowhere", "--dry-run", "--value-schema", schema, "--on-error", "skip"],
+                                 stdin: "{\"id\":1}\n{\"tags\":[]}\n{\"id\":3,\"tags\":[\"a\",4]}\n", environment: ["EVT_KAFKA_BROKERS": "127.0.0.1:1"])
+        #expect(result.status == 3, "\(result.stderr)")
+        #expect(!result.stderr.contains("line 1:"))
+        #expect(result.stderr.contains("line 2: the value does not fit JSON schema"), "\(result.stderr)")
+        #expect(result.stderr.contains("line 3:") && result.stderr.contains(".tags[1]"), "\(result.stderr)")
+    }
+
     @Test("README's Schemas examples run as written against a registry, and the copy back into a topic is byte for byte")
     func readmeExamples() throws {
         let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()

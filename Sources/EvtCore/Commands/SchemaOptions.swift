@@ -100,7 +100,10 @@ extension ParsedArguments {
         })
         // A schema that does not parse is a usage error before any line is read.
         for id in [valueID, keyID].compactMap({ $0 }) {
-            if case .unusable(let error) = codecs.codec(id: id) { throw error }
+            switch codecs.codec(id: id) {
+            case .unusable(let error), .json(.failure(let error)): throw error
+            case .avro, .json(.success): break
+            }
         }
         return SchemaEncoding(codecs: codecs, valueSchema: valueID, keySchema: keyID, names: names)
     }

@@ -5,8 +5,9 @@
 final class SchemaCodecs {
     enum Codec {
         case avro(AvroSchema)
-        /// JSON Schema: the payload is the JSON text itself.
-        case json
+        /// JSON Schema: the payload is the JSON text itself. Writing validates it first, with
+        /// the schema compiled, or refuses with why it does not compile.
+        case json(Result<JSONSchemaValidator, EvtError>)
         case unusable(EvtError)
     }
 
@@ -15,7 +16,7 @@ final class SchemaCodecs {
     // The last id asked for: most runs read one schema, and a dictionary lookup per record
     // would cost more than the check.
     private var lastID: Int32 = 0
-    private var lastCodec: Codec = .json
+    private var lastCodec: Codec = .unusable(EvtError(.usage, "no schema"))
 
     /// `fetch`: the registry's schema for an id (SchemaRegistry.schema(id:)).
     init(fetch: @escaping (Int32) throws(EvtError) -> RegisteredSchema) {
@@ -41,7 +42,10 @@ final class SchemaCodecs {
                     .avro(try AvroSchema(json: UnsafeRawBufferPointer(bytes), invalidCause: .badInput))
                 }
             case .json:
-                codec = .json
+                var text = schema.text
+                codec = .json(text.withUTF8 { bytes in
+                    Result { () throws(EvtError) in try JSONSchemaValidator(schema: UnsafeRawBufferPointer(bytes)) }
+                })
             case .protobuf:
                 codec = .unusable(EvtError(.refused(code: "PROTOBUF"), "schema \(id) is a Protobuf schema, which evt does not decode yet"))
             }

@@ -71,8 +71,16 @@ final class SchemaEncoding {
             } catch {
                 throw BadLine(reason: "the \(what) does not fit \(name(id, "Avro")): \(error)", column: nil)
             }
-        case .json:
-            out.append(contentsOf: json)
+        case .json(let validator):
+            switch validator {
+            case .success(let validator):
+                if let mismatch = validator.check(json) {
+                    throw BadLine(reason: "the \(what) does not fit \(name(id, "JSON")): \(mismatch)", column: nil)
+                }
+                out.append(contentsOf: json)
+            case .failure(let error):
+                throw EvtError(error.cause, "cannot check values against JSON schema \(id): \(error.message)")
+            }
         case .unusable(let error):
             throw EvtError(error.cause, "cannot encode with schema \(id): \(error.message)")
         }
