@@ -202,6 +202,39 @@ struct SchemaTests {
         #expect(result.stderr.contains("line 3:") && result.stderr.contains(".tags[1]"), "\(result.stderr)")
     }
 
+    @Test("the JSON-Schema-Test-Suite's required draft 7 tests through publish --dry-run --value-schema FILE",
+          .enabled(if: JSONSchemaTestSuite.isInstalled, "Debian's json-schema-test-suite is not installed"))
+    func jsonSchemaTestSuite() throws {
+        let scratch = Scratch()
+        // One evt run per schema: its tests' data as lines, the bad ones named on stderr.
+        var groups: [(schema: [UInt8], cases: [JSONSchemaSuiteCase])] = []
+        var skipped = 0
+        for test in try JSONSchemaTestSuite.cases(draft: "draft7") {
+            if test.needsRemote { skipped += 1; continue }
+            if groups.last?.schema == test.schema { groups[groups.count - 1].cases.append(test) } else { groups.append((test.schema, [test])) }
+        }
+        var passed = 0
+        var failed: [String] = []
+        for (index, group) in groups.enumerated() {
+            let schema = scratch.write("schema-\(index).json", Data(group.schema))
+            let input = Data(group.cases.map { $0.dataLine + [0x0A] }.joined())
+            let result = try Evt.run(["publish", "topic:suite", "--dry-run", "--value-schema", schema, "--on-error", "skip"],
+                                     stdin: input, environment: ["EVT_KAFKA_BROKERS": "127.0.0.1:1"])
+            let bad = Set(result.stderr.split(separator: "\n").compactMap { line -> Int? in
+                guard line.hasPrefix("evt: line ") else { return nil }
+                return Int(line.dropFirst("evt: line ".count).prefix { $0.isNumber })
+            })
+            for (number, test) in zip(1..., group.cases) {
+                if bad.contains(number) != test.valid { passed += 1 } else { failed.append("\(test.name) (\(test.valid ? "valid, rejected" : "invalid, accepted"))") }
+            }
+            if result.status != (bad.isEmpty ? 0 : 3) { failed.append("\(group.cases[0].file): exit \(result.status): \(result.stderr.prefix(300))") }
+        }
+        let total = passed + failed.count
+        print("JSON-Schema-Test-Suite draft7 through evt publish --dry-run: \(passed) of \(total) passed, \(skipped) skipped (need the remote server at localhost:1234)")
+        #expect(total > 250)
+        #expect(failed.isEmpty, "\(failed.count) failed: \(failed.prefix(20).joined(separator: "\n"))")
+    }
+
     @Test("README's Schemas examples run as written against a registry, and the copy back into a topic is byte for byte")
     func readmeExamples() throws {
         let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
