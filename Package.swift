@@ -14,7 +14,7 @@ let package = Package(
         // OpenSSL 3 for rediss://: Debian's hiredis 0.14 has no TLS, so evt runs the TLS
         // session itself and hands hiredis the decrypted bytes to parse.
         .systemLibrary(name: "CTLS", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
-        // libavro for Avro payloads of schema-registry topics: schemas, binary read and write.
+        // libavro parses the Avro schemas of schema-registry topics.
         .systemLibrary(name: "CAvro", pkgConfig: "avro-c", providers: [.apt(["libavro-dev"])]),
         // libcurl for the schema registry's REST API (HTTP/1.1 keep-alive, TLS, basic auth).
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),

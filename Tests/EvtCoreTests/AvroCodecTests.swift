@@ -278,6 +278,8 @@ struct AvroCodecTests {
         #expect(decode(avro, [0x06, 0x06, 0x02, 0x04, 0x06, 0x00, 0x00, 0x00]) == #"{"u":{"array":[1,2,3]},"b":"","e":"A"}"#)
         #expect(decode(avro, [0x08, 0x02, 0x02, 0x6b, 0x01, 0x00, 0x00, 0x00]) == #"{"u":{"map":{"k":true}},"b":"","e":"A"}"#)
         #expect(decode(avro, [0x02, 0x04, 0x68, 0x69, 0x00, 0x00]) == #"{"u":{"string":"hi"},"b":"","e":"A"}"#)
+        // A block with a negative count carries its size in bytes; blocks follow one another.
+        #expect(decode(avro, [0x06, 0x03, 0x04, 0x02, 0x04, 0x02, 0x06, 0x00, 0x00, 0x00]) == #"{"u":{"array":[1,2,3]},"b":"","e":"A"}"#)
     }
 
     @Test("a truncated payload, bytes left over after the value, an unknown branch or symbol, or a string that is not UTF-8 decode to nothing, and leave the output as it was")
@@ -293,6 +295,17 @@ struct AvroCodecTests {
             #expect(!bad.withUnsafeBytes { avro.appendJSON(of: $0, to: &out) }, "\(bad) decoded")
             #expect(out == Array("kept".utf8))
         }
+        // A boolean byte other than 0 or 1, a block counting more items than bytes are left,
+        // nesting past 512 levels.
+        let flags = try schema(#"{"type":"array","items":"boolean"}"#)
+        #expect(decode(flags, [0x04, 0x01, 0x00, 0x00]) == "[true,false]")
+        #expect(decode(flags, [0x04, 0x01, 0x02, 0x00]) == nil)
+        let nulls = try schema(#"{"type":"array","items":"null"}"#)
+        #expect(decode(nulls, [0x04, 0x00]) == "[null,null]")
+        #expect(decode(nulls, [0x80, 0x80, 0x10, 0x00]) == nil)   // 131 072 nulls in 4 bytes
+        let list = try schema(#"{"type":"record","name":"Node","fields":[{"name":"next","type":["null","Node"]}]}"#)
+        #expect(decode(list, Array(repeating: 0x02, count: 100) + [0x00]) != nil)
+        #expect(decode(list, Array(repeating: 0x02, count: 600) + [0x00]) == nil)
         // The same instance still decodes after failures.
         #expect(decode(avro, good) == #"{"s":"hi","n":{"long":42},"e":"A"}"#)
     }
@@ -345,6 +358,28 @@ struct AvroCodecTests {
         let expected = try python(pythonCanonical, [workspace.write("tagged.ndjson", cases.map(\.tagged).joined(separator: "\n"))], in: workspace)
         #expect(read == expected)
         #expect(read.split(separator: "\n").count == cases.count)
+    }
+
+    @Test("members in any order, with whitespace, give the bytes of the same members in field order")
+    func membersInAnyOrder() throws {
+        let avro = try schema(richSchema)
+        let inOrder = try encode(avro, naturalOrder).get()
+        var members: [String] = []
+        let text = Array(naturalOrder.utf8)
+        text.withUnsafeBytes { bytes in
+            JSON.forEachMember(ofObject: bytes) { key, value, _ in
+                members.append(String(decoding: bytes[key], as: UTF8.self) + " : " + String(decoding: bytes[value], as: UTF8.self))
+            }
+        }
+        let reversed = "{ " + members.reversed().joined(separator: " ,\n ") + " }"
+        #expect(try encode(avro, reversed).get() == inOrder)
+        #expect(try encode(avro, "\t" + naturalOrder + "  ").get() == inOrder)
+        #expect(mismatch(avro, "{" + members.reversed().joined(separator: ",") + #","colour":"red"}"#)
+                == #".colour: expected no member here: com.acme.Order has no field of that name, got "red""#)
+        #expect(mismatch(avro, "{" + members.reversed().joined(separator: ",") + #","id":7}"#)
+                == ".id: expected one member of that name, got a second one")
+        #expect(mismatch(avro, "{" + members.reversed().filter { !$0.hasPrefix(#""qty""#) }.joined(separator: ",") + #","qty":"3"}"#)
+                == #".qty: expected int, got "3""#)
     }
 
     @Test("a value that does not fit says where and what was expected, and leaves the output as it was")
