@@ -59,10 +59,10 @@ _evt()
             takes_value='--from -X --property -F --property-file'
             ;;
         claim-pending)
-            options='--min-idle --consumer -c --count --exec --on-exec-error --no-ack
+            options='--schema-registry --decode --min-idle --consumer -c --count --exec --on-exec-error --no-ack
                      --max-deliveries --dead-letter --dry-run --ack-batch
                      -X --property -F --property-file -v --verbose -h --help'
-            takes_value='--min-idle --consumer -c --count --exec --on-exec-error
+            takes_value='--schema-registry --decode --min-idle --consumer -c --count --exec --on-exec-error
                          --max-deliveries --dead-letter --ack-batch
                          -X --property -F --property-file'
             ;;

@@ -166,13 +166,13 @@ complete -c evt -n $lag -l dead-letter -x -a "$endpoints" -d 'Also show the dept
 set -l positioned "__fish_seen_subcommand_from subscribe group-create"
 complete -c evt -n $positioned -l from -x -a 'beginning end' -d 'Where a new reader or group starts'
 
-set -l schema_readers "__fish_seen_subcommand_from tail subscribe replay-from-offset copy-between"
+set -l schema_readers "__fish_seen_subcommand_from tail subscribe replay-from-offset copy-between claim-pending"
 complete -c evt -n $schema_readers -l decode -x -a 'auto none' -d 'Decode framed Avro and JSON Schema keys and values, or not'
 set -l schema_writers "__fish_seen_subcommand_from publish replay-from-offset copy-between"
 complete -c evt -n $schema_writers -l value-schema -r -F -d 'Encode each value with a schema: id, topic, SUBJECT[:VERSION] or a file'
 complete -c evt -n $schema_writers -l key-schema -r -F -d 'Encode each key with a schema'
 complete -c evt -n $schema_writers -l register -d "Register the schema file under the topic's subject"
-set -l schemas "__fish_seen_subcommand_from publish tail subscribe replay-from-offset copy-between"
+set -l schemas "__fish_seen_subcommand_from publish tail subscribe replay-from-offset copy-between claim-pending"
 complete -c evt -n $schemas -l schema-registry -x -d 'The Confluent Schema Registry URL'
 
 set -l kafka "__fish_seen_subcommand_from publish subscribe tail replay-from-offset copy-between group-create claim-pending lag"

@@ -235,6 +235,35 @@ struct SchemaTests {
         #expect(failed.isEmpty, "\(failed.count) failed: \(failed.prefix(20).joined(separator: "\n"))")
     }
 
+    @Test("a stream entry whose value field is framed: tail and claim-pending print its JSON text and value.schema_id, as a copy writes it")
+    func streamEntries() throws {
+        let setup = try Setup(topics: ["orders"])
+        let redis = try RedisServer()
+        var environment = setup.environment
+        environment["EVT_REDIS_URL"] = redis.url
+        _ = try setup.peer(["produce-avro", "orders", "3"])
+        let reference = try setup.peer(["consume-avro", "orders", "3"])
+        // Copied without a registry: the framed bytes as they are, into the entries' value field.
+        var raw = environment
+        raw["EVT_SCHEMA_REGISTRY_URL"] = nil
+        #expect(try Evt.run(["copy-between", "topic:orders", "stream:s"], environment: raw).status == 0)
+        let tail = try Evt.run(["tail", "stream:s", "-n", "3"], environment: environment)
+        #expect(tail.status == 0, "\(tail.stderr)")
+        let values = tail.stdoutLines.map { Setup.object($0)["value"] as? [String: Any] ?? [:] }
+        #expect(values.count == 3)
+        for (fields, expected) in zip(values, reference) {
+            let text = fields["value"] as? String ?? ""
+            #expect(Self.same(Setup.object(text), expected["value"]), "\(text)")
+            #expect(fields["value.schema_id"] is String)
+        }
+        // The same entries, pending in a group and claimed.
+        _ = try redis.cli(["XGROUP", "CREATE", "s", "g", "0"])
+        _ = try redis.cli(["XREADGROUP", "GROUP", "g", "worker", "COUNT", "3", "STREAMS", "s", ">"])
+        let claimed = try Evt.run(["claim-pending", "stream:s", "g", "--min-idle", "0ms", "--no-ack"], environment: environment)
+        #expect(claimed.status == 0, "\(claimed.stderr)")
+        #expect(claimed.stdoutLines.count == 3 && claimed.stdoutText.contains(#""value.schema_id":"#), "\(claimed.stdoutText)")
+    }
+
     @Test("README's Schemas examples run as written against a registry, and the copy back into a topic is byte for byte")
     func readmeExamples() throws {
         let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()

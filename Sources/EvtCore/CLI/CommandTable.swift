@@ -143,6 +143,7 @@ public enum CommandTable {
                        completion: .endpoint),
             OptionSpec("dry-run", "Show what would be claimed (id, consumer, idle_ms, deliveries); change nothing."),
             OptionSpec("ack-batch", .value("N"), "Claim and acknowledge N entries at a time (default 100)."),
+            schemaRegistry, decode,
             kafkaProperty, kafkaPropertyFile, verbose,
         ],
         notes: "Each entry is printed with \"deliveries\":N and XACKed after stdout was flushed or --exec exited 0.")

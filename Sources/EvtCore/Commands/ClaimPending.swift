@@ -43,8 +43,11 @@ public enum ClaimPendingCommand {
         let record = Record()
         record.quotedSource = quotedName
         /// The entry as its NDJSON record, with its delivery count.
+        let decoding = try arguments.schemaDecoding(environment: environment)
         func append(_ entry: PendingEntry, to output: OutputWriter) {
-            entry.withRecord(record) { output.appendRecord($0) }
+            entry.withRecord(record) { record in
+                if let decoding { decoding.handOver(record) { output.appendRecord($0) } } else { output.appendRecord(record) }
+            }
         }
 
         if arguments.flag("dry-run") {

@@ -12,6 +12,8 @@ final class SchemaDecoding {
     private var keyText: [UInt8] = []
     private var valueText: [UInt8] = []
     private var warned: Set<Int32> = []
+    private var entryFields: [StreamFields.Field] = []
+    private var idText: [UInt8] = []
 
     init(codecs: SchemaCodecs, warn: @escaping (String) -> Void = Diagnostics.print) {
         self.codecs = codecs
@@ -22,6 +24,7 @@ final class SchemaDecoding {
     /// points at its own bytes again afterwards.
     @inline(__always)
     func handOver<Result>(_ record: Record, _ body: (Record) throws -> Result) rethrows -> Result {
+        if record.origin == .stream { return try handOverEntry(record, body) }
         let keyID = decode(record.key, into: &keyText, record: record, what: "key")
         let valueID = decode(record.value, into: &valueText, record: record, what: "value")
         if keyID == nil && valueID == nil { return try body(record) }
@@ -44,6 +47,54 @@ final class SchemaDecoding {
                     record.valueSchemaID = valueID
                 }
                 return try body(record)
+            }
+        }
+    }
+
+    /// A stream entry whose `value` (`key`) field is framed: the field holds its JSON text,
+    /// with a `value.schema_id` (`key.schema_id`) field after it, as a copy from a topic
+    /// writes it (RecordMapping).
+    private func handOverEntry<Result>(_ record: Record, _ body: (Record) throws -> Result) rethrows -> Result {
+        var valueID: Int32?
+        var keyID: Int32?
+        for field in record.fields {
+            if field.name.elementsEqual(RecordMapping.value) {
+                valueID = decode(field.value, into: &valueText, record: record, what: "value field")
+            } else if field.name.elementsEqual(RecordMapping.key) {
+                keyID = decode(field.value, into: &keyText, record: record, what: "key field")
+            }
+        }
+        if valueID == nil && keyID == nil { return try body(record) }
+        // Kept from entry to entry: no allocation per entry once they have grown.
+        var original = entryFields
+        entryFields = []
+        original.removeAll(keepingCapacity: true)
+        original.append(contentsOf: record.fields)
+        defer {
+            record.fields.replace(with: original)
+            entryFields = original
+        }
+        idText.removeAll(keepingCapacity: true)
+        if let valueID { JSONOutput.appendDecimal(Int(valueID), to: &idText) }
+        let valueIDEnd = idText.count
+        if let keyID { JSONOutput.appendDecimal(Int(keyID), to: &idText) }
+        return try keyText.withUnsafeBytes { keyText in
+            try valueText.withUnsafeBytes { valueText in
+                try idText.withUnsafeBytes { ids in
+                    record.fields.removeAll()
+                    for field in original {
+                        if valueID != nil, field.name.elementsEqual(RecordMapping.value) {
+                            record.fields.append(field.name, valueText)
+                            RecordMapping.valueSchemaID.withUnsafeBytes { record.fields.append($0, UnsafeRawBufferPointer(rebasing: ids[..<valueIDEnd])) }
+                        } else if keyID != nil, field.name.elementsEqual(RecordMapping.key) {
+                            record.fields.append(field.name, keyText)
+                            RecordMapping.keySchemaID.withUnsafeBytes { record.fields.append($0, UnsafeRawBufferPointer(rebasing: ids[valueIDEnd...])) }
+                        } else {
+                            record.fields.append(field.name, field.value)
+                        }
+                    }
+                    return try body(record)
+                }
             }
         }
     }
