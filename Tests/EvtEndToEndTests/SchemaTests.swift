@@ -264,6 +264,27 @@ struct SchemaTests {
         #expect(claimed.stdoutLines.count == 3 && claimed.stdoutText.contains(#""value.schema_id":"#), "\(claimed.stdoutText)")
     }
 
+    @Test("copy-between and replay --to into a topic take --value-schema: a JSON topic becomes an Avro one that AvroDeserializer reads")
+    func copyIntoSchemaTopic() throws {
+        let setup = try Setup(topics: ["orders", "plain", "copied", "replayed"])
+        let produced = try setup.peer(["produce-avro", "orders", "12"])   // registers orders-value
+        let lines = try produced.map { String(decoding: try JSONSerialization.data(withJSONObject: $0["value"]!), as: UTF8.self) }
+        #expect(try Evt.run(["publish", "topic:plain"], stdin: lines.joined(separator: "\n") + "\n", environment: setup.environment).status == 0)
+        let copy = try Evt.run(["copy-between", "topic:plain", "topic:copied", "--value-schema", "orders-value"], environment: setup.environment)
+        #expect(copy.status == 0, "\(copy.stderr)")
+        let replay = try Evt.run(["replay-from-offset", "topic:plain", "beginning", "--to", "topic:replayed", "--value-schema", "orders-value"],
+                                 environment: setup.environment)
+        #expect(replay.status == 0, "\(replay.stderr)")
+        for topic in ["copied", "replayed"] {
+            let back = try setup.peer(["consume-avro", topic, "12"])
+            #expect(back.count == 12)
+            for (got, sent) in zip(back, produced) { #expect(Self.same(got["value"], sent["value"]), "\(topic)") }
+        }
+        // Into a stream, --value-schema has nothing to encode: a usage error that says why.
+        let refused = try Evt.run(["copy-between", "topic:plain", "stream:s", "--value-schema", "orders-value"], environment: setup.environment)
+        #expect(refused.status == 2 && refused.stderr.contains("encode records for a topic"), "\(refused.stderr)")
+    }
+
     @Test("README's Schemas examples run as written against a registry, and the copy back into a topic is byte for byte")
     func readmeExamples() throws {
         let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
