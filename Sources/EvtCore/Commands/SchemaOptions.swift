@@ -18,12 +18,9 @@ extension ParsedArguments {
         case let other:
             throw EvtError.usage("--decode \(other): expected auto (decode what a registry's schema framed, the default) or none.", usage: spec.usageLine)
         }
-        guard let registry = try schemaRegistry(environment: environment) else {
-            if value("decode") != nil {
-                throw EvtError.usage("--decode applies with a schema registry: give --schema-registry URL or set EVT_SCHEMA_REGISTRY_URL.", usage: spec.usageLine)
-            }
-            return nil
-        }
+        // `--decode auto` without a registry decodes nothing, as `auto` says: a script may
+        // pass it whether or not the environment names one.
+        guard let registry = try schemaRegistry(environment: environment) else { return nil }
         return SchemaDecoding(codecs: SchemaCodecs(fetch: { (id) throws(EvtError) in try registry.schema(id: id) }))
     }
 
