@@ -287,17 +287,7 @@ struct SchemaTests {
 
     @Test("README's Schemas examples run as written against a registry, and the copy back into a topic is byte for byte")
     func readmeExamples() throws {
-        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
-        let section = try #require(readme.range(of: "## Schemas")).upperBound
-        let end = try #require(readme.range(of: "\n## ", range: section..<readme.endIndex)).lowerBound
-        var script = ""
-        var inBlock = false
-        for line in readme[section..<end].split(separator: "\n", omittingEmptySubsequences: false) {
-            if line == "```sh" { inBlock = true; continue }
-            if line == "```" { inBlock = false; continue }
-            if inBlock { script += line + "\n" }
-        }
+        var script = try readmeShellBlocks("## Schemas")
         #expect(script.contains("--value-schema payment.avsc"), "the examples were found")
         // The copy back gave the same bytes: keys, values (framed Avro) and nothing else.
         script += """

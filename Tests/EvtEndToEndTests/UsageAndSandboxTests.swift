@@ -140,17 +140,7 @@ struct UsageAndSandboxTests {
 
     /// The sh blocks of README's Examples section, as one script.
     static func readmeExamples() throws -> String {
-        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
-        let section = try #require(readme.range(of: "## Examples")).upperBound
-        let end = try #require(readme.range(of: "\n## ", range: section..<readme.endIndex)).lowerBound
-        var script = ""
-        var inBlock = false
-        for line in readme[section..<end].split(separator: "\n", omittingEmptySubsequences: false) {
-            if line == "```sh" { inBlock = true; continue }
-            if line == "```" { inBlock = false; continue }
-            if inBlock { script += line + "\n" }
-        }
+        let script = try readmeShellBlocks("## Examples")
         #expect(script.contains("evt claim-pending"), "the examples were found")
         return script
     }

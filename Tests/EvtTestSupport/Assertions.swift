@@ -42,3 +42,22 @@ public func sequenceNumber(of json: String) -> Int? {
     guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return nil }
     return object["n"] as? Int
 }
+
+/// The sh blocks of README.md's section `heading` (`## Examples`), as one script: README's
+/// examples are tests too.
+public func readmeShellBlocks(_ heading: String) throws -> String {
+    let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
+    guard let section = readme.range(of: heading)?.upperBound else { throw MissingReadmeSection(heading: heading) }
+    let end = readme.range(of: "\n## ", range: section..<readme.endIndex)?.lowerBound ?? readme.endIndex
+    var script = ""
+    var inBlock = false
+    for line in readme[section..<end].split(separator: "\n", omittingEmptySubsequences: false) {
+        if line == "```sh" { inBlock = true; continue }
+        if line == "```" { inBlock = false; continue }
+        if inBlock { script += line + "\n" }
+    }
+    return script
+}
+
+public struct MissingReadmeSection: Error { public let heading: String }
