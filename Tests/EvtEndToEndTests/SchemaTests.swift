@@ -68,6 +68,10 @@ struct SchemaTests {
         // The union branch is named by the record's full name, bytes are code points 0-255.
         let line = result.stdoutLines[1]
         #expect(line.contains(#""customer":{"com.acme.Customer":{"name":"cust-1 é","tier":"GOLD"}}"#), "\(line)")
+        // --match sees the decoded value: the status field of every third record is PAID.
+        let paid = try Evt.run(["tail", "topic:orders", "-n", "40", "--match", "value.status=PAID"], environment: setup.environment)
+        #expect(paid.stdoutLines.count == reference.filter { ($0["value"] as? [String: Any])?["status"] as? String == "PAID" }.count)
+        #expect(paid.stdoutLines.count == 13 && paid.stdoutLines.allSatisfy { $0.contains(#""status":"PAID""#) }, "\(paid.stdoutText)")
         // --decode none: the framed bytes as they are, no schema ids.
         let raw = try Evt.run(["tail", "topic:orders", "-n", "1", "--decode", "none"], environment: setup.environment)
         #expect(raw.status == 0 && !raw.stdoutText.contains("schema_id"), "\(raw.stdoutText)")
