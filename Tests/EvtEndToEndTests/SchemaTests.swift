@@ -77,6 +77,23 @@ struct SchemaTests {
         #expect(raw.status == 0 && !raw.stdoutText.contains("schema_id"), "\(raw.stdoutText)")
     }
 
+    @Test("subscribe --group and replay-from-offset decode as tail does")
+    func subscribeAndReplay() throws {
+        let setup = try Setup(topics: ["orders"])
+        _ = try setup.peer(["produce-avro", "orders", "6"])
+        let reference = try setup.peer(["consume-avro", "orders", "6"])
+        let subscribed = try Evt.run(["subscribe", "topic:orders", "--group", "g", "--from", "beginning", "-c", "6"], environment: setup.environment)
+        let replayed = try Evt.run(["replay-from-offset", "topic:orders", "beginning"], environment: setup.environment)
+        for result in [subscribed, replayed] {
+            #expect(result.status == 0, "\(result.stderr)")
+            let records = result.stdoutLines.map(Setup.object)
+            #expect(records.count == 6)
+            for (record, expected) in zip(records, reference) {
+                #expect(Self.same(record["value"], expected["value"]) && record["value_schema_id"] is Int)
+            }
+        }
+    }
+
     @Test("publish --value-schema SUBJECT encodes NDJSON so that AvroDeserializer reads back the same records")
     func writeAvro() throws {
         let setup = try Setup(topics: ["orders", "copy"])
