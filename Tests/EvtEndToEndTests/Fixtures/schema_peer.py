@@ -8,10 +8,11 @@ JSONDeserializer) against a registry, so that no payload is made or read only by
       Avro JSON encoding of each (fastavro's json_writer, as kafka-avro-console-consumer
       prints it) as NDJSON {"key":…,"value":…}.
   consume-avro BROKERS TOPIC REGISTRY COUNT
-      Reads COUNT records from the beginning with AvroDeserializer; prints each as above.
+      Reads every record (at least COUNT) from the beginning with AvroDeserializer; prints
+      each as above.
   produce-json / consume-json: the same with JSON Schema (the Order as plain JSON).
   dump BROKERS TOPIC COUNT
-      The raw bytes of COUNT records from the beginning, as NDJSON {"key":HEX,"value":HEX}.
+      The raw bytes of every record (at least COUNT) from the beginning, as NDJSON {"key":HEX,"value":HEX}.
   produce-raw BROKERS TOPIC HEX…: one record per HEX value, unframed bytes as they are.
 Every record of a topic is read from partition 0's beginning (the tests make 1-partition
 topics).
@@ -103,7 +104,11 @@ def registry(url):
 
 
 def read(brokers, topic, count, key_deserializer=None, value_deserializer=None):
+    """Every record of partition 0, up to its end (at least `count`): a producer's retry may
+    have written one twice on the mock cluster, and a reader must see the same as evt."""
     consumer = Consumer({"bootstrap.servers": brokers, "group.id": "schema-peer", "enable.auto.commit": False})
+    _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
+    count = max(count, high)
     consumer.assign([TopicPartition(topic, 0, 0)])
     got = []
     while len(got) < count:
