@@ -96,9 +96,12 @@ extension ParsedArguments {
             return try registry.schema(id: id)
         })
         // A schema that does not parse is a usage error before any line is read.
-        for id in [valueID, keyID].compactMap({ $0 }) {
+        for (id, option) in [(valueID, "--value-schema"), (keyID, "--key-schema")] {
+            guard let id else { continue }
             switch codecs.codec(id: id) {
-            case .unusable(let error), .json(.failure(let error)): throw error
+            case .unusable(let error), .json(.failure(let error)):
+                let name = id < 0 ? names[id] ?? "" : "\(id)" + (names[id].map { " (\($0))" } ?? "")
+                throw EvtError(error.cause == .connectionLost ? error.cause : .usage, "\(option) \(name): \(error.message)")
             case .avro, .json(.success): break
             }
         }
