@@ -26,12 +26,12 @@ extension AvroSchema {
     /// ~36 000 instructions per record of the rich test schema (callgrind), where a tail of
     /// raw bytes costs a few thousand per record.
     func appendJSON(of payload: UnsafeRawBufferPointer, to out: inout [UInt8]) -> Bool {
-        var writer = AvroJSONBytes(base: decodeBuffer, capacity: decodeCapacity)
+        var writer = AvroBytes(base: buffer, capacity: bufferCapacity)
         defer {
-            decodeBuffer = writer.base
-            decodeCapacity = writer.capacity
+            buffer = writer.base
+            bufferCapacity = writer.capacity
         }
-        var reader = AvroBinaryReader(payload, placeholder: decodeBuffer)
+        var reader = AvroBinaryReader(payload, placeholder: buffer)
         let decoded = flat.nodes.withUnsafeBufferPointer { nodes in
             flat.children.withUnsafeBufferPointer { children in
                 flat.labelOffsets.withUnsafeBufferPointer { labelOffsets in
@@ -106,150 +106,6 @@ private struct AvroBinaryReader {
     }
 }
 
-/// The JSON text of one record, built in a buffer the schema keeps: appends that inline to
-/// stores, where each append to an Array checks its uniqueness and capacity (~4 000
-/// instructions a record).
-private struct AvroJSONBytes {
-    var base: UnsafeMutablePointer<UInt8>
-    var count = 0
-    var capacity: Int
-
-    init(base: UnsafeMutablePointer<UInt8>, capacity: Int) {
-        self.base = base
-        self.capacity = capacity
-    }
-
-    @inline(__always)
-    mutating func reserve(_ extra: Int) {
-        if count + extra > capacity { grow(extra) }
-    }
-
-    mutating func grow(_ extra: Int) {
-        let bigger = max(capacity * 2, count + extra)
-        let moved = UnsafeMutablePointer<UInt8>.allocate(capacity: bigger)
-        moved.update(from: base, count: count)
-        base.deallocate()
-        base = moved
-        capacity = bigger
-    }
-
-    @inline(__always)
-    mutating func byte(_ value: UInt8) {
-        reserve(1)
-        base[count] = value
-        count += 1
-    }
-
-    @inline(__always)
-    mutating func bytes(_ start: UnsafePointer<UInt8>, _ length: Int) {
-        reserve(length)
-        (base + count).update(from: start, count: length)
-        count += length
-    }
-
-    mutating func decimal(_ value: Int64) {
-        reserve(20)
-        var magnitude = value.magnitude
-        if value < 0 {
-            base[count] = UInt8(ascii: "-")
-            count += 1
-        }
-        var digits = 1
-        var rest = magnitude / 10
-        while rest > 0 { digits += 1; rest /= 10 }
-        var position = count + digits - 1
-        repeat {
-            base[position] = UInt8(ascii: "0") &+ UInt8(magnitude % 10)
-            magnitude /= 10
-            position -= 1
-        } while magnitude > 0
-        count += digits
-    }
-
-    /// A JSON string of UTF-8 `text` (already checked): runs of plain bytes copied whole.
-    mutating func quoted(_ text: UnsafeRawBufferPointer) {
-        reserve(text.count + 2)
-        base[count] = UInt8(ascii: "\"")
-        count += 1
-        guard let start = text.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
-            byte(UInt8(ascii: "\""))
-            return
-        }
-        var runStart = 0
-        for index in 0..<text.count {
-            let value = start[index]
-            if value >= 0x20 && value != 0x22 && value != 0x5C { continue }
-            bytes(start + runStart, index - runStart)
-            escape(value)
-            runStart = index + 1
-        }
-        bytes(start + runStart, text.count - runStart)
-        byte(UInt8(ascii: "\""))
-    }
-
-    /// Bytes as a JSON string of the code points 0–255: ASCII as JSON quotes it, 0x80–0xFF as
-    /// the UTF-8 of U+0080–U+00FF.
-    mutating func codePoints(_ data: UnsafeRawBufferPointer) {
-        reserve(data.count * 2 + 2)
-        byte(UInt8(ascii: "\""))
-        for value in data {
-            if value >= 0x80 {
-                reserve(2)
-                base[count] = 0xC0 | (value >> 6)
-                base[count + 1] = 0x80 | (value & 0x3F)
-                count += 2
-            } else if value >= 0x20 && value != 0x22 && value != 0x5C {
-                byte(value)
-            } else {
-                escape(value)
-            }
-        }
-        byte(UInt8(ascii: "\""))
-    }
-
-    /// A control character, quote or backslash, as JSON escapes it.
-    mutating func escape(_ value: UInt8) {
-        reserve(6)
-        base[count] = UInt8(ascii: "\\")
-        switch value {
-        case 0x22, 0x5C: base[count + 1] = value
-        case 0x0A: base[count + 1] = UInt8(ascii: "n")
-        case 0x0D: base[count + 1] = UInt8(ascii: "r")
-        case 0x09: base[count + 1] = UInt8(ascii: "t")
-        case 0x08: base[count + 1] = UInt8(ascii: "b")
-        case 0x0C: base[count + 1] = UInt8(ascii: "f")
-        default:
-            let hex: StaticString = "0123456789abcdef"
-            base[count + 1] = UInt8(ascii: "u")
-            base[count + 2] = UInt8(ascii: "0")
-            base[count + 3] = UInt8(ascii: "0")
-            base[count + 4] = hex.utf8Start[Int(value >> 4)]
-            base[count + 5] = hex.utf8Start[Int(value & 0xF)]
-            count += 6
-            return
-        }
-        count += 2
-    }
-
-    /// A float or double, or the string that stands for NaN or an infinity.
-    mutating func number(_ value: Double, single: Bool) {
-        if value.isNaN {
-            text("\"NaN\"")
-        } else if value.isInfinite {
-            text(value < 0 ? "\"-Infinity\"" : "\"Infinity\"")
-        } else {
-            // Swift's description is the shortest text that reads back to the same value (of
-            // a Float, for a float); up to 15 bytes it is a small string, with no allocation.
-            var description = single ? Float(value).description : value.description
-            description.withUTF8 { bytes($0.baseAddress!, $0.count) }
-        }
-    }
-
-    mutating func text(_ literal: StaticString) {
-        bytes(literal.utf8Start, literal.utf8CodeUnitCount)
-    }
-}
-
 /// The walk of a payload beside the flat node table.
 private struct AvroPayloadWalk {
     let nodes: UnsafePointer<AvroFlatPlan.Node>
@@ -258,11 +114,11 @@ private struct AvroPayloadWalk {
     let labelBytes: UnsafePointer<UInt8>
 
     @inline(__always)
-    func label(_ index: Int, to out: inout AvroJSONBytes) {
+    func label(_ index: Int, to out: inout AvroBytes) {
         out.bytes(labelBytes + labelOffsets[index], labelOffsets[index + 1] - labelOffsets[index])
     }
 
-    func append(node index: Int, depth: Int, from payload: inout AvroBinaryReader, to out: inout AvroJSONBytes) -> Bool {
+    func append(node index: Int, depth: Int, from payload: inout AvroBinaryReader, to out: inout AvroBytes) -> Bool {
         let node = nodes[index]
         switch node.kind {
         case .null:

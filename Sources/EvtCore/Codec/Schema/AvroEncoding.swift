@@ -19,16 +19,20 @@ extension AvroSchema {
     /// libavro's value with its setters, then writing it, cost ~49 000 instructions per record
     /// of the rich test schema (callgrind), most of them walking the text again at each level.
     func encode(json: UnsafeRawBufferPointer, appendingTo out: inout [UInt8]) throws(SchemaMismatch) {
-        let start = out.count
+        var bytes = AvroBytes(base: buffer, capacity: bufferCapacity)
+        defer {
+            buffer = bytes.base
+            bufferCapacity = bytes.capacity
+        }
         do throws(SchemaMismatch) {
             try nodes.withUnsafeBufferPointer { nodes throws(SchemaMismatch) in
                 var writer = AvroBinaryWriter(nodes: nodes.baseAddress!, text: json, scratch: scratch)
                 scratch = []
                 defer { scratch = writer.scratch }
-                try writer.value(node: 0, to: &out)
+                try writer.value(node: 0, to: &bytes)
             }
+            out.append(contentsOf: UnsafeRawBufferPointer(start: bytes.base, count: bytes.count))
         } catch {
-            out.removeSubrange(start...)
             var mismatch = error
             if mismatch.path.hasPrefix("[") { mismatch.path = "." + mismatch.path }
             throw mismatch
@@ -54,7 +58,7 @@ private struct AvroBinaryWriter {
 
     // MARK: Values
 
-    mutating func value(node index: Int, to out: inout [UInt8]) throws(SchemaMismatch) {
+    mutating func value(node index: Int, to out: inout AvroBytes) throws(SchemaMismatch) {
         skipWhitespace()
         let node = nodes + index
         let kind = kindHere()
@@ -65,7 +69,7 @@ private struct AvroBinaryWriter {
         case .boolean:
             guard kind == .bool else { throw mismatch("boolean", kind) }
             let isTrue = text[position] == UInt8(ascii: "t")
-            out.append(isTrue ? 1 : 0)
+            out.byte(isTrue ? 1 : 0)
             position += isTrue ? 4 : 5
         case .int, .long:
             let isInt = node.pointee.kind == .int
@@ -76,34 +80,34 @@ private struct AvroBinaryWriter {
                 throw mismatch(AvroBinaryWriter.isIntegerLiteral(literal) ? range : isInt ? "int" : "long", kind)
             }
             position += literal.count
-            AvroBinaryWriter.appendVarint(number, to: &out)
+            out.varint(number)
         case .float:
             guard let number = floatingPoint(kind, single: true) else { throw mismatch("float", kind) }
-            withUnsafeBytes(of: Float(number).bitPattern.littleEndian) { out.append(contentsOf: $0) }
+            withUnsafeBytes(of: Float(number).bitPattern.littleEndian) { out.bytes($0) }
         case .double:
             guard let number = floatingPoint(kind, single: false) else { throw mismatch("double", kind) }
-            withUnsafeBytes(of: number.bitPattern.littleEndian) { out.append(contentsOf: $0) }
+            withUnsafeBytes(of: number.bitPattern.littleEndian) { out.bytes($0) }
         case .string:
             guard kind == .string else { throw mismatch("string", kind) }
             appendString(to: &out)
         case .bytes:
             guard kind == .string, let length = decodeCodePoints() else { throw mismatch("bytes (a string of code points 0-255)", kind) }
             position += length
-            AvroBinaryWriter.appendVarint(Int64(scratch.count), to: &out)
-            out.append(contentsOf: scratch)
+            out.varint(Int64(scratch.count))
+            scratch.withUnsafeBytes { out.bytes($0) }
         case .fixed:
             guard kind == .string, let length = decodeCodePoints(), scratch.count == node.pointee.size else {
                 throw mismatch("\(node.pointee.name) (\(node.pointee.size) bytes as a string of code points 0-255)", kind)
             }
             position += length
-            out.append(contentsOf: scratch)
+            scratch.withUnsafeBytes { out.bytes($0) }
         case .enumeration:
             let literal = stringHere()
             guard kind == .string, let symbol = nameIndex(ofLiteral: literal, in: node.pointee.names) else {
                 throw mismatch("one of the enum's symbols " + list(node.pointee.names), kind)
             }
             position += literal.count
-            AvroBinaryWriter.appendVarint(Int64(symbol), to: &out)
+            out.varint(Int64(symbol))
         case .array:
             guard kind == .array else { throw mismatch("an array", kind) }
             try block(of: node.pointee.children[0], isMap: false, to: &out)
@@ -120,7 +124,7 @@ private struct AvroBinaryWriter {
 
     /// An array's elements or a map's members as one block: its count, the items, then 0 (an
     /// empty one is just the 0), as fastavro writes them.
-    private mutating func block(of items: Int, isMap: Bool, to out: inout [UInt8]) throws(SchemaMismatch) {
+    private mutating func block(of items: Int, isMap: Bool, to out: inout AvroBytes) throws(SchemaMismatch) {
         position += 1
         let start = out.count
         var count = 0
@@ -152,17 +156,14 @@ private struct AvroBinaryWriter {
         }
         position += 1
         if count > 0 {
-            var prefix: [UInt8] = []
-            prefix.reserveCapacity(10)
-            AvroBinaryWriter.appendVarint(Int64(count), to: &prefix)
-            out.insert(contentsOf: prefix, at: start)
+            out.insertVarint(Int64(count), at: start)
         }
-        out.append(0)
+        out.byte(0)
     }
 
     /// A record's fields in the schema's order. Members in that order are written as they
     /// come; a member out of order sends the record to `recordInAnyOrder`.
-    private mutating func record(_ node: UnsafePointer<AvroNode>, to out: inout [UInt8]) throws(SchemaMismatch) {
+    private mutating func record(_ node: UnsafePointer<AvroNode>, to out: inout AvroBytes) throws(SchemaMismatch) {
         let objectStart = position
         let outStart = out.count
         let fieldCount = node.pointee.children.count
@@ -188,7 +189,7 @@ private struct AvroBinaryWriter {
                 guard field > next else {
                     throw SchemaMismatch(path: AvroBinaryWriter.memberStep(key), expected: "one member of that name", found: "a second one")
                 }
-                out.removeSubrange(outStart...)
+                out.count = outStart
                 position = objectStart
                 return try recordInAnyOrder(node, to: &out)
             }
@@ -210,7 +211,7 @@ private struct AvroBinaryWriter {
 
     /// A record whose members are not in field order: where each member's value starts, then
     /// the fields in order from there.
-    private mutating func recordInAnyOrder(_ node: UnsafePointer<AvroNode>, to out: inout [UInt8]) throws(SchemaMismatch) {
+    private mutating func recordInAnyOrder(_ node: UnsafePointer<AvroNode>, to out: inout AvroBytes) throws(SchemaMismatch) {
         var starts = [Int?](repeating: nil, count: node.pointee.children.count)
         let object = UnsafeRawBufferPointer(rebasing: text[position...])
         let (range, _) = JSON.trimmedValue(object)
@@ -244,7 +245,7 @@ private struct AvroBinaryWriter {
 
     /// A missing field's default, from the schema's text: for a union, a value of its first
     /// branch (the Avro specification's rule).
-    private mutating func appendDefault(_ node: UnsafePointer<AvroNode>, field: Int, to out: inout [UInt8]) throws(SchemaMismatch) {
+    private mutating func appendDefault(_ node: UnsafePointer<AvroNode>, field: Int, to out: inout AvroBytes) throws(SchemaMismatch) {
         let step = SchemaMismatch.member(String(decoding: node.pointee.names[field], as: UTF8.self), of: ".")
         let child = node.pointee.children[field]
         guard let fallback = node.pointee.defaults[field] else {
@@ -258,7 +259,7 @@ private struct AvroBinaryWriter {
                 text = UnsafeRawBufferPointer(buffer)
                 position = 0
                 if nodes[child].kind == .union {
-                    AvroBinaryWriter.appendVarint(0, to: &out)
+                    out.varint(0)
                     try value(node: nodes[child].children[0], to: &out)
                 } else {
                     try value(node: child, to: &out)
@@ -269,11 +270,11 @@ private struct AvroBinaryWriter {
         }
     }
 
-    private mutating func union(_ node: UnsafePointer<AvroNode>, _ kind: JSONKind, to out: inout [UInt8]) throws(SchemaMismatch) {
+    private mutating func union(_ node: UnsafePointer<AvroNode>, _ kind: JSONKind, to out: inout AvroBytes) throws(SchemaMismatch) {
         let branches = node.pointee.children
         if kind == .null, let index = branches.firstIndex(where: { nodes[$0].kind == .null }) {
             position += 4
-            AvroBinaryWriter.appendVarint(Int64(index), to: &out)
+            out.varint(Int64(index))
             return
         }
         let start = position
@@ -287,7 +288,7 @@ private struct AvroBinaryWriter {
                 position += key.count
                 skipWhitespace()
                 position += 1   // ':'
-                AvroBinaryWriter.appendVarint(Int64(index), to: &out)
+                out.varint(Int64(index))
                 do throws(SchemaMismatch) {
                     try value(node: branches[index], to: &out)
                     skipWhitespace()
@@ -300,7 +301,7 @@ private struct AvroBinaryWriter {
                 }
             }
             position = start
-            out.removeSubrange(outStart...)
+            out.count = outStart
         }
         // A bare value: the branch that takes it, if exactly one does.
         var fitting = 0
@@ -310,7 +311,7 @@ private struct AvroBinaryWriter {
             if first < 0 { first = index }
         }
         if fitting == 1 {
-            AvroBinaryWriter.appendVarint(Int64(first), to: &out)
+            out.varint(Int64(first))
             return try value(node: branches[first], to: &out)
         }
         let expected = "one of the union's branches " + list(node.pointee.names)
@@ -325,10 +326,10 @@ private struct AvroBinaryWriter {
                     taken = index
                 }
                 position = start
-                out.removeSubrange(outStart...)
+                out.count = outStart
             }
             if count == 1 {
-                AvroBinaryWriter.appendVarint(Int64(taken), to: &out)
+                out.varint(Int64(taken))
                 return try value(node: branches[taken], to: &out)
             }
         }
@@ -427,18 +428,18 @@ private struct AvroBinaryWriter {
 
     /// The string at `position` as Avro writes one: its length, then its UTF-8; `position`
     /// moves past it.
-    private mutating func appendString(to out: inout [UInt8]) {
+    private mutating func appendString(to out: inout AvroBytes) {
         let literal = stringHere()
         position += literal.count
         let inner = UnsafeRawBufferPointer(rebasing: literal[1..<(literal.count - 1)])
         if inner.isEmpty || memchr(inner.baseAddress!, Int32(UInt8(ascii: "\\")), inner.count) == nil {
-            AvroBinaryWriter.appendVarint(Int64(inner.count), to: &out)
-            out.append(contentsOf: inner)
+            out.varint(Int64(inner.count))
+            out.bytes(inner)
         } else {
             scratch.removeAll(keepingCapacity: true)
             JSON.appendUnescaped(stringLiteral: literal, to: &scratch)
-            AvroBinaryWriter.appendVarint(Int64(scratch.count), to: &out)
-            out.append(contentsOf: scratch)
+            out.varint(Int64(scratch.count))
+            scratch.withUnsafeBytes { out.bytes($0) }
         }
     }
 
@@ -518,16 +519,6 @@ private struct AvroBinaryWriter {
     }
 
     // MARK: Numbers and messages
-
-    /// A zigzag varint: Avro's int, long, and every count and length.
-    static func appendVarint(_ value: Int64, to out: inout [UInt8]) {
-        var rest = UInt64(bitPattern: (value << 1) ^ (value >> 63))
-        while rest >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: rest) | 0x80)
-            rest >>= 7
-        }
-        out.append(UInt8(rest))
-    }
 
     /// The value of an integer literal (no fraction, no exponent) that fits a long.
     static func integer(_ json: UnsafeRawBufferPointer) -> Int64? {

@@ -16,9 +16,9 @@ final class AvroSchema {
     let flat: AvroFlatPlan
     /// Unescaped strings and numbers on their way into an encoded record.
     var scratch: [UInt8] = []
-    /// Where the decoder writes a record's JSON before it goes to the caller's buffer.
-    var decodeBuffer: UnsafeMutablePointer<UInt8>
-    var decodeCapacity = 4096
+    /// Where a record's JSON or Avro binary is built before it goes to the caller's buffer.
+    var buffer: UnsafeMutablePointer<UInt8>
+    var bufferCapacity = 4096
 
     /// Parses `json`, an Avro schema. A schema libavro rejects throws its reason, with
     /// `invalidCause` as the cause: `.usage` for a schema file named on the command line,
@@ -37,11 +37,11 @@ final class AvroSchema {
         _ = builder.node(for: parsed)
         nodes = builder.nodes
         flat = AvroFlatPlan(nodes)
-        decodeBuffer = .allocate(capacity: decodeCapacity)
+        buffer = .allocate(capacity: bufferCapacity)
     }
 
     deinit {
-        decodeBuffer.deallocate()
+        buffer.deallocate()
     }
 }
 
@@ -66,6 +66,182 @@ struct AvroNode {
     var defaults: [[UInt8]?] = []
     /// The size of a fixed.
     var size = 0
+}
+
+/// One record's JSON text or Avro binary, built in the buffer the schema keeps: appends that
+/// inline to stores, where each append to an Array checks its uniqueness and capacity (~4 000
+/// instructions a record of the rich test schema).
+struct AvroBytes {
+    var base: UnsafeMutablePointer<UInt8>
+    var count = 0
+    var capacity: Int
+
+    init(base: UnsafeMutablePointer<UInt8>, capacity: Int) {
+        self.base = base
+        self.capacity = capacity
+    }
+
+    @inline(__always)
+    mutating func reserve(_ extra: Int) {
+        if count + extra > capacity { grow(extra) }
+    }
+
+    mutating func grow(_ extra: Int) {
+        let bigger = max(capacity * 2, count + extra)
+        let moved = UnsafeMutablePointer<UInt8>.allocate(capacity: bigger)
+        moved.update(from: base, count: count)
+        base.deallocate()
+        base = moved
+        capacity = bigger
+    }
+
+    @inline(__always)
+    mutating func byte(_ value: UInt8) {
+        reserve(1)
+        base[count] = value
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func bytes(_ start: UnsafePointer<UInt8>, _ length: Int) {
+        reserve(length)
+        (base + count).update(from: start, count: length)
+        count += length
+    }
+
+    mutating func bytes(_ data: UnsafeRawBufferPointer) {
+        guard let start = data.baseAddress else { return }
+        bytes(start.assumingMemoryBound(to: UInt8.self), data.count)
+    }
+
+    /// A zigzag varint: Avro's int, long, and every count and length.
+    @inline(__always)
+    mutating func varint(_ value: Int64) {
+        reserve(10)
+        var rest = UInt64(bitPattern: (value << 1) ^ (value >> 63))
+        while rest >= 0x80 {
+            base[count] = UInt8(truncatingIfNeeded: rest) | 0x80
+            count += 1
+            rest >>= 7
+        }
+        base[count] = UInt8(rest)
+        count += 1
+    }
+
+    /// A varint put in before the bytes from `offset` on (an array's count, known once its
+    /// items are written).
+    mutating func insertVarint(_ value: Int64, at offset: Int) {
+        let end = count
+        varint(value)
+        let length = count - end
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { prefix in
+            _ = prefix.baseAddress!.update(from: base + end, count: length)
+            (base + offset + length).update(from: base + offset, count: end - offset)   // memmove
+            (base + offset).update(from: prefix.baseAddress!, count: length)
+        }
+    }
+
+    mutating func decimal(_ value: Int64) {
+        reserve(20)
+        var magnitude = value.magnitude
+        if value < 0 {
+            base[count] = UInt8(ascii: "-")
+            count += 1
+        }
+        var digits = 1
+        var rest = magnitude / 10
+        while rest > 0 { digits += 1; rest /= 10 }
+        var position = count + digits - 1
+        repeat {
+            base[position] = UInt8(ascii: "0") &+ UInt8(magnitude % 10)
+            magnitude /= 10
+            position -= 1
+        } while magnitude > 0
+        count += digits
+    }
+
+    /// A JSON string of UTF-8 `text` (already checked): runs of plain bytes copied whole.
+    mutating func quoted(_ text: UnsafeRawBufferPointer) {
+        reserve(text.count + 2)
+        base[count] = UInt8(ascii: "\"")
+        count += 1
+        guard let start = text.baseAddress?.assumingMemoryBound(to: UInt8.self) else {
+            byte(UInt8(ascii: "\""))
+            return
+        }
+        var runStart = 0
+        for index in 0..<text.count {
+            let value = start[index]
+            if value >= 0x20 && value != 0x22 && value != 0x5C { continue }
+            bytes(start + runStart, index - runStart)
+            escape(value)
+            runStart = index + 1
+        }
+        bytes(start + runStart, text.count - runStart)
+        byte(UInt8(ascii: "\""))
+    }
+
+    /// Bytes as a JSON string of the code points 0–255: ASCII as JSON quotes it, 0x80–0xFF as
+    /// the UTF-8 of U+0080–U+00FF.
+    mutating func codePoints(_ data: UnsafeRawBufferPointer) {
+        reserve(data.count * 2 + 2)
+        byte(UInt8(ascii: "\""))
+        for value in data {
+            if value >= 0x80 {
+                reserve(2)
+                base[count] = 0xC0 | (value >> 6)
+                base[count + 1] = 0x80 | (value & 0x3F)
+                count += 2
+            } else if value >= 0x20 && value != 0x22 && value != 0x5C {
+                byte(value)
+            } else {
+                escape(value)
+            }
+        }
+        byte(UInt8(ascii: "\""))
+    }
+
+    /// A control character, quote or backslash, as JSON escapes it.
+    mutating func escape(_ value: UInt8) {
+        reserve(6)
+        base[count] = UInt8(ascii: "\\")
+        switch value {
+        case 0x22, 0x5C: base[count + 1] = value
+        case 0x0A: base[count + 1] = UInt8(ascii: "n")
+        case 0x0D: base[count + 1] = UInt8(ascii: "r")
+        case 0x09: base[count + 1] = UInt8(ascii: "t")
+        case 0x08: base[count + 1] = UInt8(ascii: "b")
+        case 0x0C: base[count + 1] = UInt8(ascii: "f")
+        default:
+            let hex: StaticString = "0123456789abcdef"
+            base[count + 1] = UInt8(ascii: "u")
+            base[count + 2] = UInt8(ascii: "0")
+            base[count + 3] = UInt8(ascii: "0")
+            base[count + 4] = hex.utf8Start[Int(value >> 4)]
+            base[count + 5] = hex.utf8Start[Int(value & 0xF)]
+            count += 6
+            return
+        }
+        count += 2
+    }
+
+    /// A float or double, or the string that stands for NaN or an infinity.
+    mutating func number(_ value: Double, single: Bool) {
+        if value.isNaN {
+            text("\"NaN\"")
+        } else if value.isInfinite {
+            text(value < 0 ? "\"-Infinity\"" : "\"Infinity\"")
+        } else {
+            // Swift's description is the shortest text that reads back to the same value (of
+            // a Float, for a float); up to 15 bytes it is a small string, with no allocation.
+            var description = single ? Float(value).description : value.description
+            description.withUTF8 { bytes($0.baseAddress!, $0.count) }
+        }
+    }
+
+    mutating func text(_ literal: StaticString) {
+        bytes(literal.utf8Start, literal.utf8CodeUnitCount)
+    }
 }
 
 /// The node table with no reference-counted parts, so the decoder's walk costs no retains:
