@@ -381,18 +381,16 @@ private struct AvroBinaryWriter {
         }
     }
 
-    /// The string literal at `position`, quotes included: memchr to each quote, which ends
-    /// the string unless an odd run of backslashes escapes it.
+    /// The string literal at `position`, quotes included. A byte loop: the strings of a
+    /// record (keys, symbols, short values) are shorter than a call to memchr costs.
     private func stringHere() -> UnsafeRawBufferPointer {
-        let start = text.baseAddress! + position
-        var searchFrom = position + 1
-        while searchFrom < text.count,
-              let found = memchr(text.baseAddress! + searchFrom, Int32(UInt8(ascii: "\"")), text.count - searchFrom) {
-            let quote = UnsafeRawPointer(found) - text.baseAddress!
-            var backslashes = 0
-            while quote - backslashes - 1 > position && text[quote - backslashes - 1] == UInt8(ascii: "\\") { backslashes += 1 }
-            if backslashes % 2 == 0 { return UnsafeRawBufferPointer(start: start, count: quote + 1 - position) }
-            searchFrom = quote + 1
+        let start = text.baseAddress!.assumingMemoryBound(to: UInt8.self) + position
+        let end = text.baseAddress!.assumingMemoryBound(to: UInt8.self) + text.count
+        var cursor = start + 1
+        while cursor < end {
+            let byte = cursor.pointee
+            if byte == UInt8(ascii: "\"") { return UnsafeRawBufferPointer(start: start, count: cursor + 1 - start) }
+            cursor += byte == UInt8(ascii: "\\") ? 2 : 1
         }
         return UnsafeRawBufferPointer(start: start, count: text.count - position)
     }
@@ -500,22 +498,25 @@ private struct AvroBinaryWriter {
     }
 
     /// The index of the name a string literal (quotes included) spells, trying `first` first.
+    /// Names hold no quote or backslash, so a literal with an escape is unescaped first.
     private mutating func nameIndex(ofLiteral literal: UnsafeRawBufferPointer, in names: [[UInt8]], first: Int = 0) -> Int? {
         let inner = UnsafeRawBufferPointer(rebasing: literal[1..<(literal.count - 1)])
+        if first < names.count && AvroBinaryWriter.equal(names[first], inner) { return first }
         if !inner.isEmpty && memchr(inner.baseAddress!, Int32(UInt8(ascii: "\\")), inner.count) != nil {
             scratch.removeAll(keepingCapacity: true)
             JSON.appendUnescaped(stringLiteral: literal, to: &scratch)
-            return scratch.withUnsafeBytes { AvroBinaryWriter.find($0, in: names, first: first) }
+            return scratch.withUnsafeBytes { unescaped in names.firstIndex { AvroBinaryWriter.equal($0, unescaped) } }
         }
-        return AvroBinaryWriter.find(inner, in: names, first: first)
+        return names.firstIndex { AvroBinaryWriter.equal($0, inner) }
     }
 
-    private static func find(_ text: UnsafeRawBufferPointer, in names: [[UInt8]], first: Int) -> Int? {
-        func matches(_ name: [UInt8]) -> Bool {
-            name.count == text.count && (text.isEmpty || name.withUnsafeBytes { memcmp($0.baseAddress!, text.baseAddress!, text.count) == 0 })
+    @inline(__always)
+    private static func equal(_ name: [UInt8], _ text: UnsafeRawBufferPointer) -> Bool {
+        guard name.count == text.count else { return false }
+        return name.withUnsafeBufferPointer { name in
+            for index in 0..<name.count where name[index] != text[index] { return false }
+            return true
         }
-        if first < names.count && matches(names[first]) { return first }
-        return names.firstIndex(where: matches)
     }
 
     // MARK: Numbers and messages
