@@ -8,7 +8,10 @@ AvroSerializer/AvroDeserializer against a registry, the way a Python user would.
                                            bytes and fixed as strings of code points 0-255,
                                            logical types as their underlying type)
   produce BROKERS TOPIC REGISTRY COUNT PARTITIONS
-                                           COUNT Orders (framed Avro, ~160 B), record i into partition i % PARTITIONS;
+                                           COUNT Orders (framed Avro, ~160 B) in PARTITIONS runs
+                                           of consecutive ids, one a partition (full batches: the
+                                           mock cluster serves a topic of one-record batches at
+                                           ~200 k records/s, whoever reads it);
                                            prints the average framed value size in bytes
   consume BROKERS TOPIC REGISTRY PARTITIONS
                                            every record of every partition from the beginning to
@@ -78,7 +81,7 @@ def main():
             size += len(value)
             while True:
                 try:
-                    producer.produce(topic, value=value, partition=i % partitions)
+                    producer.produce(topic, value=value, partition=i * partitions // count)
                     break
                 except BufferError:
                     producer.poll(0.1)
