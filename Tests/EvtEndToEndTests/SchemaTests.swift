@@ -193,6 +193,10 @@ struct SchemaTests {
         #expect(bad.status == 3, "\(bad.stderr)")
         #expect(bad.stderr.contains("line 2: the value does not fit Avro schema") && bad.stderr.contains(".id: expected int"), "\(bad.stderr)")
         #expect(bad.stderr.contains("line 3:") && bad.stderr.contains("extra"), "\(bad.stderr)")
+        // Sending, a file's schema needs a registry for its id: refused before anything is sent.
+        let noRegistry = try Evt.run(["publish", "topic:nowhere", "--value-schema", schema], stdin: "{\"id\":1}\n",
+                                     environment: ["EVT_KAFKA_BROKERS": "127.0.0.1:1"])
+        #expect(noRegistry.status == 2 && noRegistry.stderr.contains("--schema-registry"), "\(noRegistry.stderr)")
     }
 
     @Test("JSON Schema both ways: tail prints JSONSerializer's values; publish validates, and JSONDeserializer reads what it sent")

@@ -53,7 +53,11 @@ extension ParsedArguments {
                     throw EvtError.usage("\(option) \(path): evt tells a schema's kind by its name: .avsc for Avro, .json for JSON Schema.", usage: self.spec.usageLine)
                 }
                 guard let registry else {
-                    // A dry run with a local file: checked here, sent nowhere (id 0 frames nothing).
+                    guard dryRun else {
+                        throw EvtError.usage("\(option) \(path): records framed with a schema need its id from a registry: give --schema-registry URL or set EVT_SCHEMA_REGISTRY_URL (--dry-run checks a file without one).", usage: self.spec.usageLine)
+                    }
+                    // A dry run with a local file: checked here, sent nowhere (its id, below 0,
+                    // frames nothing).
                     let id = Int32(-1 - local.count)
                     local[id] = RegisteredSchema(id: id, type: type, text: text)
                     names[id] = path
