@@ -38,6 +38,16 @@ struct SchemaEncodingTests {
         #expect(try sent(#"{"id":42,"item":"book","note":{"string":"gift"},"qty":3}"#, valueSchema: 1).value == SchemaDecodingTests.orderBytes)
     }
 
+    @Test("a string with escaped quotes and backslashes ends where its closing quote is")
+    func escapes() throws {
+        // "a\"b\\" then "c\\\"": the text a"b\ and c\", each with its length.
+        let expected: [UInt8] = [0, 0, 0, 0, 3, 8] + Array(#"a"b\"#.utf8)
+        #expect(try sent(#""a\"b\\""#, valueSchema: 3).value == expected)
+        #expect(try sent(#""c\\\"""#, valueSchema: 3).value == [0, 0, 0, 0, 3, 6] + Array(#"c\""#.utf8))
+        #expect(try sent(#"{"id":1,"item":"\"q\"","note":"x\\","qty":2}"#, valueSchema: 1).value
+                == [0, 0, 0, 0, 1, 2, 6] + Array(#""q""#.utf8) + [2, 4] + Array(#"x\"#.utf8) + [4])
+    }
+
     @Test("an envelope's value_schema_id encodes its value again; a string value is a JSON string")
     func envelope() throws {
         let line = #"{"topic":"orders","key":"k","value":{"id":42,"item":"book","note":{"string":"gift"},"qty":3},"value_schema_id":1}"#
