@@ -6,7 +6,9 @@ extension ParsedArguments {
         guard let settings = try SchemaRegistrySettings.resolve(url: value("schema-registry"), environment: environment) else {
             return nil
         }
-        return try SchemaRegistry(settings, timeout: 30)
+        // A command with --timeout waits that long for the registry too; any other, 30 s.
+        let timeoutMs = spec.option(named: "timeout") != nil ? try timeoutMs() : 30_000
+        return try SchemaRegistry(settings, timeout: Double(timeoutMs) / 1000)
     }
 
     /// The read step: framed keys and values decoded with the registry's schemas; nil when no
