@@ -147,8 +147,9 @@ final class SchemaRegistry {
     /// `{"schema":"…","schemaType":"…"}`; Avro's type is left out, as Confluent's clients do.
     private static func schemaBody(_ schema: String, _ type: SchemaType) -> [UInt8] {
         var body = Array(#"{"schema":"#.utf8)
-        body += OutputWriter.quoted(schema)
-        if type != .avro { body += Array(#","schemaType":"#.utf8) + OutputWriter.quoted(type.rawValue) }
+        var schema = schema
+        schema.withUTF8 { JSONOutput.appendQuoted(UnsafeRawBufferPointer($0), to: &body) }
+        if type != .avro { body += Array(#","schemaType":""#.utf8) + Array(type.rawValue.utf8) + [UInt8(ascii: "\"")] }
         body.append(UInt8(ascii: "}"))
         return body
     }
