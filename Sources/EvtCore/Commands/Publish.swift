@@ -80,79 +80,69 @@ public enum PublishCommand {
         let progress = ProgressLine(verb: dryRun ? "checked" : "sent")
         defer { progress.clear() }
         if progress.isOn { progress.share = { inputs.shareRead } }
+        // Two threads: this one sends; the one started below reads, checks and encodes the
+        // lines, one block ahead, so that the JSON check and the schema encoding no longer
+        // add to the sending thread's time.
+        let exchange = EventBlockExchange()
+        var decodingEnd: DecodingEnd = .endOfInput
+        let decodingThread = try ReadAheadThread {
+            decodingEnd = decodeAhead(inputs: inputs, decoder: decoder, encoding: encoding, keyFromRecord: keyFromRecord,
+                                      skipBadLines: skipBadLines, handled: handled, into: exchange)
+        }
         var sent = 0
         var badLines = 0
         var runFailure: EvtError?
-        func send(_ event: borrowing OutgoingEvent) throws {
-            sent += 1
-            progress.advance()
+        var linesRead = 0
+        var sendingLine = 0
+        let headers = EventHeaders()
+        while let block = exchange.nextBlock() {
+            defer { exchange.recycle(block) }
             do {
-                try sink.send(event)
+                try block.forEach(headers: headers) { event in
+                    sendingLine = event.line
+                    sent += 1
+                    progress.advance()
+                    do {
+                        try sink.send(event)
+                    } catch let stopped as SinkStopped {
+                        sent -= 1
+                        throw stopped
+                    }
+                    linesRead = event.line
+                    if Signals.stopRequested { throw StopSending() }
+                } badLine: { bad, input in
+                    badLines += 1
+                    linesRead = bad.line
+                    let column = bad.column.map { " at column \($0)" } ?? ""
+                    Diagnostics.print("line \(bad.line)\(bad.place): \(bad.reason)\(column)")
+                    deadLetters?.append(line: bad.line, error: bad.reason, input: input)
+                    if !skipBadLines {
+                        // The decoding thread stopped at it: nothing after it comes.
+                        Diagnostics.print("stopped at line \(bad.line); every line before it is \(handled). Fix it, or use --on-error skip to go on past bad lines.")
+                    }
+                    if Signals.stopRequested { throw StopSending() }
+                }
+                linesRead = block.lastLine
+                if block.inputStalled { try sink.inputStalled() }
+            } catch is StopSending {
+                break
             } catch let stopped as SinkStopped {
-                sent -= 1
-                throw stopped
+                runFailure = EvtError(stopped.cause, "\(clause(stopped.reason)); stopped reading input at line \(sendingLine): it and every line after it were not sent.")
+                break
+            } catch {
+                runFailure = error as? EvtError ?? EvtError(.refused(code: ""), "\(error)")   // the sink gave up while the input paused
+                break
             }
         }
-        var linesBefore = 0
-        var linesRead = 0
-        reading: for input in inputs.files {
-            let reader = LineReader(fd: input.fd)
-            reader.whenInputStalls = { try sink.inputStalled() }
-            var fileLine = 0
-            while true {
-                let next: (bytes: UnsafeRawBufferPointer, number: Int)?
-                do {
-                    next = try reader.next()
-                } catch let tooLong as LineTooLong {
-                    badLines += 1
-                    Diagnostics.print("line \(linesBefore + tooLong.line)\(InputFiles.place(input.path, tooLong.line)): longer than \(tooLong.limit >> 20) MiB; stopped reading there. Every line before it is \(handled).")
-                    break reading
-                } catch let sinkFailure as EvtError {
-                    runFailure = sinkFailure   // the sink gave up while the input paused
-                    break reading
-                } catch {
-                    // Whatever was read before still gets delivered below.
-                    runFailure = EvtError(.refused(code: ""), "cannot read \(input.path ?? "stdin"): \(error)")
-                    break reading
-                }
-                guard let (bytes, number) = next else { break }
-                fileLine = number
-                let lineNumber = linesBefore + number
-                linesRead = lineNumber
-                var line = bytes
-                if line.last == UInt8(ascii: "\r") { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
-                if line.isEmpty { continue }
-                do {
-                    try decoder.decode(line, number: lineNumber) { event in
-                        if let keyFromRecord, event.redisName?.isEmpty ?? true {
-                            throw BadLine(reason: "the record names no \(keyFromRecord) (a non-empty \"\(keyFromRecord)\" member), which \(keyFromRecord):* needs", column: nil)
-                        }
-                        if let encoding {
-                            try encoding.encode(event) { try send($0) }
-                        } else {
-                            try send(event)
-                        }
-                    }
-                } catch let bad as BadLine {
-                    badLines += 1
-                    let column = bad.column.map { " at column \($0)" } ?? ""
-                    Diagnostics.print("line \(lineNumber)\(InputFiles.place(input.path, number)): \(bad.reason)\(column)")
-                    deadLetters?.append(line: lineNumber, error: bad.reason, input: line)
-                    if !skipBadLines {
-                        Diagnostics.print("stopped at line \(lineNumber); every line before it is \(handled). Fix it, or use --on-error skip to go on past bad lines.")
-                        break reading
-                    }
-                } catch let stopped as SinkStopped {
-                    runFailure = EvtError(stopped.cause, "\(clause(stopped.reason)); stopped reading input at line \(lineNumber): it and every line after it were not sent.")
-                    break reading
-                } catch {
-                    runFailure = error as? EvtError ?? EvtError(.refused(code: ""), "\(error)")
-                    break reading
-                }
-                if Signals.stopRequested { break reading }
-            }
-            linesBefore += fileLine
-            if Signals.stopRequested { break reading }
+        exchange.cancel()
+        decodingThread.join()
+        switch decodingEnd {
+        case .endOfInput: break
+        case .lineTooLong(let message):
+            badLines += 1
+            Diagnostics.print(message)
+        case .failed(let failure):
+            if runFailure == nil { runFailure = failure }
         }
         sink.finish()
         if let runFailure {
@@ -180,6 +170,101 @@ public enum PublishCommand {
         if badLines > 0 { return .badInput }
         return Signals.exitStatusAfterSignal ?? .success
     }
+}
+
+/// How the decoding thread stopped: at the end of the input (or at a bad line, a stop signal
+/// or the sender's cancel, which the sender already knows of), or for a reason to report.
+private enum DecodingEnd {
+    case endOfInput
+    case lineTooLong(String)
+    case failed(EvtError)
+}
+
+/// Thrown by the sending loop to stop at a stop signal.
+private struct StopSending: Error {}
+
+/// Thrown from the line reader's input-pause hook once the sender has cancelled.
+private struct DecodingCancelled: Error {}
+
+/// The decoding thread: reads the inputs in order, numbering lines across them, and hands
+/// blocks of decoded (and encoded) events and bad lines to the sender through `exchange`.
+/// It stops after a bad line unless `skipBadLines`, at a stop signal, and when the sender
+/// cancels.
+private func decodeAhead(inputs: InputFiles, decoder: InputDecoder, encoding: SchemaEncoding?, keyFromRecord: String?,
+                         skipBadLines: Bool, handled: String, into exchange: EventBlockExchange) -> DecodingEnd {
+    defer { exchange.finishDecoding() }
+    guard var block = exchange.emptyBlock() else { return .endOfInput }
+    var end = DecodingEnd.endOfInput
+    /// Hands the block over and takes an empty one; false once the sender cancelled.
+    func handOver(inputStalled: Bool) -> Bool {
+        block.inputStalled = inputStalled
+        exchange.hand(block)
+        guard let next = exchange.emptyBlock() else { return false }
+        block = next
+        return true
+    }
+    var linesBefore = 0
+    var cancelled = false
+    reading: for input in inputs.files {
+        let reader = LineReader(fd: input.fd)
+        // While the input pauses, what was decoded goes out, and the sink is served (every
+        // 200 ms) even when there is nothing new.
+        reader.whenInputStalls = {
+            guard handOver(inputStalled: true) else { throw DecodingCancelled() }
+        }
+        var fileLine = 0
+        while true {
+            let next: (bytes: UnsafeRawBufferPointer, number: Int)?
+            do {
+                next = try reader.next()
+            } catch let tooLong as LineTooLong {
+                end = .lineTooLong("line \(linesBefore + tooLong.line)\(InputFiles.place(input.path, tooLong.line)): longer than \(tooLong.limit >> 20) MiB; stopped reading there. Every line before it is \(handled).")
+                break reading
+            } catch is DecodingCancelled {
+                cancelled = true
+                break reading
+            } catch {
+                // Whatever was read before still gets delivered.
+                end = .failed(EvtError(.refused(code: ""), "cannot read \(input.path ?? "stdin"): \(error)"))
+                break reading
+            }
+            guard let (bytes, number) = next else { break }
+            fileLine = number
+            let lineNumber = linesBefore + number
+            block.lastLine = lineNumber
+            var line = bytes
+            if line.last == UInt8(ascii: "\r") { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
+            if line.isEmpty { continue }
+            do {
+                try decoder.decode(line, number: lineNumber) { event in
+                    if let keyFromRecord, event.redisName?.isEmpty ?? true {
+                        throw BadLine(reason: "the record names no \(keyFromRecord) (a non-empty \"\(keyFromRecord)\" member), which \(keyFromRecord):* needs", column: nil)
+                    }
+                    if let encoding {
+                        try encoding.encode(event) { block.append($0) }
+                    } else {
+                        block.append(event)
+                    }
+                }
+            } catch let bad as BadLine {
+                block.appendBadLine(line: lineNumber, place: InputFiles.place(input.path, number), reason: bad.reason,
+                                    column: bad.column, input: line)
+                if !skipBadLines { break reading }
+            } catch {
+                end = .failed(error as? EvtError ?? EvtError(.refused(code: ""), "\(error)"))
+                break reading
+            }
+            if block.isFull && !handOver(inputStalled: false) {
+                cancelled = true
+                break reading
+            }
+            if Signals.stopRequested { break reading }
+        }
+        linesBefore += fileLine
+        if Signals.stopRequested { break reading }
+    }
+    if !cancelled { exchange.hand(block) }
+    return end
 }
 
 /// `--dry-run`'s target: each event is counted as it comes, and goes nowhere.
