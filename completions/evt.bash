@@ -17,7 +17,7 @@ _evt()
         cword=$COMP_CWORD
     fi
 
-    local commands='publish subscribe tail replay-from-offset copy-between group-create claim-pending lag sandbox help'
+    local commands='publish subscribe tail replay-from-offset copy-between group-create claim-pending lag trim sandbox help'
     if ((cword == 1)); then
         COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
         return
@@ -26,10 +26,10 @@ _evt()
     local command=${words[1]} options='' takes_value=''
     case $command in
         publish)
-            options='--value-schema --key-schema --register --schema-registry --key -H --header --partition --maxlen --envelope --raw --on-error
+            options='--value-schema --key-schema --register --schema-registry --key -H --header --partition --maxlen --max-age --envelope --raw --on-error
                      --dead-letter --require-subscribers --dry-run --wait-replicas --timeout -X --property
                      -F --property-file -v --verbose -h --help'
-            takes_value='--value-schema --key-schema --schema-registry --key -H --header --partition --maxlen --on-error --dead-letter --wait-replicas
+            takes_value='--value-schema --key-schema --schema-registry --key -H --header --partition --maxlen --max-age --on-error --dead-letter --wait-replicas
                          --timeout -X --property -F --property-file'
             ;;
         subscribe)
@@ -71,6 +71,10 @@ _evt()
                      --dead-letter -X --property -F --property-file -v --verbose -h --help'
             takes_value='-g --group --format --watch --max-lag --max-lag-age --processing
                          --dead-letter -X --property -F --property-file'
+            ;;
+        trim)
+            options='--acked --older-than --maxlen --dry-run -h --help'
+            takes_value='--older-than --maxlen'
             ;;
         sandbox)
             options='--run --brokers --topic -h --help'
@@ -141,9 +145,9 @@ _evt()
     done
     case $command:$operands in
         publish:0 | tail:0 | replay-from-offset:0 | copy-between:0 | copy-between:1 | group-create:0 \
-        | claim-pending:0 | subscribe:* | lag:*)
+        | claim-pending:0 | trim:0 | subscribe:* | lag:*)
             # An endpoint: publish's TARGET, the SOURCE of tail, replay-from-offset,
-            # group-create and claim-pending, copy-between's SOURCE and TARGET, every
+            # group-create and claim-pending, trim's STREAM, copy-between's SOURCE and TARGET, every
             # SOURCE of subscribe and lag.
             COMPREPLY=($(compgen -W "$_evt_endpoints" -- "$cur"))
             compopt -o nospace 2>/dev/null

@@ -1,7 +1,7 @@
 # fish completion for evt. Install: copy to ~/.config/fish/completions/evt.fish
 # The option lists mirror evt's option tables; a test checks that they agree.
 
-set -l commands publish subscribe tail replay-from-offset copy-between group-create claim-pending lag sandbox help
+set -l commands publish subscribe tail replay-from-offset copy-between group-create claim-pending lag trim sandbox help
 
 function __evt_operands
     # Prints how many operands precede the cursor, not counting option values; fails
@@ -25,7 +25,7 @@ function __evt_operands
             case --
                 set only_operands 1
             case '--*=*'
-            case --key --header --partition --maxlen --on-error --dead-letter --timeout \
+            case --key --header --partition --maxlen --max-age --older-than --on-error --dead-letter --timeout \
                 --property --property-file --lines --run --brokers --topic \
                 --group --consumer --from --count --exec --on-exec-error --idle-exit \
                 --processing --ack-batch --retry-for --min-idle --max-deliveries \
@@ -64,9 +64,10 @@ complete -c evt -n "not __fish_seen_subcommand_from $commands" -a copy-between -
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a group-create -d 'Create a consumer group on a stream or topic'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a claim-pending -d 'Take over stream entries left unacknowledged too long'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a lag -d 'Show how far consumer groups are behind'
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -a trim -d "Remove acknowledged, old or surplus entries from a stream's head"
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a sandbox -d 'Run throwaway local brokers'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a help -d 'Show help for evt or one command'
-complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail replay-from-offset copy-between group-create claim-pending lag sandbox"
+complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail replay-from-offset copy-between group-create claim-pending lag trim sandbox"
 
 # Endpoints: the first operand of publish, tail, replay-from-offset, group-create and
 # claim-pending, both operands of copy-between (SOURCE and TARGET), every operand of
@@ -74,7 +75,7 @@ complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail
 # name.
 set -l endpoints stream: list: channel: topic: redis:// rediss:// kafka://
 for kind in $endpoints
-    complete -c evt -n "__fish_seen_subcommand_from publish tail replay-from-offset group-create claim-pending; and __evt_needs_endpoint" -a $kind
+    complete -c evt -n "__fish_seen_subcommand_from publish tail replay-from-offset group-create claim-pending trim; and __evt_needs_endpoint" -a $kind
     complete -c evt -n "__fish_seen_subcommand_from subscribe lag; and __evt_at_operand" -a $kind
     complete -c evt -n "__fish_seen_subcommand_from copy-between; and __evt_at_operand; and test (__evt_operands) -lt 2" -a $kind
 end
@@ -86,6 +87,7 @@ complete -c evt -n $publish -l key -r -d 'Kafka: record key from this JSON path'
 complete -c evt -n $publish -s H -l header -r -d 'Kafka: add a header (NAME=VALUE)'
 complete -c evt -n $publish -l partition -r -d 'Kafka: send every record to partition N'
 complete -c evt -n $publish -l maxlen -r -d 'Stream: trim to about N entries'
+complete -c evt -n $publish -l max-age -x -d 'Stream: trim entries older than DURATION as it adds'
 complete -c evt -n $publish -l envelope -d "Read records in evt's output shape"
 complete -c evt -n $publish -l raw -d 'Send each line as it is, unchecked'
 complete -c evt -n $publish -l on-error -x -a 'fail skip' -d 'What a bad line does'
@@ -162,6 +164,12 @@ complete -c evt -n $lag -l max-lag -x -d 'Exit 4 when a group has more than N ev
 complete -c evt -n $lag -l max-lag-age -x -d "Exit 4 when a group's oldest unconsumed event is older"
 complete -c evt -n $lag -l processing -x -d "List: also show this processing list's length"
 complete -c evt -n $lag -l dead-letter -x -a "$endpoints" -d 'Also show the depth of this dead-letter stream, list or topic'
+
+set -l trim "__fish_seen_subcommand_from trim"
+complete -c evt -n $trim -l acked -d 'Remove what every group has consumed and acknowledged'
+complete -c evt -n $trim -l older-than -x -d 'Remove entries older than DURATION'
+complete -c evt -n $trim -l maxlen -x -d 'Keep the newest N entries'
+complete -c evt -n $trim -l dry-run -d 'Print the plan; change nothing'
 
 set -l positioned "__fish_seen_subcommand_from subscribe group-create"
 complete -c evt -n $positioned -l from -x -a 'beginning end' -d 'Where a new reader or group starts'

@@ -141,6 +141,14 @@ enum Backends {
         }
     }
 
+    /// trim: a stream's head (the command checked that the endpoint is a stream).
+    static func trim(_ endpoint: Endpoint, conditions: StreamTrimConditions, dryRun: Bool) throws -> StreamTrimPlan {
+        guard case .redis(let server, .stream, let stream) = endpoint else {
+            throw EvtError.usage("evt trim trims Redis streams; \(endpoint.description) is a \(endpoint.kindName).")
+        }
+        return try RedisStreamTrim.trim(server: server, stream: stream, conditions: conditions, dryRun: dryRun)
+    }
+
     /// `tail` of a list or a channel (a topic or a stream is a copySource).
     static func source(for endpoint: Endpoint) throws -> EventSource {
         guard case .redis(let server, let kind, let name) = endpoint, kind != .stream else {

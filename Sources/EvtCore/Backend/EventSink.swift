@@ -81,8 +81,16 @@ struct SinkOptions {
     var kafka = KafkaSettings()
     var timeoutMs = 30_000
     var headers: [(String, String)] = []
-    var maxlen: Int?
+    /// `--maxlen N` or `--max-age DURATION`: how XADD trims a stream as it adds.
+    var trimOnAdd: StreamTrimOnAdd?
     var requireSubscribers = false
     /// `--wait-replicas N`: an event counts as delivered once N replicas have it (WAIT).
     var waitReplicas: Int?
+}
+
+/// How publish trims a stream as it adds entries: to about N entries (XADD MAXLEN ~ N), or of
+/// entries older than an age by evt's clock (XADD MINID ~ NOW-AGE).
+enum StreamTrimOnAdd {
+    case maxLength(Int)
+    case maxAgeMs(Int)
 }

@@ -20,6 +20,8 @@ public enum CommandTable {
             OptionSpec("header", short: "H", .repeated("NAME=VALUE"), "Kafka: add a header to every record (repeatable)."),
             OptionSpec("partition", .value("N"), "Kafka: send every record to partition N."),
             OptionSpec("maxlen", .value("N"), "Stream: trim the stream to about N entries (XADD MAXLEN ~ N)."),
+            OptionSpec("max-age", .value("DURATION"),
+                       "Stream: trim entries older than DURATION as it adds (XADD MINID ~ NOW-DURATION)."),
             OptionSpec("envelope", "Read records in evt's output shape (key, headers, partition, timestamp, value)."),
             OptionSpec("raw", "Send each line's bytes as they are, without checking that they are JSON."),
             OptionSpec("on-error", .value("fail|skip"),
@@ -237,6 +239,22 @@ public enum CommandTable {
         counts and each consumer. Lists: their length. Exit 4: beyond --max-lag/--max-lag-age.
         """)
 
+    public static let trim = CommandSpec(
+        name: "trim",
+        summary: "Remove entries from a stream's head: acknowledged by every group, older than, beyond a length.",
+        operands: [OperandSpec("STREAM", completion: .endpoint)],
+        options: [
+            OptionSpec("acked", "Remove what every group has consumed and acknowledged (nothing a group still needs)."),
+            OptionSpec("older-than", .value("DURATION"), "Remove entries whose id time is older than DURATION (7d, 12h)."),
+            OptionSpec("maxlen", .value("N"), "Keep the newest N entries."),
+            OptionSpec("dry-run", "Print the plan ({\"stream\":…,\"remove\":N,\"up_to\":ID}) and change nothing."),
+        ],
+        notes: """
+        With several conditions an entry is removed only if it meets them all. The cut is \
+        computed and applied in one script on the server, so a group or a delivery that \
+        appears meanwhile loses nothing. Prints on stderr how many entries went, up to which id.
+        """)
+
     public static let sandbox = CommandSpec(
         name: "sandbox",
         summary: "Run throwaway local brokers: a redis-server and a mock Kafka cluster.",
@@ -260,7 +278,7 @@ public enum CommandTable {
         operands: [OperandSpec("COMMAND", optional: true, completion: .choices(all.map(\.name)))],
         options: [])
 
-    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, claimPending, replay, copy, lag, sandbox]
+    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, claimPending, replay, copy, lag, trim, sandbox]
 
     /// The commands in the order help lists them (help itself last).
     public static var commands: [CommandSpec] { all + [help] }

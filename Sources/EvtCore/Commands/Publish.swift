@@ -20,7 +20,13 @@ public enum PublishCommand {
             guard let number = Int(maxlen), number >= 0 else {
                 throw EvtError.usage("--maxlen \(maxlen): expected a number of entries.", usage: spec.usageLine)
             }
-            options.maxlen = number
+            options.trimOnAdd = .maxLength(number)
+        }
+        if let maxAge = arguments.value("max-age") {
+            guard options.trimOnAdd == nil else {
+                throw EvtError.usage("--maxlen and --max-age: XADD trims by one of them at a time; give one, and trim by the other with evt trim STREAM.", usage: spec.usageLine)
+            }
+            options.trimOnAdd = .maxAgeMs(try DurationParser.milliseconds(maxAge, option: "--max-age"))
         }
         options.waitReplicas = try arguments.waitReplicas()
         let mode: InputDecoder.Mode = arguments.flag("raw") ? .raw : arguments.flag("envelope") ? .envelope : .json
@@ -40,7 +46,8 @@ public enum PublishCommand {
         try target.require([("--key", arguments.value("key") != nil, .keysAndHeaders),
                             ("-H/--header", !options.headers.isEmpty, .keysAndHeaders),
                             ("--partition", arguments.value("partition") != nil, .keysAndHeaders),
-                            ("--maxlen", options.maxlen != nil, .trimming),
+                            ("--maxlen", arguments.value("maxlen") != nil, .trimming),
+                            ("--max-age", arguments.value("max-age") != nil, .trimming),
                             ("--require-subscribers", options.requireSubscribers, .pubSub),
                             ("--wait-replicas", options.waitReplicas != nil, .replicatedWrites)], usage: spec.usageLine)
         let partition = try arguments.value("partition").map { text in

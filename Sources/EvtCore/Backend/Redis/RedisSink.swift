@@ -17,7 +17,12 @@ final class RedisSink: EventSink {
     private let kind: RedisKind
     /// The key of every event, or nil for `*`: each event's `redisName`.
     private let fixedName: [UInt8]?
-    private let maxlen: [UInt8]?
+    private let trimOnAdd: StreamTrimOnAdd?
+    /// `--maxlen`'s N, as XADD's argument.
+    private let maxlenArgument: [UInt8]
+    /// `--max-age`: the oldest time kept, when it was last computed, and as XADD's `MS-0`.
+    private var minIDTime: Int64 = -1
+    private var minIDArgument: [UInt8] = []
     private let requireSubscribers: Bool
     private let timeoutMs: Int
     private var lastLine = 0
@@ -60,7 +65,8 @@ final class RedisSink: EventSink {
         course = ClusterRedirects(timeoutMs: options.timeoutMs)
         self.kind = kind
         fixedName = name == "*" && kind != .channel ? nil : Array(name.utf8)
-        self.maxlen = options.maxlen.map { Array(String($0).utf8) }
+        trimOnAdd = options.trimOnAdd
+        if case .maxLength(let count) = options.trimOnAdd { maxlenArgument = Array(String(count).utf8) } else { maxlenArgument = [] }
         self.requireSubscribers = options.requireSubscribers
         self.timeoutMs = options.timeoutMs
         self.waitReplicas = options.waitReplicas
@@ -422,7 +428,7 @@ final class RedisSink: EventSink {
                 fieldRanges.append(valueStart..<scratch.count)
             }
         }
-        let trim = maxlen.map { _ in 3 } ?? 0
+        let trim = trimOnAdd == nil ? 0 : 3
         if fieldRanges.isEmpty {
             outgoing.beginCommand(arguments: 5 + trim)
             appendXADDHead(key, to: &outgoing)
@@ -442,10 +448,22 @@ final class RedisSink: EventSink {
     private func appendXADDHead(_ key: UnsafeRawBufferPointer, to outgoing: inout RespCommandBuffer) {
         outgoing.argument("XADD")
         outgoing.argument(key)
-        if let maxlen {
+        switch trimOnAdd {
+        case .maxLength:
             outgoing.argument("MAXLEN")
             outgoing.argument("~")
-            outgoing.argument(maxlen)
+            outgoing.argument(maxlenArgument)
+        case .maxAgeMs(let age):
+            let oldestKept = max(0, epochMilliseconds() - Int64(age))
+            if oldestKept != minIDTime {
+                minIDTime = oldestKept
+                minIDArgument = Array("\(oldestKept)-0".utf8)
+            }
+            outgoing.argument("MINID")
+            outgoing.argument("~")
+            outgoing.argument(minIDArgument)
+        case nil:
+            break
         }
         outgoing.argument("*")
     }
