@@ -49,7 +49,7 @@ final class EventBlock {
 
     /// Big enough that handing blocks over costs nothing per event, small enough that a few
     /// in flight keep memory flat.
-    var isFull: Bool { events.count >= 4096 || bytes.count >= 1 << 20 }
+    var isFull: Bool { events.count >= 1024 || bytes.count >= 256 << 10 }
     var isEmpty: Bool { events.isEmpty && badLines.isEmpty }
 
     func removeAll() {
