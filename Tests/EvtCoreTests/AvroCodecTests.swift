@@ -322,6 +322,51 @@ struct AvroCodecTests {
         #expect(decode(avro, payload(-.infinity, -.infinity)) == #"{"f":"-Infinity","d":"-Infinity"}"#)
     }
 
+    @Test("a float or double literal encodes to the bits strtof or strtod gives it, whether it takes the short path or not")
+    func floatingPointLiteralsRoundLikeStrtod() throws {
+        let avro = try schema(#"{"type":"record","name":"F","fields":[{"name":"f","type":"float"},{"name":"d","type":"double"}]}"#)
+        var literals = ["0", "-0", "0.0", "-0.0", "1", "-1", "0.1", "0.2", "0.3", "1.5", "3.14159", "-2.5", "100", "123456789",
+                        "16777216", "16777217", "16777215.5", "9007199254740992", "9007199254740993", "9007199254740991.0",
+                        "0.1234567890", "0.12345678901", "1.0000000000000002", "123456.7890123456789", "99999999999999999999",
+                        "1e10", "1E-5", "2.5e+3", "-1.0e-300", "1e38", "3.4028235e38", "1e-45", "4.9e-324", "0.0000000000000000000001",
+                        "0.00000000000000000000001", "1797693134862315708145274237317043567981", "0.30000000000000004",
+                        "7.038531e-26", "8.589973e9", "1.00000017881393432617187499"]
+        // Numbers with up to 19 digits and up to 22 decimals, around where the short path ends.
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<3000 {
+            let digits = Int.random(in: 1...19, using: &generator)
+            let text = String((0..<digits).map { _ in Character(String(Int.random(in: 0...9, using: &generator))) })
+            let point = Int.random(in: 0...digits, using: &generator)
+            let whole = text.prefix(point).drop { $0 == "0" }   // JSON has no leading zeros
+            let number = (whole.isEmpty ? "0" : String(whole)) + (point == digits ? "" : "." + text.dropFirst(point))
+            literals.append(Bool.random(using: &generator) ? "-" + number : number)
+        }
+        for literal in literals {
+            let expectedFloat = strtof(literal, nil)
+            let expectedDouble = strtod(literal, nil)
+            guard expectedFloat.isFinite else { continue }   // the encoder refuses what a float cannot hold
+            let bytes = try encode(avro, #"{"f":\#(literal),"d":\#(literal)}"#).get()
+            let expected = withUnsafeBytes(of: expectedFloat.bitPattern.littleEndian, Array.init)
+                + withUnsafeBytes(of: expectedDouble.bitPattern.littleEndian, Array.init)
+            #expect(bytes == expected, "\(literal)")
+        }
+    }
+
+    @Test("bytes and fixed take escapes, raw UTF-8 of U+0080-U+00FF and plain ASCII, and refuse a code point above 255 (fixed: a wrong size too)")
+    func codePointStrings() throws {
+        let avro = try schema(#"{"type":"record","name":"B","fields":[{"name":"b","type":"bytes"},{"name":"x","type":{"type":"fixed","name":"X","size":3}}]}"#)
+        func bytes(_ b: String, _ x: String) -> [UInt8]? { try? encode(avro, #"{"b":\#(b),"x":\#(x)}"#).get() }
+        #expect(bytes(#""""#, #""abc""#) == [0] + Array("abc".utf8))
+        #expect(bytes(#""\u0000\u00ff\u00FFé\n\t\"\\\/\b\f\r""#, #""\u0001ÿA""#)
+                == [24, 0x00, 0xFF, 0xFF, 0xE9, 0x0A, 0x09, 0x22, 0x5C, 0x2F, 0x08, 0x0C, 0x0D, 0x01, 0xFF, 0x41])
+        let long = String(repeating: "\\u00ab", count: 70)   // 70 bytes: a two-byte length
+        #expect(bytes(#""\#(long)""#, #""abc""#) == [0x8C, 0x01] + [UInt8](repeating: 0xAB, count: 70) + Array("abc".utf8))
+        #expect(mismatch(avro, #"{"b":"\u0100","x":"abc"}"#)?.contains("bytes (a string of code points 0-255)") == true)
+        #expect(mismatch(avro, #"{"b":"€","x":"abc"}"#)?.contains("bytes (a string of code points 0-255)") == true)
+        #expect(mismatch(avro, #"{"b":"","x":"ab"}"#)?.contains("X (3 bytes as a string of code points 0-255)") == true)
+        #expect(mismatch(avro, #"{"b":"","x":"ab\ud83d\ude00"}"#)?.contains("X (3 bytes") == true)
+    }
+
     @Test("a schema libavro refuses is an error with its reason and the cause the caller asked for; a recursive schema works")
     func schemaErrors() throws {
         let error = try #require(schemaError(#"{"type":"record","name":"X","fields":[{"name":"v","type":"intt"}]}"#, cause: .badInput))

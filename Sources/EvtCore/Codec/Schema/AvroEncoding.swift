@@ -91,16 +91,17 @@ private struct AvroBinaryWriter {
             guard kind == .string else { throw mismatch("string", kind) }
             appendString(to: &out)
         case .bytes:
-            guard kind == .string, let length = decodeCodePoints() else { throw mismatch("bytes (a string of code points 0-255)", kind) }
+            let start = out.count
+            guard kind == .string, let length = appendCodePoints(to: &out) else { throw mismatch("bytes (a string of code points 0-255)", kind) }
             position += length
-            out.varint(Int64(scratch.count))
-            scratch.withUnsafeBytes { out.bytes($0) }
+            out.insertVarint(Int64(out.count - start), at: start)
         case .fixed:
-            guard kind == .string, let length = decodeCodePoints(), scratch.count == node.pointee.size else {
+            let start = out.count
+            guard kind == .string, let length = appendCodePoints(to: &out), out.count - start == node.pointee.size else {
+                out.count = start
                 throw mismatch("\(node.pointee.name) (\(node.pointee.size) bytes as a string of code points 0-255)", kind)
             }
             position += length
-            scratch.withUnsafeBytes { out.bytes($0) }
         case .enumeration:
             let literal = stringHere()
             guard kind == .string, let symbol = nameIndex(ofLiteral: literal, in: node.pointee.names) else {
@@ -175,6 +176,20 @@ private struct AvroBinaryWriter {
             if text[position] == UInt8(ascii: ",") {
                 position += 1
                 skipWhitespace()
+            }
+            // Members usually come in field order: the next field's name, then its closing
+            // quote, is that member's key (names hold no quote or backslash), with no scan.
+            if next < fieldCount, let length = literalLength(spelling: node.pointee.names[next]) {
+                position += length
+                skipWhitespace()
+                position += 1   // ':'
+                do throws(SchemaMismatch) {
+                    try value(node: node.pointee.children[next], to: &out)
+                } catch {
+                    throw error.inside(SchemaMismatch.member(String(decoding: node.pointee.names[next], as: UTF8.self), of: "."))
+                }
+                next += 1
+                continue
             }
             let key = stringHere()
             guard let field = nameIndex(ofLiteral: key, in: node.pointee.names, first: next) else {
@@ -386,9 +401,20 @@ private struct AvroBinaryWriter {
     private func stringHere() -> UnsafeRawBufferPointer {
         let start = text.baseAddress!.assumingMemoryBound(to: UInt8.self) + position
         let end = text.baseAddress!.assumingMemoryBound(to: UInt8.self) + text.count
-        // memchr to each quote, then the backslashes before it: escaped when they are odd.
-        // Short keys cost a call; the long values that dominate a line cost 1/16 a byte.
+        // Keys and short values end within a few bytes, sooner than a call to memchr returns:
+        // the first 24 are looked at one by one. Then memchr to each quote, and the
+        // backslashes before it: escaped when they are odd (1/16 of an instruction a byte).
         var cursor = start + 1
+        let shortEnd = min(end, cursor + 24)
+        while cursor < shortEnd {
+            let byte = cursor.pointee
+            if byte == UInt8(ascii: "\"") { return UnsafeRawBufferPointer(start: start, count: cursor + 1 - start) }
+            if byte == UInt8(ascii: "\\") {
+                cursor += 2
+                continue
+            }
+            cursor += 1
+        }
         while cursor < end, let found = memchr(cursor, Int32(UInt8(ascii: "\"")), end - cursor) {
             let quote = UnsafePointer(found.assumingMemoryBound(to: UInt8.self))
             var back = quote - 1
@@ -397,6 +423,18 @@ private struct AvroBinaryWriter {
             cursor = quote + 1
         }
         return UnsafeRawBufferPointer(start: start, count: text.count - position)
+    }
+
+    /// The length of the string literal at `position` (quotes included) when it spells
+    /// `name`, which holds no quote or backslash; nil when it does not.
+    @inline(__always)
+    private func literalLength(spelling name: [UInt8]) -> Int? {
+        let length = name.count + 2
+        guard position + length <= text.count, text[position + length - 1] == UInt8(ascii: "\"") else { return nil }
+        return name.withUnsafeBufferPointer { name in
+            for index in 0..<name.count where name[index] != text[position + 1 + index] { return nil }
+            return length
+        }
     }
 
     /// The number literal at `position`.
@@ -471,6 +509,67 @@ private struct AvroBinaryWriter {
         return literal.count
     }
 
+    /// Appends the bytes the string of code points 0–255 at `position` stands for, as
+    /// `decodeCodePoints` finds them but in one pass with no copy: escapes (`\u00FF`,
+    /// `\n`) and UTF-8 (U+0080–U+00FF are two bytes, 0xC2 or 0xC3 then one) give one byte
+    /// each. Says how long the literal is; nil, with `out` as it was, when the string holds a
+    /// code point above 255.
+    private func appendCodePoints(to out: inout AvroBytes) -> Int? {
+        let literal = stringHere()
+        let start = out.count
+        let end = literal.count - 1   // the closing quote
+        out.reserve(end)
+        var index = 1
+        var written = start
+        func fail() -> Int? {
+            out.count = start
+            return nil
+        }
+        while index < end {
+            let byte = literal[index]
+            var decoded: UInt8
+            if byte == UInt8(ascii: "\\") {
+                let escaped = literal[index + 1]
+                index += 2
+                switch escaped {
+                case UInt8(ascii: "u"):
+                    var codePoint: UInt32 = 0
+                    for offset in 0..<4 {
+                        let digit = literal[index + offset]
+                        let value: UInt8
+                        switch digit {
+                        case UInt8(ascii: "0")...UInt8(ascii: "9"): value = digit - UInt8(ascii: "0")
+                        case UInt8(ascii: "a")...UInt8(ascii: "f"): value = digit - UInt8(ascii: "a") + 10
+                        default: value = digit &- UInt8(ascii: "A") &+ 10   // validated text: A-F
+                        }
+                        codePoint = codePoint << 4 | UInt32(value)
+                    }
+                    index += 4
+                    guard codePoint <= 0xFF else { return fail() }
+                    decoded = UInt8(codePoint)
+                case UInt8(ascii: "b"): decoded = 0x08
+                case UInt8(ascii: "f"): decoded = 0x0C
+                case UInt8(ascii: "n"): decoded = 0x0A
+                case UInt8(ascii: "r"): decoded = 0x0D
+                case UInt8(ascii: "t"): decoded = 0x09
+                default: decoded = escaped   // " \\ /
+                }
+            } else if byte < 0x80 {
+                decoded = byte
+                index += 1
+            } else if (byte == 0xC2 || byte == 0xC3) && index + 1 < end {
+                decoded = (byte & 0x03) << 6 | (literal[index + 1] & 0x3F)
+                index += 2
+            } else {
+                return fail()
+            }
+            out.base[written] = decoded
+            written += 1
+        }
+        out.count = written
+        return literal.count
+    }
+
     /// The number at `position` as a double (a float's range checked), or the strings
     /// appendJSON writes for NaN and the infinities; `position` moves past it.
     private mutating func floatingPoint(_ kind: JSONKind, single: Bool) -> Double? {
@@ -488,6 +587,10 @@ private struct AvroBinaryWriter {
         }
         guard kind == .number else { return nil }
         let literal = numberHere()
+        if let exact = AvroBinaryWriter.shortDecimal(literal, single: single) {
+            position += literal.count
+            return exact
+        }
         scratch.removeAll(keepingCapacity: true)
         scratch.append(contentsOf: literal)
         scratch.append(0)
@@ -542,6 +645,50 @@ private struct AvroBinaryWriter {
             index += 1
         }
         return value
+    }
+
+    /// Powers of ten that a Double holds exactly (10^22 is the last).
+    private static let exactPowersOfTen: [Double] = (0...22).map { exponent in
+        var value = 1.0
+        for _ in 0..<exponent { value *= 10 }
+        return value
+    }
+
+    /// The value of a decimal literal when one multiplication or division gives it correctly
+    /// rounded, as strtod (strtof) would: its digits make an integer that the type holds
+    /// exactly (below 2^53; 2^24 for a float) and the power of ten is exact too (10^22;
+    /// 10^10), so the one operation rounds once (Clinger's fast path). nil for every other
+    /// literal, which then goes to strtod or strtof.
+    static func shortDecimal(_ json: UnsafeRawBufferPointer, single: Bool) -> Double? {
+        var index = 0
+        let negative = json.first == UInt8(ascii: "-")
+        if negative { index = 1 }
+        var digits: UInt64 = 0
+        var digitCount = 0
+        var fractionDigits = 0
+        var seenPoint = false
+        while index < json.count {
+            let byte = json[index]
+            if byte == UInt8(ascii: ".") {
+                guard !seenPoint else { return nil }
+                seenPoint = true
+            } else {
+                let digit = byte &- UInt8(ascii: "0")
+                guard digit < 10, digitCount < 19 else { return nil }   // an exponent, or too many digits
+                digits = digits * 10 + UInt64(digit)
+                if digits > 0 || digit > 0 { digitCount += 1 }
+                if seenPoint { fractionDigits += 1 }
+            }
+            index += 1
+        }
+        let mantissaLimit: UInt64 = single ? 1 << 24 : 1 << 53
+        guard digits <= mantissaLimit, fractionDigits <= (single ? 10 : 22) else { return nil }
+        if single {
+            let value = Float(digits) / Float(exactPowersOfTen[fractionDigits])
+            return Double(negative ? -value : value)
+        }
+        let value = Double(digits) / exactPowersOfTen[fractionDigits]
+        return negative ? -value : value
     }
 
     static func isIntegerLiteral(_ json: UnsafeRawBufferPointer) -> Bool {
