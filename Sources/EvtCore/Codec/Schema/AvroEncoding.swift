@@ -396,33 +396,44 @@ private struct AvroBinaryWriter {
         }
     }
 
-    /// The string literal at `position`, quotes included. A byte loop: the strings of a
-    /// record (keys, symbols, short values) are shorter than a call to memchr costs.
-    private func stringHere() -> UnsafeRawBufferPointer {
+    /// The string literal at `position`, quotes included: eight bytes at a time to the
+    /// first quote or backslash, then one by one past an escape.
+    private func stringHere() -> UnsafeRawBufferPointer { stringHereNotingEscapes().literal }
+
+    /// `stringHere`, and whether the literal holds an escape.
+    private func stringHereNotingEscapes() -> (literal: UnsafeRawBufferPointer, escaped: Bool) {
+        var escaped = false
         let start = text.baseAddress!.assumingMemoryBound(to: UInt8.self) + position
         let end = text.baseAddress!.assumingMemoryBound(to: UInt8.self) + text.count
-        // Keys and short values end within a few bytes, sooner than a call to memchr returns:
-        // the first 24 are looked at one by one. Then memchr to each quote, and the
-        // backslashes before it: escaped when they are odd (1/16 of an instruction a byte).
         var cursor = start + 1
-        let shortEnd = min(end, cursor + 24)
-        while cursor < shortEnd {
-            let byte = cursor.pointee
-            if byte == UInt8(ascii: "\"") { return UnsafeRawBufferPointer(start: start, count: cursor + 1 - start) }
-            if byte == UInt8(ascii: "\\") {
-                cursor += 2
-                continue
+        while true {
+            while end - cursor >= 8 {
+                let found = AvroBinaryWriter.quoteOrBackslash(UInt64(littleEndian: UnsafeRawPointer(cursor).loadUnaligned(as: UInt64.self)))
+                if found != 0 {
+                    cursor += found.trailingZeroBitCount &>> 3
+                    break
+                }
+                cursor += 8
             }
-            cursor += 1
+            guard cursor < end else { return (UnsafeRawBufferPointer(start: start, count: text.count - position), escaped) }
+            switch cursor.pointee {
+            case UInt8(ascii: "\""): return (UnsafeRawBufferPointer(start: start, count: cursor + 1 - start), escaped)
+            case UInt8(ascii: "\\"):
+                escaped = true
+                cursor += 2
+            default: cursor += 1
+            }
         }
-        while cursor < end, let found = memchr(cursor, Int32(UInt8(ascii: "\"")), end - cursor) {
-            let quote = UnsafePointer(found.assumingMemoryBound(to: UInt8.self))
-            var back = quote - 1
-            while back > start && back.pointee == UInt8(ascii: "\\") { back -= 1 }
-            if (quote - 1 - back) & 1 == 0 { return UnsafeRawBufferPointer(start: start, count: quote + 1 - start) }
-            cursor = quote + 1
-        }
-        return UnsafeRawBufferPointer(start: start, count: text.count - position)
+    }
+
+    /// The high bit of each byte of `word` that is a quote or a backslash, exact up to the
+    /// first of them (a borrow may mark bytes after it, which are never looked at).
+    @inline(__always)
+    private static func quoteOrBackslash(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let quotes = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
+        let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+        return ((quotes &- ones) & ~quotes | (backslashes &- ones) & ~backslashes) & 0x8080_8080_8080_8080
     }
 
     /// The length of the string literal at `position` (quotes included) when it spells
@@ -469,10 +480,10 @@ private struct AvroBinaryWriter {
     /// The string at `position` as Avro writes one: its length, then its UTF-8; `position`
     /// moves past it.
     private mutating func appendString(to out: inout AvroBytes) {
-        let literal = stringHere()
+        let (literal, escaped) = stringHereNotingEscapes()
         position += literal.count
         let inner = UnsafeRawBufferPointer(rebasing: literal[1..<(literal.count - 1)])
-        if inner.isEmpty || memchr(inner.baseAddress!, Int32(UInt8(ascii: "\\")), inner.count) == nil {
+        if !escaped {
             out.varint(Int64(inner.count))
             out.bytes(inner)
         } else {
