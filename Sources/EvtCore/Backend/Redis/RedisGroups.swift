@@ -179,7 +179,7 @@ enum RedisGroups {
         case "pending":
             var pending = 0
             if parts.count > 1, case .integer(let count) = parts[1] { pending = count }
-            throw EvtError(.refused(code: "PENDING"), "group \(group) of stream \(stream) still has \(pending) pending entr\(pending == 1 ? "y" : "ies") (delivered, not acknowledged); deleting it would drop them. Finish them first (evt claim-pending \(endpoint) \(group) CONSUMER takes and acknowledges them), or give --force to delete the group with them.")
+            throw EvtError(.refused(code: "PENDING"), "group \(group) of stream \(stream) still has \(pending) pending entr\(pending == 1 ? "y" : "ies") (delivered, not acknowledged); deleting it would drop them. Finish them first (evt claim-pending \(endpoint) \(group) --min-idle 1s takes, prints and acknowledges them), or give --force to delete the group with them.")
         default:
             if parts.count > 1, case .integer(let count) = parts[1] { return count }
             return 0
