@@ -42,7 +42,7 @@ enum RedisGroups {
             note += " (moved by \(move.moved) of \(shift.magnitude) entries: the stream has no more \(shift < 0 ? "before" : "after") \(move.current ?? "it"))"
         }
         if move.entriesRead == nil {
-            note += ". Redis was not told how many entries the group has read (more than \(countBound) entries on both sides of the new position), so XINFO GROUPS shows its lag as nil; evt lag counts it"
+            note += ". Redis was not told how many entries the group has read (more than \(countBound) entries on both sides of the new position, or a Redis before 7.0), so XINFO GROUPS shows no exact lag; evt lag counts it"
         }
         Diagnostics.print(note + ".")
         return []
@@ -107,7 +107,8 @@ enum RedisGroups {
             end
         end
         local read = false
-        if after ~= false then read = string.format('%d', info['entries-added'] - after) end
+        -- Redis before 7.0 has no entries-added (nor ENTRIESREAD): the group moves without it.
+        if after ~= false and info['entries-added'] then read = string.format('%d', info['entries-added'] - after) end
         if apply then
             if read then
                 redis.call('XGROUP', 'SETID', stream, group, new, 'ENTRIESREAD', read)
