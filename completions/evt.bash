@@ -17,7 +17,7 @@ _evt()
         cword=$COMP_CWORD
     fi
 
-    local commands='publish subscribe tail replay-from-offset copy-between group-create claim-pending lag trim sandbox help'
+    local commands='publish subscribe tail replay-from-offset copy-between group-create group-delete consumers claim-pending lag trim sandbox help'
     if ((cword == 1)); then
         COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
         return
@@ -55,8 +55,16 @@ _evt()
             takes_value='--schema-registry --decode --value-schema --key-schema --checkpoint --key-field --stats --timeout --wait-replicas -X --property -F --property-file'
             ;;
         group-create)
-            options='--from --reset -X --property -F --property-file -v --verbose -h --help'
-            takes_value='--from -X --property -F --property-file'
+            options='--from --reset --shift-by --dry-run -X --property -F --property-file -v --verbose -h --help'
+            takes_value='--from --shift-by -X --property -F --property-file'
+            ;;
+        group-delete)
+            options='--force -X --property -F --property-file -v --verbose -h --help'
+            takes_value='-X --property -F --property-file'
+            ;;
+        consumers)
+            options='--prune-idle --to --dry-run -h --help'
+            takes_value='--prune-idle --to'
             ;;
         claim-pending)
             options='--schema-registry --decode --min-idle --consumer -c --count --exec --on-exec-error --no-ack
@@ -145,9 +153,9 @@ _evt()
     done
     case $command:$operands in
         publish:0 | tail:0 | replay-from-offset:0 | copy-between:0 | copy-between:1 | group-create:0 \
-        | claim-pending:0 | trim:0 | subscribe:* | lag:*)
-            # An endpoint: publish's TARGET, the SOURCE of tail, replay-from-offset,
-            # group-create and claim-pending, trim's STREAM, copy-between's SOURCE and TARGET, every
+        | group-delete:0 | consumers:0 | claim-pending:0 | trim:0 | subscribe:* | lag:*)
+            # An endpoint: publish's TARGET, the SOURCE of tail, replay-from-offset, group-create,
+            # group-delete and claim-pending, the STREAM of trim and consumers, copy-between's SOURCE and TARGET, every
             # SOURCE of subscribe and lag.
             COMPREPLY=($(compgen -W "$_evt_endpoints" -- "$cur"))
             compopt -o nospace 2>/dev/null
@@ -160,7 +168,7 @@ _evt()
             COMPREPLY=($(compgen -W 'beginning end' -- "$cur"))
             ;;
     esac
-    # The GROUP of group-create and claim-pending (their second operand) is a free
+    # The GROUP of group-create, group-delete, consumers and claim-pending (their second operand) is a free
     # name: nothing to offer.
 }
 complete -F _evt evt

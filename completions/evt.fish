@@ -1,7 +1,7 @@
 # fish completion for evt. Install: copy to ~/.config/fish/completions/evt.fish
 # The option lists mirror evt's option tables; a test checks that they agree.
 
-set -l commands publish subscribe tail replay-from-offset copy-between group-create claim-pending lag trim sandbox help
+set -l commands publish subscribe tail replay-from-offset copy-between group-create group-delete consumers claim-pending lag trim sandbox help
 
 function __evt_operands
     # Prints how many operands precede the cursor, not counting option values; fails
@@ -62,20 +62,22 @@ complete -c evt -n "not __fish_seen_subcommand_from $commands" -a tail -d 'Print
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a replay-from-offset -d 'Replay a topic, partition or stream from a position'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a copy-between -d 'Copy a topic, stream or list into another, resumably'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a group-create -d 'Create a consumer group on a stream or topic'
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -a group-delete -d 'Delete a consumer group of a stream or topic'
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -a consumers -d "List a stream group's consumers, remove idle ones"
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a claim-pending -d 'Take over stream entries left unacknowledged too long'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a lag -d 'Show how far consumer groups are behind'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a trim -d "Remove acknowledged, old or surplus entries from a stream's head"
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a sandbox -d 'Run throwaway local brokers'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a help -d 'Show help for evt or one command'
-complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail replay-from-offset copy-between group-create claim-pending lag trim sandbox"
+complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail replay-from-offset copy-between group-create group-delete consumers claim-pending lag trim sandbox"
 
-# Endpoints: the first operand of publish, tail, replay-from-offset, group-create and
-# claim-pending, both operands of copy-between (SOURCE and TARGET), every operand of
-# subscribe and lag. The second operand of group-create and claim-pending, GROUP, is a free
-# name.
+# Endpoints: the first operand of publish, tail, replay-from-offset, group-create,
+# group-delete, consumers, claim-pending and trim, both operands of copy-between (SOURCE and
+# TARGET), every operand of subscribe and lag. The second operand of group-create,
+# group-delete, consumers and claim-pending, GROUP, is a free name.
 set -l endpoints stream: list: channel: topic: redis:// rediss:// kafka://
 for kind in $endpoints
-    complete -c evt -n "__fish_seen_subcommand_from publish tail replay-from-offset group-create claim-pending trim; and __evt_needs_endpoint" -a $kind
+    complete -c evt -n "__fish_seen_subcommand_from publish tail replay-from-offset group-create group-delete consumers claim-pending trim; and __evt_needs_endpoint" -a $kind
     complete -c evt -n "__fish_seen_subcommand_from subscribe lag; and __evt_at_operand" -a $kind
     complete -c evt -n "__fish_seen_subcommand_from copy-between; and __evt_at_operand; and test (__evt_operands) -lt 2" -a $kind
 end
@@ -143,6 +145,16 @@ complete -c evt -n $copy -l wait-replicas -x -d 'Redis: delivered once N replica
 
 set -l group_create "__fish_seen_subcommand_from group-create"
 complete -c evt -n $group_create -l reset -d 'Move an existing group to --from'
+complete -c evt -n $group_create -l shift-by -x -d 'With --reset: move the group by N events (negative goes back)'
+complete -c evt -n $group_create -l dry-run -d 'With --reset: print the current and new positions; change nothing'
+
+set -l group_delete "__fish_seen_subcommand_from group-delete"
+complete -c evt -n $group_delete -l force -d 'Stream: delete the group even though entries are pending'
+
+set -l consumers "__fish_seen_subcommand_from consumers"
+complete -c evt -n $consumers -l prune-idle -x -d 'Remove each consumer idle longer than DURATION'
+complete -c evt -n $consumers -l to -x -d 'The consumer that takes their pending entries'
+complete -c evt -n $consumers -l dry-run -d 'Print the consumers it would remove; change nothing'
 
 set -l claim_pending "__fish_seen_subcommand_from claim-pending"
 complete -c evt -n $claim_pending -l min-idle -x -d 'Claim entries unacknowledged for at least DURATION'
@@ -183,7 +195,7 @@ complete -c evt -n $schema_writers -l register -d "Register the schema file unde
 set -l schemas "__fish_seen_subcommand_from publish tail subscribe replay-from-offset copy-between claim-pending"
 complete -c evt -n $schemas -l schema-registry -x -d 'The Confluent Schema Registry URL'
 
-set -l kafka "__fish_seen_subcommand_from publish subscribe tail replay-from-offset copy-between group-create claim-pending lag"
+set -l kafka "__fish_seen_subcommand_from publish subscribe tail replay-from-offset copy-between group-create group-delete claim-pending lag"
 complete -c evt -n $kafka -s X -l property -x -d 'Set a librdkafka property (KEY=VALUE)'
 complete -c evt -n $kafka -s F -l property-file -r -F -d 'Read librdkafka properties from FILE'
 complete -c evt -n $kafka -s v -l verbose -d "Show the Kafka client's log lines"

@@ -130,8 +130,9 @@ enum Backends {
     }
 
     /// group-create: a stream's group through XGROUP, a Kafka group through committed offsets.
-    static func createGroup(_ group: String, for endpoint: Endpoint, from: Position, reset: Bool,
-                            kafka: KafkaSettings) throws -> ExitStatus {
+    /// `reset` nil: an existing group is left as it is. Returns the plan of a dry run.
+    static func createGroup(_ group: String, for endpoint: Endpoint, from: Position, reset: GroupReset?,
+                            kafka: KafkaSettings) throws -> [GroupPosition] {
         switch endpoint {
         case .redis(let server, _, let name):
             return try RedisGroups.create(group: group, server: server, stream: name, from: from, reset: reset)
@@ -139,6 +140,26 @@ enum Backends {
             return try KafkaGroups.create(group: group, brokers: brokers, topic: topic, partition: partition,
                                           from: from, reset: reset, kafka: kafka)
         }
+    }
+
+    /// group-delete: XGROUP DESTROY on a stream (how many pending entries went with it), a
+    /// DeleteGroups request on Kafka (0). The command checked the endpoint has groups.
+    static func deleteGroup(_ group: String, for endpoint: Endpoint, force: Bool, kafka: KafkaSettings) throws -> Int {
+        switch endpoint {
+        case .redis(let server, _, let name):
+            return try RedisGroups.delete(group: group, server: server, stream: name, force: force)
+        case .kafka(let brokers, _, _):
+            try KafkaGroupDeletion.delete(group: group, brokers: brokers, kafka: kafka)
+            return 0
+        }
+    }
+
+    /// consumers: a stream group's consumers (the command checked it is a stream).
+    static func consumers(of group: String, on endpoint: Endpoint) throws -> RedisConsumers {
+        guard case .redis(let server, .stream, let stream) = endpoint else {
+            throw EvtError.usage("evt consumers lists the consumers of Redis stream groups.")
+        }
+        return try RedisConsumers(server: server, stream: stream, group: group)
     }
 
     /// trim: a stream's head (the command checked that the endpoint is a stream).

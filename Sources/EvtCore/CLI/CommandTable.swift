@@ -157,9 +157,45 @@ public enum CommandTable {
         options: [
             from,
             OptionSpec("reset", "Move an existing group to --from (XGROUP SETID; Kafka: commit new offsets)."),
+            OptionSpec("shift-by", .value("N"),
+                       "With --reset: move the group by N events from where it is (negative goes back), not to --from."),
+            OptionSpec("dry-run", "With --reset: print each partition's or the group's current and new position; change nothing."),
             kafkaProperty, kafkaPropertyFile, verbose,
         ],
-        notes: "An existing group is left as it is (exit 0, with a note on stderr) unless --reset.")
+        notes: """
+        An existing group is left as it is (exit 0, with a note on stderr) unless --reset. \
+        Kafka offsets are kept between the log start and end, as kafka-consumer-groups does. \
+        A stream group is moved with its entries-read set, so XINFO GROUPS' lag stays exact.
+        """)
+
+    public static let groupDelete = CommandSpec(
+        name: "group-delete",
+        summary: "Delete a consumer group of a stream or topic.",
+        operands: [OperandSpec("SOURCE", completion: .endpoint), OperandSpec("GROUP")],
+        options: [
+            OptionSpec("force", "Stream: delete the group even though entries are pending (they are dropped with it)."),
+            kafkaProperty, kafkaPropertyFile, verbose,
+        ],
+        notes: """
+        Stream: XGROUP DESTROY, refused (exit 1) while the group has pending entries unless \
+        --force. Kafka: a DeleteGroups request; the broker deletes only a group without members.
+        """)
+
+    public static let consumers = CommandSpec(
+        name: "consumers",
+        summary: "List a stream group's consumers; remove idle ones without losing their pending entries.",
+        operands: [OperandSpec("STREAM", completion: .endpoint), OperandSpec("GROUP")],
+        options: [
+            OptionSpec("prune-idle", .value("DURATION"),
+                       "Remove each consumer idle longer than DURATION, once its pending entries belong to --to."),
+            OptionSpec("to", .value("CONSUMER"),
+                       "With --prune-idle: the consumer that takes their pending entries (XCLAIM JUSTID: delivery counts kept)."),
+            OptionSpec("dry-run", "With --prune-idle: print the consumers it would remove; change nothing."),
+        ],
+        notes: """
+        Prints one line per consumer: {"stream":…,"group":…,"consumer":…,"pending":N,"idle_ms":N}. \
+        Each removal is printed on stderr.
+        """)
 
     public static let replay = CommandSpec(
         name: "replay-from-offset",
@@ -278,7 +314,7 @@ public enum CommandTable {
         operands: [OperandSpec("COMMAND", optional: true, completion: .choices(all.map(\.name)))],
         options: [])
 
-    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, claimPending, replay, copy, lag, trim, sandbox]
+    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, groupDelete, consumers, claimPending, replay, copy, lag, trim, sandbox]
 
     /// The commands in the order help lists them (help itself last).
     public static var commands: [CommandSpec] { all + [help] }

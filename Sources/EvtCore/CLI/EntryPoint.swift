@@ -41,6 +41,8 @@ public enum EvtMain {
             case "subscribe": status = try SubscribeCommand.run(arguments, environment: environment)
             case "tail": status = try TailCommand.run(arguments, environment: environment)
             case "group-create": status = try GroupCreateCommand.run(arguments, environment: environment)
+            case "group-delete": status = try GroupDeleteCommand.run(arguments, environment: environment)
+            case "consumers": status = try ConsumersCommand.run(arguments, environment: environment)
             case "claim-pending": status = try ClaimPendingCommand.run(arguments, environment: environment)
             case "replay-from-offset": status = try ReplayCommand.run(arguments, environment: environment)
             case "copy-between": status = try CopyBetweenCommand.run(arguments, environment: environment)

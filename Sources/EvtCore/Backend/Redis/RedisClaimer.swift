@@ -83,15 +83,30 @@ final class RedisClaimer {
     }
 
     /// Deletes `consumer` from the group unless entries are pending for it.
+    func deleteConsumerIfNothingPending() throws {
+        _ = try Self.deleteConsumerIfNothingPending(connection: connection, stream: stream, group: group, consumer: consumer)
+    }
+
+    /// What became of a consumer that `deleteConsumerIfNothingPending` was asked to delete.
+    enum ConsumerDeletion: Equatable {
+        /// Entries were pending for it: it was kept.
+        case kept
+        /// XGROUP DELCONSUMER ran; its answer is how many pending entries it dropped.
+        case deleted(dropped: Int)
+    }
+
     /// XGROUP DELCONSUMER drops the consumer's pending entries with it, so the check and the
     /// delete run as one script: nothing claimed in between can be lost.
-    func deleteConsumerIfNothingPending() throws {
+    static func deleteConsumerIfNothingPending(connection: RedisConnection, stream: String, group: String,
+                                               consumer: String) throws -> ConsumerDeletion {
         let script = """
-            if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return 0 end
+            if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return -1 end
             return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
             """
         let reply = try connection.call(["EVAL", script, "1", stream, group, consumer])
-        if case .error(let message) = reply { throw failure("XGROUP DELCONSUMER", message) }
+        if case .error(let message) = reply { throw failure("XGROUP DELCONSUMER", message, stream: stream, group: group) }
+        if case .integer(let dropped) = reply, dropped >= 0 { return .deleted(dropped: dropped) }
+        return .kept
     }
 
     /// `--dry-run`: XPENDING with IDLE, a page at a time: (id, consumer, idle ms, deliveries).
