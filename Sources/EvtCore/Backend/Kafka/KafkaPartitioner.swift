@@ -12,7 +12,7 @@ enum KafkaPartitioner {
     /// The partitioners that always put one key in one partition (a `_random` one picks at
     /// random only for a null or empty key, which `--key` never is), by their librdkafka names.
     private static let byName: [String: @Sendable (UnsafeRawPointer?, Int, Int32) -> Int32] = [
-        "murmur2": { rd_kafka_msg_partitioner_murmur2(nil, $0, $1, $2, nil, nil) },
+        "murmur2": { murmur2(key: UnsafeRawBufferPointer(start: $0, count: $1), partitionCount: $2) },
         "murmur2_random": { rd_kafka_msg_partitioner_murmur2_random(nil, $0, $1, $2, nil, nil) },
         "consistent": { rd_kafka_msg_partitioner_consistent(nil, $0, $1, $2, nil, nil) },
         "consistent_random": { rd_kafka_msg_partitioner_consistent_random(nil, $0, $1, $2, nil, nil) },
