@@ -17,7 +17,7 @@ _evt()
         cword=$COMP_CWORD
     fi
 
-    local commands='publish subscribe tail replay-from-offset copy-between group-create group-delete consumers claim-pending lag trim sandbox help'
+    local commands='publish subscribe tail replay-from-offset copy-between group-create group-delete consumers claim-pending lag trim count sandbox help'
     if ((cword == 1)); then
         COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
         return
@@ -41,13 +41,13 @@ _evt()
                          -X --property -F --property-file'
             ;;
         tail)
-            options='--schema-registry --decode -n --lines -f --follow --match -X --property -F --property-file -v --verbose -h --help'
-            takes_value='--schema-registry --decode -n --lines --match -X --property -F --property-file'
+            options='--schema-registry --decode -n --lines -f --follow --match --key -X --property -F --property-file -v --verbose -h --help'
+            takes_value='--schema-registry --decode -n --lines --match --key -X --property -F --property-file'
             ;;
         replay-from-offset)
-            options='--schema-registry --decode --value-schema --key-schema --register --until -f --follow --to -c --count --rate --match --timeout --wait-replicas
+            options='--schema-registry --decode --value-schema --key-schema --register --until -f --follow --to -c --count --rate --match --key --timeout --wait-replicas
                      -X --property -F --property-file -v --verbose -h --help'
-            takes_value='--schema-registry --decode --value-schema --key-schema --until --to -c --count --rate --match --timeout --wait-replicas -X --property -F --property-file'
+            takes_value='--schema-registry --decode --value-schema --key-schema --until --to -c --count --rate --match --key --timeout --wait-replicas -X --property -F --property-file'
             ;;
         copy-between)
             options='--schema-registry --decode --value-schema --key-schema --register --checkpoint -f --follow --exactly-once --key-field --per-partition --stats
@@ -83,6 +83,10 @@ _evt()
         trim)
             options='--acked --older-than --maxlen --dry-run -h --help'
             takes_value='--older-than --maxlen'
+            ;;
+        count)
+            options='--until --match --key --exact --schema-registry --decode -X --property -F --property-file -v --verbose -h --help'
+            takes_value='--until --match --key --schema-registry --decode -X --property -F --property-file'
             ;;
         sandbox)
             options='--run --brokers --topic -h --help'
@@ -153,9 +157,9 @@ _evt()
     done
     case $command:$operands in
         publish:0 | tail:0 | replay-from-offset:0 | copy-between:0 | copy-between:1 | group-create:0 \
-        | group-delete:0 | consumers:0 | claim-pending:0 | trim:0 | subscribe:* | lag:*)
+        | group-delete:0 | consumers:0 | claim-pending:0 | trim:0 | count:0 | subscribe:* | lag:*)
             # An endpoint: publish's TARGET, the SOURCE of tail, replay-from-offset, group-create,
-            # group-delete and claim-pending, the STREAM of trim and consumers, copy-between's SOURCE and TARGET, every
+            # group-delete, claim-pending and count, the STREAM of trim and consumers, copy-between's SOURCE and TARGET, every
             # SOURCE of subscribe and lag.
             COMPREPLY=($(compgen -W "$_evt_endpoints" -- "$cur"))
             compopt -o nospace 2>/dev/null
@@ -163,7 +167,7 @@ _evt()
         publish:*)
             COMPREPLY=($(compgen -f -- "$cur"))
             ;;
-        replay-from-offset:1)
+        replay-from-offset:1 | count:1)
             # POSITION: also an offset, id, -N or @TIME, typed by hand.
             COMPREPLY=($(compgen -W 'beginning end' -- "$cur"))
             ;;

@@ -1,7 +1,7 @@
 # fish completion for evt. Install: copy to ~/.config/fish/completions/evt.fish
 # The option lists mirror evt's option tables; a test checks that they agree.
 
-set -l commands publish subscribe tail replay-from-offset copy-between group-create group-delete consumers claim-pending lag trim sandbox help
+set -l commands publish subscribe tail replay-from-offset copy-between group-create group-delete consumers claim-pending lag trim count sandbox help
 
 function __evt_operands
     # Prints how many operands precede the cursor, not counting option values; fails
@@ -67,9 +67,10 @@ complete -c evt -n "not __fish_seen_subcommand_from $commands" -a consumers -d "
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a claim-pending -d 'Take over stream entries left unacknowledged too long'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a lag -d 'Show how far consumer groups are behind'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a trim -d "Remove acknowledged, old or surplus entries from a stream's head"
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -a count -d 'Count the records of a topic, stream or list, or of a range'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a sandbox -d 'Run throwaway local brokers'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a help -d 'Show help for evt or one command'
-complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail replay-from-offset copy-between group-create group-delete consumers claim-pending lag trim sandbox"
+complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail replay-from-offset copy-between group-create group-delete consumers claim-pending lag trim count sandbox"
 
 # Endpoints: the first operand of publish, tail, replay-from-offset, group-create,
 # group-delete, consumers, claim-pending and trim, both operands of copy-between (SOURCE and
@@ -77,7 +78,7 @@ complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail
 # group-delete, consumers and claim-pending, GROUP, is a free name.
 set -l endpoints stream: list: channel: topic: redis:// rediss:// kafka://
 for kind in $endpoints
-    complete -c evt -n "__fish_seen_subcommand_from publish tail replay-from-offset group-create group-delete consumers claim-pending trim; and __evt_needs_endpoint" -a $kind
+    complete -c evt -n "__fish_seen_subcommand_from publish tail replay-from-offset group-create group-delete consumers claim-pending trim count; and __evt_needs_endpoint" -a $kind
     complete -c evt -n "__fish_seen_subcommand_from subscribe lag; and __evt_at_operand" -a $kind
     complete -c evt -n "__fish_seen_subcommand_from copy-between; and __evt_at_operand; and test (__evt_operands) -lt 2" -a $kind
 end
@@ -120,6 +121,7 @@ set -l tail "__fish_seen_subcommand_from tail"
 complete -c evt -n $tail -s n -l lines -x -d 'Show the last N events'
 complete -c evt -n $tail -s f -l follow -d 'Keep printing new events'
 complete -c evt -n $tail -l match -x -d 'Only records where key=GLOB, header.NAME=GLOB or value.PATH=VALUE'
+complete -c evt -n $tail -l key -x -d 'Topic: only the partition KEY hashes to, only records with key KEY'
 
 set -l replay "__fish_seen_subcommand_from replay-from-offset"
 # The second operand, POSITION: also an offset, id, -N or @TIME, typed by hand.
@@ -130,6 +132,7 @@ complete -c evt -n $replay -l to -x -a "$endpoints" -d 'Write the events into TA
 complete -c evt -n $replay -s c -l count -x -d 'Stop after N events'
 complete -c evt -n $replay -l rate -x -d 'Replay at most N events per second'
 complete -c evt -n $replay -l match -x -d 'Only records where key=GLOB, header.NAME=GLOB or value.PATH=VALUE'
+complete -c evt -n $replay -l key -x -d 'Topic: only the partition KEY hashes to, only records with key KEY'
 complete -c evt -n $replay -l timeout -x -d 'With --to: how long to wait for acknowledgements'
 complete -c evt -n $replay -l wait-replicas -x -d 'Redis: delivered once N replicas have it'
 
@@ -183,19 +186,27 @@ complete -c evt -n $trim -l older-than -x -d 'Remove entries older than DURATION
 complete -c evt -n $trim -l maxlen -x -d 'Keep the newest N entries'
 complete -c evt -n $trim -l dry-run -d 'Print the plan; change nothing'
 
+set -l counter "__fish_seen_subcommand_from count"
+# The second operand, POSITION: also an offset, id, -N or @TIME, typed by hand.
+complete -c evt -n "$counter; and __evt_at_operand; and test (__evt_operands) = 1" -a 'beginning end'
+complete -c evt -n $counter -l until -x -a 'beginning end' -d 'Count up to this position (inclusive)'
+complete -c evt -n $counter -l match -x -d 'Only records where key=GLOB, header.NAME=GLOB or value.PATH=VALUE'
+complete -c evt -n $counter -l key -x -d 'Topic: only the partition KEY hashes to, only records with key KEY'
+complete -c evt -n $counter -l exact -d 'Topic: count by reading when the watermarks cannot be trusted'
+
 set -l positioned "__fish_seen_subcommand_from subscribe group-create"
 complete -c evt -n $positioned -l from -x -a 'beginning end' -d 'Where a new reader or group starts'
 
-set -l schema_readers "__fish_seen_subcommand_from tail subscribe replay-from-offset copy-between claim-pending"
+set -l schema_readers "__fish_seen_subcommand_from tail subscribe replay-from-offset copy-between claim-pending count"
 complete -c evt -n $schema_readers -l decode -x -a 'auto none' -d 'Decode framed Avro and JSON Schema keys and values, or not'
 set -l schema_writers "__fish_seen_subcommand_from publish replay-from-offset copy-between"
 complete -c evt -n $schema_writers -l value-schema -r -F -d 'Encode each value with a schema: id, topic, SUBJECT[:VERSION] or a file'
 complete -c evt -n $schema_writers -l key-schema -r -F -d 'Encode each key with a schema'
 complete -c evt -n $schema_writers -l register -d "Register the schema file under the topic's subject"
-set -l schemas "__fish_seen_subcommand_from publish tail subscribe replay-from-offset copy-between claim-pending"
+set -l schemas "__fish_seen_subcommand_from publish tail subscribe replay-from-offset copy-between claim-pending count"
 complete -c evt -n $schemas -l schema-registry -x -d 'The Confluent Schema Registry URL'
 
-set -l kafka "__fish_seen_subcommand_from publish subscribe tail replay-from-offset copy-between group-create group-delete claim-pending lag"
+set -l kafka "__fish_seen_subcommand_from publish subscribe tail replay-from-offset copy-between group-create group-delete claim-pending lag count"
 complete -c evt -n $kafka -s X -l property -x -d 'Set a librdkafka property (KEY=VALUE)'
 complete -c evt -n $kafka -s F -l property-file -r -F -d 'Read librdkafka properties from FILE'
 complete -c evt -n $kafka -s v -l verbose -d "Show the Kafka client's log lines"

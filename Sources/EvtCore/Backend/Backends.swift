@@ -58,7 +58,7 @@ enum Backends {
     static func copySource(for endpoint: Endpoint, options: CopyOptions) throws -> RecordSource {
         switch endpoint {
         case .kafka(let brokers, let topic, let partition):
-            return try KafkaRecordSource(brokers: brokers, topic: topic, partition: partition, kafka: options.kafka)
+            return try KafkaRecordSource(brokers: brokers, topic: topic, partition: partition, kafka: options.kafka, key: options.key)
         case .redis(let server, .stream, let name):
             return try StreamCopySource(server: server, name: name)
         case .redis(let server, .list, let name):
@@ -170,6 +170,26 @@ enum Backends {
         return try RedisStreamTrim.trim(server: server, stream: stream, conditions: conditions, dryRun: dryRun)
     }
 
+    /// count: a topic from its watermarks, a stream by XLEN, a list by LLEN (the command
+    /// refused a channel).
+    static func count(_ endpoint: Endpoint, kafka: KafkaSettings) throws -> SourceCount {
+        switch endpoint {
+        case .kafka(let brokers, let topic, let partition):
+            return try KafkaCount.fromWatermarks(brokers: brokers, topic: topic, partition: partition, kafka: kafka)
+        case .redis(let server, let kind, let name) where kind != .channel:
+            return try RedisCount.length(server: server, kind: kind, name: name)
+        case .redis:
+            throw EvtError.usage("a channel keeps nothing to count.")
+        }
+    }
+
+    /// count between two positions, when the server can count them without handing the
+    /// records over (a stream); nil when the records must be read.
+    static func countRange(_ endpoint: Endpoint, from: Position, until: Position?) throws -> SourceCount? {
+        guard case .redis(let server, .stream, let name) = endpoint else { return nil }
+        return try RedisCount.range(server: server, name: name, from: from, until: until)
+    }
+
     /// `tail` of a list or a channel (a topic or a stream is a copySource).
     static func source(for endpoint: Endpoint) throws -> EventSource {
         guard case .redis(let server, let kind, let name) = endpoint, kind != .stream else {
@@ -271,6 +291,14 @@ extension Endpoint {
         switch self {
         case .kafka(_, let topic, let partition): return "topic:" + topic + (partition.map { "/\($0)" } ?? "")
         case .redis(_, let kind, let name): return kind.rawValue + ":" + name
+        }
+    }
+
+    /// The topic's or the key's name.
+    var name: String {
+        switch self {
+        case .kafka(_, let topic, _): return topic
+        case .redis(_, _, let name): return name
         }
     }
 

@@ -124,4 +124,6 @@ struct CopyOptions {
     /// Into a topic: values (keys) encoded with a registry's schema (`--value-schema`, or the
     /// `value.schema_id` of an entry that holds a record).
     var encoding: SchemaEncoding?
+    /// `--key KEY` (a topic source): read only the partition KEY hashes to, and only its records.
+    var key: [UInt8]?
 }

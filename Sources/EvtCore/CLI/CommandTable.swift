@@ -53,7 +53,7 @@ public enum CommandTable {
             OptionSpec("lines", short: "n", .value("N"),
                        "Show the last N events (default 10; per partition for a topic, as kcat -o -N)."),
             OptionSpec("follow", short: "f", "Keep printing new events as they arrive (required for a channel)."),
-            match,
+            match, recordKey,
             schemaRegistry, decode,
             kafkaProperty, kafkaPropertyFile, verbose,
         ],
@@ -73,6 +73,32 @@ public enum CommandTable {
         "key-schema", .value("SPEC"), "Encode each key with a schema, as --value-schema does values.", completion: .file)
     static let register = OptionSpec(
         "register", "Register the --value-schema (--key-schema) FILE under the topic's subject if it is not there.")
+
+    static let recordKey = OptionSpec(
+        "key", .value("KEY"),
+        "Topic: read only the partition KEY hashes to (murmur2, or -X partitioner=) and only records with key KEY.")
+
+    public static let count = CommandSpec(
+        name: "count",
+        summary: "Count the records of a topic, partition, stream or list, or of a range of them.",
+        operands: [OperandSpec("SOURCE", completion: .endpoint), OperandSpec("POSITION", optional: true)],
+        options: [
+            OptionSpec("until", .value("POSITION"),
+                       "Count up to this position (inclusive): an offset or id, -N, @TIME or end (default: the end at the start)."),
+            OptionSpec("match", .repeated("FIELD=PATTERN"),
+                       "Count only records where key=GLOB, header.NAME=GLOB or value.PATH=VALUE holds (repeatable: all must)."),
+            OptionSpec("key", .value("KEY"),
+                       "Topic: read only the partition KEY hashes to (murmur2, or -X partitioner=) and count records with key KEY."),
+            OptionSpec("exact", "Topic: when the watermarks cannot be trusted (compaction), count by reading the records."),
+            schemaRegistry, decode,
+            kafkaProperty, kafkaPropertyFile, verbose,
+        ],
+        notes: """
+        Prints one line: {"topic":…,"count":N,"partitions":{…},"exact":…}, {"stream":…} or {"list":…}. \
+        POSITION: an offset or stream id, beginning, end, -N (N before the end, per partition) \
+        or @TIME. Without POSITION, --until, --match and --key, a topic is counted from its \
+        watermarks, a stream by XLEN, a list by LLEN.
+        """)
 
     static let match = OptionSpec(
         "match", .repeated("FIELD=PATTERN"),
@@ -210,7 +236,7 @@ public enum CommandTable {
                        completion: .endpoint),
             OptionSpec("count", short: "c", .value("N"), "Stop after N events."),
             OptionSpec("rate", .value("N/s"), "Replay at most N events per second."),
-            match,
+            match, recordKey,
             schemaRegistry, decode, valueSchema, keySchema, register,
             OptionSpec("timeout", .value("DURATION"),
                        "With --to: how long to wait for acknowledgements (default 30s)."),
@@ -314,7 +340,7 @@ public enum CommandTable {
         operands: [OperandSpec("COMMAND", optional: true, completion: .choices(all.map(\.name)))],
         options: [])
 
-    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, groupDelete, consumers, claimPending, replay, copy, lag, trim, sandbox]
+    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, groupDelete, consumers, claimPending, replay, copy, lag, trim, count, sandbox]
 
     /// The commands in the order help lists them (help itself last).
     public static var commands: [CommandSpec] { all + [help] }

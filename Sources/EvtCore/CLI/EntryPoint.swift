@@ -48,6 +48,7 @@ public enum EvtMain {
             case "copy-between": status = try CopyBetweenCommand.run(arguments, environment: environment)
             case "lag": status = try LagCommand.run(arguments, environment: environment)
             case "trim": status = try TrimCommand.run(arguments, environment: environment)
+            case "count": status = try CountCommand.run(arguments, environment: environment)
             case "sandbox": status = try SandboxCommand.run(arguments, environment: environment)
             default: return report(unknownCommand(first))
             }

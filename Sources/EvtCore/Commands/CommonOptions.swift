@@ -45,6 +45,16 @@ extension ParsedArguments {
     }
 }
 
+extension ParsedArguments {
+    /// `--key KEY` (tail, replay-from-offset, count of a topic): the key's bytes, checked
+    /// against what `source` can do.
+    func recordKey(for source: Endpoint) throws -> [UInt8]? {
+        let key = value("key")
+        try source.require([("--key", key != nil, .keysAndHeaders)], usage: spec.usageLine)
+        return key.map { Array($0.utf8) }
+    }
+}
+
 extension RecordMatcher.Condition {
     /// One `--match` word: `key=GLOB`, `header.NAME=GLOB` or `value.PATH=VALUE`.
     init(matchOption word: String, usage: String?) throws {

@@ -18,6 +18,7 @@ public enum ReplayCommand {
         let limit = try arguments.number("count") ?? Int.max
         var options = CopyOptions()
         options.kafka = try arguments.kafkaSettings()
+        options.key = try arguments.recordKey(for: source)
         options.follow = follow
 
         let rate = try arguments.value("rate").map { try parseRate($0, spec: spec) }

@@ -16,6 +16,7 @@ public enum TailCommand {
         if source.has(.queue) && follow {
             throw EvtError.usage("tail -f on a list would have to pop items; use evt subscribe to consume a list as a queue.", usage: spec.usageLine)
         }
+        let key = try arguments.recordKey(for: source)
         let matcher = try arguments.recordMatcher()
         let decoding = try arguments.schemaDecoding(environment: environment)
         let output = OutputWriter()
@@ -24,6 +25,7 @@ public enum TailCommand {
                 // A topic or a stream: the last N of each partition are a read from -N.
                 var options = CopyOptions()
                 options.kafka = try arguments.kafkaSettings()
+                options.key = key
                 // Many records into a file or a pipe: a progress line on the terminal.
                 let progress = ProgressLine(verb: "read", when: count > 100_000 && !stdoutIsATerminal())
                 defer { progress.clear() }
