@@ -57,7 +57,8 @@ public enum LsCommand {
         } catch is StdoutClosed {
             return .success
         }
-        return unreachable ? .failure : .success
+        if unreachable { return .failure }
+        return Signals.exitStatusAfterSignal ?? .success
     }
 
     /// The servers to list, in the order first named, and what to list on each.
