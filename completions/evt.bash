@@ -17,7 +17,7 @@ _evt()
         cword=$COMP_CWORD
     fi
 
-    local commands='publish subscribe tail replay-from-offset copy-between group-create group-delete consumers claim-pending lag trim count sandbox help'
+    local commands='publish subscribe tail replay-from-offset copy-between group-create group-delete consumers claim-pending lag ls trim count sandbox help'
     if ((cword == 1)); then
         COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
         return
@@ -80,6 +80,10 @@ _evt()
             takes_value='-g --group --format --watch --max-lag --max-lag-age --processing
                          --dead-letter -X --property -F --property-file'
             ;;
+        ls)
+            options='--format -X --property -F --property-file -v --verbose -h --help'
+            takes_value='--format -X --property -F --property-file'
+            ;;
         trim)
             options='--acked --older-than --maxlen --dry-run -h --help'
             takes_value='--older-than --maxlen'
@@ -118,7 +122,10 @@ _evt()
             --on-error) choices='fail skip' ;;
             --decode) choices='auto none' ;;
             --on-exec-error) choices='fail continue' ;;
-            --format) choices='json table prometheus' ;;
+            --format)
+                choices='json table prometheus'
+                [[ $command == ls ]] && choices='json table'
+                ;;
             --from | --until) choices='beginning end' ;;
             --to)
                 choices=$_evt_endpoints
@@ -157,10 +164,10 @@ _evt()
     done
     case $command:$operands in
         publish:0 | tail:0 | replay-from-offset:0 | copy-between:0 | copy-between:1 | group-create:0 \
-        | group-delete:0 | consumers:0 | claim-pending:0 | trim:0 | count:0 | subscribe:* | lag:*)
+        | group-delete:0 | consumers:0 | claim-pending:0 | trim:0 | count:0 | subscribe:* | lag:* | ls:*)
             # An endpoint: publish's TARGET, the SOURCE of tail, replay-from-offset, group-create,
             # group-delete, claim-pending and count, the STREAM of trim and consumers, copy-between's SOURCE and TARGET, every
-            # SOURCE of subscribe and lag.
+            # SOURCE of subscribe and lag; ls's WHAT (a server, or KIND:GLOB).
             COMPREPLY=($(compgen -W "$_evt_endpoints" -- "$cur"))
             compopt -o nospace 2>/dev/null
             ;;

@@ -1,7 +1,7 @@
 # fish completion for evt. Install: copy to ~/.config/fish/completions/evt.fish
 # The option lists mirror evt's option tables; a test checks that they agree.
 
-set -l commands publish subscribe tail replay-from-offset copy-between group-create group-delete consumers claim-pending lag trim count sandbox help
+set -l commands publish subscribe tail replay-from-offset copy-between group-create group-delete consumers claim-pending lag ls trim count sandbox help
 
 function __evt_operands
     # Prints how many operands precede the cursor, not counting option values; fails
@@ -70,16 +70,17 @@ complete -c evt -n "not __fish_seen_subcommand_from $commands" -a trim -d "Remov
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a count -d 'Count the records of a topic, stream or list, or of a range'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a sandbox -d 'Run throwaway local brokers'
 complete -c evt -n "not __fish_seen_subcommand_from $commands" -a help -d 'Show help for evt or one command'
-complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail replay-from-offset copy-between group-create group-delete consumers claim-pending lag trim count sandbox"
+complete -c evt -n "not __fish_seen_subcommand_from $commands" -a ls -d 'List what the servers hold: topics, streams, lists, channels'
+complete -c evt -n "__fish_seen_subcommand_from help" -a "publish subscribe tail replay-from-offset copy-between group-create group-delete consumers claim-pending lag ls trim count sandbox"
 
 # Endpoints: the first operand of publish, tail, replay-from-offset, group-create,
 # group-delete, consumers, claim-pending and trim, both operands of copy-between (SOURCE and
-# TARGET), every operand of subscribe and lag. The second operand of group-create,
+# TARGET), every operand of subscribe, lag and ls (a server, or KIND:GLOB). The second operand of group-create,
 # group-delete, consumers and claim-pending, GROUP, is a free name.
 set -l endpoints stream: list: channel: topic: redis:// rediss:// kafka://
 for kind in $endpoints
     complete -c evt -n "__fish_seen_subcommand_from publish tail replay-from-offset group-create group-delete consumers claim-pending trim count; and __evt_needs_endpoint" -a $kind
-    complete -c evt -n "__fish_seen_subcommand_from subscribe lag; and __evt_at_operand" -a $kind
+    complete -c evt -n "__fish_seen_subcommand_from subscribe lag ls; and __evt_at_operand" -a $kind
     complete -c evt -n "__fish_seen_subcommand_from copy-between; and __evt_at_operand; and test (__evt_operands) -lt 2" -a $kind
 end
 # publish reads FILE operands after the target.
@@ -180,6 +181,9 @@ complete -c evt -n $lag -l max-lag-age -x -d "Exit 4 when a group's oldest uncon
 complete -c evt -n $lag -l processing -x -d "List: also show this processing list's length"
 complete -c evt -n $lag -l dead-letter -x -a "$endpoints" -d 'Also show the depth of this dead-letter stream, list or topic'
 
+set -l ls "__fish_seen_subcommand_from ls"
+complete -c evt -n $ls -l format -x -a 'json table' -d 'Output: NDJSON or tables'
+
 set -l trim "__fish_seen_subcommand_from trim"
 complete -c evt -n $trim -l acked -d 'Remove what every group has consumed and acknowledged'
 complete -c evt -n $trim -l older-than -x -d 'Remove entries older than DURATION'
@@ -206,7 +210,7 @@ complete -c evt -n $schema_writers -l register -d "Register the schema file unde
 set -l schemas "__fish_seen_subcommand_from publish tail subscribe replay-from-offset copy-between claim-pending count"
 complete -c evt -n $schemas -l schema-registry -x -d 'The Confluent Schema Registry URL'
 
-set -l kafka "__fish_seen_subcommand_from publish subscribe tail replay-from-offset copy-between group-create group-delete claim-pending lag count"
+set -l kafka "__fish_seen_subcommand_from publish subscribe tail replay-from-offset copy-between group-create group-delete claim-pending lag count ls"
 complete -c evt -n $kafka -s X -l property -x -d 'Set a librdkafka property (KEY=VALUE)'
 complete -c evt -n $kafka -s F -l property-file -r -F -d 'Read librdkafka properties from FILE'
 complete -c evt -n $kafka -s v -l verbose -d "Show the Kafka client's log lines"

@@ -190,6 +190,16 @@ enum Backends {
         return try RedisCount.range(server: server, name: name, from: from, until: until)
     }
 
+    /// ls: what one server or cluster holds, of the kinds and names `patterns` asks for.
+    static func inventory(of server: InventoryServer, patterns: InventoryPatterns, kafka: KafkaSettings) throws -> Inventory {
+        switch server {
+        case .redis(let address):
+            return .redis(try RedisInventoryReader.read(server: address, patterns: patterns))
+        case .kafka(let brokers):
+            return .kafka(try KafkaInventoryReader.read(brokers: brokers, topicGlobs: patterns.topics, kafka: kafka))
+        }
+    }
+
     /// `tail` of a list or a channel (a topic or a stream is a copySource).
     static func source(for endpoint: Endpoint) throws -> EventSource {
         guard case .redis(let server, let kind, let name) = endpoint, kind != .stream else {

@@ -301,6 +301,24 @@ public enum CommandTable {
         counts and each consumer. Lists: their length. Exit 4: beyond --max-lag/--max-lag-age.
         """)
 
+    public static let ls = CommandSpec(
+        name: "ls",
+        summary: "List what the servers hold: Kafka brokers and topics, Redis streams, lists and channels.",
+        operands: [OperandSpec("WHAT", optional: true, repeating: true, completion: .choices(
+            ["redis://", "rediss://", "kafka://", "topic:", "stream:", "list:", "channel:"]))],
+        options: [
+            OptionSpec("format", .value("json|table"),
+                       "Output: NDJSON (default when stdout is not a terminal) or tables.",
+                       completion: .choices(["json", "table"])),
+            kafkaProperty, kafkaPropertyFile, verbose,
+        ],
+        notes: """
+        WHAT: redis://… or kafka://… (everything there), or topic:GLOB, stream:GLOB, list:GLOB, \
+        channel:GLOB on the servers of EVT_KAFKA_BROKERS and EVT_REDIS_URL; none: both. Topics \
+        starting with __ are listed only when a pattern starting with __ names them. Exit 1 \
+        when a server could not be listed (named on stderr; the others are still listed).
+        """)
+
     public static let trim = CommandSpec(
         name: "trim",
         summary: "Remove entries from a stream's head: acknowledged by every group, older than, beyond a length.",
@@ -340,7 +358,7 @@ public enum CommandTable {
         operands: [OperandSpec("COMMAND", optional: true, completion: .choices(all.map(\.name)))],
         options: [])
 
-    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, groupDelete, consumers, claimPending, replay, copy, lag, trim, count, sandbox]
+    private static let all: [CommandSpec] = [publish, subscribe, tail, groupCreate, groupDelete, consumers, claimPending, replay, copy, lag, ls, trim, count, sandbox]
 
     /// The commands in the order help lists them (help itself last).
     public static var commands: [CommandSpec] { all + [help] }

@@ -47,6 +47,7 @@ public enum EvtMain {
             case "replay-from-offset": status = try ReplayCommand.run(arguments, environment: environment)
             case "copy-between": status = try CopyBetweenCommand.run(arguments, environment: environment)
             case "lag": status = try LagCommand.run(arguments, environment: environment)
+            case "ls": status = try LsCommand.run(arguments, environment: environment)
             case "trim": status = try TrimCommand.run(arguments, environment: environment)
             case "count": status = try CountCommand.run(arguments, environment: environment)
             case "sandbox": status = try SandboxCommand.run(arguments, environment: environment)

@@ -136,11 +136,7 @@ public enum Endpoint: Sendable, Equatable {
             guard let slash = rest.firstIndex(of: "/") else {
                 throw bad("expected kafka://HOST[:PORT][,HOST[:PORT]...]/TOPIC[/PARTITION]")
             }
-            let brokers = try rest[..<slash].split(separator: ",", omittingEmptySubsequences: false).map {
-                broker throws -> String in
-                guard !broker.isEmpty else { throw bad("empty broker address") }
-                return broker.contains(":") && !broker.hasSuffix("]") ? String(broker) : "\(broker):9092"
-            }.joined(separator: ",")
+            let brokers = try parseBrokers(rest[..<slash], bad: bad)
             let (topic, partition) = try topicAndPartition(String(rest[rest.index(after: slash)...]), bad: bad)
             return .kafka(brokers: brokers, topic: topic, partition: partition)
         }
@@ -151,8 +147,7 @@ public enum Endpoint: Sendable, Equatable {
         let name = String(text[text.index(after: colon)...])
         if scheme == "topic" {
             let (topic, partition) = try topicAndPartition(name, bad: bad)
-            let brokers = environment["EVT_KAFKA_BROKERS"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultKafkaBrokers
-            return .kafka(brokers: brokers, topic: topic, partition: partition)
+            return .kafka(brokers: kafkaBrokers(environment: environment), topic: topic, partition: partition)
         }
         guard let kind = RedisKind(rawValue: scheme) else {
             let guess = ArgumentParser.closest(to: scheme, among: ["stream", "list", "channel", "topic"])
@@ -160,6 +155,24 @@ public enum Endpoint: Sendable, Equatable {
                       + "; use stream:, list:, channel:, topic:, redis:// or kafka://")
         }
         guard !name.isEmpty else { throw bad("the \(scheme) name is empty") }
+        return .redis(try redisServer(environment: environment), kind, name: name)
+    }
+
+    /// The Kafka brokers of short forms: EVT_KAFKA_BROKERS, else 127.0.0.1:9092.
+    static func kafkaBrokers(environment: [String: String]) -> String {
+        environment["EVT_KAFKA_BROKERS"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultKafkaBrokers
+    }
+
+    /// `HOST[:PORT],HOST[:PORT]…` of a kafka:// address, each with a port (9092 by default).
+    static func parseBrokers(_ text: Substring, bad: (String) -> EvtError) throws -> String {
+        try text.split(separator: ",", omittingEmptySubsequences: false).map { broker throws -> String in
+            guard !broker.isEmpty else { throw bad("empty broker address") }
+            return broker.contains(":") && !broker.hasSuffix("]") ? String(broker) : "\(broker):9092"
+        }.joined(separator: ",")
+    }
+
+    /// The Redis server of short forms: EVT_REDIS_URL, else redis://127.0.0.1:6379.
+    static func redisServer(environment: [String: String]) throws -> RedisServerAddress {
         let base = environment["EVT_REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultRedisURL
         guard base.hasPrefix("redis://") || base.hasPrefix("rediss://") else {
             throw EvtError.usage("EVT_REDIS_URL must look like redis[s]://[[USER:]PASSWORD@]HOST[:PORT][/DB], not \(redactingPassword(base)).")
@@ -170,7 +183,7 @@ public enum Endpoint: Sendable, Equatable {
         guard path.isEmpty else {
             throw EvtError.usage("EVT_REDIS_URL names a server only (redis[s]://HOST[:PORT][/DB][?cacert=…]), not \(redactingPassword(base)).")
         }
-        return .redis(server, kind, name: name)
+        return server
     }
 
     /// Splits `redis[s]://[[USER:]PASSWORD@]HOST[:PORT][/DB][/rest][?query]` into the server

@@ -49,37 +49,10 @@ final class RedisLagReader: LagReader {
         return report
     }
 
-    private struct GroupInfo {
-        var name = ""
-        var pending: Int64 = 0
-        var lastDelivered = StreamID.zero
-        /// Redis' own count; nil where it cannot know (after an XDEL past the group, a
-        /// group made at an arbitrary id).
-        var lag: Int64?
-    }
-
-    private func streamGroups() throws -> [GroupInfo] {
-        var groups: [GroupInfo] = []
+    private func streamGroups() throws -> [StreamGroupInfo] {
+        var groups: [StreamGroupInfo] = []
         do {
-            try connection.request(["XINFO", "GROUPS", name]) { reply in
-                for index in 0..<reply.count {
-                    let fields = reply[index]
-                    var group = GroupInfo()
-                    var field = 0
-                    while field + 1 < fields.count {
-                        let value = fields[field + 1]
-                        switch fields[field].text {
-                        case "name": group.name = value.text
-                        case "pending": group.pending = Int64(value.integer)
-                        case "last-delivered-id": group.lastDelivered = StreamID(value.bytes) ?? .zero
-                        case "lag": group.lag = value.kind == .integer ? Int64(value.integer) : nil
-                        default: break
-                        }
-                        field += 2
-                    }
-                    groups.append(group)
-                }
-            }
+            try connection.request(["XINFO", "GROUPS", name]) { groups = StreamGroupInfo.parse(RedisValue($0)) }
         } catch let error as EvtError where !error.isRetriable {
             // XINFO's own answer ("ERR no such key", WRONGTYPE) names neither the stream nor
             // the server: TYPE says which it is.
@@ -99,7 +72,7 @@ final class RedisLagReader: LagReader {
         return EvtError(.refused(code: "WRONGTYPE"), "\(name) on \(server) is a Redis \(type), not a stream, so it has no group lag.\(instead)")
     }
 
-    private func report(_ group: GroupInfo) throws -> LagReport {
+    private func report(_ group: StreamGroupInfo) throws -> LagReport {
         let now = epochMilliseconds()
         func age(_ id: StreamID) -> Int64 { max(0, now - Int64(id.milliseconds)) }
         var report = LagReport(kind: "stream", name: name, group: group.name, lag: 0)
@@ -160,6 +133,41 @@ final class RedisLagReader: LagReader {
         var value: Int64 = 0
         try connection.request(words) { value = Int64($0.integer) }
         return value
+    }
+}
+
+/// One group of a stream as XINFO GROUPS describes it (evt lag, evt ls).
+struct StreamGroupInfo {
+    var name = ""
+    var consumers: Int64 = 0
+    var pending: Int64 = 0
+    var lastDelivered = StreamID.zero
+    /// Redis' own count; nil where it cannot know (after an XDEL past the group, a
+    /// group made at an arbitrary id).
+    var lag: Int64?
+
+    /// XINFO GROUPS' answer: an array of flat name/value arrays, one per group.
+    static func parse(_ reply: RedisValue) -> [StreamGroupInfo] {
+        guard case .array(let groups) = reply else { return [] }
+        return groups.map { value in
+            var group = StreamGroupInfo()
+            guard case .array(let fields) = value else { return group }
+            var field = 0
+            while field + 1 < fields.count {
+                let value = fields[field + 1]
+                switch fields[field].text {
+                case "name": group.name = value.text ?? ""
+                case "consumers": if case .integer(let count) = value { group.consumers = Int64(count) }
+                case "pending": if case .integer(let count) = value { group.pending = Int64(count) }
+                case "last-delivered-id":
+                    group.lastDelivered = value.bytes.flatMap { bytes in bytes.withUnsafeBytes { StreamID($0) } } ?? .zero
+                case "lag": if case .integer(let count) = value { group.lag = Int64(count) }
+                default: break
+                }
+                field += 2
+            }
+            return group
+        }
     }
 }
 
