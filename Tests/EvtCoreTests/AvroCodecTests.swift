@@ -463,4 +463,59 @@ struct AvroCodecTests {
         #expect(mismatch(avro, #"{"f":1e39,"d":1}"#) == ".f: expected float, got 1e39")
         #expect(mismatch(avro, #"{"f":1,"d":1e999}"#) == ".d: expected double, got 1e999")
     }
+
+    @Test("a number's text gives exactly the double strtod and the float strtof give: short forms, many digits, exponents, -0, denormals, huge values")
+    func decimalTextLikeStrtod() {
+        var texts = ["0", "-0", "0.0", "-0.0", "0e5", "-0E-5", "1", "-1", "0.1", "0.25", "1.5", "12.25", "5000.0", "3.14159",
+                     "0.30000000000000004", "1e22", "1e23", "1e-22", "1e-23", "9007199254740992", "9007199254740993",
+                     "9007199254740993.0", "16777216", "16777217", "16777217.0", "0.000001", "123456789012345678901234567890",
+                     "1234567890123456789", "12345678901234567890", "0.1234567890123456789", "1.7976931348623157e308",
+                     "1.7976931348623159e308", "1e309", "-1e309", "4.9e-324", "5e-324", "2e-324", "2.2250738585072011e-308",
+                     "2.2250738585072014e-308", "3.4028235e38", "3.4028236e38", "3.5e38", "1e39", "1.4e-45", "1e-46", "1.17549435e-38",
+                     "1e10", "1e11", "1.5e-10", "1e-11", "7e22", "1e+5", "1E+05", "2.5E-3", "100000000000000000000000", "1e0000000000000000000007",
+                     "1e-99999999999999999999", "1e99999999999999999999", "0.00000000000000000000000000001", "8.589973e9", "8.589974e9",
+                     "0.500000000000000166533453693773481063544750213623046875", "9.5", "-2.5e-5", "3.0e-10", "4503599627370497.5"]
+        // Random numbers of every shape: 1 to 25 digits, a point anywhere or none, exponents near and far.
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ bound: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        for _ in 0..<20_000 {
+            var text = next(2) == 0 ? "-" : ""
+            let digitCount = 1 + next(25)
+            var digits = (0..<digitCount).map { _ in String(next(10)) }.joined()
+            while digits.count > 1 && digits.hasPrefix("0") { digits.removeFirst() }
+            let point = next(digits.count + 1)
+            if point > 0 && point < digits.count {
+                digits.insert(".", at: digits.index(digits.startIndex, offsetBy: point))
+            }
+            text += digits
+            switch next(4) {
+            case 0: break
+            case 1: text += "e" + String(next(45) - 22)
+            case 2: text += "E" + (next(2) == 0 ? "+" : "-") + String(next(12))
+            default: text += "e" + String(next(700) - 350)
+            }
+            texts.append(text)
+        }
+        // What Swift prints for random doubles and floats: the shortest text that reads back.
+        for _ in 0..<5_000 {
+            let bits = UInt64(next(1 << 30)) << 34 | UInt64(next(1 << 30)) << 4 | UInt64(next(16))
+            let double = Double(bitPattern: bits)
+            if double.isFinite { texts.append(double.description) }
+            let float = Float(bitPattern: UInt32(truncatingIfNeeded: bits >> 20))
+            if float.isFinite { texts.append(float.description) }
+        }
+        for text in texts {
+            let expectedDouble = strtod(text, nil)
+            let expectedFloat = strtof(text, nil)
+            var utf8 = text
+            utf8.withUTF8 { bytes in
+                let literal = UnsafeRawBufferPointer(bytes)
+                #expect(DecimalFloatingPoint.double(literal).bitPattern == expectedDouble.bitPattern, "double \(text)")
+                #expect(DecimalFloatingPoint.float(literal).bitPattern == expectedFloat.bitPattern, "float \(text)")
+            }
+        }
+    }
 }
