@@ -25,11 +25,18 @@ extension AvroSchema {
             bufferCapacity = bytes.capacity
         }
         do throws(SchemaMismatch) {
-            try nodes.withUnsafeBufferPointer { nodes throws(SchemaMismatch) in
-                var writer = AvroBinaryWriter(nodes: nodes.baseAddress!, text: json, scratch: scratch)
-                scratch = []
-                defer { scratch = writer.scratch }
-                try writer.value(node: 0, to: &bytes)
+            try flat.nodes.withUnsafeBufferPointer { nodes throws(SchemaMismatch) in
+                try flat.children.withUnsafeBufferPointer { children throws(SchemaMismatch) in
+                    try flat.names.withUnsafeBufferPointer { names throws(SchemaMismatch) in
+                        try flat.nameBytes.withUnsafeBufferPointer { nameBytes throws(SchemaMismatch) in
+                            var writer = AvroBinaryWriter(schema: self, nodes: nodes, children: children, names: names,
+                                                          nameBytes: UnsafeRawBufferPointer(nameBytes), text: json, scratch: scratch)
+                            scratch = []
+                            defer { scratch = writer.scratch }
+                            try writer.value(node: 0, to: &bytes)
+                        }
+                    }
+                }
             }
             out.append(contentsOf: UnsafeRawBufferPointer(start: bytes.base, count: bytes.count))
         } catch {
@@ -40,18 +47,32 @@ extension AvroSchema {
     }
 }
 
-/// Parses JSON text beside the schema's node table and writes Avro's binary encoding.
+/// Parses JSON text beside the schema's flat tables and writes Avro's binary encoding.
+///
+/// The walk reads only plain numbers and bytes: reaching a node's arrays of names and children
+/// through `AvroNode` retained and released each of them at every value, ~1 500 instructions
+/// a line of the bench's Orders (callgrind). `AvroNode`'s strings serve messages only.
 private struct AvroBinaryWriter {
-    /// The schema's node table, borrowed: a copy of a node would retain each of its arrays.
-    let nodes: UnsafePointer<AvroNode>
+    /// For messages: the names of types, fields and symbols as strings. The schema owns this
+    /// writer's tables and outlives it.
+    unowned(unsafe) let schema: AvroSchema
+    let nodes: UnsafeBufferPointer<AvroFlatPlan.Node>
+    let children: UnsafeBufferPointer<Int>
+    let names: UnsafeBufferPointer<AvroFlatPlan.Name>
+    let nameBytes: UnsafeRawBufferPointer
     /// The text being read (the value, or a field's default while that is written).
     var text: UnsafeRawBufferPointer
     var position = 0
-    /// Unescaped strings and numbers on their way into the output.
+    /// Unescaped strings and names on their way into the output or a comparison.
     var scratch: [UInt8]
 
-    init(nodes: UnsafePointer<AvroNode>, text: UnsafeRawBufferPointer, scratch: [UInt8]) {
+    init(schema: AvroSchema, nodes: UnsafeBufferPointer<AvroFlatPlan.Node>, children: UnsafeBufferPointer<Int>,
+         names: UnsafeBufferPointer<AvroFlatPlan.Name>, nameBytes: UnsafeRawBufferPointer, text: UnsafeRawBufferPointer, scratch: [UInt8]) {
+        self.schema = schema
         self.nodes = nodes
+        self.children = children
+        self.names = names
+        self.nameBytes = nameBytes
         self.text = text
         self.scratch = scratch
     }
@@ -60,9 +81,9 @@ private struct AvroBinaryWriter {
 
     mutating func value(node index: Int, to out: inout AvroBytes) throws(SchemaMismatch) {
         skipWhitespace()
-        let node = nodes + index
+        let node = nodes[index]
         let kind = kindHere()
-        switch node.pointee.kind {
+        switch node.kind {
         case .null:
             guard kind == .null else { throw mismatch("null", kind) }
             position += 4
@@ -72,14 +93,13 @@ private struct AvroBinaryWriter {
             out.byte(isTrue ? 1 : 0)
             position += isTrue ? 4 : 5
         case .int, .long:
-            let isInt = node.pointee.kind == .int
+            let isInt = node.kind == .int
             guard kind == .number else { throw mismatch(isInt ? "int" : "long", kind) }
-            let literal = numberHere()
-            guard let number = AvroBinaryWriter.integer(literal), !isInt || Int32(exactly: number) != nil else {
+            guard let (number, length) = integerHere(), !isInt || Int32(exactly: number) != nil else {
                 let range = isInt ? "int (-2147483648 to 2147483647)" : "long (-9223372036854775808 to 9223372036854775807)"
-                throw mismatch(AvroBinaryWriter.isIntegerLiteral(literal) ? range : isInt ? "int" : "long", kind)
+                throw mismatch(AvroBinaryWriter.isIntegerLiteral(numberHere()) ? range : isInt ? "int" : "long", kind)
             }
-            position += literal.count
+            position += length
             out.varint(number)
         case .float:
             guard let number = floatingPoint(kind, single: true) else { throw mismatch("float", kind) }
@@ -91,34 +111,35 @@ private struct AvroBinaryWriter {
             guard kind == .string else { throw mismatch("string", kind) }
             appendString(to: &out)
         case .bytes:
-            guard kind == .string, let length = decodeCodePoints() else { throw mismatch("bytes (a string of code points 0-255)", kind) }
+            let slot = out.count
+            out.byte(0)   // the length's place, filled in once the bytes are written
+            guard kind == .string, let length = appendCodePoints(to: &out) else { throw mismatch("bytes (a string of code points 0-255)", kind) }
             position += length
-            out.varint(Int64(scratch.count))
-            scratch.withUnsafeBytes { out.bytes($0) }
+            out.setVarint(Int64(out.count - slot - 1), inSlotAt: slot)
         case .fixed:
-            guard kind == .string, let length = decodeCodePoints(), scratch.count == node.pointee.size else {
-                throw mismatch("\(node.pointee.name) (\(node.pointee.size) bytes as a string of code points 0-255)", kind)
+            let start = out.count
+            guard kind == .string, let length = appendCodePoints(to: &out), out.count - start == node.size else {
+                throw mismatch("\(schema.nodes[index].name) (\(node.size) bytes as a string of code points 0-255)", kind)
             }
             position += length
-            scratch.withUnsafeBytes { out.bytes($0) }
         case .enumeration:
-            let literal = stringHere()
-            guard kind == .string, let symbol = nameIndex(ofLiteral: literal, in: node.pointee.names) else {
-                throw mismatch("one of the enum's symbols " + list(node.pointee.names), kind)
+            let literal = stringHere().literal
+            guard kind == .string, let symbol = nameIndex(ofLiteral: literal, in: node) else {
+                throw mismatch("one of the enum's symbols " + list(index), kind)
             }
             position += literal.count
             out.varint(Int64(symbol))
         case .array:
             guard kind == .array else { throw mismatch("an array", kind) }
-            try block(of: node.pointee.children[0], isMap: false, to: &out)
+            try block(of: children[node.childStart], isMap: false, to: &out)
         case .map:
             guard kind == .object else { throw mismatch("a map (an object)", kind) }
-            try block(of: node.pointee.children[0], isMap: true, to: &out)
+            try block(of: children[node.childStart], isMap: true, to: &out)
         case .record:
-            guard kind == .object else { throw mismatch("a \(node.pointee.name) record (an object)", kind) }
-            try record(node, to: &out)
+            guard kind == .object else { throw mismatch("a \(schema.nodes[index].name) record (an object)", kind) }
+            try record(index, to: &out)
         case .union:
-            try union(node, kind, to: &out)
+            try union(index, kind, to: &out)
         }
     }
 
@@ -126,18 +147,19 @@ private struct AvroBinaryWriter {
     /// empty one is just the 0), as fastavro writes them.
     private mutating func block(of items: Int, isMap: Bool, to out: inout AvroBytes) throws(SchemaMismatch) {
         position += 1
-        let start = out.count
+        let slot = out.count
+        out.byte(0)   // the count's place; an empty block's one 0 as it stands
         var count = 0
+        let close = isMap ? UInt8(ascii: "}") : UInt8(ascii: "]")
         while true {
             skipWhitespace()
-            if text[position] == (isMap ? UInt8(ascii: "}") : UInt8(ascii: "]")) { break }
+            if text[position] == close { break }
             if count > 0 {
                 position += 1   // ','
                 skipWhitespace()
             }
             if isMap {
-                let key = stringHere()
-                appendString(to: &out)
+                let key = appendString(to: &out)
                 skipWhitespace()
                 position += 1   // ':'
                 do throws(SchemaMismatch) {
@@ -156,17 +178,17 @@ private struct AvroBinaryWriter {
         }
         position += 1
         if count > 0 {
-            out.insertVarint(Int64(count), at: start)
+            out.setVarint(Int64(count), inSlotAt: slot)
+            out.byte(0)
         }
-        out.byte(0)
     }
 
     /// A record's fields in the schema's order. Members in that order are written as they
     /// come; a member out of order sends the record to `recordInAnyOrder`.
-    private mutating func record(_ node: UnsafePointer<AvroNode>, to out: inout AvroBytes) throws(SchemaMismatch) {
+    private mutating func record(_ index: Int, to out: inout AvroBytes) throws(SchemaMismatch) {
+        let node = nodes[index]
         let objectStart = position
         let outStart = out.count
-        let fieldCount = node.pointee.children.count
         var next = 0
         position += 1
         while true {
@@ -176,13 +198,13 @@ private struct AvroBinaryWriter {
                 position += 1
                 skipWhitespace()
             }
-            let key = stringHere()
-            guard let field = nameIndex(ofLiteral: key, in: node.pointee.names, first: next) else {
+            let key = stringHere().literal
+            guard let field = nameIndex(ofLiteral: key, in: node, first: next) else {
                 position += key.count
                 skipWhitespace()
                 position += 1
                 skipWhitespace()
-                throw SchemaMismatch(path: AvroBinaryWriter.memberStep(key), expected: "no member here: \(node.pointee.name) has no field of that name",
+                throw SchemaMismatch(path: AvroBinaryWriter.memberStep(key), expected: "no member here: \(schema.nodes[index].name) has no field of that name",
                                      found: AvroBinaryWriter.describe(valueHere(), kindHere()))
             }
             if field != next {
@@ -191,35 +213,36 @@ private struct AvroBinaryWriter {
                 }
                 out.count = outStart
                 position = objectStart
-                return try recordInAnyOrder(node, to: &out)
+                return try recordInAnyOrder(index, to: &out)
             }
             position += key.count
             skipWhitespace()
             position += 1   // ':'
             do throws(SchemaMismatch) {
-                try value(node: node.pointee.children[field], to: &out)
+                try value(node: children[node.childStart + field], to: &out)
             } catch {
                 throw error.inside(AvroBinaryWriter.memberStep(key))
             }
             next += 1
         }
         position += 1
-        for field in next..<fieldCount {
-            try appendDefault(node, field: field, to: &out)
+        for field in next..<node.childCount {
+            try appendDefault(index, field: field, to: &out)
         }
     }
 
     /// A record whose members are not in field order: where each member's value starts, then
     /// the fields in order from there.
-    private mutating func recordInAnyOrder(_ node: UnsafePointer<AvroNode>, to out: inout AvroBytes) throws(SchemaMismatch) {
-        var starts = [Int?](repeating: nil, count: node.pointee.children.count)
+    private mutating func recordInAnyOrder(_ index: Int, to out: inout AvroBytes) throws(SchemaMismatch) {
+        let node = nodes[index]
+        var starts = [Int?](repeating: nil, count: node.childCount)
         let object = UnsafeRawBufferPointer(rebasing: text[position...])
         let (range, _) = JSON.trimmedValue(object)
         let base = position
         try JSON.forEachMember(ofObject: UnsafeRawBufferPointer(rebasing: object[range])) { keyRange, valueRange, kind throws(SchemaMismatch) in
             let key = UnsafeRawBufferPointer(rebasing: object[keyRange])
-            guard let field = nameIndex(ofLiteral: key, in: node.pointee.names) else {
-                throw SchemaMismatch(path: AvroBinaryWriter.memberStep(key), expected: "no member here: \(node.pointee.name) has no field of that name",
+            guard let field = nameIndex(ofLiteral: key, in: node) else {
+                throw SchemaMismatch(path: AvroBinaryWriter.memberStep(key), expected: "no member here: \(schema.nodes[index].name) has no field of that name",
                                      found: AvroBinaryWriter.describe(UnsafeRawBufferPointer(rebasing: object[valueRange]), kind))
             }
             guard starts[field] == nil else {
@@ -230,14 +253,14 @@ private struct AvroBinaryWriter {
         let end = base + range.upperBound
         for field in 0..<starts.count {
             guard let start = starts[field] else {
-                try appendDefault(node, field: field, to: &out)
+                try appendDefault(index, field: field, to: &out)
                 continue
             }
             position = start
             do throws(SchemaMismatch) {
-                try value(node: node.pointee.children[field], to: &out)
+                try value(node: children[node.childStart + field], to: &out)
             } catch {
-                throw error.inside(SchemaMismatch.member(String(decoding: node.pointee.names[field], as: UTF8.self), of: "."))
+                throw error.inside(fieldStep(index, field))
             }
         }
         position = end
@@ -245,37 +268,39 @@ private struct AvroBinaryWriter {
 
     /// A missing field's default, from the schema's text: for a union, a value of its first
     /// branch (the Avro specification's rule).
-    private mutating func appendDefault(_ node: UnsafePointer<AvroNode>, field: Int, to out: inout AvroBytes) throws(SchemaMismatch) {
-        let step = SchemaMismatch.member(String(decoding: node.pointee.names[field], as: UTF8.self), of: ".")
-        let child = node.pointee.children[field]
-        guard let fallback = node.pointee.defaults[field] else {
-            let expected = nodes[child].kind == .union ? "one of the union's branches " + list(nodes[child].names) : nodes[child].name
-            throw SchemaMismatch(path: step, expected: expected, found: "nothing: the member is missing and the field has no default")
+    private mutating func appendDefault(_ index: Int, field: Int, to out: inout AvroBytes) throws(SchemaMismatch) {
+        let node = nodes[index]
+        let child = children[node.childStart + field]
+        guard let fallback = names[node.labelStart + field].defaultText else {
+            let expected = nodes[child].kind == .union ? "one of the union's branches " + list(child) : schema.nodes[child].name
+            throw SchemaMismatch(path: fieldStep(index, field), expected: expected, found: "nothing: the member is missing and the field has no default")
         }
         let (savedText, savedPosition) = (text, position)
         defer { (text, position) = (savedText, savedPosition) }
+        text = UnsafeRawBufferPointer(rebasing: nameBytes[fallback])
+        position = 0
         do throws(SchemaMismatch) {
-            try fallback.withUnsafeBufferPointer { buffer throws(SchemaMismatch) in
-                text = UnsafeRawBufferPointer(buffer)
-                position = 0
-                if nodes[child].kind == .union {
-                    out.varint(0)
-                    try value(node: nodes[child].children[0], to: &out)
-                } else {
-                    try value(node: child, to: &out)
-                }
+            if nodes[child].kind == .union {
+                out.varint(0)
+                try value(node: children[nodes[child].childStart], to: &out)
+            } else {
+                try value(node: child, to: &out)
             }
         } catch {
-            throw error.inside(step)
+            throw error.inside(fieldStep(index, field))
         }
     }
 
-    private mutating func union(_ node: UnsafePointer<AvroNode>, _ kind: JSONKind, to out: inout AvroBytes) throws(SchemaMismatch) {
-        let branches = node.pointee.children
-        if kind == .null, let index = branches.firstIndex(where: { nodes[$0].kind == .null }) {
-            position += 4
-            out.varint(Int64(index))
-            return
+    private mutating func union(_ index: Int, _ kind: JSONKind, to out: inout AvroBytes) throws(SchemaMismatch) {
+        let node = nodes[index]
+        let branchCount = node.childCount
+        @inline(__always) func branch(_ number: Int) -> Int { children[node.childStart + number] }
+        if kind == .null {
+            for number in 0..<branchCount where nodes[branch(number)].kind == .null {
+                position += 4
+                out.varint(Int64(number))
+                return
+            }
         }
         let start = position
         let outStart = out.count
@@ -283,14 +308,14 @@ private struct AvroBinaryWriter {
         if kind == .object {
             position += 1
             skipWhitespace()
-            let key = text[position] == UInt8(ascii: "\"") ? stringHere() : UnsafeRawBufferPointer(start: nil, count: 0)
-            if !key.isEmpty, let index = nameIndex(ofLiteral: key, in: node.pointee.names), nodes[branches[index]].kind != .null {
+            let key = text[position] == UInt8(ascii: "\"") ? stringHere().literal : UnsafeRawBufferPointer(start: nil, count: 0)
+            if !key.isEmpty, let number = nameIndex(ofLiteral: key, in: node), nodes[branch(number)].kind != .null {
                 position += key.count
                 skipWhitespace()
                 position += 1   // ':'
-                out.varint(Int64(index))
+                out.varint(Int64(number))
                 do throws(SchemaMismatch) {
-                    try value(node: branches[index], to: &out)
+                    try value(node: branch(number), to: &out)
                     skipWhitespace()
                     if text[position] == UInt8(ascii: "}") {
                         position += 1
@@ -306,31 +331,31 @@ private struct AvroBinaryWriter {
         // A bare value: the branch that takes it, if exactly one does.
         var fitting = 0
         var first = -1
-        for index in 0..<branches.count where mayTake(branches[index], kind) {
+        for number in 0..<branchCount where mayTake(branch(number), kind) {
             fitting += 1
-            if first < 0 { first = index }
+            if first < 0 { first = number }
         }
         if fitting == 1 {
             out.varint(Int64(first))
-            return try value(node: branches[first], to: &out)
+            return try value(node: branch(first), to: &out)
         }
-        let expected = "one of the union's branches " + list(node.pointee.names)
+        let expected = "one of the union's branches " + list(index)
         guard fitting > 1 else { throw mismatch(expected, kind) }
         // Several records or maps may take an object: try each, and take the one that fits.
         if kind == .object {
             var taken = -1
             var count = 0
-            for index in 0..<branches.count where mayTake(branches[index], kind) {
-                if (try? value(node: branches[index], to: &out)) != nil {
+            for number in 0..<branchCount where mayTake(branch(number), kind) {
+                if (try? value(node: branch(number), to: &out)) != nil {
                     count += 1
-                    taken = index
+                    taken = number
                 }
                 position = start
                 out.count = outStart
             }
             if count == 1 {
                 out.varint(Int64(taken))
-                return try value(node: branches[taken], to: &out)
+                return try value(node: branch(taken), to: &out)
             }
         }
         throw mismatch(expected + ", named as {\"BRANCH\": value} when more than one takes the value", kind)
@@ -339,17 +364,18 @@ private struct AvroBinaryWriter {
     /// Whether a bare value can be of the branch's type; for strings and numbers this looks
     /// at the value (an int's range, an enum's symbols, a fixed's size).
     private mutating func mayTake(_ index: Int, _ kind: JSONKind) -> Bool {
-        let node = nodes + index
-        switch node.pointee.kind {
+        let node = nodes[index]
+        switch node.kind {
         case .null: return kind == .null
         case .boolean: return kind == .bool
-        case .int: return kind == .number && AvroBinaryWriter.integer(numberHere()).flatMap { Int32(exactly: $0) } != nil
-        case .long: return kind == .number && AvroBinaryWriter.integer(numberHere()) != nil
+        case .int, .long:
+            guard kind == .number, let (number, _) = integerHere() else { return false }
+            return node.kind == .long || Int32(exactly: number) != nil
         case .float, .double: return kind == .number
         case .string: return kind == .string
-        case .bytes: return kind == .string && decodeCodePoints() != nil
-        case .fixed: return kind == .string && decodeCodePoints() != nil && scratch.count == node.pointee.size
-        case .enumeration: return kind == .string && nameIndex(ofLiteral: stringHere(), in: node.pointee.names) != nil
+        case .bytes: return kind == .string && AvroBinaryWriter.decodeCodePoints(stringHere().literal, into: nil) != nil
+        case .fixed: return kind == .string && AvroBinaryWriter.decodeCodePoints(stringHere().literal, into: nil) == node.size
+        case .enumeration: return kind == .string && nameIndex(ofLiteral: stringHere().literal, in: node) != nil
         case .array: return kind == .array
         case .map, .record: return kind == .object
         case .union: return false   // a union cannot hold a union directly
@@ -381,22 +407,50 @@ private struct AvroBinaryWriter {
         }
     }
 
-    /// The string literal at `position`, quotes included. A byte loop: the strings of a
-    /// record (keys, symbols, short values) are shorter than a call to memchr costs.
-    private func stringHere() -> UnsafeRawBufferPointer {
-        let start = text.baseAddress!.assumingMemoryBound(to: UInt8.self) + position
-        let end = text.baseAddress!.assumingMemoryBound(to: UInt8.self) + text.count
-        // memchr to each quote, then the backslashes before it: escaped when they are odd.
-        // Short keys cost a call; the long values that dominate a line cost 1/16 a byte.
-        var cursor = start + 1
-        while cursor < end, let found = memchr(cursor, Int32(UInt8(ascii: "\"")), end - cursor) {
-            let quote = UnsafePointer(found.assumingMemoryBound(to: UInt8.self))
-            var back = quote - 1
-            while back > start && back.pointee == UInt8(ascii: "\\") { back -= 1 }
-            if (quote - 1 - back) & 1 == 0 { return UnsafeRawBufferPointer(start: start, count: quote + 1 - start) }
-            cursor = quote + 1
+    /// The string literal at `position`, quotes included, and whether it holds an escape.
+    /// Eight bytes at a time to the closing quote or a backslash: a line's long values (notes,
+    /// names) cost an eighth of a byte loop, and its short keys no call (memchr's cost more
+    /// than the keys' bytes).
+    private func stringHere() -> (literal: UnsafeRawBufferPointer, escaped: Bool) {
+        let base = text.baseAddress!
+        let count = text.count
+        var index = position + 1
+        var escaped = false
+        while true {
+            while count - index >= 8 {
+                let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                let found = AvroBinaryWriter.quotesAndBackslashes(word)
+                if found != 0 {
+                    index += found.trailingZeroBitCount &>> 3
+                    break
+                }
+                index += 8
+            }
+            guard index < count else { break }
+            let byte = text[index]
+            if byte == UInt8(ascii: "\"") {
+                return (UnsafeRawBufferPointer(rebasing: text[position...index]), escaped)
+            }
+            if byte == UInt8(ascii: "\\") {
+                escaped = true
+                index += 2
+            } else {
+                index += 1
+            }
         }
-        return UnsafeRawBufferPointer(start: start, count: text.count - position)
+        return (UnsafeRawBufferPointer(rebasing: text[position...]), escaped)
+    }
+
+    /// A mask with the high bit set in each byte of `word` that is '"' or '\\' (SWAR). Bytes
+    /// above the first match may be flagged falsely (borrows carry upwards), but the lowest
+    /// set bit marks the first one exactly.
+    @inline(__always)
+    private static func quotesAndBackslashes(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quotes = word ^ 0x2222_2222_2222_2222
+        let backslashes = word ^ 0x5C5C_5C5C_5C5C_5C5C
+        return ((quotes &- ones) & ~quotes | (backslashes &- ones) & ~backslashes) & highs
     }
 
     /// The number literal at `position`.
@@ -414,6 +468,29 @@ private struct AvroBinaryWriter {
         return UnsafeRawBufferPointer(rebasing: text[position..<end])
     }
 
+    /// The value of the integer literal at `position` (no fraction, no exponent) and its
+    /// length, when it fits a long.
+    private func integerHere() -> (value: Int64, length: Int)? {
+        let count = text.count
+        var end = position
+        let negative = text[end] == UInt8(ascii: "-")
+        if negative { end += 1 }
+        let digitsStart = end
+        var magnitude: UInt64 = 0
+        while end < count {
+            let digit = text[end] &- UInt8(ascii: "0")
+            guard digit < 10 else { break }
+            magnitude = magnitude &* 10 &+ UInt64(digit)
+            end += 1
+        }
+        if end < count && (text[end] == UInt8(ascii: ".") || text[end] | 0x20 == UInt8(ascii: "e")) { return nil }
+        // Up to 18 digits always fit; longer ones may not, and take the checked path.
+        guard end - digitsStart <= 18 else {
+            return AvroBinaryWriter.integer(UnsafeRawBufferPointer(rebasing: text[position..<end])).map { ($0, end - position) }
+        }
+        return (negative ? -Int64(magnitude) : Int64(magnitude), end - position)
+    }
+
     /// The whole value at `position`, for a message.
     private func valueHere() -> UnsafeRawBufferPointer {
         let rest = UnsafeRawBufferPointer(rebasing: text[position...])
@@ -429,53 +506,81 @@ private struct AvroBinaryWriter {
     }
 
     /// The string at `position` as Avro writes one: its length, then its UTF-8; `position`
-    /// moves past it.
-    private mutating func appendString(to out: inout AvroBytes) {
-        let literal = stringHere()
+    /// moves past it. Returns its literal.
+    @discardableResult
+    private mutating func appendString(to out: inout AvroBytes) -> UnsafeRawBufferPointer {
+        let (literal, escaped) = stringHere()
         position += literal.count
-        let inner = UnsafeRawBufferPointer(rebasing: literal[1..<(literal.count - 1)])
-        if inner.isEmpty || memchr(inner.baseAddress!, Int32(UInt8(ascii: "\\")), inner.count) == nil {
-            out.varint(Int64(inner.count))
-            out.bytes(inner)
+        if !escaped {
+            out.varint(Int64(literal.count - 2))
+            out.bytes(UnsafeRawBufferPointer(rebasing: literal[1..<(literal.count - 1)]))
         } else {
             scratch.removeAll(keepingCapacity: true)
             JSON.appendUnescaped(stringLiteral: literal, to: &scratch)
             out.varint(Int64(scratch.count))
             scratch.withUnsafeBytes { out.bytes($0) }
         }
+        return literal
     }
 
-    /// Puts the bytes the string of code points 0–255 at `position` stands for into
-    /// `scratch`, and says how long its literal is; nil when it holds a code point above 255.
-    private mutating func decodeCodePoints() -> Int? {
-        let literal = stringHere()
-        scratch.removeAll(keepingCapacity: true)
-        JSON.appendUnescaped(stringLiteral: literal, to: &scratch)
+    /// Appends the bytes the string of code points 0–255 at `position` stands for, and says
+    /// how long its literal is; nil when it holds a code point above 255 (`out` may then hold
+    /// some of its bytes).
+    private func appendCodePoints(to out: inout AvroBytes) -> Int? {
+        let literal = stringHere().literal
+        out.reserve(literal.count)   // never fewer bytes in the literal than it stands for
+        guard let count = AvroBinaryWriter.decodeCodePoints(literal, into: out.base + out.count) else { return nil }
+        out.count += count
+        return literal.count
+    }
+
+    /// How many bytes a string literal of code points 0–255 stands for, written to
+    /// `destination` when there is one (room for the literal's length); nil when it holds a
+    /// code point above 255. Its escapes and UTF-8 decoded straight to bytes: through
+    /// unescaped UTF-8 in an array first, bytes cost ~2 800 instructions a line of the
+    /// bench's Orders.
+    private static func decodeCodePoints(_ literal: UnsafeRawBufferPointer, into destination: UnsafeMutablePointer<UInt8>?) -> Int? {
+        var index = 1
+        let end = literal.count - 1
         var written = 0
-        var index = 0
-        let count = scratch.count
-        while index < count {
-            let byte = scratch[index]
-            if byte < 0x80 {
-                scratch[written] = byte
+        while index < end {
+            var byte = literal[index]
+            if byte == UInt8(ascii: "\\") {
+                let escaped = literal[index + 1]
+                index += 2
+                switch escaped {
+                case UInt8(ascii: "b"): byte = 0x08
+                case UInt8(ascii: "f"): byte = 0x0C
+                case UInt8(ascii: "n"): byte = 0x0A
+                case UInt8(ascii: "r"): byte = 0x0D
+                case UInt8(ascii: "t"): byte = 0x09
+                case UInt8(ascii: "u"):
+                    // A surrogate (a pair, or one alone) is above 255 too.
+                    let scalar = JSON.hex4(literal, at: index)
+                    guard scalar <= 0xFF else { return nil }
+                    byte = UInt8(scalar)
+                    index += 4
+                default: byte = escaped   // \" \\ \/
+                }
+            } else if byte < 0x80 {
                 index += 1
-            } else if (byte == 0xC2 || byte == 0xC3) && index + 1 < count {
-                scratch[written] = (byte & 0x03) << 6 | (scratch[index + 1] & 0x3F)
+            } else if byte == 0xC2 || byte == 0xC3 {   // U+0080–U+00FF in UTF-8 (valid: a continuation byte follows)
+                byte = (byte & 0x03) << 6 | (literal[index + 1] & 0x3F)
                 index += 2
             } else {
                 return nil
             }
+            if let destination { destination[written] = byte }
             written += 1
         }
-        scratch.removeLast(count - written)
-        return literal.count
+        return written
     }
 
     /// The number at `position` as a double (a float's range checked), or the strings
     /// appendJSON writes for NaN and the infinities; `position` moves past it.
     private mutating func floatingPoint(_ kind: JSONKind, single: Bool) -> Double? {
         if kind == .string {
-            let literal = stringHere()
+            let literal = stringHere().literal
             let value: Double
             switch String(decoding: literal, as: UTF8.self) {
             case "\"NaN\"": value = .nan
@@ -495,26 +600,29 @@ private struct AvroBinaryWriter {
         return number
     }
 
-    /// The index of the name a string literal (quotes included) spells, trying `first` first.
-    /// Names hold no quote or backslash, so a literal with an escape is unescaped first.
-    private mutating func nameIndex(ofLiteral literal: UnsafeRawBufferPointer, in names: [[UInt8]], first: Int = 0) -> Int? {
+    /// The index of the name (field, symbol, branch) of `node` that a string literal (quotes
+    /// included) spells, trying `first` first. Names hold no quote or backslash, so a literal
+    /// with an escape is unescaped first.
+    private mutating func nameIndex(ofLiteral literal: UnsafeRawBufferPointer, in node: AvroFlatPlan.Node, first: Int = 0) -> Int? {
         let inner = UnsafeRawBufferPointer(rebasing: literal[1..<(literal.count - 1)])
-        if first < names.count && AvroBinaryWriter.equal(names[first], inner) { return first }
+        if first < node.labelCount && nameEquals(node.labelStart + first, inner) { return first }
         if !inner.isEmpty && memchr(inner.baseAddress!, Int32(UInt8(ascii: "\\")), inner.count) != nil {
             scratch.removeAll(keepingCapacity: true)
             JSON.appendUnescaped(stringLiteral: literal, to: &scratch)
-            return scratch.withUnsafeBytes { unescaped in names.firstIndex { AvroBinaryWriter.equal($0, unescaped) } }
+            return scratch.withUnsafeBytes { unescaped in
+                (0..<node.labelCount).first { nameEquals(node.labelStart + $0, unescaped) }
+            }
         }
-        return names.firstIndex { AvroBinaryWriter.equal($0, inner) }
+        for index in 0..<node.labelCount where nameEquals(node.labelStart + index, inner) { return index }
+        return nil
     }
 
     @inline(__always)
-    private static func equal(_ name: [UInt8], _ text: UnsafeRawBufferPointer) -> Bool {
-        guard name.count == text.count else { return false }
-        return name.withUnsafeBufferPointer { name in
-            for index in 0..<name.count where name[index] != text[index] { return false }
-            return true
-        }
+    private func nameEquals(_ label: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        let name = names[label].name
+        guard name.count == bytes.count else { return false }
+        for offset in 0..<name.count where nameBytes[name.lowerBound + offset] != bytes[offset] { return false }
+        return true
     }
 
     // MARK: Numbers and messages
@@ -549,13 +657,19 @@ private struct AvroBinaryWriter {
         return SchemaMismatch.member(String(decoding: name, as: UTF8.self), of: ".")
     }
 
+    /// `.name` for field `field` of record node `index`.
+    private func fieldStep(_ index: Int, _ field: Int) -> String {
+        SchemaMismatch.member(String(decoding: schema.nodes[index].names[field], as: UTF8.self), of: ".")
+    }
+
     /// The value at `position` does not fit: `expected` names what would have.
     private func mismatch(_ expected: String, _ kind: JSONKind) -> SchemaMismatch {
         SchemaMismatch(path: ".", expected: expected, found: AvroBinaryWriter.describe(valueHere(), kind))
     }
 
-    private func list(_ names: [[UInt8]]) -> String {
-        names.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ", ")
+    /// Node `index`'s names (symbols, branches), for a message.
+    private func list(_ index: Int) -> String {
+        schema.nodes[index].names.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ", ")
     }
 
     /// A value as a message shows it: short literals as they are, long ones cut, containers by kind.

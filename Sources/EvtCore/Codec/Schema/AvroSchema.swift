@@ -128,17 +128,23 @@ struct AvroBytes {
         count += 1
     }
 
-    /// A varint put in before the bytes from `offset` on (an array's count, known once its
-    /// items are written).
-    mutating func insertVarint(_ value: Int64, at offset: Int) {
+    /// Writes the zigzag varint of `value` into the one byte kept for it at `offset`: a count
+    /// or length known only once what follows is written. Up to 63 fits that byte; a larger
+    /// value moves what follows to make room (once per array, map or long bytes value).
+    mutating func setVarint(_ value: Int64, inSlotAt offset: Int) {
+        if value >= 0 && value < 64 {
+            base[offset] = UInt8(value << 1)
+            return
+        }
         let end = count
         varint(value)
         let length = count - end
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { prefix in
-            _ = prefix.baseAddress!.update(from: base + end, count: length)
-            (base + offset + length).update(from: base + offset, count: end - offset)   // memmove
-            (base + offset).update(from: prefix.baseAddress!, count: length)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { encoded in
+            encoded.baseAddress!.update(from: base + end, count: length)
+            (base + offset + length).update(from: base + offset + 1, count: end - offset - 1)   // memmove
+            (base + offset).update(from: encoded.baseAddress!, count: length)
         }
+        count = end + length - 1
     }
 
     mutating func decimal(_ value: Int64) {
@@ -244,9 +250,9 @@ struct AvroBytes {
     }
 }
 
-/// The node table with no reference-counted parts, so the decoder's walk costs no retains:
-/// per node its kind, size (a fixed's bytes) and where its children and labels start in
-/// the shared tables.
+/// The node table with no reference-counted parts, so the walks in both directions cost no
+/// retains: per node its kind, size (a fixed's bytes) and where its children and labels
+/// (names) start in the shared tables.
 struct AvroFlatPlan {
     struct Node {
         var kind: AvroNode.Kind
@@ -263,14 +269,34 @@ struct AvroFlatPlan {
     var labelOffsets: [Int] = [0]
     var labelBytes: [UInt8] = []
 
+    /// Per label, what the encoder reads JSON with: the name, unquoted, that a member, symbol
+    /// or branch must spell, and a record field's default as JSON text (nil without one);
+    /// both are ranges of `nameBytes`.
+    struct Name {
+        var name: Range<Int>
+        var defaultText: Range<Int>?
+    }
+
+    var names: [Name] = []
+    var nameBytes: [UInt8] = []
+
     init(_ table: [AvroNode]) {
         for node in table {
             nodes.append(Node(kind: node.kind, size: node.size, childStart: children.count, childCount: node.children.count,
                               labelStart: labelOffsets.count - 1, labelCount: node.labels.count))
             children += node.children
-            for label in node.labels {
+            for (index, label) in node.labels.enumerated() {
                 labelBytes += label
                 labelOffsets.append(labelBytes.count)
+                let nameStart = nameBytes.count
+                nameBytes += node.names[index]
+                var name = Name(name: nameStart..<nameBytes.count)
+                if node.kind == .record, let fallback = node.defaults[index] {
+                    let defaultStart = nameBytes.count
+                    nameBytes += fallback
+                    name.defaultText = defaultStart..<nameBytes.count
+                }
+                names.append(name)
             }
         }
     }
