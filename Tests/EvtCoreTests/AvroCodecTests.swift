@@ -513,8 +513,16 @@ struct AvroCodecTests {
             var utf8 = text
             utf8.withUTF8 { bytes in
                 let literal = UnsafeRawBufferPointer(bytes)
-                #expect(DecimalFloatingPoint.double(literal).bitPattern == expectedDouble.bitPattern, "double \(text)")
-                #expect(DecimalFloatingPoint.float(literal).bitPattern == expectedFloat.bitPattern, "float \(text)")
+                let double = DecimalFloatingPoint.double(atStartOf: literal)
+                let float = DecimalFloatingPoint.float(atStartOf: literal)
+                #expect(double.value.bitPattern == expectedDouble.bitPattern && double.length == literal.count, "double \(text)")
+                #expect(float.value.bitPattern == expectedFloat.bitPattern && float.length == literal.count, "float \(text)")
+            }
+            // Followed by what may follow a number in JSON, the number alone is read.
+            var followed = text + ",\"x\":1}"
+            followed.withUTF8 { bytes in
+                let double = DecimalFloatingPoint.double(atStartOf: UnsafeRawBufferPointer(bytes))
+                #expect(double.value.bitPattern == expectedDouble.bitPattern && double.length == text.utf8.count, "double \(text) in a line")
             }
         }
     }

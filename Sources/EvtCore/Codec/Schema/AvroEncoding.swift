@@ -123,11 +123,10 @@ private struct AvroBinaryWriter {
             }
             position += length
         case .enumeration:
-            let literal = stringHere().literal
-            guard kind == .string, let symbol = nameIndex(ofLiteral: literal, in: node) else {
+            guard kind == .string, let (symbol, length) = nameHere(of: node) else {
                 throw mismatch("one of the enum's symbols " + list(index), kind)
             }
-            position += literal.count
+            position += length
             out.varint(Int64(symbol))
         case .array:
             guard kind == .array else { throw mismatch("an array", kind) }
@@ -198,8 +197,8 @@ private struct AvroBinaryWriter {
                 position += 1
                 skipWhitespace()
             }
-            let key = stringHere().literal
-            guard let field = nameIndex(ofLiteral: key, in: node, first: next) else {
+            guard let (field, keyLength) = nameHere(of: node, first: next) else {
+                let key = stringHere().literal
                 position += key.count
                 skipWhitespace()
                 position += 1
@@ -207,21 +206,22 @@ private struct AvroBinaryWriter {
                 throw SchemaMismatch(path: AvroBinaryWriter.memberStep(key), expected: "no member here: \(schema.nodes[index].name) has no field of that name",
                                      found: AvroBinaryWriter.describe(valueHere(), kindHere()))
             }
+            let keyStart = position
             if field != next {
                 guard field > next else {
-                    throw SchemaMismatch(path: AvroBinaryWriter.memberStep(key), expected: "one member of that name", found: "a second one")
+                    throw SchemaMismatch(path: memberStep(keyStart, keyLength), expected: "one member of that name", found: "a second one")
                 }
                 out.count = outStart
                 position = objectStart
                 return try recordInAnyOrder(index, to: &out)
             }
-            position += key.count
+            position += keyLength
             skipWhitespace()
             position += 1   // ':'
             do throws(SchemaMismatch) {
                 try value(node: children[node.childStart + field], to: &out)
             } catch {
-                throw error.inside(AvroBinaryWriter.memberStep(key))
+                throw error.inside(memberStep(keyStart, keyLength))
             }
             next += 1
         }
@@ -308,9 +308,9 @@ private struct AvroBinaryWriter {
         if kind == .object {
             position += 1
             skipWhitespace()
-            let key = text[position] == UInt8(ascii: "\"") ? stringHere().literal : UnsafeRawBufferPointer(start: nil, count: 0)
-            if !key.isEmpty, let number = nameIndex(ofLiteral: key, in: node), nodes[branch(number)].kind != .null {
-                position += key.count
+            if text[position] == UInt8(ascii: "\""), let (number, keyLength) = nameHere(of: node), nodes[branch(number)].kind != .null {
+                let key = UnsafeRawBufferPointer(rebasing: text[position..<(position + keyLength)])
+                position += keyLength
                 skipWhitespace()
                 position += 1   // ':'
                 out.varint(Int64(number))
@@ -373,9 +373,9 @@ private struct AvroBinaryWriter {
             return node.kind == .long || Int32(exactly: number) != nil
         case .float, .double: return kind == .number
         case .string: return kind == .string
-        case .bytes: return kind == .string && AvroBinaryWriter.decodeCodePoints(stringHere().literal, into: nil) != nil
-        case .fixed: return kind == .string && AvroBinaryWriter.decodeCodePoints(stringHere().literal, into: nil) == node.size
-        case .enumeration: return kind == .string && nameIndex(ofLiteral: stringHere().literal, in: node) != nil
+        case .bytes: return kind == .string && codePointsHere(into: nil) != nil
+        case .fixed: return kind == .string && codePointsHere(into: nil)?.count == node.size
+        case .enumeration: return kind == .string && nameHere(of: node) != nil
         case .array: return kind == .array
         case .map, .record: return kind == .object
         case .union: return false   // a union cannot hold a union directly
@@ -395,6 +395,7 @@ private struct AvroBinaryWriter {
     }
 
     /// The kind of the value at `position` (validated text: its first byte says).
+    @inline(__always)
     private func kindHere() -> JSONKind {
         guard position < text.count else { return .null }
         switch text[position] {
@@ -527,26 +528,26 @@ private struct AvroBinaryWriter {
     /// how long its literal is; nil when it holds a code point above 255 (`out` may then hold
     /// some of its bytes).
     private func appendCodePoints(to out: inout AvroBytes) -> Int? {
-        let literal = stringHere().literal
-        out.reserve(literal.count)   // never fewer bytes in the literal than it stands for
-        guard let count = AvroBinaryWriter.decodeCodePoints(literal, into: out.base + out.count) else { return nil }
+        out.reserve(text.count - position)   // never more bytes than the literal has
+        guard let (length, count) = codePointsHere(into: out.base + out.count) else { return nil }
         out.count += count
-        return literal.count
+        return length
     }
 
-    /// How many bytes a string literal of code points 0–255 stands for, written to
-    /// `destination` when there is one (room for the literal's length); nil when it holds a
-    /// code point above 255. Its escapes and UTF-8 decoded straight to bytes: through
-    /// unescaped UTF-8 in an array first, bytes cost ~2 800 instructions a line of the
-    /// bench's Orders.
-    private static func decodeCodePoints(_ literal: UnsafeRawBufferPointer, into destination: UnsafeMutablePointer<UInt8>?) -> Int? {
-        var index = 1
-        let end = literal.count - 1
-        var written = 0
-        while index < end {
-            var byte = literal[index]
+    /// Reads the string of code points 0–255 at `position` as the bytes it stands for, written
+    /// to `destination` when there is one (room for the rest of the text): its literal's length
+    /// and the bytes' count; nil when it holds a code point above 255. One pass, escapes and
+    /// UTF-8 decoded straight to bytes: scanning for the literal's end first, then unescaping
+    /// to UTF-8 in an array, then decoding that cost ~2 800 instructions a line of the bench's
+    /// Orders.
+    private func codePointsHere(into destination: UnsafeMutablePointer<UInt8>?) -> (length: Int, count: Int)? {
+        var index = position + 1
+        var count = 0
+        while true {
+            var byte = text[index]
+            if byte == UInt8(ascii: "\"") { return (index + 1 - position, count) }
             if byte == UInt8(ascii: "\\") {
-                let escaped = literal[index + 1]
+                let escaped = text[index + 1]
                 index += 2
                 switch escaped {
                 case UInt8(ascii: "b"): byte = 0x08
@@ -556,7 +557,7 @@ private struct AvroBinaryWriter {
                 case UInt8(ascii: "t"): byte = 0x09
                 case UInt8(ascii: "u"):
                     // A surrogate (a pair, or one alone) is above 255 too.
-                    let scalar = JSON.hex4(literal, at: index)
+                    let scalar = JSON.hex4(text, at: index)
                     guard scalar <= 0xFF else { return nil }
                     byte = UInt8(scalar)
                     index += 4
@@ -565,15 +566,14 @@ private struct AvroBinaryWriter {
             } else if byte < 0x80 {
                 index += 1
             } else if byte == 0xC2 || byte == 0xC3 {   // U+0080–U+00FF in UTF-8 (valid: a continuation byte follows)
-                byte = (byte & 0x03) << 6 | (literal[index + 1] & 0x3F)
+                byte = (byte & 0x03) << 6 | (text[index + 1] & 0x3F)
                 index += 2
             } else {
                 return nil
             }
-            if let destination { destination[written] = byte }
-            written += 1
+            if let destination { destination[count] = byte }
+            count += 1
         }
-        return written
     }
 
     /// The number at `position` as a double (a float's range checked), or the strings
@@ -592,37 +592,84 @@ private struct AvroBinaryWriter {
             return value
         }
         guard kind == .number else { return nil }
-        let literal = numberHere()
+        let rest = UnsafeRawBufferPointer(rebasing: text[position...])
         // A float rounds once, straight from the decimal text, as the peers do.
-        let number = single ? Double(DecimalFloatingPoint.float(literal)) : DecimalFloatingPoint.double(literal)
+        let number: Double
+        let length: Int
+        if single {
+            let float = DecimalFloatingPoint.float(atStartOf: rest)
+            (number, length) = (Double(float.value), float.length)
+        } else {
+            (number, length) = DecimalFloatingPoint.double(atStartOf: rest)
+        }
         guard number.isFinite else { return nil }
-        position += literal.count
+        position += length
         return number
     }
 
-    /// The index of the name (field, symbol, branch) of `node` that a string literal (quotes
-    /// included) spells, trying `first` first. Names hold no quote or backslash, so a literal
-    /// with an escape is unescaped first.
-    private mutating func nameIndex(ofLiteral literal: UnsafeRawBufferPointer, in node: AvroFlatPlan.Node, first: Int = 0) -> Int? {
-        let inner = UnsafeRawBufferPointer(rebasing: literal[1..<(literal.count - 1)])
-        if first < node.labelCount && nameEquals(node.labelStart + first, inner) { return first }
-        if !inner.isEmpty && memchr(inner.baseAddress!, Int32(UInt8(ascii: "\\")), inner.count) != nil {
-            scratch.removeAll(keepingCapacity: true)
-            JSON.appendUnescaped(stringLiteral: literal, to: &scratch)
-            return scratch.withUnsafeBytes { unescaped in
-                (0..<node.labelCount).first { nameEquals(node.labelStart + $0, unescaped) }
-            }
-        }
-        for index in 0..<node.labelCount where nameEquals(node.labelStart + index, inner) { return index }
-        return nil
+    /// Which name of `node` (field, symbol, branch) the string literal at `position` spells,
+    /// trying `first` first, and the literal's length. Each name is compared with the text in
+    /// place: names hold no quote or backslash, so a quote right after a name's bytes closes
+    /// the literal, and the literal needs no scan of its own. A literal with an escape is
+    /// unescaped, then compared.
+    @inline(__always)
+    private mutating func nameHere(of node: AvroFlatPlan.Node, first: Int = 0) -> (index: Int, length: Int)? {
+        if first < node.labelCount, let length = literalLength(spelling: node.labelStart + first) { return (first, length) }
+        return anyNameHere(of: node)
     }
 
+    /// The same, for a literal that is not name `first`: a member out of order, a symbol, a
+    /// branch, or none of them.
+    private mutating func anyNameHere(of node: AvroFlatPlan.Node) -> (index: Int, length: Int)? {
+        for index in 0..<node.labelCount {
+            if let length = literalLength(spelling: node.labelStart + index) { return (index, length) }
+        }
+        let (literal, escaped) = stringHere()
+        guard escaped, let index = nameIndex(ofLiteral: literal, in: node) else { return nil }
+        return (index, literal.count)
+    }
+
+    /// The length of the string literal at `position` when it is name `label`, in quotes and
+    /// with no escape.
     @inline(__always)
-    private func nameEquals(_ label: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    private func literalLength(spelling label: Int) -> Int? {
         let name = names[label].name
-        guard name.count == bytes.count else { return false }
-        for offset in 0..<name.count where nameBytes[name.lowerBound + offset] != bytes[offset] { return false }
-        return true
+        let closingQuote = position + 1 + name.count
+        guard closingQuote < text.count, text[closingQuote] == UInt8(ascii: "\""),
+              name.isEmpty || AvroBinaryWriter.equal(text.baseAddress! + position + 1, nameBytes.baseAddress! + name.lowerBound, name.count) else { return nil }
+        return name.count + 2
+    }
+
+    /// The index of the name of `node` that a string literal (quotes included) spells.
+    private mutating func nameIndex(ofLiteral literal: UnsafeRawBufferPointer, in node: AvroFlatPlan.Node) -> Int? {
+        scratch.removeAll(keepingCapacity: true)
+        JSON.appendUnescaped(stringLiteral: literal, to: &scratch)
+        return scratch.withUnsafeBytes { unescaped in
+            (0..<node.labelCount).first { label in
+                let name = names[node.labelStart + label].name
+                return name.count == unescaped.count && (name.isEmpty || AvroBinaryWriter.equal(unescaped.baseAddress!, nameBytes.baseAddress! + name.lowerBound, name.count))
+            }
+        }
+    }
+
+    /// Whether `count` bytes at `a` and `b` are the same, in the fewest loads: names are
+    /// short, and a call to memcmp costs more than comparing them.
+    @inline(__always)
+    private static func equal(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Bool {
+        var offset = 0
+        while count - offset >= 8 {
+            guard a.loadUnaligned(fromByteOffset: offset, as: UInt64.self) == b.loadUnaligned(fromByteOffset: offset, as: UInt64.self) else { return false }
+            offset += 8
+        }
+        if count - offset >= 4 {
+            guard a.loadUnaligned(fromByteOffset: offset, as: UInt32.self) == b.loadUnaligned(fromByteOffset: offset, as: UInt32.self) else { return false }
+            offset += 4
+        }
+        if count - offset >= 2 {
+            guard a.loadUnaligned(fromByteOffset: offset, as: UInt16.self) == b.loadUnaligned(fromByteOffset: offset, as: UInt16.self) else { return false }
+            offset += 2
+        }
+        return offset == count || a.load(fromByteOffset: offset, as: UInt8.self) == b.load(fromByteOffset: offset, as: UInt8.self)
     }
 
     // MARK: Numbers and messages
@@ -648,6 +695,11 @@ private struct AvroBinaryWriter {
 
     static func isIntegerLiteral(_ json: UnsafeRawBufferPointer) -> Bool {
         !json.contains(UInt8(ascii: ".")) && !json.contains(UInt8(ascii: "e")) && !json.contains(UInt8(ascii: "E"))
+    }
+
+    /// `.name` (or `."odd name"`) for the key literal of `length` bytes at `start`.
+    private func memberStep(_ start: Int, _ length: Int) -> String {
+        AvroBinaryWriter.memberStep(UnsafeRawBufferPointer(rebasing: text[start..<(start + length)]))
     }
 
     /// `.name` (or `."odd name"`) for a key literal, quotes included.
@@ -706,82 +758,91 @@ private extension SchemaMismatch {
 /// division of two exact values rounds once, as strtod does. Anything else (more digits,
 /// larger exponents, denormals, overflow) goes to strtod or strtof.
 enum DecimalFloatingPoint {
-    /// The text of a number JSON allows (validated), as a double; infinite past its range.
-    static func double(_ literal: UnsafeRawBufferPointer) -> Double {
-        if let (negative, digits, exponent) = decompose(literal) {
-            if digits == 0 { return negative ? -0.0 : 0.0 }
-            if digits <= 1 << 53 && (-22...22).contains(exponent) {
+    /// The number JSON allows (validated) that `text` starts with, as a double (infinite past
+    /// its range), and the length of its text.
+    static func double(atStartOf text: UnsafeRawBufferPointer) -> (value: Double, length: Int) {
+        let number = decompose(text)
+        if number.isExact {
+            if number.digits == 0 { return (number.negative ? -0.0 : 0.0, number.length) }
+            if number.digits <= 1 << 53 && (-22...22).contains(number.exponent) {
                 var power = 1.0
-                for _ in 0..<exponent.magnitude { power *= 10 }   // 10^k for k <= 22 is exact
-                let magnitude = exponent < 0 ? Double(digits) / power : Double(digits) * power
-                return negative ? -magnitude : magnitude
+                for _ in 0..<number.exponent.magnitude { power *= 10 }   // 10^k for k <= 22 is exact
+                let magnitude = number.exponent < 0 ? Double(number.digits) / power : Double(number.digits) * power
+                return (number.negative ? -magnitude : magnitude, number.length)
             }
         }
-        return withTerminatedCopy(literal) { strtod($0, nil) }
+        return (withTerminatedCopy(text, number.length) { strtod($0, nil) }, number.length)
     }
 
     /// The same as a float, rounded once from the text (not through a double).
-    static func float(_ literal: UnsafeRawBufferPointer) -> Float {
-        if let (negative, digits, exponent) = decompose(literal) {
-            if digits == 0 { return negative ? -0.0 : 0.0 }
-            if digits <= 1 << 24 && (-10...10).contains(exponent) {
+    static func float(atStartOf text: UnsafeRawBufferPointer) -> (value: Float, length: Int) {
+        let number = decompose(text)
+        if number.isExact {
+            if number.digits == 0 { return (number.negative ? -0.0 : 0.0, number.length) }
+            if number.digits <= 1 << 24 && (-10...10).contains(number.exponent) {
                 var power: Float = 1
-                for _ in 0..<exponent.magnitude { power *= 10 }   // 10^k for k <= 10 is exact
-                let magnitude = exponent < 0 ? Float(digits) / power : Float(digits) * power
-                return negative ? -magnitude : magnitude
+                for _ in 0..<number.exponent.magnitude { power *= 10 }   // 10^k for k <= 10 is exact
+                let magnitude = number.exponent < 0 ? Float(number.digits) / power : Float(number.digits) * power
+                return (number.negative ? -magnitude : magnitude, number.length)
             }
         }
-        return withTerminatedCopy(literal) { strtof($0, nil) }
+        return (withTerminatedCopy(text, number.length) { strtof($0, nil) }, number.length)
     }
 
-    /// The number as ±digits × 10^exponent, its digits without leading zeros; nil when they
-    /// are more than 19 (a UInt64 may not hold them).
-    private static func decompose(_ literal: UnsafeRawBufferPointer) -> (negative: Bool, digits: UInt64, exponent: Int)? {
+    /// The number at the start of `text` as ±digits × 10^exponent, its digits without leading
+    /// zeros, and its text's length. Not exact when the digits are more than 19 (a UInt64 may
+    /// not hold them) or the exponent is past a million (no fast path reaches it either way).
+    private static func decompose(_ text: UnsafeRawBufferPointer) -> (negative: Bool, digits: UInt64, exponent: Int, length: Int, isExact: Bool) {
         var index = 0
-        let count = literal.count
-        let negative = count > 0 && literal[0] == UInt8(ascii: "-")
+        let count = text.count
+        let negative = text[0] == UInt8(ascii: "-")
         if negative { index += 1 }
         var digits: UInt64 = 0
         var digitCount = 0
         var exponent = 0
+        var isExact = true
         var inFraction = false
         while index < count {
-            let byte = literal[index]
+            let byte = text[index]
             if byte == UInt8(ascii: ".") {
                 inFraction = true
             } else {
                 let digit = byte &- UInt8(ascii: "0")
                 guard digit < 10 else { break }
                 if digits != 0 || digit != 0 {
-                    guard digitCount < 19 else { return nil }
-                    digits = digits &* 10 &+ UInt64(digit)
-                    digitCount += 1
+                    if digitCount < 19 {
+                        digits = digits &* 10 &+ UInt64(digit)
+                        digitCount += 1
+                    } else {
+                        isExact = false
+                    }
                 }
                 if inFraction { exponent -= 1 }
             }
             index += 1
         }
-        if index < count {   // 'e' or 'E', an optional sign, digits
+        if index < count && text[index] | 0x20 == UInt8(ascii: "e") {
             index += 1
-            let negativeExponent = literal[index] == UInt8(ascii: "-")
-            if negativeExponent || literal[index] == UInt8(ascii: "+") { index += 1 }
+            let negativeExponent = text[index] == UInt8(ascii: "-")
+            if negativeExponent || text[index] == UInt8(ascii: "+") { index += 1 }
             var written = 0
             while index < count {
-                // Past a million the fast path is out of reach either way: stop before overflow.
-                if written < 1_000_000 { written = written * 10 + Int(literal[index] &- UInt8(ascii: "0")) }
+                let digit = text[index] &- UInt8(ascii: "0")
+                guard digit < 10 else { break }
+                if written < 1_000_000 { written = written * 10 + Int(digit) } else { isExact = false }
                 index += 1
             }
             exponent += negativeExponent ? -written : written
         }
-        return (negative, digits, exponent)
+        return (negative, digits, exponent, index, isExact)
     }
 
-    private static func withTerminatedCopy<T>(_ literal: UnsafeRawBufferPointer, _ body: (UnsafePointer<CChar>) -> T) -> T {
-        withUnsafeTemporaryAllocation(of: CChar.self, capacity: literal.count + 1) { copy in
-            literal.withMemoryRebound(to: CChar.self) { source in
+    private static func withTerminatedCopy<T>(_ text: UnsafeRawBufferPointer, _ length: Int, _ body: (UnsafePointer<CChar>) -> T) -> T {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: length + 1) { copy in
+            UnsafeRawBufferPointer(rebasing: text[..<length]).withMemoryRebound(to: CChar.self) { source in
                 _ = copy.initialize(fromContentsOf: source)
             }
-            copy[literal.count] = 0
+            copy[length] = 0
             return body(copy.baseAddress!)
         }
     }

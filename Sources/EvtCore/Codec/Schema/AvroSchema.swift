@@ -109,6 +109,7 @@ struct AvroBytes {
         count += length
     }
 
+    @inline(__always)
     mutating func bytes(_ data: UnsafeRawBufferPointer) {
         guard let start = data.baseAddress else { return }
         bytes(start.assumingMemoryBound(to: UInt8.self), data.count)
