@@ -526,4 +526,69 @@ struct AvroCodecTests {
             }
         }
     }
+
+    @Test("arrays, maps and bytes of 64 items or bytes and more take a longer count in front, nested ones too, as the specification's zigzag varint says")
+    func longCounts() throws {
+        let avro = try schema(#"""
+            {"type":"record","name":"C","fields":[{"name":"a","type":{"type":"array","items":"int"}},
+             {"name":"m","type":{"type":"map","values":"boolean"}},{"name":"b","type":"bytes"},
+             {"name":"n","type":{"type":"array","items":{"type":"array","items":"int"}}}]}
+            """#)
+        func varint(_ value: Int) -> [UInt8] {
+            var rest = UInt64(value) << 1
+            var bytes: [UInt8] = []
+            while rest >= 0x80 {
+                bytes.append(UInt8(rest & 0x7F) | 0x80)
+                rest >>= 7
+            }
+            return bytes + [UInt8(rest)]
+        }
+        func block(_ items: [[UInt8]]) -> [UInt8] { items.isEmpty ? [0] : varint(items.count) + items.flatMap { $0 } + [0] }
+        for count in [0, 1, 63, 64, 65, 8191, 8192, 10000] {
+            let numbers = (0..<count).map { $0 % 100 }
+            let keys = (0..<count).map { "k\($0)" }
+            let json = #"{"a":["# + numbers.map(String.init).joined(separator: ",") + #"],"m":{"# + keys.map { #""\#($0)":true"# }.joined(separator: ",")
+                + #"},"b":""# + String(repeating: #"\u00ff"#, count: count) + #"","n":[["# + numbers.map(String.init).joined(separator: ",") + "],[1,2],["
+                + numbers.map(String.init).joined(separator: ",") + "]]}"
+            let items = block(numbers.map { varint($0) })
+            let expected = items + block(keys.map { varint($0.utf8.count) + Array($0.utf8) + [1] }) + varint(count) + [UInt8](repeating: 0xFF, count: count)
+                + block([items, block([varint(1), varint(2)]), items])
+            #expect(try encode(avro, json).get() == expected, "\(count) items")
+        }
+    }
+
+    @Test("members and symbols match their names at every length, escaped or not, in or out of order; a longer or shorter key matches no field")
+    func namesInPlace() throws {
+        let names = (1...17).map { String(repeating: "a", count: $0) }
+        let avro = try schema(#"{"type":"record","name":"N","fields":["# + names.map { #"{"name":"\#($0)","type":"int"}"# }.joined(separator: ",")
+                              + #",{"name":"e","type":{"type":"enum","name":"S","symbols":["S","SS","SSSSSSSSS"]}}]}"#)
+        let expected: [UInt8] = (1...17).map { UInt8($0 * 2) } + [2]
+        func line(_ members: [(String, String)]) -> String { "{" + members.map { #""\#($0.0)":\#($0.1)"# }.joined(separator: ",") + "}" }
+        let inOrder = names.enumerated().map { ($0.element, String($0.offset + 1)) } + [("e", #""SS""#)]
+        #expect(try encode(avro, line(inOrder)).get() == expected)
+        #expect(try encode(avro, line(inOrder.reversed())).get() == expected)
+        let escaped = inOrder.map { (#"\u0061"# + $0.0.dropFirst(), $0.1) }.dropLast() + [(#"\u0065"#, #""S\u0053""#)]
+        #expect(try encode(avro, line(Array(escaped))).get() == expected)
+        #expect(try encode(avro, line(Array(escaped.reversed()))).get() == expected)
+        #expect(mismatch(avro, line(inOrder.dropLast() + [("e", #""SSS""#)])) == #".e: expected one of the enum's symbols S, SS, SSSSSSSSS, got "SSS""#)
+        #expect(mismatch(avro, line([(String(repeating: "a", count: 18), "1")] + inOrder))
+                == ".aaaaaaaaaaaaaaaaaa: expected no member here: N has no field of that name, got 1")
+        #expect(mismatch(avro, line([("aaab", "1")] + inOrder)) == ".aaab: expected no member here: N has no field of that name, got 1")
+    }
+
+    @Test("strings of code points decode every code point 0-255, raw or escaped, and refuse any above")
+    func codePoints() throws {
+        let avro = try schema(#"{"type":"record","name":"B","fields":[{"name":"b","type":"bytes"},{"name":"f","type":{"type":"fixed","name":"F","size":256}}]}"#)
+        let all = String((0...255).map { Character(Unicode.Scalar(UInt8($0))) })
+        var raw: [UInt8] = []
+        Array(all.utf8).withUnsafeBytes { JSONOutput.appendQuoted($0, to: &raw) }
+        let quoted = String(decoding: raw, as: UTF8.self)
+        let escaped = "\"" + (0...255).map { String(format: "\\u%04x", $0) }.joined() + "\""
+        let bytes = (0...255).map { UInt8($0) }
+        #expect(try encode(avro, #"{"b":\#(quoted),"f":\#(escaped)}"#).get() == [0x80, 0x04] + bytes + bytes)
+        #expect(try encode(avro, #"{"b":"\b\f\n\r\t\"\\\/","f":\#(quoted)}"#).get() == [16, 8, 12, 10, 13, 9, 0x22, 0x5C, 0x2F] + bytes)
+        for above in [#"\u0100"#, "Ā", "€", #"\ud83d\ude00"#, "😀", #"\ud800"#] {
+            #expect(mismatch(avro, #"{"b":"a\#(above)","f":\#(quoted)}"#) == #".b: expected bytes (a string of code points 0-255), got "a\#(above)""#)
+        }
+    }
 }
