@@ -14,7 +14,7 @@ final class AvroSchema {
     let nodes: [AvroNode]
     /// The same table as plain numbers and bytes, for the decoder's walk.
     let flat: AvroFlatPlan
-    /// Unescaped strings and numbers on their way into an encoded record.
+    /// Unescaped strings and names on their way into an encoded record or a comparison.
     var scratch: [UInt8] = []
     /// Where a record's JSON or Avro binary is built before it goes to the caller's buffer.
     var buffer: UnsafeMutablePointer<UInt8>
@@ -45,7 +45,8 @@ final class AvroSchema {
     }
 }
 
-/// One type of the schema, with what the walks in both directions need of it, worked out once.
+/// One type of the schema, worked out once: what AvroFlatPlan's tables are built from, and
+/// the names the codec's messages show.
 struct AvroNode {
     enum Kind { case null, boolean, int, long, float, double, bytes, string, record, enumeration, array, map, union, fixed }
 
@@ -59,8 +60,7 @@ struct AvroNode {
     /// separates it from the one before), per enum symbol `"SYMBOL"`, per union branch
     /// `{"BRANCH":` (`null` for the null branch).
     var labels: [[UInt8]] = []
-    /// Record field names, enum symbols, union branch names, unquoted: what the encoder
-    /// matches JSON against.
+    /// Record field names, enum symbols, union branch names, unquoted.
     var names: [[UInt8]] = []
     /// Per record field, its default as JSON text from the schema; nil when it has none.
     var defaults: [[UInt8]?] = []
