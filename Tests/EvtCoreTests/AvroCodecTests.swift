@@ -508,4 +508,132 @@ struct AvroCodecTests {
         #expect(mismatch(avro, #"{"f":1e39,"d":1}"#) == ".f: expected float, got 1e39")
         #expect(mismatch(avro, #"{"f":1,"d":1e999}"#) == ".d: expected double, got 1e999")
     }
+
+    @Test("a number's text gives exactly the double strtod and the float strtof give: short forms, many digits, exponents, -0, denormals, huge values")
+    func decimalTextLikeStrtod() {
+        var texts = ["0", "-0", "0.0", "-0.0", "0e5", "-0E-5", "1", "-1", "0.1", "0.25", "1.5", "12.25", "5000.0", "3.14159",
+                     "0.30000000000000004", "1e22", "1e23", "1e-22", "1e-23", "9007199254740992", "9007199254740993",
+                     "9007199254740993.0", "16777216", "16777217", "16777217.0", "0.000001", "123456789012345678901234567890",
+                     "1234567890123456789", "12345678901234567890", "0.1234567890123456789", "1.7976931348623157e308",
+                     "1.7976931348623159e308", "1e309", "-1e309", "4.9e-324", "5e-324", "2e-324", "2.2250738585072011e-308",
+                     "2.2250738585072014e-308", "3.4028235e38", "3.4028236e38", "3.5e38", "1e39", "1.4e-45", "1e-46", "1.17549435e-38",
+                     "1e10", "1e11", "1.5e-10", "1e-11", "7e22", "1e+5", "1E+05", "2.5E-3", "100000000000000000000000", "1e0000000000000000000007",
+                     "1e-99999999999999999999", "1e99999999999999999999", "0.00000000000000000000000000001", "8.589973e9", "8.589974e9",
+                     "0.500000000000000166533453693773481063544750213623046875", "9.5", "-2.5e-5", "3.0e-10", "4503599627370497.5"]
+        // Random numbers of every shape: 1 to 25 digits, a point anywhere or none, exponents near and far.
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ bound: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        for _ in 0..<20_000 {
+            var text = next(2) == 0 ? "-" : ""
+            let digitCount = 1 + next(25)
+            var digits = (0..<digitCount).map { _ in String(next(10)) }.joined()
+            while digits.count > 1 && digits.hasPrefix("0") { digits.removeFirst() }
+            let point = next(digits.count + 1)
+            if point > 0 && point < digits.count {
+                digits.insert(".", at: digits.index(digits.startIndex, offsetBy: point))
+            }
+            text += digits
+            switch next(4) {
+            case 0: break
+            case 1: text += "e" + String(next(45) - 22)
+            case 2: text += "E" + (next(2) == 0 ? "+" : "-") + String(next(12))
+            default: text += "e" + String(next(700) - 350)
+            }
+            texts.append(text)
+        }
+        // What Swift prints for random doubles and floats: the shortest text that reads back.
+        for _ in 0..<5_000 {
+            let bits = UInt64(next(1 << 30)) << 34 | UInt64(next(1 << 30)) << 4 | UInt64(next(16))
+            let double = Double(bitPattern: bits)
+            if double.isFinite { texts.append(double.description) }
+            let float = Float(bitPattern: UInt32(truncatingIfNeeded: bits >> 20))
+            if float.isFinite { texts.append(float.description) }
+        }
+        for text in texts {
+            let expectedDouble = strtod(text, nil)
+            let expectedFloat = strtof(text, nil)
+            var utf8 = text
+            utf8.withUTF8 { bytes in
+                let literal = UnsafeRawBufferPointer(bytes)
+                let double = DecimalFloatingPoint.double(atStartOf: literal)
+                let float = DecimalFloatingPoint.float(atStartOf: literal)
+                #expect(double.value.bitPattern == expectedDouble.bitPattern && double.length == literal.count, "double \(text)")
+                #expect(float.value.bitPattern == expectedFloat.bitPattern && float.length == literal.count, "float \(text)")
+            }
+            // Followed by what may follow a number in JSON, the number alone is read.
+            var followed = text + ",\"x\":1}"
+            followed.withUTF8 { bytes in
+                let double = DecimalFloatingPoint.double(atStartOf: UnsafeRawBufferPointer(bytes))
+                #expect(double.value.bitPattern == expectedDouble.bitPattern && double.length == text.utf8.count, "double \(text) in a line")
+            }
+        }
+    }
+
+    @Test("arrays, maps and bytes of 64 items or bytes and more take a longer count in front, nested ones too, as the specification's zigzag varint says")
+    func longCounts() throws {
+        let avro = try schema(#"""
+            {"type":"record","name":"C","fields":[{"name":"a","type":{"type":"array","items":"int"}},
+             {"name":"m","type":{"type":"map","values":"boolean"}},{"name":"b","type":"bytes"},
+             {"name":"n","type":{"type":"array","items":{"type":"array","items":"int"}}}]}
+            """#)
+        func varint(_ value: Int) -> [UInt8] {
+            var rest = UInt64(value) << 1
+            var bytes: [UInt8] = []
+            while rest >= 0x80 {
+                bytes.append(UInt8(rest & 0x7F) | 0x80)
+                rest >>= 7
+            }
+            return bytes + [UInt8(rest)]
+        }
+        func block(_ items: [[UInt8]]) -> [UInt8] { items.isEmpty ? [0] : varint(items.count) + items.flatMap { $0 } + [0] }
+        for count in [0, 1, 63, 64, 65, 8191, 8192, 10000] {
+            let numbers = (0..<count).map { $0 % 100 }
+            let keys = (0..<count).map { "k\($0)" }
+            let json = #"{"a":["# + numbers.map(String.init).joined(separator: ",") + #"],"m":{"# + keys.map { #""\#($0)":true"# }.joined(separator: ",")
+                + #"},"b":""# + String(repeating: #"\u00ff"#, count: count) + #"","n":[["# + numbers.map(String.init).joined(separator: ",") + "],[1,2],["
+                + numbers.map(String.init).joined(separator: ",") + "]]}"
+            let items = block(numbers.map { varint($0) })
+            let expected = items + block(keys.map { varint($0.utf8.count) + Array($0.utf8) + [1] }) + varint(count) + [UInt8](repeating: 0xFF, count: count)
+                + block([items, block([varint(1), varint(2)]), items])
+            #expect(try encode(avro, json).get() == expected, "\(count) items")
+        }
+    }
+
+    @Test("members and symbols match their names at every length, escaped or not, in or out of order; a longer or shorter key matches no field")
+    func namesInPlace() throws {
+        let names = (1...17).map { String(repeating: "a", count: $0) }
+        let avro = try schema(#"{"type":"record","name":"N","fields":["# + names.map { #"{"name":"\#($0)","type":"int"}"# }.joined(separator: ",")
+                              + #",{"name":"e","type":{"type":"enum","name":"S","symbols":["S","SS","SSSSSSSSS"]}}]}"#)
+        let expected: [UInt8] = (1...17).map { UInt8($0 * 2) } + [2]
+        func line(_ members: [(String, String)]) -> String { "{" + members.map { #""\#($0.0)":\#($0.1)"# }.joined(separator: ",") + "}" }
+        let inOrder = names.enumerated().map { ($0.element, String($0.offset + 1)) } + [("e", #""SS""#)]
+        #expect(try encode(avro, line(inOrder)).get() == expected)
+        #expect(try encode(avro, line(inOrder.reversed())).get() == expected)
+        let escaped = inOrder.map { (#"\u0061"# + $0.0.dropFirst(), $0.1) }.dropLast() + [(#"\u0065"#, #""S\u0053""#)]
+        #expect(try encode(avro, line(Array(escaped))).get() == expected)
+        #expect(try encode(avro, line(Array(escaped.reversed()))).get() == expected)
+        #expect(mismatch(avro, line(inOrder.dropLast() + [("e", #""SSS""#)])) == #".e: expected one of the enum's symbols S, SS, SSSSSSSSS, got "SSS""#)
+        #expect(mismatch(avro, line([(String(repeating: "a", count: 18), "1")] + inOrder))
+                == ".aaaaaaaaaaaaaaaaaa: expected no member here: N has no field of that name, got 1")
+        #expect(mismatch(avro, line([("aaab", "1")] + inOrder)) == ".aaab: expected no member here: N has no field of that name, got 1")
+    }
+
+    @Test("strings of code points decode every code point 0-255, raw or escaped, and refuse any above")
+    func codePoints() throws {
+        let avro = try schema(#"{"type":"record","name":"B","fields":[{"name":"b","type":"bytes"},{"name":"f","type":{"type":"fixed","name":"F","size":256}}]}"#)
+        let all = String((0...255).map { Character(Unicode.Scalar(UInt8($0))) })
+        var raw: [UInt8] = []
+        Array(all.utf8).withUnsafeBytes { JSONOutput.appendQuoted($0, to: &raw) }
+        let quoted = String(decoding: raw, as: UTF8.self)
+        let escaped = "\"" + (0...255).map { String(format: "\\u%04x", $0) }.joined() + "\""
+        let bytes = (0...255).map { UInt8($0) }
+        #expect(try encode(avro, #"{"b":\#(quoted),"f":\#(escaped)}"#).get() == [0x80, 0x04] + bytes + bytes)
+        #expect(try encode(avro, #"{"b":"\b\f\n\r\t\"\\\/","f":\#(quoted)}"#).get() == [16, 8, 12, 10, 13, 9, 0x22, 0x5C, 0x2F] + bytes)
+        for above in [#"\u0100"#, "Ā", "€", #"\ud83d\ude00"#, "😀", #"\ud800"#] {
+            #expect(mismatch(avro, #"{"b":"a\#(above)","f":\#(quoted)}"#) == #".b: expected bytes (a string of code points 0-255), got "a\#(above)""#)
+        }
+    }
 }

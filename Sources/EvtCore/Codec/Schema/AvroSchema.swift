@@ -14,7 +14,7 @@ final class AvroSchema {
     let nodes: [AvroNode]
     /// The same table as plain numbers and bytes, for the decoder's walk.
     let flat: AvroFlatPlan
-    /// Unescaped strings and numbers on their way into an encoded record.
+    /// Unescaped strings and names on their way into an encoded record or a comparison.
     var scratch: [UInt8] = []
     /// Where a record's JSON or Avro binary is built before it goes to the caller's buffer.
     var buffer: UnsafeMutablePointer<UInt8>
@@ -45,7 +45,8 @@ final class AvroSchema {
     }
 }
 
-/// One type of the schema, with what the walks in both directions need of it, worked out once.
+/// One type of the schema, worked out once: what AvroFlatPlan's tables are built from, and
+/// the names the codec's messages show.
 struct AvroNode {
     enum Kind { case null, boolean, int, long, float, double, bytes, string, record, enumeration, array, map, union, fixed }
 
@@ -59,8 +60,7 @@ struct AvroNode {
     /// separates it from the one before), per enum symbol `"SYMBOL"`, per union branch
     /// `{"BRANCH":` (`null` for the null branch).
     var labels: [[UInt8]] = []
-    /// Record field names, enum symbols, union branch names, unquoted: what the encoder
-    /// matches JSON against.
+    /// Record field names, enum symbols, union branch names, unquoted.
     var names: [[UInt8]] = []
     /// Per record field, its default as JSON text from the schema; nil when it has none.
     var defaults: [[UInt8]?] = []
@@ -109,6 +109,7 @@ struct AvroBytes {
         count += length
     }
 
+    @inline(__always)
     mutating func bytes(_ data: UnsafeRawBufferPointer) {
         guard let start = data.baseAddress else { return }
         bytes(start.assumingMemoryBound(to: UInt8.self), data.count)
@@ -128,17 +129,23 @@ struct AvroBytes {
         count += 1
     }
 
-    /// A varint put in before the bytes from `offset` on (an array's count, known once its
-    /// items are written).
-    mutating func insertVarint(_ value: Int64, at offset: Int) {
+    /// Writes the zigzag varint of `value` into the one byte kept for it at `offset`: a count
+    /// or length known only once what follows is written. Up to 63 fits that byte; a larger
+    /// value moves what follows to make room (once per array, map or long bytes value).
+    mutating func setVarint(_ value: Int64, inSlotAt offset: Int) {
+        if value >= 0 && value < 64 {
+            base[offset] = UInt8(value << 1)
+            return
+        }
         let end = count
         varint(value)
         let length = count - end
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { prefix in
-            _ = prefix.baseAddress!.update(from: base + end, count: length)
-            (base + offset + length).update(from: base + offset, count: end - offset)   // memmove
-            (base + offset).update(from: prefix.baseAddress!, count: length)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { encoded in
+            encoded.baseAddress!.update(from: base + end, count: length)
+            (base + offset + length).update(from: base + offset + 1, count: end - offset - 1)   // memmove
+            (base + offset).update(from: encoded.baseAddress!, count: length)
         }
+        count = end + length - 1
     }
 
     mutating func decimal(_ value: Int64) {
@@ -244,9 +251,9 @@ struct AvroBytes {
     }
 }
 
-/// The node table with no reference-counted parts, so the decoder's walk costs no retains:
-/// per node its kind, size (a fixed's bytes) and where its children and labels start in
-/// the shared tables.
+/// The node table with no reference-counted parts, so the walks in both directions cost no
+/// retains: per node its kind, size (a fixed's bytes) and where its children and labels
+/// (names) start in the shared tables.
 struct AvroFlatPlan {
     struct Node {
         var kind: AvroNode.Kind
@@ -263,14 +270,34 @@ struct AvroFlatPlan {
     var labelOffsets: [Int] = [0]
     var labelBytes: [UInt8] = []
 
+    /// Per label, what the encoder reads JSON with: the name, unquoted, that a member, symbol
+    /// or branch must spell, and a record field's default as JSON text (nil without one);
+    /// both are ranges of `nameBytes`.
+    struct Name {
+        var name: Range<Int>
+        var defaultText: Range<Int>?
+    }
+
+    var names: [Name] = []
+    var nameBytes: [UInt8] = []
+
     init(_ table: [AvroNode]) {
         for node in table {
             nodes.append(Node(kind: node.kind, size: node.size, childStart: children.count, childCount: node.children.count,
                               labelStart: labelOffsets.count - 1, labelCount: node.labels.count))
             children += node.children
-            for label in node.labels {
+            for (index, label) in node.labels.enumerated() {
                 labelBytes += label
                 labelOffsets.append(labelBytes.count)
+                let nameStart = nameBytes.count
+                nameBytes += node.names[index]
+                var name = Name(name: nameStart..<nameBytes.count)
+                if node.kind == .record, let fallback = node.defaults[index] {
+                    let defaultStart = nameBytes.count
+                    nameBytes += fallback
+                    name.defaultText = defaultStart..<nameBytes.count
+                }
+                names.append(name)
             }
         }
     }
