@@ -24,6 +24,18 @@ extension ParsedArguments {
         return number
     }
 
+    /// `--format NAME`: one of `F`'s cases; without it, `onATerminal` when stdout is a
+    /// terminal (a person reads it), else `otherwise` (a program does).
+    func format<F: RawRepresentable & CaseIterable>(_: F.Type, onATerminal: F, otherwise: F) throws -> F where F.RawValue == String {
+        guard let text = value("format") else { return stdoutIsATerminal() ? onATerminal : otherwise }
+        guard let chosen = F(rawValue: text) else {
+            let names = F.allCases.map(\.rawValue)
+            let choices = names.dropLast().joined(separator: ", ") + " or " + names.last!
+            throw EvtError.usage("--format takes \(choices), not \(text).", usage: spec.usageLine)
+        }
+        return chosen
+    }
+
     /// `--timeout DURATION`: how long to wait for acknowledgements (default 30 s).
     func timeoutMs() throws -> Int {
         guard let text = value("timeout") else { return 30_000 }

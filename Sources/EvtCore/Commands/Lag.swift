@@ -1,22 +1,14 @@
 /// `evt lag SOURCE... [--group G]...`: how far each group is behind, as NDJSON, a table or
 /// Prometheus metrics, once or every `--watch`; exit 4 beyond `--max-lag`/`--max-lag-age`.
 public enum LagCommand {
-    enum Format: String { case json, table, prometheus }
+    enum Format: String, CaseIterable { case json, table, prometheus }
 
     public static func run(_ arguments: ParsedArguments, environment: [String: String]) throws -> ExitStatus {
         let spec = arguments.spec
         guard !arguments.operands.isEmpty else {
             throw EvtError.usage("lag needs a SOURCE, e.g. topic:orders --group billing or stream:orders.", usage: spec.usageLine)
         }
-        let format: Format
-        if let text = arguments.value("format") {
-            guard let chosen = Format(rawValue: text) else {
-                throw EvtError.usage("--format takes json, table or prometheus, not \(text).", usage: spec.usageLine)
-            }
-            format = chosen
-        } else {
-            format = stdoutIsATerminal() ? .table : .json
-        }
+        let format = try arguments.format(Format.self, onATerminal: .table, otherwise: .json)
         let limits = LagLimits(
             maxLag: try arguments.number("max-lag", minimum: 0),
             maxAgeMs: try arguments.value("max-lag-age").map { try DurationParser.milliseconds($0, option: "--max-lag-age") })

@@ -4,19 +4,11 @@
 /// default servers. A server that cannot be reached is named on stderr, the others are still
 /// listed, and the exit status is then 1.
 public enum LsCommand {
-    enum Format: String { case json, table }
+    enum Format: String, CaseIterable { case json, table }
 
     public static func run(_ arguments: ParsedArguments, environment: [String: String]) throws -> ExitStatus {
         let spec = arguments.spec
-        let format: Format
-        if let text = arguments.value("format") {
-            guard let chosen = Format(rawValue: text) else {
-                throw EvtError.usage("--format takes json or table, not \(text).", usage: spec.usageLine)
-            }
-            format = chosen
-        } else {
-            format = stdoutIsATerminal() ? .table : .json
-        }
+        let format = try arguments.format(Format.self, onATerminal: .table, otherwise: .json)
         var plan = Plan()
         if arguments.operands.isEmpty {
             plan.add(.kafka(brokers: Endpoint.kafkaBrokers(environment: environment)), .everything, wholeServer: true)
