@@ -79,3 +79,14 @@ enum MetricsOutput {
         return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
     }
 }
+
+extension WorkerMetrics {
+    /// What a scrape of `/metrics` answers: the last snapshot published (called on the
+    /// listener's thread).
+    func exposition() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(8192)
+        MetricsOutput.appendWorker(snapshot, of: self, nowMs: epochMilliseconds(), to: &out)
+        return out
+    }
+}
