@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+import EvtTestSupport
+
+/// `subscribe --metrics` and `copy-between -f --metrics`, scraped by a real Prometheus and
+/// checked against what redis-cli reads of the same stream, group and target.
+@Suite("worker metrics: subscribe and copy-between -f scraped by Prometheus")
+struct WorkerMetricsEndToEndTests {
+    static func seq(_ range: ClosedRange<Int>) -> String { range.map(String.init).joined(separator: "\n") + "\n" }
+
+    /// XINFO GROUPS of `stream`, the fields of `group` (name → value, as --raw prints them).
+    static func groupInfo(_ redis: RedisServer, _ stream: String, _ group: String) throws -> [String: String] {
+        let lines = try redis.cli(["XINFO", "GROUPS", stream]).split(separator: "\n").map(String.init)
+        var fields: [String: String] = [:]
+        var index = 0
+        while index + 1 < lines.count {
+            if lines[index] == "name" && !fields.isEmpty && fields["name"] == group { break }
+            if lines[index] == "name" { fields = [:] }
+            fields[lines[index]] = lines[index + 1]
+            index += 2
+        }
+        return fields["name"] == group ? fields : [:]
+    }
+
+    /// XPENDING's entries of `group`: (id, delivery count).
+    static func pendingEntries(_ redis: RedisServer, _ stream: String, _ group: String) throws -> [(id: String, deliveries: Int)] {
+        let lines = try redis.cli(["XPENDING", stream, group, "-", "+", "1000"]).split(separator: "\n").map(String.init)
+        return stride(from: 0, to: lines.count - 3, by: 4).map { (lines[$0], Int(lines[$0 + 3]) ?? -1) }
+    }
+
+    static func value(_ samples: [PrometheusSample]) -> Double? { samples.count == 1 ? samples[0].value : nil }
+
+    @Test("a stream group worker's acked and failed counters equal XINFO GROUPS and XPENDING, its processing histogram counts every --exec run, and a rerun counts its redeliveries")
+    func streamGroupWorker() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "stream:jobs"], stdin: Self.seq(1...30), environment: env)
+        _ = try Evt.run(["group-create", "stream:jobs", "workers", "--from", "beginning"], environment: env)
+        let port = try TestPorts.pick()
+        let prometheus = try PrometheusServer.start(scraping: ["127.0.0.1:\(port)"])
+        defer { prometheus.stop() }
+
+        // Every run appends its job to `runs`; multiples of 7 fail and stay pending.
+        let runs = redis.scratch.file("runs")
+        let command = "v=$(jq -r .value.value); echo $v >> \(runs); [ $((v % 7)) != 0 ]"
+        let arguments = ["subscribe", "stream:jobs", "--group", "workers", "--consumer", "w1", "--exec", command,
+                         "--on-exec-error", "continue", "--metrics", "127.0.0.1:\(port)", "--stats", "300ms"]
+        let worker = try Evt.start(arguments, environment: env)
+        #expect(worker.waitForStderr(containing: "serving metrics at http://127.0.0.1:\(port)/metrics"), "\(worker.stderrSoFar)")
+        func runLines() -> [String] {
+            ((try? String(contentsOfFile: runs, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+        #expect(waitUntil(timeout: 60) { runLines().count == 30 }, "every job ran once: \(runLines())")
+        let failing = runLines().filter { Int($0)! % 7 == 0 }.count
+        #expect(failing == 4)
+
+        // The truth, as redis-cli reads it once the last acknowledgement is in.
+        let selector = #"{job="evt",source="jobs",group="workers",system="redis",kind="stream"}"#
+        var truth: (read: Int, pending: Int) = (-1, -1)
+        try prometheus.waitFor(#"evt_events_total\#(selector)"#, timeoutSeconds: 60) { samples in
+            guard let info = try? Self.groupInfo(redis, "jobs", "workers"), let read = Int(info["entries-read"] ?? ""),
+                  let pending = try? Self.pendingEntries(redis, "jobs", "workers").count else { return false }
+            truth = (read, pending)
+            let byOutcome = Dictionary(samples.map { ($0.labels["outcome"] ?? "", $0.value) }, uniquingKeysWith: { $1 })
+            return byOutcome["acked"] == Double(read - pending) && byOutcome["failed"] == Double(pending)
+                && byOutcome["filtered"] == 0 && byOutcome["dead_lettered"] == 0
+        }
+        #expect(truth.read == 30)
+        #expect(truth.pending == failing)
+
+        // One observation per --exec run; an end-to-end time for every acknowledged job.
+        try prometheus.waitFor(#"evt_processing_seconds_count\#(selector)"#) { Self.value($0) == Double(runLines().count) }
+        try prometheus.waitFor(#"evt_processing_seconds_bucket{le="+Inf",group="workers"}"#) { Self.value($0) == 30 }
+        try prometheus.waitFor(#"evt_end_to_end_seconds_count\#(selector)"#) { Self.value($0) == Double(30 - failing) }
+        let p50 = try prometheus.waitFor(#"histogram_quantile(0.5, evt_end_to_end_seconds_bucket\#(selector))"#) {
+            (Self.value($0) ?? 0) > 0
+        }
+        #expect(Self.value(p50)! <= 60)
+        try prometheus.waitFor(#"evt_redeliveries_total\#(selector)"#) { Self.value($0) == 0 }
+        #expect(worker.waitForStderr(containing: "; processing p50 "), "--stats shows the quantiles: \(worker.stderrSoFar)")
+        #expect(worker.stderrSoFar.contains(" p99 "))
+        _ = worker.stop()
+
+        // The same consumer again: its four pending jobs are delivered a second time, and
+        // fail again.
+        let rerun = try Evt.start(arguments, environment: env)
+        defer { _ = rerun.stop() }
+        #expect(waitUntil(timeout: 60) { runLines().count == 30 + failing }, "\(runLines())")
+        try prometheus.waitFor(#"evt_redeliveries_total\#(selector)"#, timeoutSeconds: 60) { samples in
+            let twice = (try? Self.pendingEntries(redis, "jobs", "workers").filter { $0.deliveries > 1 }.count) ?? -1
+            return twice == failing && Self.value(samples) == Double(twice)
+        }
+        try prometheus.waitFor(#"evt_events_total{outcome="failed",group="workers"}"#) { Self.value($0) == Double(failing) }
+    }
+
+    @Test("copy-between -f --metrics: copied equals the target's length read by redis-cli, with batches, checkpoint age and end-to-end times")
+    func followingCopy() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "stream:from"], stdin: Self.seq(1...500), environment: env)
+        let port = try TestPorts.pick()
+        let prometheus = try PrometheusServer.start(scraping: ["127.0.0.1:\(port)"])
+        defer { prometheus.stop() }
+        let copy = try Evt.start(["copy-between", "stream:from", "stream:to", "-f", "--checkpoint", "bridge",
+                                  "--metrics", "127.0.0.1:\(port)"], environment: env)
+        defer { _ = copy.stop() }
+        #expect(copy.waitForStderr(containing: "serving metrics at"), "\(copy.stderrSoFar)")
+        _ = try Evt.run(["publish", "stream:from"], stdin: Self.seq(501...800), environment: env)
+
+        let selector = #"{source="from",target="stream:to",kind="stream"}"#
+        try prometheus.waitFor(#"evt_events_total{outcome="acked",source="from",target="stream:to"}"#, timeoutSeconds: 60) { samples in
+            let length = Int((try? redis.cli(["XLEN", "to"]))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
+            return length == 800 && Self.value(samples) == Double(length)
+        }
+        let batches = try #require(Self.value(try prometheus.waitFor(#"evt_batches_total\#(selector)"#) { Self.value($0) ?? 0 >= 2 }))
+        #expect(batches <= 800, "a batch holds at least one event")
+        try prometheus.waitFor(#"evt_end_to_end_seconds_count\#(selector)"#) { Self.value($0) == 800 }
+        let age = try prometheus.waitFor(#"evt_checkpoint_age_seconds\#(selector)"#) { !$0.isEmpty }
+        #expect(Self.value(age)! < 30, "an idle bridge keeps its checkpoint up to date")
+        try prometheus.waitFor(#"evt_events_total{outcome="failed",target="stream:to"}"#) { Self.value($0) == 0 }
+        #expect(try prometheus.query(#"evt_processing_seconds_count\#(selector)"#).isEmpty, "no --exec, no processing histogram")
+    }
+
+    @Test("copy-between --metrics without -f is a usage error that says to add -f")
+    func metricsNeedsFollow() throws {
+        let redis = try RedisServer()
+        let result = try Evt.run(["copy-between", "stream:a", "stream:b", "--metrics", "127.0.0.1:0"],
+                                 environment: ["EVT_REDIS_URL": redis.url])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("--metrics") && result.stderr.contains("-f"), "\(result.stderr)")
+    }
+
+    @Test("subscribe --metrics on an address in use exits before consuming anything")
+    func addressInUse() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "list:q"], stdin: Self.seq(1...3), environment: env)
+        let result = try Evt.run(["subscribe", "list:q", "--metrics", "127.0.0.1:\(redis.port)", "-c", "1"], environment: env)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--metrics"), "\(result.stderr)")
+        #expect(try redis.cli(["LLEN", "q"]).trimmingCharacters(in: .whitespacesAndNewlines) == "3", "nothing was taken")
+    }
+}
