@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import EvtCore
 import EvtTestSupport
 
 /// `subscribe --metrics` and `copy-between -f --metrics`, scraped by a real Prometheus and
@@ -119,6 +120,65 @@ struct WorkerMetricsEndToEndTests {
         #expect(Self.value(age)! < 30, "an idle bridge keeps its checkpoint up to date")
         try prometheus.waitFor(#"evt_events_total{outcome="failed",target="stream:to"}"#) { Self.value($0) == 0 }
         #expect(try prometheus.query(#"evt_processing_seconds_count\#(selector)"#).isEmpty, "no --exec, no processing histogram")
+    }
+
+    @Test("a Kafka group worker: acked equals the records kcat reads and --exec handled, every one with an end-to-end time from its timestamp, no redeliveries")
+    func kafkaGroupWorker() throws {
+        let cluster = try mockCluster(topics: [("orders", 2)])
+        let env = ["EVT_KAFKA_BROKERS": cluster.bootstrapServers]
+        let publishedFrom = epochMilliseconds()
+        let published = try Evt.run(["publish", "topic:orders"], stdin: Self.seq(1...20), environment: env)
+        #expect(published.status == 0, "\(published.stderr)")
+        let stored = try kcatConsume(brokers: cluster.bootstrapServers, topic: "orders")
+        #expect(stored.count == 20)
+        let port = try TestPorts.pick()
+        let prometheus = try PrometheusServer.start(scraping: ["127.0.0.1:\(port)"])
+        defer { prometheus.stop() }
+        let scratch = Scratch()
+        let handled = scratch.file("handled")
+        let worker = try Evt.start(["subscribe", "topic:orders", "--group", "billing", "--from", "beginning",
+                                    "--exec", "cat >> \(handled)", "--metrics", "127.0.0.1:\(port)",
+                                    "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"], environment: env)
+        defer { _ = worker.stop() }
+        func handledCount() -> Int {
+            ((try? String(contentsOfFile: handled, encoding: .utf8)) ?? "").split(separator: "\n").count
+        }
+        #expect(waitUntil(timeout: 60) { handledCount() == stored.count }, "\(worker.stderrSoFar)")
+        let selector = #"{system="kafka",kind="topic",source="orders",group="billing"}"#
+        try prometheus.waitFor(#"evt_events_total{outcome="acked",system="kafka",group="billing"}"#, timeoutSeconds: 60) {
+            Self.value($0) == Double(stored.count)
+        }
+        try prometheus.waitFor(#"evt_processing_seconds_count\#(selector)"#) { Self.value($0) == Double(handledCount()) }
+        let count = try prometheus.waitFor(#"evt_end_to_end_seconds_count\#(selector)"#) { Self.value($0) == 20 }
+        #expect(Self.value(count) == 20)
+        // Each time runs from a timestamp taken after `publishedFrom` to an acknowledgement
+        // before now.
+        let sum = try #require(Self.value(try prometheus.query(#"evt_end_to_end_seconds_sum\#(selector)"#)))
+        #expect(sum >= 0 && sum <= 20 * Double(epochMilliseconds() - publishedFrom) / 1000, "\(sum)")
+        #expect(Self.value(try prometheus.query(#"evt_redeliveries_total\#(selector)"#)) == 0)
+    }
+
+    @Test("a list worker with --processing counts the items an earlier run left there as redeliveries")
+    func listLeftovers() throws {
+        let redis = try RedisServer()
+        let env = ["EVT_REDIS_URL": redis.url]
+        _ = try Evt.run(["publish", "list:q"], stdin: Self.seq(1...10), environment: env)
+        // An earlier worker that moved three items into its processing list and died.
+        for _ in 0..<3 { try redis.cli(["LMOVE", "q", "q:processing", "RIGHT", "LEFT"]) }
+        let port = try TestPorts.pick()
+        let prometheus = try PrometheusServer.start(scraping: ["127.0.0.1:\(port)"])
+        defer { prometheus.stop() }
+        let worker = try Evt.start(["subscribe", "list:q", "--processing", "q:processing", "--exec", "cat > /dev/null",
+                                    "--metrics", "127.0.0.1:\(port)"], environment: env)
+        defer { _ = worker.stop() }
+        let selector = #"{system="redis",kind="list",source="q"}"#
+        try prometheus.waitFor(#"evt_events_total{outcome="acked",kind="list",source="q"}"#, timeoutSeconds: 60) { samples in
+            let left = (try? redis.cli(["LLEN", "q"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? ""
+            let processing = (try? redis.cli(["LLEN", "q:processing"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? ""
+            return left == "0" && processing == "0" && Self.value(samples) == 10
+        }
+        #expect(Self.value(try prometheus.waitFor(#"evt_redeliveries_total\#(selector)"#) { Self.value($0) == 3 }) == 3)
+        #expect(Self.value(try prometheus.query(#"evt_end_to_end_seconds_count\#(selector)"#)) == 0, "a list item has no time of its own")
     }
 
     @Test("copy-between --metrics without -f is a usage error that says to add -f")
