@@ -22,6 +22,27 @@ struct WorkerMetricsTests {
         for (bound, text) in zip(LatencyHistogram.bounds, LatencyHistogram.boundTexts) { #expect(Double(text) == bound) }
     }
 
+    @Test("the bucket search agrees with the bounds: on each bound, just above and below it, and far out")
+    func bucketSearch() {
+        var values: [Double] = [0, -1, 1e-9, 1e9, .infinity]
+        for bound in LatencyHistogram.bounds { values += [bound, bound.nextUp, bound.nextDown, bound * 1.3] }
+        for value in values {
+            let expected = LatencyHistogram.bounds.firstIndex { value <= $0 } ?? LatencyHistogram.bounds.count
+            #expect(LatencyHistogram.bucket(of: value) == expected, "\(value)")
+        }
+        #expect(LatencyHistogram.bucket(of: .nan) == 15)
+    }
+
+    @Test("a stream id's milliseconds, and 0 for what is not an id")
+    func idMilliseconds() {
+        func ms(_ text: String) -> Int64 { Array(text.utf8).withUnsafeBytes { EventTimes.milliseconds(ofID: $0) } }
+        #expect(ms("1763812345123-7") == 1_763_812_345_123)
+        #expect(ms("0-1") == 0)
+        #expect(ms("12") == 0)
+        #expect(ms("1a-1") == 0)
+        #expect(ms("99999999999999999999999-0") == 0)
+    }
+
     @Test("quantiles are interpolated within the bucket that holds the rank, as histogram_quantile does")
     func quantiles() throws {
         var histogram = LatencyHistogram()
