@@ -92,7 +92,7 @@ public enum PublishCommand {
         // add to the sending thread's time.
         let exchange = EventBlockExchange()
         var decodingEnd: DecodingEnd = .endOfInput
-        let decodingThread = try ReadAheadThread {
+        let decodingThread = try BackgroundThread("to read the input") {
             decodingEnd = decodeAhead(inputs: inputs, decoder: decoder, encoding: encoding, keyFromRecord: keyFromRecord,
                                       skipBadLines: skipBadLines, handled: handled, into: exchange)
         }

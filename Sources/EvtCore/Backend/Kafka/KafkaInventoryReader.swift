@@ -81,7 +81,7 @@ enum KafkaInventoryReader {
         // other, the same output.
         let snapshot = inventory
         let startRound = RoundResult()
-        let thread = try ReadAheadThread {
+        let thread = try BackgroundThread("to read the log starts") {
             startRound.result = Result { try offsets(Int64(RD_KAFKA_OFFSET_BEGINNING), of: wanted, in: snapshot, client: client) }
         }
         let endRound = Result { try offsets(Int64(RD_KAFKA_OFFSET_END), of: wanted, in: inventory, client: client) }
