@@ -293,6 +293,8 @@ public enum CommandTable {
             OptionSpec("fail-on", .value("STATUS,..."),
                        "Exit 4 when a group is stalled or falling_behind (comma list); without --watch, reads the window 5s apart.",
                        completion: .choices(["stalled", "falling_behind", "stalled,falling_behind"])),
+            OptionSpec("listen", .value("HOST:PORT"),
+                       "Serve Prometheus metrics at http://HOST:PORT/metrics until stopped, reading at most once per --watch (default 5s)."),
             OptionSpec("consumer-labels", .flag,
                        "Prometheus: also the series per consumer of a stream group (label consumer)."),
             OptionSpec("max-lag", .value("N"), "Exit 4 when a group has more than N events left to consume."),

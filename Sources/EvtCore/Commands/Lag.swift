@@ -38,6 +38,22 @@ public enum LagCommand {
             sources.append(LagSource(try Endpoint.parse(text, environment: environment), deadLetter))
         }
 
+        if let address = arguments.value("listen") {
+            if arguments.value("format") != nil {
+                throw EvtError.usage("--listen serves the Prometheus format at /metrics and prints nothing on stdout; leave out --format, or drop --listen to print.", usage: spec.usageLine)
+            }
+            var round = LagRound(sources: sources, query: query, endpoints: endpoints, limits: limits,
+                                 statusLimits: statusLimits, window: window)
+            // Only a usage error stops evt before it serves: a server that cannot be read
+            // now is evt_up 0 until it can.
+            try round.openTolerant()
+            let listener = try MetricsListener(address: address, option: "--listen")
+            defer { listener.close() }
+            serve(listener, &round, intervalMs: watchMs ?? 5000, consumerLabels: consumerLabels)
+            if let stopped = Signals.exitStatusAfterSignal { return stopped }
+            return round.beyond ? .lagExceeded : .success
+        }
+
         for source in sources { try source.open() }
         var round = LagRound(sources: sources, query: query, endpoints: endpoints, limits: limits,
                              statusLimits: statusLimits, window: window)
@@ -83,6 +99,30 @@ public enum LagCommand {
     }
 }
 
+extension LagCommand {
+    /// `--listen`: answers each scrape of /metrics, on this thread, until a stop signal. A
+    /// scrape reads every source again when the last read is `intervalMs` old (a tenth
+    /// early still counts, so that a scrape interval equal to --watch reads at every
+    /// scrape); otherwise it gets the last read again. Nothing is read between scrapes.
+    static func serve(_ listener: MetricsListener, _ round: inout LagRound, intervalMs: Int,
+                      consumerLabels: Bool) {
+        var exposition: [UInt8] = []
+        var readAtMs: Int?
+        while !Signals.stopRequested {
+            listener.serve(forMs: 1000) {
+                let now = monotonicMilliseconds()
+                if let readAtMs, now - readAtMs < intervalMs - intervalMs / 10 { return exposition }
+                readAtMs = now
+                round.readTolerant()
+                exposition = []
+                LagOutput.appendPrometheus(round.reports, trends: round.trends, up: round.up,
+                                           consumerLabels: consumerLabels, to: &exposition)
+                return exposition
+            }
+        }
+    }
+}
+
 /// One SOURCE (or --dead-letter) of `evt lag`, and its reader once made.
 final class LagSource {
     let endpoint: Endpoint
@@ -121,8 +161,9 @@ struct LagRound {
     /// The last read found a group beyond a limit.
     private(set) var beyond = false
     private var noted: Set<String> = []
-    /// The sources whose failure was named on stderr, until they answer again (--listen).
-    private var down: Set<Int> = []
+    /// The sources that could not be read, with the reason named on stderr (--listen): it
+    /// is named again only when it changes, or once the source can be read again.
+    private var down: [Int: String] = [:]
 
     init(sources: [LagSource], query: LagQuery, endpoints: [Endpoint], limits: LagLimits,
          statusLimits: LagStatusLimits, window: Int) {
@@ -147,8 +188,7 @@ struct LagRound {
     mutating func openTolerant() throws {
         for (index, source) in sources.enumerated() {
             do { try source.open() } catch let error as EvtError where error.cause == .usage { throw error } catch {
-                down.insert(index)
-                Diagnostics.print("evt_up 0 for \(source.endpoint.description) until it can be read: \(Self.text(error))")
+                noteDown(index, error)
             }
         }
     }
@@ -161,12 +201,10 @@ struct LagRound {
         for (index, source) in sources.enumerated() {
             do {
                 perSource.append(.success(try source.read()))
-                if down.remove(index) != nil { Diagnostics.print("\(source.endpoint.description) can be read again.") }
+                if down.removeValue(forKey: index) != nil { Diagnostics.print("\(source.endpoint.description) can be read again (evt_up 1).") }
             } catch {
                 perSource.append(.failure(error))
-                if down.insert(index).inserted {
-                    Diagnostics.print("evt_up 0 for \(source.endpoint.description) until it can be read again: \(Self.text(error))")
-                }
+                noteDown(index, error)
             }
         }
         let found = perSource.prefix(endpoints.count).map { (try? $0.get()) ?? [] }
@@ -174,6 +212,12 @@ struct LagRound {
             if noted.insert(Self.text(error)).inserted { Diagnostics.print(Self.text(error)) }
         }
         settle(perSource, atMs: atMs)
+    }
+
+    private mutating func noteDown(_ index: Int, _ error: Error) {
+        let reason = Self.text(error)
+        guard down.updateValue(reason, forKey: index) != reason else { return }
+        Diagnostics.print("evt_up 0 for \(sources[index].endpoint.description) until it can be read: \(reason)")
     }
 
     static func text(_ error: Error) -> String {
