@@ -75,9 +75,9 @@ _evt()
                          -X --property -F --property-file'
             ;;
         lag)
-            options='-g --group --format --watch --window --fail-on --consumer-labels --max-lag --max-lag-age
+            options='-g --group --format --watch --window --fail-on --listen --consumer-labels --max-lag --max-lag-age
                      --processing --dead-letter -X --property -F --property-file -v --verbose -h --help'
-            takes_value='-g --group --format --watch --window --fail-on --max-lag --max-lag-age --processing
+            takes_value='-g --group --format --watch --window --fail-on --listen --max-lag --max-lag-age --processing
                          --dead-letter -X --property -F --property-file'
             ;;
         ls)

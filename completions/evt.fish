@@ -178,6 +178,7 @@ complete -c evt -n $lag -l format -x -a 'json table prometheus' -d 'Output: NDJS
 complete -c evt -n $lag -l watch -x -d 'Repeat every DURATION until stopped, with status and rates'
 complete -c evt -n $lag -l window -x -d 'Status and rates over the last N reads'
 complete -c evt -n $lag -l fail-on -x -a 'stalled falling_behind stalled,falling_behind' -d 'Exit 4 when a group is in one of these statuses'
+complete -c evt -n $lag -l listen -x -d 'Serve Prometheus metrics at http://HOST:PORT/metrics until stopped'
 complete -c evt -n $lag -l consumer-labels -d 'Prometheus: also the series per consumer of a stream group'
 complete -c evt -n $lag -l max-lag -x -d 'Exit 4 when a group has more than N events left'
 complete -c evt -n $lag -l max-lag-age -x -d "Exit 4 when a group's oldest unconsumed event is older"
