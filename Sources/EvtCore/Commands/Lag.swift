@@ -216,7 +216,8 @@ struct LagRound {
 
     private mutating func noteDown(_ index: Int, _ error: Error) {
         let reason = Self.text(error)
-        guard down.updateValue(reason, forKey: index) != reason else { return }
+        // A read cut short by the stop signal says nothing about the source.
+        guard !Signals.stopRequested, down.updateValue(reason, forKey: index) != reason else { return }
         Diagnostics.print("evt_up 0 for \(sources[index].endpoint.description) until it can be read: \(reason)")
     }
 
