@@ -100,6 +100,8 @@ enum LagOutput {
                 line += column < 2 || column == 8 ? cell + padding : padding + cell
                 if column < row.count - 1 { line += "  " }
             }
+            // Blank trend cells of a Kafka partition's row leave nothing at the end of it.
+            while line.last == " " { line.removeLast() }
             out += Array(line.utf8)
             out.append(UInt8(ascii: "\n"))
         }
