@@ -103,20 +103,25 @@ extension LagCommand {
     /// `--listen`: answers each scrape of /metrics, on this thread, until a stop signal. A
     /// scrape reads every source again when the last read is `intervalMs` old (a tenth
     /// early still counts, so that a scrape interval equal to --watch reads at every
-    /// scrape); otherwise it gets the last read again. Nothing is read between scrapes.
+    /// scrape); otherwise it gets the last read again. Nothing is read between scrapes but
+    /// the first read, made at the start (scrapes wait for it in the listen queue): it
+    /// names at once a source that cannot be read, and the first scrape does not pay for
+    /// what later reads keep (a Kafka reader's record timestamps, up to 3 s a topic).
     static func serve(_ listener: MetricsListener, _ round: inout LagRound, intervalMs: Int,
                       consumerLabels: Bool) {
         var exposition: [UInt8] = []
-        var readAtMs: Int?
+        var readAtMs = 0
+        func read() {
+            readAtMs = monotonicMilliseconds()
+            round.readTolerant()
+            exposition = []
+            LagOutput.appendPrometheus(round.reports, trends: round.trends, up: round.up,
+                                       consumerLabels: consumerLabels, to: &exposition)
+        }
+        read()
         while !Signals.stopRequested {
             listener.serve(forMs: 1000) {
-                let now = monotonicMilliseconds()
-                if let readAtMs, now - readAtMs < intervalMs - intervalMs / 10 { return exposition }
-                readAtMs = now
-                round.readTolerant()
-                exposition = []
-                LagOutput.appendPrometheus(round.reports, trends: round.trends, up: round.up,
-                                           consumerLabels: consumerLabels, to: &exposition)
+                if monotonicMilliseconds() - readAtMs >= intervalMs - intervalMs / 10 { read() }
                 return exposition
             }
         }
