@@ -75,9 +75,9 @@ _evt()
                          -X --property -F --property-file'
             ;;
         lag)
-            options='-g --group --format --watch --max-lag --max-lag-age --processing
-                     --dead-letter -X --property -F --property-file -v --verbose -h --help'
-            takes_value='-g --group --format --watch --max-lag --max-lag-age --processing
+            options='-g --group --format --watch --window --fail-on --listen --consumer-labels --max-lag --max-lag-age
+                     --processing --dead-letter -X --property -F --property-file -v --verbose -h --help'
+            takes_value='-g --group --format --watch --window --fail-on --listen --max-lag --max-lag-age --processing
                          --dead-letter -X --property -F --property-file'
             ;;
         ls)
@@ -127,6 +127,7 @@ _evt()
                 [[ $command == ls ]] && choices='json table'
                 ;;
             --from | --until) choices='beginning end' ;;
+            --fail-on) choices='stalled falling_behind stalled,falling_behind' ;;
             --to)
                 choices=$_evt_endpoints
                 compopt -o nospace 2>/dev/null

@@ -177,7 +177,11 @@ complete -c evt -n $claim_pending -l ack-batch -x -d 'Claim and acknowledge N en
 set -l lag "__fish_seen_subcommand_from lag"
 complete -c evt -n $lag -s g -l group -x -d 'Only this group (repeatable)'
 complete -c evt -n $lag -l format -x -a 'json table prometheus' -d 'Output: NDJSON, a table or Prometheus metrics'
-complete -c evt -n $lag -l watch -x -d 'Repeat every DURATION until stopped'
+complete -c evt -n $lag -l watch -x -d 'Repeat every DURATION until stopped, with status and rates'
+complete -c evt -n $lag -l window -x -d 'Status and rates over the last N reads'
+complete -c evt -n $lag -l fail-on -x -a 'stalled falling_behind stalled,falling_behind' -d 'Exit 4 when a group is in one of these statuses'
+complete -c evt -n $lag -l listen -x -d 'Serve Prometheus metrics at http://HOST:PORT/metrics until stopped'
+complete -c evt -n $lag -l consumer-labels -d 'Prometheus: also the series per consumer of a stream group'
 complete -c evt -n $lag -l max-lag -x -d 'Exit 4 when a group has more than N events left'
 complete -c evt -n $lag -l max-lag-age -x -d "Exit 4 when a group's oldest unconsumed event is older"
 complete -c evt -n $lag -l processing -x -d "List: also show this processing list's length"

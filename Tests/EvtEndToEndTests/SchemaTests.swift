@@ -138,6 +138,43 @@ struct SchemaTests {
         #expect(Set(ids) == Set(1...500), "lines 1-500 delivered, nothing after them")
     }
 
+    @Test("bad lines of two input files, found by the JSON check and by the schema, each named with its file line and dead-lettered whole, in input order")
+    func badLinesAcrossFiles() throws {
+        let setup = try Setup(topics: ["orders", "out"])
+        let produced = try setup.peer(["produce-avro", "orders", "1"])   // registers orders-value
+        let good = String(decoding: try JSONSerialization.data(withJSONObject: produced[0]["value"]!), as: UTF8.self)
+        let scratch = Scratch()
+        // 3000 lines a file: the blocks the threads hand on hold 1024 events, so bad lines
+        // fall in several blocks, and in the blocks' first and last places.
+        func lines(_ ids: ClosedRange<Int>) -> [String] { ids.map { good.replacingOccurrences(of: #""id":0"#, with: #""id":\#($0)"#) } }
+        func unfit(_ line: String) -> String { line.replacingOccurrences(of: #""status":"NEW""#, with: #""status":"LOST""#) }
+        var first = lines(1...3000)
+        var second = lines(3001...6000)
+        first[0] = unfit(first[0])            // line 1: the schema's
+        first[1023] = "not json"              // line 1024: the JSON check's
+        first[1024] = unfit(first[1024])      // line 1025: the schema's
+        second[1] = String(second[1].dropLast())   // line 3002: the JSON check's
+        second[2999] = unfit(second[2999])    // line 6000, the last: the schema's
+        #expect(first[0].contains("LOST") && second[2999].contains("LOST"))
+        let a = scratch.write("a.ndjson", ndjson(first))
+        let b = scratch.write("b.ndjson", ndjson(second))
+        let deadLetters = scratch.file("bad.ndjson")
+        let result = try Evt.run(["publish", "topic:out", "--value-schema", "orders-value", "--on-error", "skip",
+                                  "--dead-letter", deadLetters, a, b], environment: setup.environment)
+        #expect(result.status == 3, "\(result.stderr)")
+        let named = result.stderr.split(separator: "\n").filter { $0.hasPrefix("evt: line ") }
+        let expected = ["line 1 (\(a) line 1): the value does not fit", "line 1024 (\(a) line 1024): invalid JSON",
+                        "line 1025 (\(a) line 1025): the value does not fit", "line 3002 (\(b) line 2): invalid JSON",
+                        "line 6000 (\(b) line 3000): the value does not fit"]
+        #expect(named.count == expected.count, "\(result.stderr)")
+        for (line, prefix) in zip(named, expected) { #expect(line.hasPrefix("evt: " + prefix), "\(line)") }
+        let kept = try String(contentsOfFile: deadLetters, encoding: .utf8).split(separator: "\n").map { Setup.object(String($0)) }
+        #expect(kept.map { $0["line"] as? Int } == [1, 1024, 1025, 3002, 6000])
+        #expect(kept.map { $0["input"] as? String } == [first[0], first[1023], first[1024], second[1], second[2999]], "\(kept)")
+        let ids = try setup.peer(["consume-avro", "out", "5995"]).compactMap { ($0["value"] as? [String: Any])?["id"] as? Int }
+        #expect(Set(ids) == Set(1...6000).subtracting([1, 1024, 1025, 3002, 6000]))
+    }
+
     @Test("an unframed record and an unknown schema id in the same topic print as they are, one warning, exit 0")
     func undecodable() throws {
         let setup = try Setup(topics: ["mixed"])

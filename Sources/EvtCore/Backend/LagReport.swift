@@ -27,6 +27,13 @@ struct LagReport {
     var processing: (name: String, length: Int64)?
     /// This source was named with `--dead-letter`: its `lag` is the dead-letter depth.
     var deadLetter = false
+    /// The group's position and the source's end as counts of events, for the trend of
+    /// `--watch` and `--listen` (LagTrend): Kafka, the sums over the partitions of the
+    /// committed offsets (the log start where nothing is committed) and of the log ends; a
+    /// stream, the group's entries-read and the stream's entries-added (Redis 7.0 and
+    /// later). nil where the source does not tell (a list, an older Redis).
+    var position: Int64?
+    var produced: Int64?
 }
 
 struct PartitionLag {

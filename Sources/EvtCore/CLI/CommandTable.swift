@@ -290,7 +290,17 @@ public enum CommandTable {
             OptionSpec("format", .value("json|table|prometheus"),
                        "Output: NDJSON (default when stdout is not a terminal), a table, or Prometheus text metrics.",
                        completion: .choices(["json", "table", "prometheus"])),
-            OptionSpec("watch", .value("DURATION"), "Repeat every DURATION until stopped (the table is redrawn)."),
+            OptionSpec("watch", .value("DURATION"),
+                       "Repeat every DURATION until stopped (the table is redrawn), with each group's status and rates."),
+            OptionSpec("window", .value("N"),
+                       "Status and rates over the last N reads (default 5, at least 2)."),
+            OptionSpec("fail-on", .value("STATUS,..."),
+                       "Exit 4 when a group is stalled or falling_behind (comma list); without --watch, reads the window 5s apart.",
+                       completion: .choices(["stalled", "falling_behind", "stalled,falling_behind"])),
+            OptionSpec("listen", .value("HOST:PORT"),
+                       "Serve Prometheus metrics at http://HOST:PORT/metrics until stopped, reading at most once per --watch (default 5s)."),
+            OptionSpec("consumer-labels", .flag,
+                       "Prometheus: also the series per consumer of a stream group (label consumer)."),
             OptionSpec("max-lag", .value("N"), "Exit 4 when a group has more than N events left to consume."),
             OptionSpec("max-lag-age", .value("DURATION"),
                        "Exit 4 when a group's oldest unconsumed event is older than DURATION."),
@@ -302,7 +312,9 @@ public enum CommandTable {
         notes: """
         Kafka: lag is the log end minus the committed offset, per partition. Streams: the \
         entries after the group's last-delivered id, with pending entries, their delivery \
-        counts and each consumer. Lists: their length. Exit 4: beyond --max-lag/--max-lag-age.
+        counts and each consumer. Lists: their length. Exit 4: beyond --max-lag/--max-lag-age, \
+        or a group in a --fail-on status. Status over the window: stalled (no progress while \
+        lag > 0), falling_behind (lag grows at every read while consuming), else ok.
         """)
 
     public static let ls = CommandSpec(

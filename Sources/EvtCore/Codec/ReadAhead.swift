@@ -2,10 +2,11 @@
 import Glibc
 #endif
 
-/// Events decoded ahead of the thread that sends them: publish reads, checks and encodes lines
-/// on one thread while the other hands the block before to the sink. Each event's bytes are
-/// copied into the block's one buffer, so a block outlives the line reader's buffer and the
-/// decoder's scratch; the buffers keep their capacity from block to block.
+/// Events decoded ahead of the thread that sends them: publish reads and checks lines on one
+/// thread (and encodes them with a schema on a second) while the sending thread hands the
+/// block before to the sink. Each event's bytes are copied into the block's one buffer, so a
+/// block outlives the line reader's buffer and the decoder's scratch; the buffers keep their
+/// capacity from block to block.
 final class EventBlock {
     /// An `OutgoingEvent` with its buffers as ranges of `bytes`.
     struct Event {
@@ -23,6 +24,16 @@ final class EventBlock {
         var redisName: Range<Int>?
         var valueSchemaID: Int32?
         var keySchemaID: Int32?
+        /// Where it came from, for a later stage that may find the line bad: the whole line,
+        /// into `bytes` (kept only for such a stage), and its input file and line there.
+        var input: Range<Int>?
+        var source: InputLine
+    }
+
+    /// An input line's file (an index into `InputFiles.files`) and its number in that file.
+    struct InputLine {
+        var file: Int
+        var line: Int
     }
 
     /// A line that cannot be sent, in its place among the events.
@@ -66,7 +77,9 @@ final class EventBlock {
         return start..<bytes.count
     }
 
-    func append(_ event: borrowing OutgoingEvent) {
+    /// `input`: the whole line, for a stage after this one that may find it bad (it is not
+    /// copied a second time when it is the value itself, as a plain JSON line is).
+    func append(_ event: borrowing OutgoingEvent, from source: InputLine, input: UnsafeRawBufferPointer? = nil) {
         var headers: Range<Int>?
         if let eventHeaders = event.headers, !eventHeaders.isEmpty {
             let first = headerEntries.count
@@ -77,12 +90,19 @@ final class EventBlock {
             }
             headers = first..<headerEntries.count
         }
-        events.append(Event(line: event.line, value: event.valueIsNull ? 0..<0 : keep(event.value),
+        let value = event.valueIsNull ? 0..<0 : keep(event.value)
+        var inputRange: Range<Int>?
+        if let input {
+            let isTheValue = !event.valueIsNull && input.baseAddress == event.value.baseAddress && input.count == event.value.count
+            inputRange = isTheValue ? value : keep(input)
+        }
+        events.append(Event(line: event.line, value: value,
                             valueKind: event.valueKind, valueIsNull: event.valueIsNull,
                             key: event.key.map(keep), keyKind: event.keyKind, headers: headers,
                             partition: event.partition, sourcePartition: event.sourcePartition,
                             timestamp: event.timestamp, redisName: event.redisName.map(keep),
-                            valueSchemaID: event.valueSchemaID, keySchemaID: event.keySchemaID))
+                            valueSchemaID: event.valueSchemaID, keySchemaID: event.keySchemaID,
+                            input: inputRange, source: source))
     }
 
     func appendBadLine(line: Int, place: String, reason: String, column: Int?, input: UnsafeRawBufferPointer) {
@@ -90,9 +110,11 @@ final class EventBlock {
                                 column: column, input: keep(input)))
     }
 
-    /// Calls `event` for each event and `badLine` for each bad line, in input order; `headers`
-    /// carries an event's headers for the duration of its call.
-    func forEach(headers: EventHeaders, event body: (borrowing OutgoingEvent) throws -> Void,
+    /// Calls `event` for each event (with where it came from, and its whole line if kept) and
+    /// `badLine` for each bad line, in input order; `headers` carries an event's headers for
+    /// the duration of its call.
+    func forEach(headers: EventHeaders,
+                 event body: (borrowing OutgoingEvent, InputLine, UnsafeRawBufferPointer?) throws -> Void,
                  badLine: (BadLine, UnsafeRawBufferPointer) throws -> Void) throws {
         try bytes.withUnsafeBytes { buffer in
             var nextBad = 0
@@ -124,7 +146,7 @@ final class EventBlock {
                 event.redisName = kept.redisName.map { UnsafeRawBufferPointer(rebasing: buffer[$0]) }
                 event.valueSchemaID = kept.valueSchemaID
                 event.keySchemaID = kept.keySchemaID
-                try body(event)
+                try body(event, kept.source, kept.input.map { UnsafeRawBufferPointer(rebasing: buffer[$0]) })
             }
             try badLinesBefore(events.count)
         }

@@ -108,6 +108,8 @@ final class KafkaLagReader: LagReader {
                 report.partitions.append(PartitionLag(partition: partition, committed: position,
                                                       logStart: low, logEnd: high, lag: lag))
                 report.lag += lag
+                report.position = (report.position ?? 0) + (position ?? low)
+                report.produced = (report.produced ?? 0) + high
                 // The oldest record not consumed: at the committed offset, or the oldest there
                 // is when retention deleted the records up to it (or nothing was committed).
                 if lag > 0 { wanted.insert(PartitionOffset(partition: partition, offset: max(position ?? low, low))) }

@@ -1,7 +1,11 @@
 /// Lag of a stream's consumer groups (XINFO GROUPS, XPENDING, XINFO CONSUMERS) or of a list
 /// used as a queue (LLEN).
 final class RedisLagReader: LagReader {
-    private let connection: RedisConnection
+    private var connection: RedisConnection
+    /// The connection broke in an earlier read (`--listen` goes on after a failed read):
+    /// the next read opens a new one.
+    private var broken = false
+    private let server: RedisServerAddress
     private let kind: RedisKind
     private let name: String
     private let query: LagQuery
@@ -18,24 +22,61 @@ final class RedisLagReader: LagReader {
             throw EvtError.usage("--processing is for lists; a stream group's unacknowledged entries are its pending entries.")
         }
         connection = try RedisConnection.open(server, key: kind == .channel ? nil : name)
+        self.server = server
         self.kind = kind
         self.name = name
         self.query = query
     }
 
     func read() throws -> [LagReport] {
+        if broken {
+            connection = try RedisConnection.open(server, key: name)
+            broken = false
+        }
+        do {
+            return try readOnce()
+        } catch let error as EvtError where error.cause == .connectionLost {
+            broken = true
+            throw error
+        }
+    }
+
+    private func readOnce() throws -> [LagReport] {
         if kind == .list || query.deadLetter {
             return [try listOrDepth()]
         }
         let groups = try streamGroups()
+        // The stream's entries-added, for the trend (Redis 7.0 and later).
+        let added = groups.isEmpty ? nil : try entriesAdded()
         let names = query.groups.isEmpty ? groups.map(\.name) : query.groups
         return try names.compactMap { wanted in
             guard let info = groups.first(where: { $0.name == wanted }) else {
                 if query.groupsWhereFound { return nil }
                 throw EvtError(.refused(code: "NOGROUP"), "stream \(name) has no group \(wanted) (groups: \(groups.isEmpty ? "none" : groups.map(\.name).joined(separator: ", "))). Check the name, or create it with evt group-create \(connection.address.endpoint(.stream, name)) \(Shell.quoted(wanted)).")
             }
-            return try report(info)
+            var report = try report(info)
+            report.produced = added
+            // entries-read, or (where Redis lost count of it) the entries added minus those
+            // after the position, when both are exact.
+            report.position = info.entriesRead ?? added.flatMap { report.lagExact ? $0 - report.lag : nil }
+            if report.position == nil { report.produced = nil }
+            return report
         }
+    }
+
+    /// XINFO STREAM's entries-added: every entry ever added to the stream; nil before Redis 7.0.
+    private func entriesAdded() throws -> Int64? {
+        var added: Int64?
+        try connection.request(["XINFO", "STREAM", name]) { reply in
+            var field = 0
+            while field + 1 < reply.count {
+                if reply[field].text == "entries-added", reply[field + 1].kind == .integer {
+                    added = Int64(reply[field + 1].integer)
+                }
+                field += 2
+            }
+        }
+        return added
     }
 
     /// A list's length, or (for a --dead-letter source) any key's: its depth.
@@ -142,6 +183,8 @@ struct StreamGroupInfo {
     var consumers: Int64 = 0
     var pending: Int64 = 0
     var lastDelivered = StreamID.zero
+    /// Entries the group has read (Redis 7.0 and later); nil where Redis does not know.
+    var entriesRead: Int64?
     /// Redis' own count; nil where it cannot know (after an XDEL past the group, a
     /// group made at an arbitrary id).
     var lag: Int64?
@@ -162,6 +205,7 @@ struct StreamGroupInfo {
                 case "last-delivered-id":
                     group.lastDelivered = value.bytes.flatMap { bytes in bytes.withUnsafeBytes { StreamID($0) } } ?? .zero
                 case "lag": if case .integer(let count) = value { group.lag = Int64(count) }
+                case "entries-read": if case .integer(let count) = value { group.entriesRead = Int64(count) }
                 default: break
                 }
                 field += 2
