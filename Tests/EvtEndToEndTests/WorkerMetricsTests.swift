@@ -78,6 +78,9 @@ struct WorkerMetricsEndToEndTests {
         }
         #expect(Self.value(p50)! <= 60)
         try prometheus.waitFor(#"evt_redeliveries_total\#(selector)"#) { Self.value($0) == 0 }
+        let scraped = try runProcess(["curl", "-sS", "--max-time", "10", "http://127.0.0.1:\(port)/metrics"])
+        let lint = try runProcess(["promtool", "check", "metrics"], stdin: scraped.stdout)
+        #expect(lint.status == 0 && lint.stdoutText.isEmpty && lint.stderr.isEmpty, "\(lint.stdoutText) \(lint.stderr)")
         #expect(worker.waitForStderr(containing: "; processing p50 "), "--stats shows the quantiles: \(worker.stderrSoFar)")
         #expect(worker.stderrSoFar.contains(" p99 "))
         _ = worker.stop()
@@ -120,6 +123,10 @@ struct WorkerMetricsEndToEndTests {
         #expect(Self.value(age)! < 30, "an idle bridge keeps its checkpoint up to date")
         try prometheus.waitFor(#"evt_events_total{outcome="failed",target="stream:to"}"#) { Self.value($0) == 0 }
         #expect(try prometheus.query(#"evt_processing_seconds_count\#(selector)"#).isEmpty, "no --exec, no processing histogram")
+        // promtool's lint finds nothing to say of the exposition (names, HELP, TYPE, units).
+        let scraped = try runProcess(["curl", "-sS", "--max-time", "10", "http://127.0.0.1:\(port)/metrics"])
+        let lint = try runProcess(["promtool", "check", "metrics"], stdin: scraped.stdout)
+        #expect(lint.status == 0 && lint.stdoutText.isEmpty && lint.stderr.isEmpty, "\(lint.stdoutText) \(lint.stderr)")
     }
 
     @Test("a Kafka group worker: acked equals the records kcat reads and --exec handled, every one with an end-to-end time from its timestamp, no redeliveries")
