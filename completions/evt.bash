@@ -35,9 +35,9 @@ _evt()
         subscribe)
             options='--schema-registry --decode -g --group --consumer --from --create -c --count --exec --on-exec-error
                      --idle-exit --processing --pattern --no-pattern --match --no-ack-filtered
-                     --ack-batch --retry-for --stats -X --property -F --property-file -v --verbose -h --help'
+                     --ack-batch --retry-for --stats --metrics -X --property -F --property-file -v --verbose -h --help'
             takes_value='--schema-registry --decode -g --group --consumer --from -c --count --exec --on-exec-error
-                         --idle-exit --processing --match --ack-batch --retry-for --stats
+                         --idle-exit --processing --match --ack-batch --retry-for --stats --metrics
                          -X --property -F --property-file'
             ;;
         tail)
@@ -50,9 +50,9 @@ _evt()
             takes_value='--schema-registry --decode --value-schema --key-schema --until --to -c --count --rate --match --key --timeout --wait-replicas -X --property -F --property-file'
             ;;
         copy-between)
-            options='--schema-registry --decode --value-schema --key-schema --register --checkpoint -f --follow --exactly-once --key-field --per-partition --stats
+            options='--schema-registry --decode --value-schema --key-schema --register --checkpoint -f --follow --exactly-once --key-field --per-partition --stats --metrics
                      --timeout --wait-replicas -X --property -F --property-file -v --verbose -h --help'
-            takes_value='--schema-registry --decode --value-schema --key-schema --checkpoint --key-field --stats --timeout --wait-replicas -X --property -F --property-file'
+            takes_value='--schema-registry --decode --value-schema --key-schema --checkpoint --key-field --stats --metrics --timeout --wait-replicas -X --property -F --property-file'
             ;;
         group-create)
             options='--from --reset --shift-by --dry-run -X --property -F --property-file -v --verbose -h --help'

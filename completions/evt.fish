@@ -29,7 +29,7 @@ function __evt_operands
                 --property --property-file --lines --run --brokers --topic \
                 --group --consumer --from --count --exec --on-exec-error --idle-exit \
                 --processing --ack-batch --retry-for --min-idle --max-deliveries \
-                --until --to --rate --checkpoint --key-field --stats \
+                --until --to --rate --checkpoint --key-field --stats --metrics \
                 --format --watch --max-lag --max-lag-age \
                 -H -X -F -n -g -c
                 set skip 1
@@ -116,7 +116,8 @@ complete -c evt -n $subscribe -l match -x -d 'Only records where key=GLOB, heade
 complete -c evt -n $subscribe -l no-ack-filtered -d 'Leave the records --match filtered out pending'
 complete -c evt -n $subscribe -l ack-batch -x -d 'Without --exec, write and acknowledge at most N events at a time'
 complete -c evt -n $subscribe -l retry-for -x -d 'How long to reconnect a lost Redis connection'
-complete -c evt -n $subscribe -l stats -x -d "Print events consumed, rate and the group's lag every DURATION"
+complete -c evt -n $subscribe -l stats -x -d "Print events consumed, rate, the group's lag and p50/p99 latencies every DURATION"
+complete -c evt -n $subscribe -l metrics -x -d 'Serve counters and latency histograms at http://HOST:PORT/metrics'
 
 set -l tail "__fish_seen_subcommand_from tail"
 complete -c evt -n $tail -s n -l lines -x -d 'Show the last N events'
@@ -143,7 +144,8 @@ complete -c evt -n $copy -s f -l follow -d 'Do not stop at the end: go on copyin
 complete -c evt -n $copy -l exactly-once -d 'Into a stream: one transaction; stream to topic: resume after what arrived'
 complete -c evt -n $copy -l key-field -x -d 'Stream to topic: the Kafka key is this field (or FIELD.path)'
 complete -c evt -n $copy -l per-partition -d 'Topic to stream: one stream per partition (TARGET:PARTITION)'
-complete -c evt -n $copy -l stats -x -d 'Print events copied, rate, position and lag every DURATION'
+complete -c evt -n $copy -l stats -x -d 'Print events copied, rate, position, lag and p50/p99 end-to-end time every DURATION'
+complete -c evt -n $copy -l metrics -x -d "With -f: serve the copy's figures at http://HOST:PORT/metrics"
 complete -c evt -n $copy -l timeout -x -d 'How long to wait for acknowledgements'
 complete -c evt -n $copy -l wait-replicas -x -d 'Redis: delivered once N replicas have it'
 

@@ -319,4 +319,12 @@ extension Endpoint {
         case .redis(_, let kind, _): return kind.rawValue
         }
     }
+
+    /// `kafka` or `redis`: the `system` label of metrics.
+    var systemName: String {
+        switch self {
+        case .kafka: return "kafka"
+        case .redis: return "redis"
+        }
+    }
 }

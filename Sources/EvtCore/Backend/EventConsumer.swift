@@ -26,6 +26,14 @@ protocol EventConsumer: AnyObject {
     /// Gives back the records of the last `receive` that were not acknowledged, where the
     /// source needs it (a list pushes them back); then leaves cleanly.
     func close() throws
+    /// True when every record of the last `receive` had been delivered before: re-read from a
+    /// stream group's pending list, taken back from a list's processing list (metrics count
+    /// them as redeliveries). A receive never mixes the two kinds.
+    var redelivered: Bool { get }
+}
+
+extension EventConsumer {
+    var redelivered: Bool { false }
 }
 
 /// What `subscribe` asks of a consumer.

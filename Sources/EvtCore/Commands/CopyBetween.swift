@@ -28,11 +28,24 @@ public enum CopyBetweenCommand {
         options.kafka = try arguments.kafkaSettings()
         options.checkpointName = arguments.value("checkpoint")
         let statsEveryMs = try arguments.value("stats").map { try DurationParser.milliseconds($0, option: "--stats") }
+        let metricsAddress = arguments.value("metrics")
+        if metricsAddress != nil && !options.follow {
+            throw EvtError.usage("--metrics serves a bridge's figures while it runs: add -f (a copy without -f stops at the source's end; its summary is on stderr).", usage: spec.usageLine)
+        }
         if let problem = check(source: source, target: target, options: options, sourceText: sourceText, targetText: targetText) {
             throw EvtError.usage(problem, usage: spec.usageLine)
         }
 
         let decoding = try options.useSchemas(arguments, target: target, environment: environment)
+        // Bound before anything is copied: an address in use is found at once.
+        let listener = try metricsAddress.map { try MetricsListener(address: $0, option: "--metrics") }
+        defer { listener?.close() }
+        let metrics = listener.map { _ in
+            WorkerMetrics(worker: .copy(checkpoint: options.checkpointName != nil),
+                          labels: [(name: "system", value: source.systemName), (name: "kind", value: source.kindName),
+                                   (name: "source", value: source.subjectName),
+                                   (name: "target", value: target.kindName + ":" + target.subjectName)])
+        }
         let checkpoint = try options.checkpointName.map {
             try Backends.checkpoint(named: $0, source: source, target: target, options: options)
         }
@@ -41,9 +54,10 @@ public enum CopyBetweenCommand {
         let progress = ProgressLine(verb: "copied", when: !options.follow)
         defer { progress.clear() }
         let loop = CopyLoop(follow: options.follow, checkpoint: checkpoint, statsEveryMs: statsEveryMs, decoding: decoding,
-                            afterRecord: progress.isOn ? { progress.advance() } : nil, timeoutMs: options.timeoutMs,
+                            afterRecord: progress.isOn ? { progress.advance() } : nil, timeoutMs: options.timeoutMs, metrics: metrics,
                             source: { try Backends.copySource(for: source, options: options) },
                             target: { try Backends.copyTarget(for: target, source: $0, checkpoint: checkpoint, options: options) })
+        if let listener, let metrics { try listener.serveInBackground { metrics.exposition() } }
         do {
             try loop.run()
         } catch let error as EvtError where error.cause == .usage {

@@ -48,11 +48,24 @@ final class CopyLoop {
     private var outageSince: Int?
     private var lastStats = monotonicMilliseconds()
     private var copiedAtLastStats = 0
+    /// `--metrics` (copy-between -f): where the loop's own figures are published, once per
+    /// batch and per confirmation. The loop adds to `figures` without a lock; it measures
+    /// only for `metrics` or `--stats`.
+    private let metrics: WorkerMetrics?
+    private let measuring: Bool
+    private var figures = WorkerFigures()
+    /// The times of the records written and not yet confirmed, oldest first.
+    private var times = EventTimes(capacity: 1024)
+    /// Records written to the target in this attempt (not skipped), and `copied` as it
+    /// began; those of `copied` whose end-to-end time was observed.
+    private var writtenThisAttempt = 0
+    private var copiedAtAttemptStart = 0
+    private var observedCopied = 0
 
     init(follow: Bool, ridesOutOutages: Bool = true, checkpoint: CheckpointStore? = nil, statsEveryMs: Int? = nil,
          range: (from: Position, until: Position?)? = nil, limit: Int = .max, matcher: RecordMatcher? = nil,
          decoding: SchemaDecoding? = nil, afterRecord: (() throws -> Void)? = nil, timeoutMs: Int = 30_000,
-         source: @escaping () throws -> RecordSource, target: @escaping (RecordSource) throws -> RecordTarget) {
+         metrics: WorkerMetrics? = nil, source: @escaping () throws -> RecordSource, target: @escaping (RecordSource) throws -> RecordTarget) {
         self.follow = follow
         self.ridesOutOutages = ridesOutOutages
         self.checkpoint = checkpoint
@@ -63,6 +76,8 @@ final class CopyLoop {
         self.decoding = decoding
         self.afterRecord = afterRecord
         redirects = ClusterRedirects(timeoutMs: timeoutMs)
+        self.metrics = metrics
+        measuring = metrics != nil || statsEveryMs != nil
         makeSource = source
         makeTarget = target
     }
@@ -79,6 +94,7 @@ final class CopyLoop {
                 // A cluster slot moved under the copy, follow or not: nothing of the refused
                 // batches was applied. Go on where the router points now (at once after MOVED,
                 // after a pause while the slot is still moving), from the confirmed position.
+                countRedeliveries()
                 if copied != copiedAtLastMove { redirects.applied() }
                 copiedAtLastMove = copied
                 switch redirects.next(after: error.cause, now: monotonicMilliseconds()) {
@@ -88,6 +104,7 @@ final class CopyLoop {
                 }
                 try reloadCheckpoint()
             } catch let error where follow && ridesOutOutages && !Signals.stopRequested && error.isRetriable {
+                countRedeliveries()
                 if outageSince == nil {
                     outageSince = monotonicMilliseconds()
                     Diagnostics.print("\((error as? EvtError)?.message ?? "\(error)"); retrying every second until it is back (copied so far: \(copied)).")
@@ -109,6 +126,14 @@ final class CopyLoop {
     }
 
     private var identity = ""
+
+    /// After a failed attempt: the records it handed to the target that the target did not
+    /// confirm are read again from the confirmed position.
+    private func countRedeliveries() {
+        guard measuring else { return }
+        figures.redeliveries &+= UInt64(max(0, writtenThisAttempt - (copied - copiedAtAttemptStart)))
+        metrics?.publish(figures)
+    }
 
     /// After an outage: what the checkpoint says (the target may have applied more than was
     /// confirmed here), claimed again (another copy may have taken it while this one could
@@ -139,6 +164,7 @@ final class CopyLoop {
                     saved = position
                     Diagnostics.print("resuming from \(checkpoint.name): after \(position.description).")
                 }
+                if checkpoint != nil && measuring { figures.checkpointUpdatedAtMs = epochMilliseconds() }
                 if !follow { end = try source.end() }
             }
             started = true
@@ -148,6 +174,11 @@ final class CopyLoop {
             Diagnostics.print("connected again after \((monotonicMilliseconds() - since) / 1000) s; copying on from the last confirmed position.")
         }
         let copiedBefore = copied
+        times.removeAll()
+        writtenThisAttempt = 0
+        copiedAtAttemptStart = copiedBefore
+        observedCopied = copiedBefore
+        var countAtBatchStart = 0
         let sent = SourceCursor(confirmed)
         var count = 0   // records read
         var written = 0
@@ -170,6 +201,14 @@ final class CopyLoop {
             }
             copied = copiedBefore + target.delivered
             confirmed = target.confirmed ?? confirmed
+            if measuring {
+                // A checkpoint is brought up to date by a drain, or by every batch of a
+                // target that keeps it.
+                if checkpoint != nil && (wait || !target.confirmsAsItGoes || target.keepsCheckpoint) {
+                    figures.checkpointUpdatedAtMs = epochMilliseconds()
+                }
+                publishFigures()
+            }
             showStats(source)
         }
         let record = Record()
@@ -179,7 +218,14 @@ final class CopyLoop {
             /// Whether `--match` kept the record (it then went to the target).
             func handOver(_ record: Record) throws -> Bool {
                 let kept = matcher?.matches(record) ?? true
-                if kept, try !target.write(record, after: sent) { skipped += 1 }
+                if kept {
+                    if try target.write(record, after: sent) {
+                        writtenThisAttempt += 1
+                        if measuring { times.append(record) }
+                    } else {
+                        skipped += 1
+                    }
+                }
                 return kept
             }
             try source.read(after: confirmed, until: follow ? nil : end, into: record, idle: { try confirm(wait: true) }, { record in
@@ -195,6 +241,12 @@ final class CopyLoop {
                 if count & 1023 == 0 && monotonicMilliseconds() - lastConfirm >= 1000 { try confirm(wait: false) }
             }, batchEnded: {
                 try target.reached(sent, batchEnded: true)
+                if measuring && count > countAtBatchStart {
+                    countAtBatchStart = count
+                    figures.batches &+= 1
+                    copied = copiedBefore + target.delivered
+                    publishFigures()
+                }
                 if source.confirmsEveryBatch || monotonicMilliseconds() - lastConfirm >= 1000 {
                     try confirm(wait: source.confirmsEveryBatch)
                 }
@@ -207,6 +259,18 @@ final class CopyLoop {
 
     private struct LimitReached: Error {}
 
+    /// The records the target confirmed since the last call count as acked, and their
+    /// end-to-end times are observed (the target confirms them in the order written);
+    /// then `metrics` gets a snapshot.
+    private func publishFigures() {
+        if copied > observedCopied {
+            times.observeFirst(copied - observedCopied, acknowledgedAt: epochMilliseconds(), into: &figures.endToEnd)
+            observedCopied = copied
+        }
+        figures.acked = UInt64(max(0, copied))
+        metrics?.publish(figures)
+    }
+
     /// `--stats`: copied, rate, confirmed position and how far behind the source.
     private func showStats(_ source: RecordSource) {
         guard let every = statsEveryMs else { return }
@@ -215,6 +279,7 @@ final class CopyLoop {
         let rate = Double(copied - copiedAtLastStats) * 1000 / Double(max(now - lastStats, 1))
         lastStats = now
         copiedAtLastStats = copied
-        Diagnostics.print("copied \(copied) events (\(Int(rate))/s), confirmed up to \(confirmed.description)\(source.lag(behind: confirmed))")
+        let latency = MetricsOutput.quantileSummary(figures).map { "; " + $0 } ?? ""
+        Diagnostics.print("copied \(copied) events (\(Int(rate))/s), confirmed up to \(confirmed.description)\(source.lag(behind: confirmed))" + latency)
     }
 }

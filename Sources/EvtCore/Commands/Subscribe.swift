@@ -60,11 +60,19 @@ public enum SubscribeCommand {
                                    readers: try sources.map { try Backends.lagReader(for: $0, query: query) })
         }
 
+        // Bound before anything is consumed: an address in use is found at once.
+        let listener = try arguments.value("metrics").map { try MetricsListener(address: $0, option: "--metrics") }
+        defer { listener?.close() }
+        let metrics = listener.map { _ in
+            WorkerMetrics(worker: .subscribe(exec: command != nil), labels: metricLabels(sources, group: options.group))
+        }
+        let decoding = try arguments.schemaDecoding(environment: environment)
         let consumer = try Backends.consumer(for: sources, options: options)
+        if let listener, let metrics { try listener.serveInBackground { metrics.exposition() } }
         do {
             return try consume(consumer, count: count, batchSize: batchSize, idleExitMs: idleExitMs,
                                command: command, continueOnExecError: continueOnExecError, stats: stats,
-                               matcher: matcher, decoding: try arguments.schemaDecoding(environment: environment),
+                               metrics: metrics, matcher: matcher, decoding: decoding,
                                acknowledgesFiltered: acknowledgesFiltered)
         } catch {
             try? consumer.close()   // acknowledgements in flight, list items back: even on failure
@@ -72,11 +80,19 @@ public enum SubscribeCommand {
         }
     }
 
+    /// Bounded: one set per process, as `evt lag` labels the same source and group.
+    static func metricLabels(_ sources: [Endpoint], group: String?) -> [(name: String, value: String)] {
+        var labels = [(name: "system", value: sources[0].systemName), (name: "kind", value: sources[0].kindName),
+                      (name: "source", value: sources.map(\.subjectName).joined(separator: ","))]
+        if let group { labels.append((name: "group", value: group)) }
+        return labels
+    }
+
     /// `matcher`: records it filters out are left empty in the batch; they are acknowledged
     /// (consumed) with the rest unless `acknowledgesFiltered` is false, and do not count
     /// towards `count`.
     private static func consume(_ consumer: EventConsumer, count: Int?, batchSize: Int, idleExitMs: Int?,
-                                command: String?, continueOnExecError: Bool, stats: SubscribeStats?,
+                                command: String?, continueOnExecError: Bool, stats: SubscribeStats?, metrics: WorkerMetrics?,
                                 matcher: RecordMatcher?, decoding: SchemaDecoding?, acknowledgesFiltered: Bool) throws -> ExitStatus {
         let batch = RecordBatch()
         let record = Record()
@@ -84,8 +100,21 @@ public enum SubscribeCommand {
         var failure: EvtError?
         let writer = batch.writer
         var idleSince = monotonicMilliseconds()
+        // The figures are this loop's own, added to without a lock and handed to `metrics`
+        // once per acknowledgement; each event's time is kept from its receipt to then.
+        let measuring = metrics != nil || stats != nil
+        var figures = WorkerFigures()
+        var times = EventTimes(capacity: command == nil ? min(batchSize, remaining) : 1)
+        /// The end-to-end times of these records of the batch, acknowledged now.
+        func acknowledged(_ indexes: [Int]) {
+            guard measuring else { return }
+            figures.acked &+= UInt64(indexes.count)
+            let now = epochMilliseconds()
+            for index in indexes { times.observe(index, acknowledgedAt: now, into: &figures.endToEnd) }
+            metrics?.publish(figures)
+        }
         consuming: while remaining > 0 && !Signals.stopRequested {
-            stats?.showIfDue(consumed: (count ?? Int.max) - remaining)
+            stats?.showIfDue(consumed: (count ?? Int.max) - remaining, figures: figures)
             var waitMs = idleExitMs.map { max(0, idleSince + $0 - monotonicMilliseconds()) } ?? -1
             if let due = stats?.msUntilDue { waitMs = waitMs < 0 ? due : min(waitMs, due) }
             // With --exec, only the record whose command runs next: a stream group's read puts
@@ -94,8 +123,10 @@ public enum SubscribeCommand {
             // not get them. Its acknowledgement goes out with the next read.
             let limit = command == nil ? min(batchSize, remaining) : 1
             let received: Int
+            times.removeAll()
             do {
                 received = try consumer.receive(limit: limit, waitMs: waitMs, into: record) { record in
+                    if measuring { times.append(record) }
                     // One left out by --match costs no output: its range stays empty.
                     func handOver(_ record: Record) {
                         if matcher?.matches(record) ?? true { writer.appendRecord(record) }
@@ -115,6 +146,10 @@ public enum SubscribeCommand {
             // Filtered out: consumed as far as the source goes, unless --no-ack-filtered.
             let filtered = matcher == nil || !acknowledgesFiltered ? [] : (0..<received).filter { batch.range(of: $0).isEmpty }
             remaining -= kept.count
+            if measuring {
+                if consumer.redelivered { figures.redeliveries &+= UInt64(received) }
+                figures.filtered &+= UInt64(received - kept.count)
+            }
             guard let command else {
                 do {
                     try batch.writer.flush()
@@ -122,17 +157,23 @@ public enum SubscribeCommand {
                     break consuming   // nothing of this batch is acknowledged
                 }
                 try consumer.acknowledge(matcher == nil ? kept : (kept + filtered).sorted())
+                acknowledged(kept)
                 batch.removeAll()
                 continue
             }
             var handled = filtered
+            var succeeded: [Int] = []
             for index in kept {
                 if Signals.stopRequested { break }   // the rest stays pending
+                let started = measuring ? monotonicNanoseconds() : 0
                 let status = try runExec(command, record: batch.writer.buffer[batch.range(of: index)])
+                if measuring { figures.processing.observe(seconds: Double(monotonicNanoseconds() - started) / 1e9) }
                 if status == 0 {
                     handled.append(index)
+                    succeeded.append(index)
                     continue
                 }
+                figures.failed &+= 1
                 let record = String(decoding: batch.writer.buffer[batch.range(of: index)].dropLast(), as: UTF8.self)
                 Diagnostics.print("--exec exited with \(status) for \(record.prefix(200)); not acknowledged, it stays pending.")
                 if !continueOnExecError {
@@ -142,6 +183,7 @@ public enum SubscribeCommand {
                 failure = failure ?? EvtError(.refused(code: ""), "some events were not handled by --exec and stay pending (see above).")
             }
             try consumer.acknowledge(handled.sorted())
+            acknowledged(succeeded)
             batch.removeAll()
             if failure != nil && !continueOnExecError { break }
         }
@@ -164,7 +206,8 @@ public enum SubscribeCommand {
         }
     }
 
-    /// `--stats DURATION`: events consumed, the rate, and the group's lag as `evt lag` reads it.
+    /// `--stats DURATION`: events consumed, the rate, the group's lag as `evt lag` reads it, and
+    /// the p50 and p99 of the latency histograms that have observations.
     final class SubscribeStats {
         let everyMs: Int
         let readers: [LagReader]
@@ -178,7 +221,7 @@ public enum SubscribeCommand {
 
         var msUntilDue: Int { max(0, lastShown + everyMs - monotonicMilliseconds()) }
 
-        func showIfDue(consumed: Int) {
+        func showIfDue(consumed: Int, figures: WorkerFigures) {
             let now = monotonicMilliseconds()
             guard now - lastShown >= everyMs else { return }
             let rate = Double(consumed - consumedAtLastShown) * 1000 / Double(max(now - lastShown, 1))
@@ -186,7 +229,8 @@ public enum SubscribeCommand {
             consumedAtLastShown = consumed
             // A lag that cannot be read now (a server restarting) does not stop the consumer.
             let lag = readers.compactMap { try? $0.read() }.joined().map { $0.subject + ": " + $0.summary }
-            Diagnostics.print("consumed \(consumed) events (\(Int(rate))/s)" + (lag.isEmpty ? "" : "; " + lag.joined(separator: "; ")))
+            let latency = MetricsOutput.quantileSummary(figures).map { "; " + $0 } ?? ""
+            Diagnostics.print("consumed \(consumed) events (\(Int(rate))/s)" + (lag.isEmpty ? "" : "; " + lag.joined(separator: "; ")) + latency)
         }
     }
 

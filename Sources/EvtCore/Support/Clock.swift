@@ -24,3 +24,11 @@ func epochMilliseconds() -> Int64 {
     clock_gettime(CLOCK_REALTIME, &now)
     return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec / 1_000_000)
 }
+
+/// Nanoseconds on CLOCK_MONOTONIC: for short durations (an --exec run), where milliseconds
+/// are too coarse.
+func monotonicNanoseconds() -> Int {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return now.tv_sec * 1_000_000_000 + now.tv_nsec
+}

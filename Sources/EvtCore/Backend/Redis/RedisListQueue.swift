@@ -19,6 +19,8 @@ final class RedisListQueue: EventConsumer {
     /// Leftovers handed out but not acknowledged stay at the right end of the processing list.
     private var leftoversUnacknowledged = 0
     private var lastBatchWasLeftovers = false
+    /// The last receive took back leftovers of the processing list.
+    var redelivered: Bool { lastBatchWasLeftovers }
 
     /// The last receive's items, flat: item i is itemBytes[itemStarts[i]..<itemStarts[i+1]].
     private var itemBytes: [UInt8] = []

@@ -17,6 +17,8 @@ final class RedisStreamReader: EventConsumer {
     /// The last receive's entry ids, flat: id i is idBytes[idStarts[i]..<idStarts[i+1]].
     private var idBytes: [UInt8] = []
     private var idStarts: [Int] = [0]
+    /// The last receive re-read this consumer's pending entries.
+    private(set) var redelivered = false
 
     init(server: RedisServerAddress, name: String, options: ConsumerOptions) throws {
         self.name = name
@@ -51,6 +53,7 @@ final class RedisStreamReader: EventConsumer {
         idBytes.removeAll(keepingCapacity: true)
         idStarts.removeAll(keepingCapacity: true)
         idStarts.append(0)
+        redelivered = false
         record.quotedSource = quotedName
         while true {
             do {
@@ -121,6 +124,7 @@ final class RedisStreamReader: EventConsumer {
             Diagnostics.print("\(deleted.count) pending entr\(deleted.count == 1 ? "y was" : "ies were") deleted from stream \(name) before delivery: \(deleted.joined(separator: " ")); acknowledging.")
             link.queueXAck(group.acknowledgement(count: deleted.count) { xack in for id in deleted { xack.argument(id) } })
         }
+        redelivered = true
         for entry in entries {
             addID(Array(entry.id.utf8))
             entry.withRecord(record, body)
