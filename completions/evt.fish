@@ -30,7 +30,9 @@ function __evt_operands
                 --group --consumer --from --count --exec --on-exec-error --idle-exit \
                 --processing --ack-batch --retry-for --min-idle --max-deliveries \
                 --until --to --rate --checkpoint --key-field --stats --metrics \
-                --format --watch --max-lag --max-lag-age \
+                --format --watch --max-lag --max-lag-age --window --fail-on --listen \
+                --value-schema --key-schema --schema-registry --decode --match --wait-replicas \
+                --shift-by --prune-idle \
                 -H -X -F -n -g -c
                 set skip 1
             case '-*'

@@ -66,6 +66,25 @@ struct ShellIntegrationTests {
         }
     }
 
+    @Test("fish knows every option that takes a value, so that the value is not counted as an operand")
+    func fishValueOptions() throws {
+        let script = try String(contentsOf: Self.root.appendingPathComponent("completions/evt.fish"), encoding: .utf8)
+        // The `case` of __evt_operands that skips an option's value, up to `set skip 1`.
+        guard let start = script.range(of: "case --key "), let end = script.range(of: "set skip 1", range: start.upperBound..<script.endIndex) else {
+            Issue.record("completions/evt.fish has no list of options that take a value")
+            return
+        }
+        let separators: Set<Character> = [" ", "\\", "\n"]
+        let words = script[start.lowerBound..<end.lowerBound].split(whereSeparator: { separators.contains($0) })
+        let listed: Set<String> = Set(words.map { String($0) }.filter { $0.hasPrefix("-") })
+        for command in Self.commands {
+            for option in command.options where option.takesValue {
+                #expect(listed.contains("--\(option.long)"), "evt.fish: evt \(command.name) --\(option.long) takes a value")
+                if let short = option.short { #expect(listed.contains("-\(short)"), "evt.fish: evt \(command.name) -\(short) takes a value") }
+            }
+        }
+    }
+
     @Test("each shell offers endpoint prefixes for a target or source, and --on-error's choices",
           arguments: Shell.allCases)
     func endpointsAndChoices(shell: Shell) throws {
