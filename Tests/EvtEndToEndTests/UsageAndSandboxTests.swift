@@ -157,4 +157,27 @@ struct UsageAndSandboxTests {
         #expect(result.stdoutText.contains(#""deliveries":1}"#), "claim-pending --dry-run listed the stuck entries")
         #expect(try String(contentsOfFile: scratch.file("handled.ndjson"), encoding: .utf8).split(separator: "\n").count == 3)
     }
+
+    @Test("README's Metrics section runs as written, and its scrape configuration and alert rules pass promtool")
+    func readmeMetrics() throws {
+        var script = try readmeShellBlocks("## Metrics for Prometheus")
+        #expect(script.contains("--listen 127.0.0.1:9464") && script.contains("--metrics 127.0.0.1:9465"))
+        // The ports as README writes them may be taken here (tests run side by side).
+        for (port, free) in zip(["9464", "9465"], try TestPorts.pick(2)) { script = script.replacingOccurrences(of: port, with: String(free)) }
+        let scratch = Scratch()
+        let path = scratch.write("metrics.sh", Data(script.utf8))
+        let result = try Evt.run(["sandbox", "--run", "cd \(scratch.path) && sh -e \(path)"], timeout: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdoutLines
+        #expect(lines.contains(#"evt_up{system="redis",kind="stream",source="payments-log"} 1"#), "\(result.stdoutText)")
+        #expect(lines.contains { $0.hasPrefix(#"evt_lag_events{system="redis",kind="stream",source="payments-log",group="billing"} "#) }, "\(result.stdoutText)")
+        #expect(lines.last.flatMap { Int($0) }.map { $0 > 10 } == true, "the worker's series were counted: \(result.stdoutText)")
+
+        let blocks = try readmeBlocks("## Metrics for Prometheus", language: "yaml")
+        #expect(blocks.count == 2)
+        let config = scratch.write("prometheus.yml", Data(blocks[0].utf8))
+        _ = scratch.write("evt-rules.yml", Data(blocks[1].utf8))
+        let checked = try runProcess(["promtool", "check", "config", config], timeout: 60)
+        #expect(checked.status == 0 && checked.stdoutText.contains("SUCCESS: 5 rules found"), "\(checked.stdoutText)\(checked.stderr)")
+    }
 }

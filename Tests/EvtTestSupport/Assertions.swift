@@ -46,18 +46,23 @@ public func sequenceNumber(of json: String) -> Int? {
 /// The sh blocks of README.md's section `heading` (`## Examples`), as one script: README's
 /// examples are tests too.
 public func readmeShellBlocks(_ heading: String) throws -> String {
+    try readmeBlocks(heading, language: "sh").joined()
+}
+
+/// The text of each code block in `language` (```yaml) of README.md's section `heading`.
+public func readmeBlocks(_ heading: String, language: String) throws -> [String] {
     let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md"), encoding: .utf8)
     guard let section = readme.range(of: heading)?.upperBound else { throw MissingReadmeSection(heading: heading) }
     let end = readme.range(of: "\n## ", range: section..<readme.endIndex)?.lowerBound ?? readme.endIndex
-    var script = ""
-    var inBlock = false
+    var blocks: [String] = []
+    var block: String?
     for line in readme[section..<end].split(separator: "\n", omittingEmptySubsequences: false) {
-        if line == "```sh" { inBlock = true; continue }
-        if line == "```" { inBlock = false; continue }
-        if inBlock { script += line + "\n" }
+        if block == nil && line == "```" + language { block = ""; continue }
+        if block != nil && line == "```" { blocks.append(block!); block = nil; continue }
+        block? += line + "\n"
     }
-    return script
+    return blocks
 }
 
 public struct MissingReadmeSection: Error { public let heading: String }
