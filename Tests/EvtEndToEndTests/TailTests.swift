@@ -36,6 +36,27 @@ struct TailTests {
         #expect(result.stdoutLines.map { sequenceNumber(of: String($0.split(separator: "\"value\":")[1].dropLast()))! } == [4, 5])
     }
 
+    @Test("the last N of a long stream with holes: the same entries as redis-cli reads, walked back over many pages")
+    func lastOfLongStream() throws {
+        let redis = try RedisServer()
+        let environment = ["EVT_REDIS_URL": redis.url]
+        #expect(try Evt.run(["publish", "stream:big"], stdin: ndjson(sampleLines(50_000)), environment: environment).status == 0)
+        // Holes among the last N, so that counting back cannot be done from the ids.
+        let ids = try redis.streamEntries("big").map(\.id)
+        _ = try redis.cli(["XDEL", "big"] + stride(from: 10_000, to: 50_000, by: 997).map { ids[$0] })
+        let left = try redis.streamEntries("big").map(\.id)   // read by redis-cli
+        #expect(left.count == 50_000 - 41)
+        // 45 000: many pages walked back, and not a multiple of a page.
+        for count in [45_000, 20_000, 1000, 1] {
+            let tail = try Evt.run(["tail", "stream:big", "-n", String(count)], environment: environment)
+            #expect(tail.status == 0, "\(tail.stderr)")
+            let printed = tail.stdoutLines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["id"] as? String }
+            #expect(printed == Array(left.suffix(count)), "-n \(count): \(printed.count) printed")
+        }
+        let all = try Evt.run(["tail", "stream:big", "-n", "60000"], environment: environment)
+        #expect(all.stdoutLines.count == left.count)
+    }
+
     @Test("a stream and a list: the last N oldest first; the list is left untouched")
     func streamAndList() throws {
         let redis = try RedisServer()
