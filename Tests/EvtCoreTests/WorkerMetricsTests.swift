@@ -41,6 +41,29 @@ struct WorkerMetricsTests {
         #expect(ms("12") == 0)
         #expect(ms("1a-1") == 0)
         #expect(ms("99999999999999999999999-0") == 0)
+        // The 13-digit fast path against the digit-by-digit reading, with every digit place
+        // spoiled in turn by a byte just outside '0'...'9' and by non-ASCII bytes.
+        func slow(_ text: String) -> Int64 {
+            guard let dash = text.firstIndex(of: "-"), text[..<dash].allSatisfy(\.isASCII), let value = Int64(text[..<dash]),
+                  text[..<dash].allSatisfy({ $0.isNumber }) else { return 0 }
+            return value
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let value = Int64.random(in: 1_000_000_000_000...9_999_999_999_999, using: &generator)
+            let id = "\(value)-\(Int.random(in: 0...99, using: &generator))"
+            #expect(ms(id) == value, "\(id)")
+        }
+        for place in 0..<13 {
+            for spoiler: UInt8 in [0x2F, 0x3A, 0x20, 0xB0, 0xC3, 0x00] {
+                var bytes = Array("1763812345123-7".utf8)
+                bytes[place] = spoiler
+                let value = bytes.withUnsafeBytes { EventTimes.milliseconds(ofID: $0) }
+                #expect(value == 0, "byte \(spoiler) at \(place)")
+            }
+        }
+        #expect(ms("0000000000000-0") == 0 && ms("0000000000042-0") == 42 && ms("9999999999999-0") == 9_999_999_999_999)
+        #expect(ms("1763812345123-") == slow("1763812345123-") && ms("1763812345123") == 0)
     }
 
     @Test("quantiles are interpolated within the bucket that holds the rank, as histogram_quantile does")

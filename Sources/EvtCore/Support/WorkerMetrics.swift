@@ -148,7 +148,18 @@ struct EventTimes {
     var count: Int { milliseconds.count }
 
     /// The `MS` of a stream id `MS-SEQ`; 0 when it is not one.
+    /// Ids of this era have 13 digits before the dash (2001 to 2286): those are read eight
+    /// bytes at a time: reading them byte by byte was 208 of the 332 instructions an event
+    /// that `--metrics` added to subscribe's ~6 000; now it adds 153 (callgrind, subscribe of
+    /// 100 k stream entries).
     static func milliseconds(ofID id: UnsafeRawBufferPointer) -> Int64 {
+        if id.count >= 14 && id[13] == UInt8(ascii: "-") {
+            // Digits 0-7, and 5-12 (overlapping, so that both loads stay inside the id).
+            let first = UInt64(littleEndian: id.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+            let last = UInt64(littleEndian: id.loadUnaligned(fromByteOffset: 5, as: UInt64.self))
+            guard isEightDigits(first), isEightDigits(last) else { return 0 }
+            return Int64(eightDigits(first) * 100_000 + eightDigits(last) % 100_000)
+        }
         var value: Int64 = 0
         for byte in id {
             if byte == UInt8(ascii: "-") { return value }
@@ -165,6 +176,21 @@ struct EventTimes {
         let time = milliseconds[index]
         guard time > 0 else { return }
         histogram.observe(seconds: Double(max(0, nowMs - time)) / 1000)
+    }
+
+    /// Whether the 8 bytes of `word` (the first in its low byte) are all ASCII digits.
+    @inline(__always)
+    static func isEightDigits(_ word: UInt64) -> Bool {
+        (word & 0xF0F0_F0F0_F0F0_F0F0) | (((word &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4) == 0x3333_3333_3333_3333
+    }
+
+    /// The number the 8 ASCII digits of `word` spell, the first in its low byte: pairs, then
+    /// fours, then all eight, each step one multiplication.
+    @inline(__always)
+    static func eightDigits(_ word: UInt64) -> UInt64 {
+        var value = ((word & 0x0F0F_0F0F_0F0F_0F0F) &* 2561) >> 8
+        value = ((value & 0x00FF_00FF_00FF_00FF) &* 6_553_601) >> 16
+        return ((value & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) >> 32
     }
 
     /// Observes the first `count` events and drops them (a copy's target confirmed them).
