@@ -44,11 +44,12 @@ public enum LagCommand {
             }
             var round = LagRound(sources: sources, query: query, endpoints: endpoints, limits: limits,
                                  statusLimits: statusLimits, window: window)
+            // The address first: a wrong one is the usage error, before any source is tried.
+            let listener = try MetricsListener(address: address, option: "--listen")
+            defer { listener.close() }
             // Only a usage error stops evt before it serves: a server that cannot be read
             // now is evt_up 0 until it can.
             try round.openTolerant()
-            let listener = try MetricsListener(address: address, option: "--listen")
-            defer { listener.close() }
             serve(listener, &round, intervalMs: watchMs ?? 5000, consumerLabels: consumerLabels)
             if let stopped = Signals.exitStatusAfterSignal { return stopped }
             return round.beyond ? .lagExceeded : .success
