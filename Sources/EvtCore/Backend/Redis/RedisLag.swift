@@ -21,16 +21,19 @@ final class RedisLagReader: LagReader {
         if kind == .stream && query.processing != nil {
             throw EvtError.usage("--processing is for lists; a stream group's unacknowledged entries are its pending entries.")
         }
-        connection = try RedisConnection.open(server, key: kind == .channel ? nil : name)
+        connection = try RedisConnection.open(server, key: Self.routingKey(kind, name))
         self.server = server
         self.kind = kind
         self.name = name
         self.query = query
     }
 
+    /// The key whose cluster slot picks the node: none for a channel.
+    private static func routingKey(_ kind: RedisKind, _ name: String) -> String? { kind == .channel ? nil : name }
+
     func read() throws -> [LagReport] {
         if broken {
-            connection = try RedisConnection.open(server, key: name)
+            connection = try RedisConnection.open(server, key: Self.routingKey(kind, name))
             broken = false
         }
         do {
