@@ -100,7 +100,7 @@ final class SchemaRegistry {
     /// Registers `schema` under `subject` (`POST /subjects/S/versions`): its id, a new one or
     /// the one the registry already gave the same schema.
     func register(subject: String, schema: String, type: SchemaType) throws(EvtError) -> Int32 {
-        let answer = try request("/subjects/\(Self.pathSegment(subject))/versions", body: Self.schemaBody(schema, type)) {
+        let answer = try request("/subjects/\(Self.pathSegment(subject))/versions", body: type.registrationBody(schema)) {
             (code: String, message: String) -> String? in
             code.hasPrefix("422") || code.hasPrefix("409")
                 ? "the schema registry \(settings.redacted) would not register the schema under subject \(subject): \(clause(message)). Fix the schema, or check the subject's compatibility setting"
@@ -116,7 +116,7 @@ final class SchemaRegistry {
     func lookup(subject: String, schema: String, type: SchemaType) throws(EvtError) -> Int32? {
         let answer: Answer
         do {
-            answer = try request("/subjects/\(Self.pathSegment(subject))", body: Self.schemaBody(schema, type)) { _, _ in nil }
+            answer = try request("/subjects/\(Self.pathSegment(subject))", body: type.registrationBody(schema)) { _, _ in nil }
         } catch let error where error.cause == .refused(code: "40401") || error.cause == .refused(code: "40403") {
             return nil
         }
@@ -142,16 +142,6 @@ final class SchemaRegistry {
     private func remember(_ schema: RegisteredSchema) -> RegisteredSchema {
         schemas[schema.id] = schema
         return schema
-    }
-
-    /// `{"schema":"…","schemaType":"…"}`; Avro's type is left out, as Confluent's clients do.
-    private static func schemaBody(_ schema: String, _ type: SchemaType) -> [UInt8] {
-        var body = Array(#"{"schema":"#.utf8)
-        var schema = schema
-        schema.withUTF8 { JSONOutput.appendQuoted(UnsafeRawBufferPointer($0), to: &body) }
-        if type != .avro { body += Array(#","schemaType":""#.utf8) + Array(type.rawValue.utf8) + [UInt8(ascii: "\"")] }
-        body.append(UInt8(ascii: "}"))
-        return body
     }
 
     /// `text` percent-encoded for one path segment: all but RFC 3986's unreserved characters.
